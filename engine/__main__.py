@@ -1,0 +1,7 @@
+"""`python -m engine` runs the gitward CLI."""
+
+import sys
+
+from engine.cli import main
+
+sys.exit(main())

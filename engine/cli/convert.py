@@ -1,0 +1,73 @@
+"""`gitward export` (Flux YAML, like `flux export`) and `gitward convert` (Flux YAML <-> DSL)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from engine.cli.check import repo_option
+from engine.cli.kinds import KINDS, find, parse_kind
+from engine.errors import Problems, UserError
+from engine.model import Rule
+from engine.rules.flux import write_flux
+from engine.rules.load import RULE_SUFFIX, load_files, load_repo
+from engine.rules.printer import print_rules
+
+
+@click.command(context_settings={"ignore_unknown_options": False})
+@repo_option
+@click.argument("words", nargs=-1)
+@click.option("-n", "--namespace", default="flux-system", show_default=True,
+              help="Namespace of the named object.")
+@click.option("-A", "--all-namespaces", is_flag=True, help="Objects of every namespace.")
+@click.option("--all", "every", is_flag=True, help="Every object of the kind.")
+def export(repo: Path, words: tuple[str, ...], namespace: str, all_namespaces: bool,
+           every: bool) -> int:
+    """Write objects as clean Flux YAML (like `flux export`).
+
+    \b
+    Examples:
+      gitward export all --repo examples/homelab
+      gitward export source git flux-system
+      gitward export image policy --all -A
+    """
+    problems = Problems()
+    rules = load_repo(repo, problems).rules
+    problems.raise_if_errors()
+    chosen: list[Rule] = []
+    if not words or words == ("all",):
+        chosen = [r for k in KINDS for r in k.objects(rules)]
+    else:
+        kind, rest = parse_kind(words)
+        if rest:
+            chosen = [find(kind, rules, name, namespace) for name in rest]
+        elif every or all_namespaces:
+            chosen = [r for r in kind.objects(rules)
+                      if all_namespaces or r.key.namespace == namespace]
+        else:
+            raise UserError(f"name the {kind.flux_kind} to export, or pass --all")
+    click.echo(write_flux(chosen), nl=False)
+    return 0
+
+
+@click.command()
+@click.argument("files", nargs=-1, required=True,
+                type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--to", "target", type=click.Choice(["dsl", "flux"]),
+              help="Output syntax (default: the other one of the first file's).")
+def convert(files: tuple[Path, ...], target: str | None) -> int:
+    """Turn Flux YAML into gitward rules, or rules into Flux YAML.
+
+    \b
+    Examples:
+      gitward convert cluster/apps/podinfo/image-policy.yaml
+      gitward convert cluster/apps/ledger/ledger.rules --to flux
+    """
+    problems = Problems()
+    rules = load_files(files, problems, builtin=False)
+    problems.raise_if_errors()
+    target = target or ("flux" if files[0].suffix == RULE_SUFFIX else "dsl")
+    objects = list(rules.all())
+    click.echo(write_flux(objects) if target == "flux" else print_rules(objects), nl=False)
+    return 0

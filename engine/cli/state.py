@@ -1,0 +1,29 @@
+"""Opening the state store from the CLI's `--state` option."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from sqlalchemy.engine import make_url
+
+from engine.store.db import Store, open_store, state_url
+
+
+def state_option_url(ctx: click.Context) -> str:
+    obj = ctx.find_root().obj or {}
+    return state_url(obj.get("state") if isinstance(obj, dict) else None)
+
+
+def open_for_reading(ctx: click.Context) -> Store | None:
+    """The store, read-only; None when a SQLite store does not exist yet (no facts)."""
+    url = state_option_url(ctx)
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database and not Path(parsed.database).exists():
+        return None
+    return open_store(url, readonly=True)
+
+
+def open_for_writing(ctx: click.Context) -> Store:
+    """The store, upgraded to this gitward's schema and created if it is a new SQLite file."""
+    return open_store(state_option_url(ctx))

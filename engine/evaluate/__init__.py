@@ -1,0 +1,1 @@
+"""The pure evaluator: rules + facts + time -> a plan of actions and decisions."""

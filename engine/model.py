@@ -1,0 +1,541 @@
+"""The rule model: what a user declares, whichever syntax they wrote it in.
+
+Both readers (the `*.rules` DSL and Flux YAML) produce these frozen dataclasses, and both
+writers print them back, so a rule round-trips between the two syntaxes. Field names follow
+Flux's spec fields in snake_case; defaults are Flux's, except where a docstring says otherwise.
+`origin` records where a rule was written, for located errors; it never takes part in equality.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Union
+
+from engine.errors import SourcePos
+
+DEFAULT_NAMESPACE = "flux-system"
+"""Namespace of a rule that names none: the Flux CLI's default namespace."""
+
+DEFAULT_EXCLUSION_LIST: tuple[str, ...] = (r"^.*\.sig$",)
+"""Flux's ImageRepository exclusion default (cosign signature tags)."""
+
+
+def _origin() -> SourcePos | None:
+    return field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True, order=True)
+class ObjectKey:
+    """Identity of a rule object: kind, namespace and name."""
+
+    kind: str
+    namespace: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.kind}/{self.namespace}/{self.name}"
+
+    @property
+    def ref(self) -> str:
+        """`namespace/name`, the form the CLI and the DSL use."""
+        return f"{self.namespace}/{self.name}"
+
+
+@dataclass(frozen=True)
+class NamespacedRef:
+    """A reference to another object; an empty namespace means the referrer's own."""
+
+    name: str
+    namespace: str = ""
+    origin: SourcePos | None = _origin()
+
+    def resolve(self, default_namespace: str) -> tuple[str, str]:
+        return (self.namespace or default_namespace, self.name)
+
+
+class SourceKind(StrEnum):
+    GIT_REPOSITORY = "GitRepository"
+
+
+@dataclass(frozen=True)
+class SourceRef:
+    """Kustomization/automation -> source. Only GitRepository is supported today."""
+
+    name: str
+    namespace: str = ""
+    kind: SourceKind = SourceKind.GIT_REPOSITORY
+    origin: SourcePos | None = _origin()
+
+
+@dataclass(frozen=True)
+class GitRef:
+    """Flux's GitRepositoryRef; precedence when several are set: commit > name > semver > tag > branch."""
+
+    branch: str = ""
+    tag: str = ""
+    semver: str = ""
+    name: str = ""
+    commit: str = ""
+
+    def is_empty(self) -> bool:
+        return not (self.branch or self.tag or self.semver or self.name or self.commit)
+
+    def describe(self) -> str:
+        for label, value in (
+            ("commit", self.commit),
+            ("name", self.name),
+            ("semver", self.semver),
+            ("tag", self.tag),
+            ("branch", self.branch),
+        ):
+            if value:
+                return f"{label} {value}"
+        return "default branch"
+
+
+@dataclass(frozen=True)
+class GitSource:
+    """Flux GitRepository (source.toolkit.fluxcd.io)."""
+
+    name: str
+    url: str
+    namespace: str = DEFAULT_NAMESPACE
+    ref: GitRef = GitRef(branch="main")
+    interval: timedelta = timedelta(minutes=1)
+    timeout: timedelta = timedelta(seconds=60)
+    secret_ref: str = ""
+    ignore: str = ""
+    suspend: bool = False
+    recurse_submodules: bool = False
+    origin: SourcePos | None = _origin()
+
+    KIND = "GitRepository"
+
+    @property
+    def key(self) -> ObjectKey:
+        return ObjectKey(self.KIND, self.namespace, self.name)
+
+
+@dataclass(frozen=True)
+class Selector:
+    """kustomize/Flux patch target selector."""
+
+    group: str = ""
+    version: str = ""
+    kind: str = ""
+    name: str = ""
+    namespace: str = ""
+    label_selector: str = ""
+    annotation_selector: str = ""
+
+    def is_empty(self) -> bool:
+        return not any(
+            (self.group, self.version, self.kind, self.name, self.namespace,
+             self.label_selector, self.annotation_selector)
+        )
+
+
+@dataclass(frozen=True)
+class Patch:
+    """A strategic-merge or JSON6902 patch, with an optional target."""
+
+    patch: str
+    target: Selector | None = None
+    origin: SourcePos | None = _origin()
+
+
+@dataclass(frozen=True)
+class ImageOverride:
+    """Kustomization `images:` entry (kustomize's image transformer)."""
+
+    name: str
+    new_name: str = ""
+    new_tag: str = ""
+    digest: str = ""
+    origin: SourcePos | None = _origin()
+
+
+@dataclass(frozen=True)
+class SubstituteFrom:
+    """`postBuild.substituteFrom`: a ConfigMap or Secret of variables."""
+
+    kind: str  # "ConfigMap" | "Secret"
+    name: str
+    optional: bool = False
+    origin: SourcePos | None = _origin()
+
+
+@dataclass(frozen=True)
+class HealthCheck:
+    """An object whose readiness gates the Kustomization's Ready condition."""
+
+    api_version: str
+    kind: str
+    name: str
+    namespace: str = ""
+    origin: SourcePos | None = _origin()
+
+
+@dataclass(frozen=True)
+class Kustomization:
+    """Flux Kustomization (kustomize.toolkit.fluxcd.io)."""
+
+    name: str
+    source_ref: SourceRef
+    namespace: str = DEFAULT_NAMESPACE
+    path: str = ""
+    interval: timedelta = timedelta(minutes=10)
+    retry_interval: timedelta | None = None
+    timeout: timedelta | None = None
+    prune: bool = False
+    wait: bool = False
+    force: bool = False
+    suspend: bool = False
+    target_namespace: str = ""
+    name_prefix: str = ""
+    name_suffix: str = ""
+    service_account_name: str = ""
+    depends_on: tuple[NamespacedRef, ...] = ()
+    common_labels: tuple[tuple[str, str], ...] = ()
+    common_annotations: tuple[tuple[str, str], ...] = ()
+    images: tuple[ImageOverride, ...] = ()
+    patches: tuple[Patch, ...] = ()
+    substitute: tuple[tuple[str, str], ...] = ()
+    substitute_from: tuple[SubstituteFrom, ...] = ()
+    health_checks: tuple[HealthCheck, ...] = ()
+    components: tuple[str, ...] = ()
+    origin: SourcePos | None = _origin()
+
+    KIND = "Kustomization"
+
+    @property
+    def key(self) -> ObjectKey:
+        return ObjectKey(self.KIND, self.namespace, self.name)
+
+    @property
+    def effective_retry_interval(self) -> timedelta:
+        """Flux: retryInterval defaults to interval."""
+        return self.retry_interval or self.interval
+
+    @property
+    def effective_timeout(self) -> timedelta:
+        """Flux: timeout defaults to interval."""
+        return self.timeout or self.interval
+
+
+@dataclass(frozen=True)
+class ImageRepository:
+    """Flux ImageRepository (image.toolkit.fluxcd.io). `page_size` is gitward's own."""
+
+    name: str
+    image: str
+    namespace: str = DEFAULT_NAMESPACE
+    interval: timedelta = timedelta(minutes=5)
+    timeout: timedelta | None = None
+    secret_ref: str = ""
+    cert_secret_ref: str = ""
+    proxy_secret_ref: str = ""
+    service_account_name: str = ""
+    provider: str = "generic"
+    insecure: bool = False
+    suspend: bool = False
+    exclusion_list: tuple[str, ...] = DEFAULT_EXCLUSION_LIST
+    page_size: int = 1000
+    origin: SourcePos | None = _origin()
+
+    KIND = "ImageRepository"
+
+    @property
+    def key(self) -> ObjectKey:
+        return ObjectKey(self.KIND, self.namespace, self.name)
+
+    @property
+    def effective_timeout(self) -> timedelta:
+        """Flux: timeout defaults to interval, with a minimum of one second."""
+        return max(self.timeout or self.interval, timedelta(seconds=1))
+
+
+class PolicyKind(StrEnum):
+    SEMVER = "semver"
+    ALPHABETICAL = "alphabetical"
+    NUMERICAL = "numerical"
+
+
+class Direction(StrEnum):
+    """Which end of the ordering a policy selects. Flux `order: asc` is HIGHEST, `desc` LOWEST."""
+
+    HIGHEST = "highest"
+    LOWEST = "lowest"
+
+    @property
+    def flux_order(self) -> str:
+        return "asc" if self is Direction.HIGHEST else "desc"
+
+    @staticmethod
+    def from_flux_order(order: str) -> "Direction":
+        return Direction.LOWEST if order.lower() == "desc" else Direction.HIGHEST
+
+
+@dataclass(frozen=True)
+class PolicyChoice:
+    """`select highest semver ">=1.0.0"` / `select lowest alphabetical` / ...
+
+    Semver always selects the highest version in range (Flux has no order for semver).
+    """
+
+    kind: PolicyKind
+    direction: Direction = Direction.HIGHEST
+    range: str = ""
+    origin: SourcePos | None = _origin()
+
+
+@dataclass(frozen=True)
+class TagFilter:
+    """Flux `filterTags`: an RE2 search pattern and a Go-template `extract`."""
+
+    pattern: str
+    extract: str = ""
+    origin: SourcePos | None = _origin()
+
+
+class DigestReflection(StrEnum):
+    NEVER = "Never"
+    IF_NOT_PRESENT = "IfNotPresent"
+    ALWAYS = "Always"
+
+
+@dataclass(frozen=True)
+class ImagePolicy:
+    """Flux ImagePolicy. `hold`, `never_downgrade` and `pin` are gitward's gates (no Flux field)."""
+
+    name: str
+    repository: NamespacedRef
+    choice: PolicyChoice
+    namespace: str = DEFAULT_NAMESPACE
+    filter: TagFilter | None = None
+    digest_reflection: DigestReflection = DigestReflection.NEVER
+    interval: timedelta | None = None
+    suspend: bool = False
+    hold: timedelta | None = None
+    never_downgrade: bool = False
+    pin: str = ""
+    origin: SourcePos | None = _origin()
+
+    KIND = "ImagePolicy"
+
+    @property
+    def key(self) -> ObjectKey:
+        return ObjectKey(self.KIND, self.namespace, self.name)
+
+    @property
+    def repository_key(self) -> ObjectKey:
+        ns, name = self.repository.resolve(self.namespace)
+        return ObjectKey(ImageRepository.KIND, ns, name)
+
+
+@dataclass(frozen=True)
+class CommitAuthor:
+    name: str
+    email: str
+
+    def __str__(self) -> str:
+        return f"{self.name} <{self.email}>" if self.name else f"<{self.email}>"
+
+
+DEFAULT_COMMIT_MESSAGE = "Update from image update automation"
+"""Flux's default commit message template."""
+
+
+@dataclass(frozen=True)
+class ImageUpdate:
+    """Flux ImageUpdateAutomation (strategy Setters)."""
+
+    name: str
+    source_ref: SourceRef
+    author: CommitAuthor
+    namespace: str = DEFAULT_NAMESPACE
+    interval: timedelta = timedelta(minutes=5)
+    suspend: bool = False
+    path: str = ""
+    checkout_ref: GitRef | None = None
+    message_template: str = DEFAULT_COMMIT_MESSAGE
+    message_template_values: tuple[tuple[str, str], ...] = ()
+    push_branch: str = ""
+    push_refspec: str = ""
+    push_options: tuple[tuple[str, str], ...] = ()
+    policy_selector: tuple[tuple[str, str], ...] = ()
+    signing_key_secret: str = ""
+    origin: SourcePos | None = _origin()
+
+    KIND = "ImageUpdateAutomation"
+
+    @property
+    def key(self) -> ObjectKey:
+        return ObjectKey(self.KIND, self.namespace, self.name)
+
+
+class MarkerValue(StrEnum):
+    """Where a dialect finds the value a marker governs."""
+
+    YAML_SCALAR = "yaml-scalar"  # the YAML scalar the comment belongs to
+    REGEX = "regex"  # the `value` group of a regex over the marked line
+
+
+@dataclass(frozen=True)
+class MarkerDialect:
+    """How markers are written in a family of files (the built-in one is Flux's `$imagepolicy`).
+
+    A marker is a comment (after `comment`) whose text is a JSON object with the key `json_key`;
+    its value names `NS:NAME[:part]`. `files` are glob patterns on the file name; `screen` is a
+    byte string a file must contain to be parsed at all (files without it cost no parse).
+    """
+
+    name: str
+    files: tuple[str, ...]
+    json_key: str = "$imagepolicy"
+    comment: str = "#"
+    screen: str = '"$imagepolicy"'
+    value: MarkerValue = MarkerValue.YAML_SCALAR
+    value_pattern: str = ""
+    origin: SourcePos | None = _origin()
+
+    KIND = "MarkerDialect"
+
+    @property
+    def key(self) -> ObjectKey:
+        return ObjectKey(self.KIND, "", self.name)
+
+
+Rule = Union[GitSource, Kustomization, ImageRepository, ImagePolicy, ImageUpdate, MarkerDialect]
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """Every rule object of a repository, in a deterministic order (kind, namespace, name)."""
+
+    sources: tuple[GitSource, ...] = ()
+    kustomizations: tuple[Kustomization, ...] = ()
+    image_repositories: tuple[ImageRepository, ...] = ()
+    image_policies: tuple[ImagePolicy, ...] = ()
+    image_updates: tuple[ImageUpdate, ...] = ()
+    marker_dialects: tuple[MarkerDialect, ...] = ()
+
+    @staticmethod
+    def of(rules: "list[Rule] | tuple[Rule, ...]") -> "RuleSet":
+        def pick(cls: type) -> tuple:  # type: ignore[type-arg]
+            return tuple(sorted((r for r in rules if isinstance(r, cls)), key=lambda r: r.key))
+
+        return RuleSet(
+            sources=pick(GitSource),
+            kustomizations=pick(Kustomization),
+            image_repositories=pick(ImageRepository),
+            image_policies=pick(ImagePolicy),
+            image_updates=pick(ImageUpdate),
+            marker_dialects=pick(MarkerDialect),
+        )
+
+    def all(self) -> tuple[Rule, ...]:
+        return (
+            *self.sources,
+            *self.kustomizations,
+            *self.image_repositories,
+            *self.image_policies,
+            *self.image_updates,
+            *self.marker_dialects,
+        )
+
+    def get(self, key: ObjectKey) -> Rule | None:
+        for rule in self.all():
+            if rule.key == key:
+                return rule
+        return None
+
+    def __len__(self) -> int:
+        return len(self.all())
+
+
+# Facts ---------------------------------------------------------------------------------------
+# What gitward observed, as the store records it and the evaluator reads it. Times are
+# timezone-aware UTC; object names are `namespace/name`.
+
+
+@dataclass(frozen=True)
+class GitRevision:
+    """A commit a source's branch pointed at when gitward fetched it (credentials never kept)."""
+
+    source: str
+    url: str
+    branch: str
+    sha: str
+    fetched_at: datetime
+    author: str = ""
+    message: str = ""
+    committed_at: datetime | None = None
+    id: int | None = None
+
+
+class ScanStatus(StrEnum):
+    OK = "ok"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class ImageScan:
+    """One listing of an image repository's tags; a failed scan carries its error."""
+
+    repository: str
+    started_at: datetime
+    finished_at: datetime
+    status: ScanStatus
+    tag_count: int = 0
+    error: str | None = None
+    id: int | None = None
+
+
+@dataclass(frozen=True)
+class ListedTag:
+    """A tag as a registry listed it, before the store gives it a history."""
+
+    tag: str
+    digest: str | None = None
+    excluded: bool = False
+
+
+@dataclass(frozen=True)
+class RegistryTag:
+    """A tag with its history: `gone_at` is set once a successful scan stops listing it."""
+
+    repository: str
+    tag: str
+    first_seen: datetime
+    last_seen: datetime
+    digest: str | None = None
+    gone_at: datetime | None = None
+    excluded: bool = False
+
+
+@dataclass(frozen=True)
+class TagVerdict:
+    """One tag's fate in a policy decision: a verdict word and a human-readable detail."""
+
+    tag: str
+    verdict: str
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Which tag a policy selected from which scan, and why every candidate won or lost."""
+
+    policy: str
+    decided_at: datetime
+    selected_tag: str | None = None
+    previous_tag: str | None = None
+    candidates: int = 0
+    verdict_counts: tuple[tuple[str, int], ...] = ()
+    trace: tuple[TagVerdict, ...] = ()
+    error: str | None = None
+    scan_id: int | None = None
+    id: int | None = None

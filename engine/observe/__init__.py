@@ -1,0 +1,1 @@
+"""Observers: talk to git, registries and the cluster, and only record facts."""

@@ -1,0 +1,150 @@
+"""Find and read every rule in a repository: `*.rules` files and Flux manifests.
+
+The walk is cheap on purpose: a YAML file is parsed only when its bytes mention
+`toolkit.fluxcd.io`, so a tree of plain Kubernetes manifests costs one read per file.
+Problems are collected, never raised, so `gitward check` can show all of them at once.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from engine.errors import Problems, SourcePos
+from engine.model import Rule, RuleSet
+from engine.rules.flux import read_flux
+from engine.rules.parse import parse_rules
+
+RULE_SUFFIX = ".rules"
+YAML_SUFFIXES = (".yaml", ".yml")
+FLUX_SCREEN = b"toolkit.fluxcd.io"
+SKIPPED_DIRS = frozenset({"node_modules", "__pycache__"})
+
+
+def builtin_rules_dir() -> Path:
+    """The `rules/` folder shipped beside the `engine` package (marker dialects)."""
+    return Path(__file__).resolve().parent.parent.parent / "rules"
+
+
+@dataclass(frozen=True)
+class Repo:
+    """A loaded repository: its root, its rules and the files they came from."""
+
+    root: Path
+    rules: RuleSet
+    files: tuple[str, ...]
+
+
+def display_path(path: Path) -> str:
+    """A path relative to the working directory when it lies below it, else absolute."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def walk_files(root: Path) -> Iterator[Path]:
+    """Every file below `root` in lexical order, skipping hidden and tool directories."""
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in SKIPPED_DIRS)
+        for name in sorted(filenames):
+            yield Path(dirpath) / name
+
+
+def read_text(path: Path, shown: str, problems: Problems) -> str | None:
+    """A file's text (UTF-8, BOM tolerated), or None with a located problem."""
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        problems.error(f"cannot read file: {err.strerror or err}", SourcePos(shown))
+        return None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        column = err.start - (data.rfind(b"\n", 0, err.start) + 1) + 1
+        problems.error(f"not UTF-8 text: byte 0x{data[err.start]:02x} cannot be decoded",
+                       SourcePos(shown, line, column))
+        return None
+
+
+def read_rule_file(path: Path, problems: Problems, *, screen: bool = False) -> list[Rule]:
+    """Rules from one file, by its suffix; `screen` skips YAML that mentions no Flux group."""
+    shown = display_path(path)
+    if path.suffix == RULE_SUFFIX:
+        text = read_text(path, shown, problems)
+        return parse_rules(shown, text, problems) if text is not None else []
+    if path.suffix in YAML_SUFFIXES:
+        if screen:
+            try:
+                if FLUX_SCREEN not in path.read_bytes():
+                    return []
+            except OSError as err:
+                problems.error(f"cannot read file: {err.strerror or err}", SourcePos(shown))
+                return []
+        text = read_text(path, shown, problems)
+        return read_flux(shown, text, problems) if text is not None else []
+    problems.error("not a rule file: expected *.rules, *.yaml or *.yml", SourcePos(shown))
+    return []
+
+
+def load_files(paths: Iterable[Path], problems: Problems, *, builtin: bool = True) -> RuleSet:
+    """Rules from the given files (plus the built-in ones), duplicates reported."""
+    rules: list[Rule] = []
+    if builtin:
+        rules.extend(_builtin(problems))
+    for path in paths:
+        rules.extend(read_rule_file(path, problems))
+    return _dedupe(rules, problems)
+
+
+def load_repo(root: Path, problems: Problems, *, builtin: bool = True) -> Repo:
+    """Every rule in the tree below `root`: `*.rules` files and Flux manifests."""
+    rules: list[Rule] = list(_builtin(problems)) if builtin else []
+    files: list[str] = []
+    if not root.is_dir():
+        problems.error("repository path is not a directory", SourcePos(display_path(root)))
+        return Repo(root, RuleSet(), ())
+    for path in walk_files(root):
+        if path.suffix != RULE_SUFFIX and path.suffix not in YAML_SUFFIXES:
+            continue
+        found = read_rule_file(path, problems, screen=True)
+        if found:
+            files.append(display_path(path))
+            rules.extend(found)
+    return Repo(root, _dedupe(rules, problems), tuple(files))
+
+
+def _builtin(problems: Problems) -> list[Rule]:
+    folder = builtin_rules_dir()
+    if not folder.is_dir():
+        return []
+    rules: list[Rule] = []
+    for path in sorted(folder.glob(f"*{RULE_SUFFIX}")):
+        rules.extend(read_rule_file(path, problems))
+    return rules
+
+
+def _dedupe(rules: list[Rule], problems: Problems) -> RuleSet:
+    """Keep the first definition of each object; report every later one where it stands."""
+    first: dict[object, Rule] = {}
+    kept: list[Rule] = []
+    for rule in rules:
+        seen = first.get(rule.key)
+        if seen is None:
+            first[rule.key] = rule
+            kept.append(rule)
+            continue
+        where = f" (first defined at {seen.origin})" if seen.origin else ""
+        problems.error(
+            f"{rule.KIND} {_name(rule)} is defined twice{where}",
+            rule.origin,
+            code="duplicate",
+        )
+    return RuleSet.of(kept)
+
+
+def _name(rule: Rule) -> str:
+    return rule.name if not rule.key.namespace else f"{rule.key.namespace}/{rule.name}"

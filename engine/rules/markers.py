@@ -1,0 +1,120 @@
+"""Recognising markers: comments that tie a value in a file to an image policy.
+
+A marker dialect (engine/model.py `MarkerDialect`, defined in `*.rules`) says which files hold
+markers and how a marker comment reads. Flux's rule, kept here: after the comment leader
+characters are stripped, the comment text must be exactly one JSON object whose values are all
+strings, with the dialect's key naming `NAMESPACE:NAME` or `NAMESPACE:NAME:tag|name|digest`.
+Anything else is not a marker (text after the JSON, a number value, a slash in the name).
+This module finds markers; the marker-rewrite evaluator locates and replaces the values.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import PurePath
+
+from engine.model import MarkerDialect
+
+
+class MarkerPart(StrEnum):
+    """Which part of the policy's latest image a marker writes."""
+
+    IMAGE = ""  # name:tag[@digest]
+    TAG = "tag"
+    NAME = "name"
+    DIGEST = "digest"
+
+
+@dataclass(frozen=True)
+class MarkerRef:
+    """One marker comment found in a file (1-based line, column of the comment leader)."""
+
+    path: str
+    line: int
+    column: int
+    policy_namespace: str
+    policy_name: str
+    part: MarkerPart
+    dialect: str
+
+    @property
+    def setter(self) -> str:
+        base = f"{self.policy_namespace}:{self.policy_name}"
+        return f"{base}:{self.part.value}" if self.part else base
+
+
+def dialect_applies(dialect: MarkerDialect, path: str) -> bool:
+    """Whether the dialect's file patterns match the file's name (case-sensitive, as Flux)."""
+    name = PurePath(path).name
+    return any(fnmatch.fnmatchcase(name, pattern) for pattern in dialect.files)
+
+
+def parse_marker_comment(comment: str, dialect: MarkerDialect) -> tuple[str, str, MarkerPart] | None:
+    """`# {"$imagepolicy": "ns:name:tag"}` -> ("ns", "name", TAG); None when not a marker."""
+    leader = dialect.comment[:1] or "#"
+    body = comment.lstrip(leader).strip()
+    if not body.startswith("{"):
+        return None
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
+        return None
+    setter = data.get(dialect.json_key)
+    if not isinstance(setter, str):
+        return None
+    pieces = setter.split(":")
+    if len(pieces) == 2:
+        part = MarkerPart.IMAGE
+    elif len(pieces) == 3 and pieces[2] in ("tag", "name", "digest"):
+        part = MarkerPart(pieces[2])
+    else:
+        return None
+    namespace, name = pieces[0], pieces[1]
+    if not namespace or not name or "/" in setter:
+        return None
+    return namespace, name, part
+
+
+def comment_start(line: str, leader: str) -> int | None:
+    """Index of the first comment leader outside quotes that starts a comment, or None.
+
+    A YAML comment starts at a `#` at the line start or after white space; quotes are tracked
+    so that `"a #b"` is not a comment.
+    """
+    quote = ""
+    for i, ch in enumerate(line):
+        if quote:
+            if ch == quote:
+                quote = ""
+            continue
+        if ch in "\"'" and (i == 0 or line[i - 1] in " \t:-[{,"):
+            quote = ch
+            continue
+        if line.startswith(leader, i) and (i == 0 or line[i - 1] in " \t"):
+            return i
+    return None
+
+
+def find_markers(path: str, text: str, dialect: MarkerDialect) -> list[MarkerRef]:
+    """Every marker comment of one dialect in one file's text."""
+    if dialect.screen and dialect.screen not in text:
+        return []
+    leader = dialect.comment or "#"
+    found: list[MarkerRef] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if dialect.json_key not in line:
+            continue
+        start = comment_start(line, leader)
+        if start is None:
+            continue
+        parsed = parse_marker_comment(line[start:], dialect)
+        if parsed is None:
+            continue
+        namespace, name, part = parsed
+        found.append(MarkerRef(path, number, start + 1, namespace, name, part, dialect.name))
+    return found

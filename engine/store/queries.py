@@ -1,0 +1,465 @@
+"""Narrow readers and writers of the state database; ORM rows never leave this package.
+
+Writers take and readers return frozen dataclasses: facts the evaluator shares live in
+engine/model.py, bookkeeping (events, suspensions) here. Each writer is one transaction.
+
+Tag history is kept cheap: a rescan that finds nothing new writes one row (the scan). A tag
+row is written only when it changes (appears, vanishes, comes back, changes digest or
+exclusion), so `image_tags.last_seen` of a tag still present is the time of its last change;
+while `gone_at` is NULL the tag is in the repository's latest successful scan, and `tags()`
+reports that scan's `finished_at` as its `last_seen`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from sqlalchemy import Table, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from engine.model import (
+    Decision,
+    GitRevision,
+    ImageScan,
+    ListedTag,
+    RegistryTag,
+    ScanStatus,
+    TagVerdict,
+)
+from engine.store.db import Store, database_error
+from engine.store.schema import (
+    EventRow,
+    GitRevisionRow,
+    ImageScanRow,
+    ImageTagRow,
+    PolicyDecisionRow,
+    SuspensionRow,
+)
+
+_CHUNK = 500
+"""Ids per `IN (...)` list, well under every dialect's bound-parameter limit."""
+
+
+class EventSeverity(StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something that happened to a rule object (`object_name` is `namespace/name`)."""
+
+    time: datetime
+    object_kind: str
+    object_name: str
+    severity: EventSeverity
+    reason: str
+    message: str
+    id: int | None = None
+
+
+@dataclass(frozen=True)
+class Suspension:
+    object_kind: str
+    object_name: str
+    suspended_at: datetime
+    reason: str = ""
+
+
+@contextmanager
+def _transaction(store: Store, doing: str = "write to") -> Iterator[Session]:
+    try:
+        with store.sessions.begin() as session:
+            yield session
+    except SQLAlchemyError as err:
+        raise database_error(store.url, doing, err) from err
+
+
+def _insert(session: Session, table: Any) -> postgresql.Insert | sqlite.Insert:
+    """The dialect's INSERT, which knows ON CONFLICT (both supported dialects spell it alike)."""
+    target: Table = table.__table__
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(target)
+    return sqlite.insert(target)
+
+
+def public_url(url: str) -> str:
+    """A git URL without credentials: HTTP(S) userinfo dropped, an ssh password dropped."""
+    parts = urlsplit(url)
+    if not parts.scheme or "@" not in parts.netloc:
+        return url
+    userinfo, host = parts.netloc.rsplit("@", 1)
+    user = userinfo.split(":", 1)[0]
+    keep_user = parts.scheme in ("ssh", "git+ssh") and user
+    netloc = f"{user}@{host}" if keep_user else host
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+# Git revisions -------------------------------------------------------------------------------
+
+
+def _revision(row: GitRevisionRow) -> GitRevision:
+    return GitRevision(
+        source=row.source,
+        url=row.url,
+        branch=row.branch,
+        sha=row.sha,
+        fetched_at=row.fetched_at,
+        author=row.author,
+        message=row.message,
+        committed_at=row.committed_at,
+        id=row.id,
+    )
+
+
+def _latest_revision_row(session: Session, source: str) -> GitRevisionRow | None:
+    return session.scalars(
+        select(GitRevisionRow)
+        .where(GitRevisionRow.source == source)
+        .order_by(GitRevisionRow.fetched_at.desc(), GitRevisionRow.id.desc())
+        .limit(1)
+    ).first()
+
+
+def record_git_revision(store: Store, revision: GitRevision) -> GitRevision:
+    """Record a fetch; the same commit as last time writes nothing, a revisited one moves to the top."""
+    with _transaction(store) as session:
+        latest = _latest_revision_row(session, revision.source)
+        if latest is not None and latest.sha == revision.sha:
+            return _revision(latest)
+        values = {
+            "url": public_url(revision.url),
+            "branch": revision.branch,
+            "author": revision.author,
+            "message": revision.message,
+            "committed_at": revision.committed_at,
+            "fetched_at": revision.fetched_at,
+        }
+        statement = _insert(session, GitRevisionRow).values(
+            source=revision.source, sha=revision.sha, **values
+        )
+        session.execute(
+            statement.on_conflict_do_update(index_elements=["source", "sha"], set_=values)
+        )
+        row = session.scalars(
+            select(GitRevisionRow).where(
+                GitRevisionRow.source == revision.source, GitRevisionRow.sha == revision.sha
+            )
+        ).one()
+        return _revision(row)
+
+
+def latest_git_revision(store: Store, source: str) -> GitRevision | None:
+    with _transaction(store, "read") as session:
+        row = _latest_revision_row(session, source)
+        return _revision(row) if row is not None else None
+
+
+# Image scans and tags ------------------------------------------------------------------------
+
+
+def _scan(row: ImageScanRow) -> ImageScan:
+    return ImageScan(
+        repository=row.repository,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        status=ScanStatus(row.status),
+        tag_count=row.tag_count,
+        error=row.error,
+        id=row.id,
+    )
+
+
+def _latest_ok_finish(session: Session, repository: str, *, before_id: int | None = None) -> datetime | None:
+    query = select(ImageScanRow.finished_at).where(
+        ImageScanRow.repository == repository, ImageScanRow.status == ScanStatus.OK.value
+    )
+    if before_id is not None:
+        query = query.where(ImageScanRow.id != before_id)
+    return session.scalars(
+        query.order_by(ImageScanRow.finished_at.desc(), ImageScanRow.id.desc()).limit(1)
+    ).first()
+
+
+def record_image_scan(
+    store: Store,
+    repository: str,
+    listed: Sequence[ListedTag],
+    *,
+    started_at: datetime,
+    finished_at: datetime,
+    error: str | None = None,
+) -> ImageScan:
+    """Record one scan and, when it succeeded, the tags' history, in one transaction.
+
+    A failed scan (`error` given) records the failure and touches no tag. `tag_count` counts
+    the tags not excluded, as Flux's `lastScanResult.tagCount` does.
+    """
+    if error is not None and listed:
+        raise ValueError("a failed scan lists no tags")
+    by_tag = {item.tag: item for item in listed}
+    ok = error is None
+    with _transaction(store) as session:
+        scan = ImageScanRow(
+            repository=repository,
+            started_at=started_at,
+            finished_at=finished_at,
+            status=(ScanStatus.OK if ok else ScanStatus.FAILED).value,
+            tag_count=sum(1 for item in by_tag.values() if not item.excluded) if ok else 0,
+            error=error,
+        )
+        session.add(scan)
+        session.flush()  # the INSERT comes first: on SQLite it takes the write lock before any read
+        if ok:
+            previous = _latest_ok_finish(session, repository, before_id=scan.id)
+            _merge_tags(session, repository, by_tag, seen=finished_at, previous=previous)
+        return _scan(scan)
+
+
+def _merge_tags(
+    session: Session,
+    repository: str,
+    listed: dict[str, ListedTag],
+    *,
+    seen: datetime,
+    previous: datetime | None,
+) -> None:
+    """Write only the tag rows whose state changed; see the module docstring."""
+    rows = session.execute(
+        select(
+            ImageTagRow.id, ImageTagRow.tag, ImageTagRow.digest, ImageTagRow.excluded, ImageTagRow.gone_at
+        ).where(ImageTagRow.repository == repository)
+    ).all()
+    existing = {row.tag: row for row in rows}
+    fresh: list[dict[str, Any]] = []
+    changed: list[dict[str, Any]] = []
+    for tag, item in listed.items():
+        row = existing.get(tag)
+        if row is None:
+            fresh.append(
+                {"repository": repository, "tag": tag, "digest": item.digest, "first_seen": seen,
+                 "last_seen": seen, "gone_at": None, "excluded": item.excluded}
+            )
+            continue
+        digest = item.digest if item.digest is not None else row.digest
+        if row.gone_at is not None:
+            changed.append(
+                {"id": row.id, "digest": digest, "excluded": item.excluded, "first_seen": seen,
+                 "last_seen": seen, "gone_at": None}
+            )
+        elif digest != row.digest or item.excluded != row.excluded:
+            changed.append({"id": row.id, "digest": digest, "excluded": item.excluded, "last_seen": seen})
+    if fresh:
+        session.execute(
+            _insert(session, ImageTagRow).on_conflict_do_nothing(index_elements=["repository", "tag"]),
+            fresh,
+        )
+    for keys in ({"id", "digest", "excluded", "first_seen", "last_seen", "gone_at"},
+                 {"id", "digest", "excluded", "last_seen"}):
+        batch = [values for values in changed if values.keys() == keys]
+        if batch:
+            session.execute(update(ImageTagRow), batch)
+    gone = [row.id for tag, row in existing.items() if row.gone_at is None and tag not in listed]
+    vanish: dict[str, Any] = {"gone_at": seen}
+    if previous is not None:
+        vanish["last_seen"] = previous
+    for start in range(0, len(gone), _CHUNK):
+        session.execute(
+            update(ImageTagRow)
+            .where(ImageTagRow.id.in_(gone[start : start + _CHUNK]))
+            .values(**vanish)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def latest_scan(store: Store, repository: str, *, status: ScanStatus | None = None) -> ImageScan | None:
+    """The repository's most recent scan, or its most recent one with `status`."""
+    query = select(ImageScanRow).where(ImageScanRow.repository == repository)
+    if status is not None:
+        query = query.where(ImageScanRow.status == status.value)
+    with _transaction(store, "read") as session:
+        row = session.scalars(
+            query.order_by(ImageScanRow.started_at.desc(), ImageScanRow.id.desc()).limit(1)
+        ).first()
+        return _scan(row) if row is not None else None
+
+
+def tags(store: Store, repository: str, *, include_gone: bool = False) -> tuple[RegistryTag, ...]:
+    """The repository's tags sorted by name, excluded ones flagged; gone ones on request."""
+    query = select(ImageTagRow).where(ImageTagRow.repository == repository)
+    if not include_gone:
+        query = query.where(ImageTagRow.gone_at.is_(None))
+    with _transaction(store, "read") as session:
+        latest = _latest_ok_finish(session, repository)
+        return tuple(
+            RegistryTag(
+                repository=row.repository,
+                tag=row.tag,
+                first_seen=row.first_seen,
+                last_seen=row.last_seen if row.gone_at is not None or latest is None else latest,
+                digest=row.digest,
+                gone_at=row.gone_at,
+                excluded=row.excluded,
+            )
+            for row in session.scalars(query.order_by(ImageTagRow.tag))
+        )
+
+
+# Policy decisions ----------------------------------------------------------------------------
+
+
+def _decision(row: PolicyDecisionRow) -> Decision:
+    return Decision(
+        policy=row.policy,
+        decided_at=row.decided_at,
+        selected_tag=row.selected_tag,
+        previous_tag=row.previous_tag,
+        candidates=row.candidates,
+        verdict_counts=tuple(sorted((str(k), int(v)) for k, v in row.verdict_counts.items())),
+        trace=tuple(
+            TagVerdict(tag=step["tag"], verdict=step["verdict"], detail=step.get("detail", ""))
+            for step in row.trace
+        ),
+        error=row.error,
+        scan_id=row.scan_id,
+        id=row.id,
+    )
+
+
+def record_decision(store: Store, decision: Decision) -> Decision:
+    with _transaction(store) as session:
+        row = PolicyDecisionRow(
+            policy=decision.policy,
+            scan_id=decision.scan_id,
+            selected_tag=decision.selected_tag,
+            previous_tag=decision.previous_tag,
+            candidates=decision.candidates,
+            verdict_counts=dict(sorted(decision.verdict_counts)),
+            trace=[{"tag": s.tag, "verdict": s.verdict, "detail": s.detail} for s in decision.trace],
+            error=decision.error,
+            decided_at=decision.decided_at,
+        )
+        session.add(row)
+        session.flush()
+        return _decision(row)
+
+
+def latest_decision(store: Store, policy: str) -> Decision | None:
+    with _transaction(store, "read") as session:
+        row = session.scalars(
+            select(PolicyDecisionRow)
+            .where(PolicyDecisionRow.policy == policy)
+            .order_by(PolicyDecisionRow.decided_at.desc(), PolicyDecisionRow.id.desc())
+            .limit(1)
+        ).first()
+        return _decision(row) if row is not None else None
+
+
+# Events --------------------------------------------------------------------------------------
+
+
+def _event(row: EventRow) -> Event:
+    return Event(
+        time=row.time,
+        object_kind=row.object_kind,
+        object_name=row.object_name,
+        severity=EventSeverity(row.severity),
+        reason=row.reason,
+        message=row.message,
+        id=row.id,
+    )
+
+
+def record_event(store: Store, event: Event) -> Event:
+    with _transaction(store) as session:
+        row = EventRow(
+            time=event.time,
+            object_kind=event.object_kind,
+            object_name=event.object_name,
+            severity=event.severity.value,
+            reason=event.reason,
+            message=event.message,
+        )
+        session.add(row)
+        session.flush()
+        return _event(row)
+
+
+def list_events(
+    store: Store,
+    *,
+    object_kind: str | None = None,
+    object_name: str | None = None,
+    since: datetime | None = None,
+    limit: int = 100,
+) -> tuple[Event, ...]:
+    """The most recent `limit` events matching the filters, oldest first."""
+    query = select(EventRow)
+    if object_kind is not None:
+        query = query.where(EventRow.object_kind == object_kind)
+    if object_name is not None:
+        query = query.where(EventRow.object_name == object_name)
+    if since is not None:
+        query = query.where(EventRow.time >= since)
+    query = query.order_by(EventRow.time.desc(), EventRow.id.desc()).limit(limit)
+    with _transaction(store, "read") as session:
+        return tuple(reversed([_event(row) for row in session.scalars(query)]))
+
+
+# Suspensions ---------------------------------------------------------------------------------
+
+
+def _suspension(row: SuspensionRow) -> Suspension:
+    return Suspension(row.object_kind, row.object_name, row.suspended_at, row.reason)
+
+
+def suspend(
+    store: Store, object_kind: str, object_name: str, *, reason: str = "", at: datetime | None = None
+) -> Suspension:
+    """Suspend an object; suspending it again keeps the original time and updates a given reason."""
+    with _transaction(store) as session:
+        row = session.get(SuspensionRow, (object_kind, object_name))
+        if row is None:
+            row = SuspensionRow(
+                object_kind=object_kind,
+                object_name=object_name,
+                suspended_at=at or datetime.now(UTC),
+                reason=reason,
+            )
+            session.add(row)
+        elif reason:
+            row.reason = reason
+        session.flush()
+        return _suspension(row)
+
+
+def resume(store: Store, object_kind: str, object_name: str) -> bool:
+    """Lift a suspension; False when the object was not suspended."""
+    with _transaction(store) as session:
+        row = session.get(SuspensionRow, (object_kind, object_name))
+        if row is None:
+            return False
+        session.delete(row)
+        return True
+
+
+def is_suspended(store: Store, object_kind: str, object_name: str) -> bool:
+    with _transaction(store, "read") as session:
+        return session.get(SuspensionRow, (object_kind, object_name)) is not None
+
+
+def list_suspensions(store: Store) -> tuple[Suspension, ...]:
+    with _transaction(store, "read") as session:
+        rows = session.scalars(
+            select(SuspensionRow).order_by(SuspensionRow.object_kind, SuspensionRow.object_name)
+        )
+        return tuple(_suspension(row) for row in rows)

@@ -1,0 +1,198 @@
+"""The state database's tables: a public API that users query with `sqlite3` or `psql`.
+
+Names are plain and stable (docs/sql.md lists every column); Alembic in `migrations/` owns the
+DDL, and a test checks that these models and the migrations agree. Constraint names follow a
+naming convention so that both dialects, and future migrations, agree on them.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """An aware UTC datetime: `timestamptz` on PostgreSQL, `YYYY-MM-DD HH:MM:SS.ffffff` text on SQLite.
+
+    SQLite has no time zone type, so the text is UTC without an offset, which is the form
+    SQLite's own `datetime('now')` produces: comparisons with it work as written.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value.isoformat()} given to the state store; use UTC")
+        utc = value.astimezone(UTC)
+        return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+NAME = String(253)
+"""`namespace/name` of a Kubernetes-style object (253 is Kubernetes' name limit)."""
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UtcDateTime(), dict[str, Any]: JSON(), list[Any]: JSON()}
+
+
+class GitRevisionRow(Base):
+    __tablename__ = "git_revisions"
+    __table_args__ = (
+        UniqueConstraint("source", "sha"),
+        Index(None, "source", "fetched_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(NAME)
+    url: Mapped[str] = mapped_column(Text)
+    branch: Mapped[str] = mapped_column(String(255))
+    sha: Mapped[str] = mapped_column(String(64))
+    author: Mapped[str] = mapped_column(Text)
+    message: Mapped[str] = mapped_column(Text)
+    committed_at: Mapped[datetime | None]
+    fetched_at: Mapped[datetime]
+
+
+class ImageScanRow(Base):
+    __tablename__ = "image_scans"
+    __table_args__ = (
+        CheckConstraint("status IN ('ok', 'failed')", name="status"),
+        Index(None, "repository", "started_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    repository: Mapped[str] = mapped_column(NAME)
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(16))
+    tag_count: Mapped[int] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class ImageTagRow(Base):
+    __tablename__ = "image_tags"
+    __table_args__ = (UniqueConstraint("repository", "tag"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    repository: Mapped[str] = mapped_column(NAME)
+    tag: Mapped[str] = mapped_column(String(128))
+    digest: Mapped[str | None] = mapped_column(String(100))
+    first_seen: Mapped[datetime]
+    last_seen: Mapped[datetime]
+    gone_at: Mapped[datetime | None]
+    excluded: Mapped[bool] = mapped_column(Boolean)
+
+
+class PolicyDecisionRow(Base):
+    __tablename__ = "policy_decisions"
+    __table_args__ = (Index(None, "policy", "decided_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    policy: Mapped[str] = mapped_column(NAME)
+    scan_id: Mapped[int | None] = mapped_column(
+        ForeignKey("image_scans.id", ondelete="SET NULL"), index=True
+    )
+    selected_tag: Mapped[str | None] = mapped_column(String(128))
+    previous_tag: Mapped[str | None] = mapped_column(String(128))
+    candidates: Mapped[int] = mapped_column(Integer)
+    verdict_counts: Mapped[dict[str, Any]]
+    trace: Mapped[list[Any]]
+    error: Mapped[str | None] = mapped_column(Text)
+    decided_at: Mapped[datetime]
+
+
+class ClusterObjectRow(Base):
+    __tablename__ = "cluster_objects"
+    __table_args__ = (
+        UniqueConstraint("kustomization", "api_group", "kind", "namespace", "name"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kustomization: Mapped[str] = mapped_column(NAME)
+    api_group: Mapped[str] = mapped_column(String(253))
+    version: Mapped[str] = mapped_column(String(63))
+    kind: Mapped[str] = mapped_column(String(63))
+    namespace: Mapped[str] = mapped_column(String(63))
+    name: Mapped[str] = mapped_column(String(253))
+    revision: Mapped[str] = mapped_column(String(64))
+    checksum: Mapped[str] = mapped_column(String(128))
+    applied_at: Mapped[datetime]
+    pruned_at: Mapped[datetime | None]
+
+
+class ActionRow(Base):
+    __tablename__ = "actions"
+    __table_args__ = (
+        CheckConstraint("type IN ('commit', 'apply', 'prune')", name="type"),
+        CheckConstraint("status IN ('planned', 'done', 'failed', 'skipped')", name="status"),
+        Index(None, "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    plan_id: Mapped[str] = mapped_column(String(64), index=True)
+    type: Mapped[str] = mapped_column(String(16))
+    target: Mapped[str] = mapped_column(Text)
+    payload: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(16))
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+
+
+class EventRow(Base):
+    __tablename__ = "events"
+    __table_args__ = (
+        CheckConstraint("severity IN ('info', 'warning', 'error')", name="severity"),
+        Index(None, "object_kind", "object_name", "time"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    time: Mapped[datetime] = mapped_column(index=True)
+    object_kind: Mapped[str] = mapped_column(String(63))
+    object_name: Mapped[str] = mapped_column(NAME)
+    severity: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(String(128))
+    message: Mapped[str] = mapped_column(Text)
+
+
+class SuspensionRow(Base):
+    __tablename__ = "suspensions"
+
+    object_kind: Mapped[str] = mapped_column(String(63), primary_key=True)
+    object_name: Mapped[str] = mapped_column(NAME, primary_key=True)
+    suspended_at: Mapped[datetime]
+    reason: Mapped[str] = mapped_column(Text)

@@ -1,0 +1,116 @@
+"""What `gitward get` shows: each rule object with its state from the recorded facts.
+
+Flux keeps this in each object's `status`; gitward derives it from the store, so the same
+answer is one SQL query away. Readiness reads True, False or Unknown, as Flux's Ready condition.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from engine.model import (
+    GitSource,
+    ImagePolicy,
+    ImageRepository,
+    ImageUpdate,
+    Kustomization,
+    Rule,
+    ScanStatus,
+)
+from engine.store import queries
+from engine.store.db import Store
+
+
+@dataclass(frozen=True)
+class ObjectStatus:
+    """One row of `gitward get`: Flux's columns plus the facts behind them."""
+
+    kind: str
+    namespace: str
+    name: str
+    ready: str
+    message: str
+    suspended: bool
+    revision: str = ""
+    last: datetime | None = None
+    tags: int | None = None
+    latest: str = ""
+    previous: str = ""
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "kind": self.kind,
+            "namespace": self.namespace,
+            "name": self.name,
+            "ready": self.ready,
+            "message": self.message,
+            "suspended": self.suspended,
+            "revision": self.revision or None,
+            "last": self.last.isoformat() if self.last else None,
+            "tags": self.tags,
+            "latest": self.latest or None,
+            "previous": self.previous or None,
+        }
+
+
+def short_revision(revision: str) -> str:
+    """`main@sha1:<40 hex>` -> `main@sha1:<12 hex>`, as wide as a table allows."""
+    ref, sep, sha = revision.rpartition(":")
+    return f"{ref}{sep}{sha[:12]}" if sep else revision
+
+
+def object_status(store: Store | None, rule: Rule) -> ObjectStatus:
+    """The status of one rule object; with no store every object is Unknown."""
+    name = rule.key.ref
+    suspended = bool(getattr(rule, "suspend", False)) or (
+        store is not None and queries.is_suspended(store, rule.KIND, name)
+    )
+    base = ObjectStatus(rule.KIND, rule.key.namespace, rule.name, "Unknown", "", suspended)
+    if store is None:
+        return replace(base, message="no state store")
+    if isinstance(rule, GitSource):
+        return _source(store, rule, base)
+    if isinstance(rule, ImageRepository):
+        return _repository(store, rule, base)
+    if isinstance(rule, ImagePolicy):
+        return _policy(store, rule, base)
+    if isinstance(rule, (Kustomization, ImageUpdate)):
+        return replace(base, message="not reconciled yet")
+    return base
+
+
+def _source(store: Store, rule: GitSource, base: ObjectStatus) -> ObjectStatus:
+    rev = queries.latest_git_revision(store, rule.key.ref)
+    if rev is None:
+        return replace(base, message="not fetched yet")
+    revision = f"{rev.branch}@sha1:{rev.sha}"
+    return replace(base, ready="True", message=f"stored artifact for revision '{short_revision(revision)}'",
+                        revision=revision, last=rev.fetched_at)
+
+
+def _repository(store: Store, rule: ImageRepository, base: ObjectStatus) -> ObjectStatus:
+    scan = queries.latest_scan(store, rule.key.ref)
+    if scan is None:
+        return replace(base, message="not scanned yet")
+    if scan.status is ScanStatus.FAILED:
+        return replace(base, ready="False", message=f"scan failed: {scan.error}",
+                            last=scan.finished_at)
+    return replace(base, ready="True", message=f"successful scan: found {scan.tag_count} tags",
+                        last=scan.finished_at, tags=scan.tag_count)
+
+
+def _policy(store: Store, rule: ImagePolicy, base: ObjectStatus) -> ObjectStatus:
+    decision = queries.latest_decision(store, rule.key.ref)
+    if decision is None:
+        return replace(base, message="not evaluated yet")
+    if decision.selected_tag is None:
+        return replace(base, ready="False", message=decision.error or "no tag selected",
+                            last=decision.decided_at)
+    return ObjectStatus(
+        ready="True",
+        message=f"latest tag resolved to {decision.selected_tag}",
+        last=decision.decided_at,
+        latest=decision.selected_tag,
+        previous=decision.previous_tag or "",
+    )

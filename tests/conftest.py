@@ -1,0 +1,33 @@
+"""Shared test helpers: where things are, and how a test that needs a real part may skip."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+CORPUS = ROOT / "tests" / "corpus"
+HOMELAB_CORPUS = ROOT.parent / "shared" / "corpus" / "homelab"
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def require(condition: bool, reason: str) -> None:
+    """Skip when a real part is missing on a laptop; fail under CI=true, where all must run."""
+    if condition:
+        return
+    if in_ci():
+        pytest.fail(f"CI=true but {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def homelab_corpus() -> Path:
+    """The user's real GitOps repository (../shared/corpus/homelab), read-only."""
+    require(HOMELAB_CORPUS.is_dir(), f"the homelab corpus is absent ({HOMELAB_CORPUS})")
+    return HOMELAB_CORPUS

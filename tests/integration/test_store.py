@@ -1,0 +1,516 @@
+"""The state store on real databases: SQLite files and a throw-away PostgreSQL server.
+
+The PostgreSQL server is started by the fixture below (initdb + pg_ctl on a loopback port, run
+as the `postgres` user when the tests run as root). Without the binaries the PostgreSQL cases
+skip, except under CI=true where a missing server is a failure (tests/conftest.py's `require`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from click.testing import CliRunner
+from sqlalchemy import event, inspect, text
+from sqlalchemy.engine import make_url
+
+from engine.cli.db import db as db_group
+from engine.errors import StoreError
+from engine.model import Decision, GitRevision, ListedTag, ScanStatus, TagVerdict
+from engine.store import queries
+from engine.store.db import (
+    Store,
+    alembic_config,
+    head_revision,
+    open_store,
+    schema_status,
+    state_url,
+    upgrade_sql,
+)
+from engine.store.queries import Event, EventSeverity
+from engine.store.schema import Base
+from tests.conftest import require
+
+ROOT = Path(__file__).resolve().parents[2]
+PG_PASSWORD = "pg-" + secrets.token_hex(8)
+T0 = datetime(2025, 11, 1, 8, 30, tzinfo=UTC)
+
+
+# PostgreSQL server --------------------------------------------------------------------------
+
+
+def _pg_bindir() -> Path | None:
+    found = shutil.which("pg_ctl")
+    if found:
+        return Path(found).resolve().parent
+    candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"), reverse=True)
+    return candidates[0].parent if candidates else None
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass(frozen=True)
+class PgServer:
+    host: str
+    port: int
+
+    def url(self, database: str) -> str:
+        return f"postgresql+psycopg://gitward:{PG_PASSWORD}@{self.host}:{self.port}/{database}"
+
+    def admin(self) -> psycopg.Connection[Any]:
+        return psycopg.connect(
+            host=self.host, port=self.port, user="gitward", password=PG_PASSWORD,
+            dbname="postgres", autocommit=True,
+        )
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    bindir = _pg_bindir()
+    require(bindir is not None, "PostgreSQL server binaries (initdb, pg_ctl) not found; install Debian's postgresql")
+    assert bindir is not None
+    root = Path(tempfile.mkdtemp(prefix="gitward-pg-"))
+    as_postgres: list[str] = []
+    if os.geteuid() == 0:  # initdb refuses to run as root
+        as_postgres = ["runuser", "-u", "postgres", "--"]
+    (root / "pw").write_text(PG_PASSWORD + "\n")
+    if as_postgres:
+        shutil.chown(root, "postgres")
+        shutil.chown(root / "pw", "postgres")
+    data, port = root / "data", _free_port()
+
+    def run(*args: str) -> None:
+        subprocess.run([*as_postgres, *args], check=True, capture_output=True, timeout=120)
+
+    run(str(bindir / "initdb"), "-D", str(data), "-U", "gitward", f"--pwfile={root / 'pw'}",
+        "--auth=scram-sha-256", "-E", "UTF8", "--no-sync")
+    run(str(bindir / "pg_ctl"), "-D", str(data), "-l", str(root / "log"), "-w", "-t", "60",
+        "-o", f"-k {root} -p {port} -h 127.0.0.1 -F", "start")
+    try:
+        yield PgServer("127.0.0.1", port)
+    finally:
+        run(str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop")
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def pg_url(pg_server: PgServer) -> Iterator[str]:
+    name = "t_" + secrets.token_hex(6)
+    with pg_server.admin() as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    yield pg_server.url(name)
+    with pg_server.admin() as admin:
+        admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'state.db'}"
+    value: str = request.getfixturevalue("pg_url")
+    return value
+
+
+@pytest.fixture
+def store(url: str) -> Iterator[Store]:
+    with open_store(url) as opened:
+        yield opened
+
+
+class RowsWritten:
+    """Counts rows changed by INSERT/UPDATE/DELETE on an engine, on either dialect."""
+
+    def __init__(self, store: Store) -> None:
+        self.count = 0
+        event.listen(store.engine, "after_cursor_execute", self._after)
+
+    def _after(self, _conn: Any, cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.lstrip().split(None, 1)[0].upper() in ("INSERT", "UPDATE", "DELETE"):
+            self.count += max(cursor.rowcount, 0)
+
+    def take(self) -> int:
+        count, self.count = self.count, 0
+        return count
+
+
+def _scan(store: Store, tags: list[ListedTag] | list[str], at: datetime, error: str | None = None) -> Any:
+    listed = [t if isinstance(t, ListedTag) else ListedTag(t) for t in tags]
+    return queries.record_image_scan(
+        store, "podinfo/podinfo", listed, started_at=at, finished_at=at + timedelta(seconds=2), error=error
+    )
+
+
+def _tags(store: Store, include_gone: bool = True) -> dict[str, Any]:
+    return {t.tag: t for t in queries.tags(store, "podinfo/podinfo", include_gone=include_gone)}
+
+
+# Schema and migrations ----------------------------------------------------------------------
+
+
+def test_migrations_match_the_models(store: Store) -> None:
+    with store.engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        assert compare_metadata(context, Base.metadata) == []
+    assert schema_status(store.url).current == head_revision()
+
+
+def test_an_old_database_is_upgraded_when_opened(url: str) -> None:
+    open_store(url).close()
+    with open_store(url) as store, store.engine.begin() as connection:
+        cfg = alembic_config()
+        cfg.attributes["connection"] = connection
+        command.downgrade(cfg, "base")
+    status = schema_status(url)
+    assert status.current is None and not status.up_to_date
+    with open_store(url) as store:
+        assert "image_tags" in inspect(store.engine).get_table_names()
+        queries.record_event(store, Event(T0, "GitRepository", "a/b", EventSeverity.INFO, "R", "m"))
+    assert schema_status(url).up_to_date
+
+
+def test_a_newer_database_is_refused_with_a_clear_message(url: str) -> None:
+    open_store(url).close()
+    with open_store(url) as store, store.engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = 'ffff9999'"))
+    with pytest.raises(StoreError) as caught:
+        open_store(url)
+    message = str(caught.value)
+    assert "is at schema revision ffff9999, newer than this gitward" in message
+    assert f"(head {head_revision()}); upgrade gitward" in message
+    assert PG_PASSWORD not in message
+    assert make_url(url).render_as_string(hide_password=True) in message
+    result = CliRunner().invoke(db_group, ["upgrade"], obj={"state": url})
+    assert isinstance(result.exception, StoreError) and str(result.exception) == message
+    current = CliRunner().invoke(db_group, ["current"], obj={"state": url})
+    assert current.exit_code == 0 and "newer than this gitward" in current.output
+
+
+def test_a_new_sqlite_file_is_created_and_migrated(tmp_path: Path) -> None:
+    path = tmp_path / "fresh.db"
+    open_store(state_url(str(path))).close()
+    tables = {r[0] for r in sqlite3.connect(path).execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"alembic_version", "image_tags", "suspensions"} <= tables
+
+
+def test_sqlite_connections_use_wal_foreign_keys_and_a_busy_timeout(tmp_path: Path) -> None:
+    with open_store(f"sqlite:///{tmp_path / 's.db'}") as store, store.engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == 5000
+
+
+def test_foreign_keys_are_enforced(store: Store) -> None:
+    with pytest.raises(StoreError, match="cannot write to state database"):
+        queries.record_decision(store, Decision("podinfo/podinfo", T0, scan_id=424242))
+
+
+def test_a_readonly_store_refuses_writes(url: str) -> None:
+    open_store(url).close()
+    with open_store(url, readonly=True) as store:
+        assert queries.list_events(store) == ()
+        with pytest.raises(StoreError, match="read"):
+            queries.record_event(store, Event(T0, "GitRepository", "a/b", EventSeverity.INFO, "R", "m"))
+
+
+def test_a_readonly_sqlite_store_needs_an_existing_file(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="does not exist"):
+        open_store(f"sqlite:///{tmp_path / 'missing.db'}", readonly=True)
+    assert not (tmp_path / "missing.db").exists()
+
+
+def test_an_unreachable_postgresql_is_a_store_error_without_the_password() -> None:
+    url = f"postgresql+psycopg://gitward:{PG_PASSWORD}@127.0.0.1:{_free_port()}/gitward"
+    with pytest.raises(StoreError, match="cannot open state database") as caught:
+        open_store(url)
+    assert PG_PASSWORD not in str(caught.value)
+
+
+def test_an_unsupported_database_is_refused() -> None:
+    with pytest.raises(StoreError, match="unsupported state database"):
+        open_store("mysql://u:pw@db/gitward")
+
+
+def test_naive_datetimes_are_rejected(store: Store) -> None:
+    with pytest.raises(StoreError, match="naive datetime"):
+        queries.record_event(store, Event(datetime(2025, 1, 1), "K", "a/b", EventSeverity.INFO, "R", "m"))
+
+
+def test_offline_postgresql_sql_builds_the_same_schema(pg_url: str) -> None:
+    sql = upgrade_sql(pg_url)
+    with psycopg.connect(make_url(pg_url).set(drivername="postgresql").render_as_string(hide_password=False)) as conn:
+        conn.execute(sql)
+    with open_store(pg_url, upgrade=False) as store, store.engine.connect() as connection:
+        assert MigrationContext.configure(connection).get_current_revision() == head_revision()
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        assert compare_metadata(context, Base.metadata) == []
+
+
+# Scans and tags -----------------------------------------------------------------------------
+
+
+def test_a_scan_records_tags_with_their_history(store: Store) -> None:
+    first = _scan(store, [ListedTag("6.5.0", "sha256:a"), ListedTag("6.6.0"), ListedTag("x.sig", excluded=True)], T0)
+    assert (first.status, first.tag_count, first.error) == (ScanStatus.OK, 2, None)
+    seen1 = T0 + timedelta(seconds=2)
+    tags = _tags(store)
+    assert set(tags) == {"6.5.0", "6.6.0", "x.sig"}
+    assert tags["6.5.0"].digest == "sha256:a" and tags["6.5.0"].first_seen == seen1
+    assert tags["x.sig"].excluded and not tags["6.5.0"].excluded
+
+    later = T0 + timedelta(hours=1)
+    _scan(store, ["6.6.0", "6.7.0", "x.sig"], later)
+    seen2 = later + timedelta(seconds=2)
+    tags = _tags(store)
+    assert tags["6.5.0"].gone_at == seen2 and tags["6.5.0"].last_seen == seen1
+    assert tags["6.6.0"].first_seen == seen1 and tags["6.6.0"].last_seen == seen2
+    assert tags["6.6.0"].gone_at is None
+    assert tags["6.7.0"].first_seen == seen2
+    assert set(_tags(store, include_gone=False)) == {"6.6.0", "6.7.0", "x.sig"}
+    assert tags["6.5.0"].digest == "sha256:a"  # a listing without digests keeps the known one
+
+
+def test_a_tag_that_comes_back_is_present_again_from_its_return(store: Store) -> None:
+    _scan(store, ["1.0.0", "1.1.0"], T0)
+    _scan(store, ["1.1.0"], T0 + timedelta(hours=1))
+    back = T0 + timedelta(hours=2)
+    _scan(store, ["1.0.0", "1.1.0"], back)
+    tag = _tags(store)["1.0.0"]
+    assert tag.gone_at is None and tag.first_seen == back + timedelta(seconds=2)
+
+
+def test_a_digest_or_exclusion_change_rewrites_only_that_tag(store: Store) -> None:
+    _scan(store, [ListedTag("a", "sha256:1"), ListedTag("b", "sha256:2"), ListedTag("c")], T0)
+    rows = RowsWritten(store)
+    _scan(store, [ListedTag("a", "sha256:9"), ListedTag("b", "sha256:2"), ListedTag("c", excluded=True)],
+          T0 + timedelta(hours=1))
+    assert rows.take() == 3  # the scan row, a's digest, c's exclusion
+    tags = _tags(store)
+    assert tags["a"].digest == "sha256:9" and tags["c"].excluded and tags["b"].digest == "sha256:2"
+
+
+def test_a_rescan_with_nothing_new_writes_one_row(store: Store) -> None:
+    listing = [f"1.{n}.0" for n in range(300)]
+    _scan(store, listing, T0)
+    rows = RowsWritten(store)
+    _scan(store, listing, T0 + timedelta(hours=1))
+    assert rows.take() == 1
+    _scan(store, listing[:-2], T0 + timedelta(hours=2))
+    assert rows.take() == 1 + 2
+    assert len(_tags(store, include_gone=False)) == 298
+    assert all(t.last_seen == T0 + timedelta(hours=2, seconds=2) for t in _tags(store, include_gone=False).values())
+
+
+def test_sqlite_total_changes_agree_that_a_rescan_is_one_row(tmp_path: Path) -> None:
+    with open_store(f"sqlite:///{tmp_path / 's.db'}") as store:
+        listing = [f"v{n}" for n in range(100)]
+        _scan(store, listing, T0)
+
+        def total_changes() -> int:
+            with store.engine.connect() as connection:
+                value: int = connection.exec_driver_sql("SELECT total_changes()").scalar_one()
+                return value
+
+        before = total_changes()
+        _scan(store, listing, T0 + timedelta(hours=1))
+        assert store.engine.pool.checkedin() == 1  # one pooled connection: the counter is shared
+        assert total_changes() - before == 1
+
+
+def test_a_failed_scan_touches_no_tag(store: Store) -> None:
+    _scan(store, ["1.0.0", "2.0.0"], T0)
+    before = _tags(store)
+    rows = RowsWritten(store)
+    failed = _scan(store, [], T0 + timedelta(hours=1), error="registry said 503")
+    assert rows.take() == 1
+    assert (failed.status, failed.tag_count, failed.error) == (ScanStatus.FAILED, 0, "registry said 503")
+    assert _tags(store) == before
+    latest = queries.latest_scan(store, "podinfo/podinfo")
+    latest_ok = queries.latest_scan(store, "podinfo/podinfo", status=ScanStatus.OK)
+    assert latest == failed
+    assert latest_ok is not None and latest_ok.started_at == T0
+    assert queries.latest_scan(store, "nobody/nothing") is None
+
+
+def test_a_failed_scan_with_tags_is_a_programming_error(store: Store) -> None:
+    with pytest.raises(ValueError):
+        _scan(store, ["1.0.0"], T0, error="boom")
+
+
+# Git revisions, decisions, events, suspensions ------------------------------------------------
+
+
+def test_git_revisions_are_recorded_once_per_commit_without_credentials(store: Store) -> None:
+    def rev(sha: str, at: datetime) -> GitRevision:
+        return GitRevision("flux-system/flux-system", "https://bot:ghp_s3cret@github.com/example/homelab",
+                           "main", sha, at, "Alex <a@example.com>", "msg", at - timedelta(minutes=1))
+
+    first = queries.record_git_revision(store, rev("aaa", T0))
+    rows = RowsWritten(store)
+    assert queries.record_git_revision(store, rev("aaa", T0 + timedelta(minutes=1))) == first
+    assert rows.take() == 0
+    queries.record_git_revision(store, rev("bbb", T0 + timedelta(minutes=2)))
+    back = queries.record_git_revision(store, rev("aaa", T0 + timedelta(minutes=3)))
+    assert back.id == first.id and back.fetched_at == T0 + timedelta(minutes=3)
+    assert queries.latest_git_revision(store, "flux-system/flux-system") == back
+    assert back.url == "https://github.com/example/homelab"
+    assert back.committed_at == T0 + timedelta(minutes=2)
+    assert queries.latest_git_revision(store, "other/source") is None
+    with store.engine.connect() as connection:
+        urls = connection.execute(text("SELECT url FROM git_revisions")).scalars().all()
+    assert urls and all("s3cret" not in u for u in urls)
+
+
+def test_decisions_round_trip_with_their_trace(store: Store) -> None:
+    scan = _scan(store, ["6.6.0", "6.7.0"], T0)
+    decision = Decision(
+        policy="podinfo/podinfo",
+        decided_at=T0 + timedelta(minutes=1),
+        selected_tag="6.7.0",
+        previous_tag="6.6.0",
+        candidates=2,
+        verdict_counts=(("older", 1), ("selected", 1)),
+        trace=(TagVerdict("6.7.0", "selected", "highest in >=6.0.0"), TagVerdict("6.6.0", "older")),
+        scan_id=scan.id,
+    )
+    recorded = queries.record_decision(store, decision)
+    assert recorded.id is not None and recorded == Decision(**{**decision.__dict__, "id": recorded.id})
+    later = queries.record_decision(
+        store, Decision("podinfo/podinfo", T0 + timedelta(minutes=2), error="no tag matched")
+    )
+    assert queries.latest_decision(store, "podinfo/podinfo") == later
+    assert queries.latest_decision(store, "other/policy") is None
+
+
+def test_events_are_listed_oldest_first_with_filters(store: Store) -> None:
+    for minute, name in enumerate(["a/one", "a/two", "a/one", "a/one"]):
+        queries.record_event(
+            store, Event(T0 + timedelta(minutes=minute), "ImageRepository", name, EventSeverity.INFO,
+                         "Succeeded", f"scan {minute}")
+        )
+    queries.record_event(store, Event(T0, "Kustomization", "a/one", EventSeverity.ERROR, "Failed", "boom"))
+    everything = queries.list_events(store)
+    assert len(everything) == 5 and everything[0].time == T0
+    assert [e.time for e in everything] == sorted(e.time for e in everything)
+    ones = queries.list_events(store, object_kind="ImageRepository", object_name="a/one", limit=2)
+    assert [e.message for e in ones] == ["scan 2", "scan 3"]
+    recent = queries.list_events(store, since=T0 + timedelta(minutes=2))
+    assert [e.message for e in recent] == ["scan 2", "scan 3"]
+    assert everything[0].severity in (EventSeverity.INFO, EventSeverity.ERROR)
+
+
+def test_suspensions(store: Store) -> None:
+    assert not queries.is_suspended(store, "Kustomization", "flux-system/apps")
+    first = queries.suspend(store, "Kustomization", "flux-system/apps", reason="maintenance", at=T0)
+    again = queries.suspend(store, "Kustomization", "flux-system/apps", at=T0 + timedelta(hours=1))
+    assert again == first
+    queries.suspend(store, "ImagePolicy", "podinfo/podinfo", at=T0)
+    assert queries.is_suspended(store, "Kustomization", "flux-system/apps")
+    assert [(s.object_kind, s.object_name) for s in queries.list_suspensions(store)] == [
+        ("ImagePolicy", "podinfo/podinfo"), ("Kustomization", "flux-system/apps")
+    ]
+    assert queries.resume(store, "Kustomization", "flux-system/apps")
+    assert not queries.resume(store, "Kustomization", "flux-system/apps")
+    assert not queries.is_suspended(store, "Kustomization", "flux-system/apps")
+
+
+# `gitward db` and the example database --------------------------------------------------------
+
+
+def test_db_commands(url: str) -> None:
+    runner = CliRunner()
+    current = runner.invoke(db_group, ["current"], obj={"state": url})
+    assert current.exit_code == 0, current.output
+    assert re.search(r"revision: -\n", current.output) and "empty" in current.output
+    upgraded = runner.invoke(db_group, ["upgrade"], obj={"state": url})
+    assert upgraded.exit_code == 0, upgraded.output
+    assert f"upgraded from an empty database to revision {head_revision()}" in upgraded.output
+    assert PG_PASSWORD not in upgraded.output
+    again = runner.invoke(db_group, ["upgrade"], obj={"state": url})
+    assert f"already at revision {head_revision()}" in again.output
+    history = runner.invoke(db_group, ["history"], obj={"state": url})
+    assert history.exit_code == 0 and f"* <base> -> {head_revision()}: initial schema" in history.output
+    sql = runner.invoke(db_group, ["upgrade", "--sql"], obj={"state": url})
+    assert sql.exit_code == 0 and "CREATE TABLE image_tags" in sql.output
+
+
+def test_db_commands_default_to_gitward_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GITWARD_STATE", str(tmp_path / "env.db"))
+    result = CliRunner().invoke(db_group, ["upgrade"], obj={"state": None})
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "env.db").exists()
+
+
+def _dump(path: Path) -> list[str]:
+    connection = sqlite3.connect(path)
+    try:
+        return list(connection.iterdump())
+    finally:
+        connection.close()
+
+
+def test_the_example_database_is_deterministic_and_up_to_date(tmp_path: Path) -> None:
+    script = ROOT / "examples" / "make_state_db.py"
+    for name in ("a.db", "b.db"):
+        subprocess.run([sys.executable, str(script), str(tmp_path / name)], check=True, capture_output=True)
+    assert _dump(tmp_path / "a.db") == _dump(tmp_path / "b.db")
+    assert _dump(ROOT / "state.db.example") == _dump(tmp_path / "a.db")
+    with open_store(f"sqlite:///{tmp_path / 'a.db'}", readonly=True) as store:
+        ledger = queries.tags(store, "ledger/ledger")
+        assert len(ledger) == 11 and [t.tag for t in ledger if t.excluded] == [
+            "sha256-9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08.sig"
+        ]
+        assert len(queries.tags(store, "podinfo/podinfo")) == 8
+        revision = queries.latest_git_revision(store, "flux-system/flux-system")
+        assert revision is not None and revision.sha.startswith("8e7d6c5")
+
+
+def _sql_blocks(flavour: str) -> list[str]:
+    """docs/sql.md's SQL blocks: `sql` ones are written for SQLite, `sql postgresql` ones for PostgreSQL."""
+    doc = (ROOT / "docs" / "sql.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"^```sql( postgresql)?\n(.*?)^```", doc, flags=re.MULTILINE | re.DOTALL)
+    return [body for marker, body in blocks if (marker.strip() or "sqlite") == flavour]
+
+
+def test_the_documented_queries_run_on_sqlite(tmp_path: Path) -> None:
+    shutil.copy(ROOT / "state.db.example", tmp_path / "s.db")
+    connection = sqlite3.connect(tmp_path / "s.db")
+    try:
+        blocks = _sql_blocks("sqlite")
+        assert len(blocks) >= 5
+        for block in blocks:
+            connection.execute(block).fetchall()
+        ledger_events = connection.execute(blocks[-1]).fetchall()
+        assert ledger_events and ledger_events[0][2] == "Succeeded"
+    finally:
+        connection.close()
+
+
+def test_the_documented_queries_run_on_postgresql(pg_url: str) -> None:
+    open_store(pg_url).close()
+    plain = make_url(pg_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    portable = [b for b in _sql_blocks("sqlite") if "json_" not in b and "datetime(" not in b]
+    with psycopg.connect(plain) as connection:
+        for block in _sql_blocks("postgresql") + portable:
+            connection.execute(block).fetchall()
