@@ -92,20 +92,20 @@ def _when(value: datetime | None) -> str:
 
 def _columns(kind: Kind, rows: list[ObjectStatus], namespaced: bool
              ) -> tuple[list[str], list[list[object]]]:
-    suspended = lambda s: str(s.suspended)  # noqa: E731
+    cells: list[list[object]]
     if kind in (SOURCE_GIT, KUSTOMIZATION):
         columns = ["NAME", "REVISION", "SUSPENDED", "READY", "MESSAGE"]
-        cells = [[s.name, short_revision(s.revision), suspended(s), s.ready, s.message] for s in rows]
+        cells = [[s.name, short_revision(s.revision), str(s.suspended), s.ready, s.message] for s in rows]
     elif kind is IMAGE_REPOSITORY:
         columns = ["NAME", "TAGS", "LAST SCAN", "SUSPENDED", "READY", "MESSAGE"]
-        cells = [[s.name, "" if s.tags is None else s.tags, _when(s.last), suspended(s), s.ready,
+        cells = [[s.name, "" if s.tags is None else s.tags, _when(s.last), str(s.suspended), s.ready,
                   s.message] for s in rows]
     elif kind is IMAGE_POLICY:
         columns = ["NAME", "LATEST TAG", "PREVIOUS", "READY", "MESSAGE"]
         cells = [[s.name, s.latest, s.previous, s.ready, s.message] for s in rows]
     else:
         columns = ["NAME", "LAST RUN", "SUSPENDED", "READY", "MESSAGE"]
-        cells = [[s.name, _when(s.last), suspended(s), s.ready, s.message] for s in rows]
+        cells = [[s.name, _when(s.last), str(s.suspended), s.ready, s.message] for s in rows]
     if namespaced:
         columns = ["NAMESPACE", *columns]
         cells = [[s.namespace, *c] for s, c in zip(rows, cells)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, Callable, TypeVar
 
 import click
 
@@ -35,7 +36,11 @@ _common = [
 ]
 
 
-def _options(f):  # type: ignore[no-untyped-def]
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _options(f: F) -> F:
+    """The arguments `suspend` and `resume` share."""
     for option in reversed(_common):
         f = option(f)
     return f

@@ -25,7 +25,7 @@ from engine.model import (
 )
 from engine.rules.load import Repo, display_path, load_repo, walk_files
 from engine.rules.markers import MarkerRef, dialect_applies, find_markers
-from engine.rules.regex import RegexError, compile_re2
+from engine.rules.regex import PatternError, compile_pattern, text_of
 from engine.rules.semver import ConstraintError, parse_constraint
 
 _TEMPLATE_REF = re.compile(r"\$(?:\{([A-Za-z0-9_]+)\}|([A-Za-z0-9_]+))")
@@ -88,9 +88,9 @@ def _expect(
 def regex_problem(pattern: str) -> str | None:
     """RE2's complaint about a pattern (the engine Flux uses), or None when it compiles."""
     try:
-        compile_re2(pattern)
-    except RegexError as err:
-        return str(err)
+        compile_pattern(pattern)
+    except PatternError as err:
+        return err.cause
     return None
 
 
@@ -117,9 +117,9 @@ def check_patterns(rules: RuleSet, problems: Problems) -> None:
         if p.choice.kind is PolicyKind.SEMVER:
             try:
                 parse_constraint(p.choice.range)
-            except ConstraintError as err:
+            except ConstraintError as bad:
                 problems.error(
-                    f'ImagePolicy {p.key.ref}: invalid semver range "{p.choice.range}": {err}',
+                    f'ImagePolicy {p.key.ref}: invalid semver range "{p.choice.range}": {bad}',
                     p.choice.origin or p.origin,
                     code="invalid-range",
                 )
@@ -165,10 +165,10 @@ def lint_policies(rules: RuleSet, problems: Problems) -> None:
 def _lint_extract(p: ImagePolicy, problems: Problems) -> None:
     assert p.filter is not None
     try:
-        compiled = compile_re2(p.filter.pattern)
-    except RegexError:  # reported by check_patterns
+        compiled = compile_pattern(p.filter.pattern)
+    except PatternError:  # reported by check_patterns
         return
-    groups = set(compiled.groupindex) | {str(i) for i in range(compiled.groups + 1)}
+    groups = {text_of(n) for n in compiled.groupindex} | {str(i) for i in range(compiled.groups + 1)}
     for match in _TEMPLATE_REF.finditer(p.filter.extract.replace("$$", "")):
         name = match.group(1) or match.group(2)
         if name not in groups:

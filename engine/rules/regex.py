@@ -1,42 +1,82 @@
 """Regular expressions as Flux reads them: Go RE2 syntax, through google-re2.
 
-One place compiles every user pattern (exclusion lists, tag filters, marker dialects), with
-RE2's own error logging off so a bad pattern yields one clean message and no noise on stderr.
+The one place that compiles user patterns (exclusion lists, tag filters, marker dialects), so
+`gitward check` and the evaluator accept and refuse exactly the same patterns. RE2's own error
+logging is off, so a bad pattern yields one clean message and no noise on stderr. Go rejects
+`\\C` (RE2's any-byte escape) and group names beyond `[A-Za-z0-9_]`, which google-re2 accepts;
+both are refused here. Matching runs on UTF-8 bytes, as Go's does.
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
-from typing import Any
+import re
+from typing import Protocol
 
 import re2
 
-
-class RegexError(ValueError):
-    """A pattern RE2 rejects; the message is RE2's own (`missing ]: [a-f`)."""
+_GROUP_NAME = re.compile(rb"[A-Za-z0-9_]+")  # Go's rule; RE2 also admits Unicode letters
 
 
-def _options() -> Any:
+class PatternError(ValueError):
+    """A pattern RE2 (or Go, for `\\C`) refuses, in Flux's wording."""
+
+    def __init__(self, pattern: str, cause: str) -> None:
+        self.pattern = pattern
+        self.cause = cause
+        super().__init__(f"invalid regular expression pattern '{pattern}': {cause}")
+
+
+class Match(Protocol):
+    def span(self, group: int) -> tuple[int, int]: ...
+
+
+class Regex(Protocol):
+    groups: int
+    groupindex: dict[bytes, int]
+
+    def search(self, text: bytes) -> Match | None: ...
+
+
+def utf8(text: str) -> bytes:
+    return text.encode("utf-8", "surrogatepass")
+
+
+def text_of(data: bytes) -> str:
+    try:
+        return data.decode("utf-8", "surrogatepass")
+    except UnicodeDecodeError:
+        return data.decode("utf-8", "replace")
+
+
+def compile_pattern(pattern: str) -> Regex:
+    """The RE2 program for `pattern`, or PatternError with RE2's reason."""
+    if _has_any_byte_escape(pattern):
+        raise PatternError(pattern, "invalid escape sequence: `\\C`")
     options = re2.Options()
     options.log_errors = False
-    return options
-
-
-_OPTIONS = _options()
-
-
-@lru_cache(maxsize=1024)
-def compile_re2(pattern: str) -> Any:
-    """The compiled pattern, or RegexError with RE2's reason (cached: rules reuse patterns)."""
     try:
-        return re2.compile(pattern, _OPTIONS)
+        regex: Regex = re2.compile(utf8(pattern), options)
     except re2.error as err:
-        raise RegexError(_message(err)) from None
-    except (TypeError, ValueError) as err:
-        raise RegexError(str(err) or "invalid pattern") from None
+        detail = err.args[0] if err.args else b""
+        cause = detail.decode("utf-8", "replace") if isinstance(detail, bytes) else str(detail)
+        raise PatternError(pattern, cause or "rejected by RE2") from None
+    for name in regex.groupindex:
+        if not _GROUP_NAME.fullmatch(name):
+            raise PatternError(pattern, f"invalid named capture: `{text_of(name)}`")
+    return regex
 
 
-def _message(err: Exception) -> str:
-    arg = err.args[0] if err.args else ""
-    text = arg.decode("utf-8", "replace") if isinstance(arg, bytes) else str(arg)
-    return text or "invalid pattern"
+def _has_any_byte_escape(pattern: str) -> bool:
+    """Whether `\\C` occurs outside a `\\Q...\\E` quote."""
+    i = 0
+    while i < len(pattern) - 1:
+        if pattern[i] != "\\":
+            i += 1
+        elif pattern[i + 1] == "Q":
+            end = pattern.find("\\E", i + 2)
+            i = len(pattern) if end < 0 else end + 2
+        elif pattern[i + 1] == "C":
+            return True
+        else:
+            i += 2
+    return False

@@ -106,8 +106,9 @@ def _policy(store: Store, rule: ImagePolicy, base: ObjectStatus) -> ObjectStatus
         return replace(base, message="not evaluated yet")
     if decision.selected_tag is None:
         return replace(base, ready="False", message=decision.error or "no tag selected",
-                            last=decision.decided_at)
-    return ObjectStatus(
+                   last=decision.decided_at)
+    return replace(
+        base,
         ready="True",
         message=f"latest tag resolved to {decision.selected_tag}",
         last=decision.decided_at,
