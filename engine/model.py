@@ -518,11 +518,35 @@ class RegistryTag:
 
 @dataclass(frozen=True)
 class TagVerdict:
-    """One tag's fate in a policy decision: a verdict word and a human-readable detail."""
+    """One tag's line in a decision's trace.
+
+    `verdict` is one of selected, candidate, lower, excluded, filtered, unparsable,
+    out-of-range, prerelease-excluded; `value` is what the policy compared (the extracted value,
+    or the tag itself); `rank` is 1 for the selected tag, 2 for the runner-up, and None for tags
+    that were never candidates; `reason` says why in words.
+    """
 
     tag: str
     verdict: str
-    detail: str = ""
+    value: str | None = None
+    rank: int | None = None
+    reason: str = ""
+
+    def to_json(self) -> dict[str, object]:
+        return {"tag": self.tag, "verdict": str(self.verdict), "value": self.value,
+                "rank": self.rank, "reason": self.reason}
+
+    @staticmethod
+    def from_json(data: dict[str, object]) -> "TagVerdict":
+        rank = data.get("rank")
+        value = data.get("value")
+        return TagVerdict(
+            tag=str(data["tag"]),
+            verdict=str(data["verdict"]),
+            value=None if value is None else str(value),
+            rank=rank if isinstance(rank, int) else None,
+            reason=str(data.get("reason") or ""),
+        )
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,11 @@ from engine import __version__
 from engine.cli.check import check
 from engine.cli.convert import convert, export
 from engine.cli.db import db
+from engine.cli.explain import explain
 from engine.cli.get import get
+from engine.cli.images import images
 from engine.cli.pending import PENDING
+from engine.cli.reconcile import reconcile
 from engine.cli.suspend import resume, suspend
 from engine.errors import GitwardError, RuleError
 
@@ -42,7 +45,8 @@ def cli(ctx: click.Context, state: str | None) -> None:
     ctx.obj["state"] = state
 
 
-for command in (check, get, export, convert, db, suspend, resume, *PENDING):
+for command in (check, get, export, convert, db, suspend, resume, images, explain, reconcile,
+                *PENDING):
     cli.add_command(command)
 
 

@@ -29,7 +29,7 @@ output_option = click.option(
 def console(stderr: bool = False) -> Console:
     """A console no wider than 100 columns; plain text when not on a terminal."""
     width = min(shutil.get_terminal_size((MAX_WIDTH, 24)).columns, MAX_WIDTH)
-    return Console(width=width, stderr=stderr, highlight=False, soft_wrap=False)
+    return Console(width=width, stderr=stderr, highlight=False, markup=False, soft_wrap=False)
 
 
 def table(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, wrap: str = "MESSAGE") -> None:

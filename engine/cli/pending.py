@@ -12,12 +12,8 @@ class NotBuiltError(GitwardError):
 
 
 _MISSING = {
-    "plan": "planning needs image policy evaluation and marker rewrites (commit actions) and "
-            "rendering (apply actions)",
+    "plan": "planning needs marker rewrites (commit actions) and rendering (apply actions)",
     "apply": "carrying out actions needs the git and cluster executors",
-    "reconcile": "reconciling needs the git, registry and cluster observers",
-    "images": "image commands need the registry observer and policy evaluation",
-    "explain": "explaining a decision needs policy evaluation",
     "sql": "the read-only SQL console is not built yet; meanwhile use `sqlite3 state.db`",
     "watch": "watch mode needs rendering and marker rewrites",
     "run": "the controller loop needs the observers and executors",

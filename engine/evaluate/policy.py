@@ -41,29 +41,9 @@ from engine.evaluate.policies import (
 from engine.evaluate.policies.ranking import byte_order
 from engine.evaluate.tagfilter import CompiledFilter, Exclusions
 from engine.rules.regex import PatternError
-from engine.model import DEFAULT_EXCLUSION_LIST, ImagePolicy, ImageRepository
+from engine.model import DEFAULT_EXCLUSION_LIST, ImagePolicy, ImageRepository, TagVerdict
 
 __all__ = ["Evaluation", "TagVerdict", "Verdict", "evaluate_policy"]
-
-
-@dataclass(frozen=True)
-class TagVerdict:
-    """One tag's line in the trace."""
-
-    tag: str
-    verdict: Verdict
-    value: str | None
-    rank: int | None
-    reason: str = ""
-
-    def to_json(self) -> dict[str, object]:
-        return {
-            "tag": self.tag,
-            "verdict": self.verdict.value,
-            "value": self.value,
-            "rank": self.rank,
-            "reason": self.reason,
-        }
 
 
 @dataclass(frozen=True)

@@ -326,7 +326,7 @@ def _decision(row: PolicyDecisionRow) -> Decision:
         candidates=row.candidates,
         verdict_counts=tuple(sorted((str(k), int(v)) for k, v in row.verdict_counts.items())),
         trace=tuple(
-            TagVerdict(tag=step["tag"], verdict=step["verdict"], detail=step.get("detail", ""))
+            TagVerdict.from_json(step)
             for step in row.trace
         ),
         error=row.error,
@@ -344,7 +344,7 @@ def record_decision(store: Store, decision: Decision) -> Decision:
             previous_tag=decision.previous_tag,
             candidates=decision.candidates,
             verdict_counts=dict(sorted(decision.verdict_counts)),
-            trace=[{"tag": s.tag, "verdict": s.verdict, "detail": s.detail} for s in decision.trace],
+            trace=[s.to_json() for s in decision.trace],
             error=decision.error,
             decided_at=decision.decided_at,
         )
@@ -354,14 +354,29 @@ def record_decision(store: Store, decision: Decision) -> Decision:
 
 
 def latest_decision(store: Store, policy: str) -> Decision | None:
+    """The policy's most recent decision, whatever its outcome."""
+    found = decisions(store, policy, limit=1)
+    return found[0] if found else None
+
+
+def latest_selection(store: Store, policy: str) -> Decision | None:
+    """The policy's most recent decision that selected a tag (refusals and failures skipped)."""
+    found = decisions(store, policy, limit=1, selected_only=True)
+    return found[0] if found else None
+
+
+def decisions(store: Store, policy: str, *, limit: int = 10,
+              selected_only: bool = False) -> tuple[Decision, ...]:
+    """The policy's decisions, newest first."""
+    query = select(PolicyDecisionRow).where(PolicyDecisionRow.policy == policy)
+    if selected_only:
+        query = query.where(PolicyDecisionRow.selected_tag.is_not(None))
     with _transaction(store, "read") as session:
-        row = session.scalars(
-            select(PolicyDecisionRow)
-            .where(PolicyDecisionRow.policy == policy)
-            .order_by(PolicyDecisionRow.decided_at.desc(), PolicyDecisionRow.id.desc())
-            .limit(1)
-        ).first()
-        return _decision(row) if row is not None else None
+        rows = session.scalars(
+            query.order_by(PolicyDecisionRow.decided_at.desc(), PolicyDecisionRow.id.desc())
+            .limit(limit)
+        )
+        return tuple(_decision(row) for row in rows)
 
 
 # Events --------------------------------------------------------------------------------------

@@ -1,0 +1,184 @@
+"""`gitward images`: the tag ledger (import, tags) and offline policy tests."""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import click
+
+from engine.cli.check import repo_option
+from engine.cli.kinds import IMAGE_REPOSITORY, find
+from engine.cli.output import dump, table
+from engine.cli.state import open_for_reading, open_for_writing
+from engine.errors import Problems, UserError
+from engine.evaluate.explain import decision_lints
+from engine.evaluate.policy import evaluate_policy
+from engine.model import ImagePolicy, ImageRepository, RuleSet
+from engine.reconcile.images import record_tags
+from engine.rules.check import check_patterns, lint_policies
+from engine.rules.duration import DurationError, parse_duration
+from engine.rules.load import load_files, load_repo
+from engine.store import queries
+
+
+@click.group()
+def images() -> None:
+    """Image repositories and policies: the tag ledger and offline policy tests."""
+
+
+def read_tag_file(name: str) -> list[str]:
+    """One tag per line (`-` for stdin); blank lines and `#` comments are skipped."""
+    try:
+        text = sys.stdin.read() if name == "-" else Path(name).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise UserError(f"cannot read tags from {name}: {err}") from None
+    return [t for line in text.splitlines() if (t := line.split("#", 1)[0].strip())]
+
+
+@images.command("import")
+@click.argument("repository")
+@click.option("--tags", "tag_file", required=True, metavar="FILE",
+              help="One tag per line; - reads standard input.")
+@repo_option
+@click.option("-n", "--namespace", default="flux-system", show_default=True)
+@click.pass_context
+def import_tags(ctx: click.Context, repository: str, tag_file: str, repo: Path,
+                namespace: str) -> int:
+    """Record a scan of an ImageRepository from a file instead of its registry.
+
+    For air-gapped clusters, replays and offline tests; the ledger treats it as any scan.
+
+    \b
+    Example:
+      gitward images import podinfo/podinfo --tags tags.txt
+    """
+    rules = _rules(repo)
+    target = find(IMAGE_REPOSITORY, rules, repository, namespace)
+    assert isinstance(target, ImageRepository)
+    tags = read_tag_file(tag_file)
+    now = datetime.now(UTC)
+    with open_for_writing(ctx) as store:
+        scan = record_tags(store, target, tags, started_at=now, finished_at=now)
+    click.echo(f"✔ recorded scan #{scan.id} of ImageRepository {target.key.ref}: "
+               f"{len(set(tags))} tags ({scan.tag_count} after exclusions)")
+    return 0
+
+
+@images.command("tags")
+@click.argument("repository")
+@click.option("--since", metavar="DURATION", help="Only tags first seen within this long (e.g. 24h).")
+@click.option("--all", "include_gone", is_flag=True, help="Include tags the registry no longer lists.")
+@click.option("-n", "--namespace", default="flux-system", show_default=True)
+@click.option("-o", "--output", "fmt", type=click.Choice(["table", "json", "yaml"]),
+              default="table", show_default=True)
+@click.pass_context
+def list_ledger(ctx: click.Context, repository: str, since: str | None, include_gone: bool,
+                namespace: str, fmt: str) -> int:
+    """List an ImageRepository's tag ledger, newest first by first seen.
+
+    \b
+    Example:
+      gitward --state state.db.example images tags ledger/ledger --since 30d
+    """
+    ns, _, name = repository.rpartition("/")
+    ref = f"{ns or namespace}/{name}"
+    cutoff = datetime.now(UTC) - _duration(since) if since else None
+    store = open_for_reading(ctx)
+    if store is None:
+        raise UserError("no state store yet: scan or import tags first")
+    with store:
+        found = queries.tags(store, ref, include_gone=include_gone)
+    rows = sorted((t for t in found if cutoff is None or t.first_seen >= cutoff),
+                  key=lambda t: (t.first_seen, t.tag), reverse=True)
+    if fmt != "table":
+        dump([{"tag": t.tag, "first_seen": t.first_seen.isoformat(),
+               "last_seen": t.last_seen.isoformat(),
+               "gone_at": t.gone_at.isoformat() if t.gone_at else None,
+               "excluded": t.excluded, "digest": t.digest} for t in rows], fmt)
+        return 0
+    if not rows:
+        click.echo(f"no tags recorded for ImageRepository {ref}", err=True)
+        return 0
+    table(["TAG", "FIRST SEEN", "LAST SEEN", "GONE", "EXCLUDED"],
+          [[t.tag, _stamp(t.first_seen), _stamp(t.last_seen), _stamp(t.gone_at),
+            "yes" if t.excluded else ""] for t in rows], wrap="TAG")
+    return 0
+
+
+@images.command("test")
+@click.option("--policy", "policy_file", required=True,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A Flux ImagePolicy manifest or a rules file holding one image policy.")
+@click.option("--tags", "tag_file", required=True, metavar="FILE",
+              help="One tag per line; - reads standard input.")
+@click.option("-o", "--output", "fmt", type=click.Choice(["table", "json"]), default="table",
+              show_default=True)
+def test_policy(policy_file: Path, tag_file: str, fmt: str) -> int:
+    """Evaluate one policy against a tag list: no store, no network.
+
+    Exit 0 when a tag is selected, 1 when none is, 2 when the policy is invalid. An
+    ImageRepository in the same file supplies the exclusion list (else Flux's default).
+
+    \b
+    Example:
+      gitward images test --policy image-policy.yaml --tags tags.txt -o json
+    """
+    problems = Problems()
+    rules = load_files([policy_file], problems, builtin=False)
+    problems.raise_if_errors()
+    if len(rules.image_policies) != 1:
+        raise UserError(f"{policy_file} holds {len(rules.image_policies)} image policies; "
+                        "images test needs exactly one")
+    policy = rules.image_policies[0]
+    repository = rules.get(policy.repository_key)
+    repo = repository if isinstance(repository, ImageRepository) else None
+    check_patterns(RuleSet.of([policy, *([repo] if repo else [])]), problems)
+    problems.raise_if_errors()
+    evaluation = evaluate_policy(policy, repo, read_tag_file(tag_file))
+    chosen = next((t for t in evaluation.tags if t.tag == evaluation.selected), None)
+    lints = _lints(policy, evaluation.selected, chosen.value if chosen else None)
+    if fmt == "json":
+        dump({"selected": evaluation.selected, "error": evaluation.error,
+              "tags": [t.to_json() for t in evaluation.tags], "lints": lints}, "json")
+    else:
+        table(["RANK", "TAG", "VALUE", "VERDICT", "REASON"],
+              [[t.rank or "", t.tag, t.value if t.value is not None else "", t.verdict, t.reason]
+               for t in evaluation.tags], wrap="REASON")
+        click.echo(f"selected: {evaluation.selected}" if evaluation.selected
+                   else f"no tag selected: {evaluation.error}")
+        for lint in lints:
+            click.echo(f"warning: {lint}", err=True)
+    if evaluation.invalid:
+        return 2
+    return 0 if evaluation.selected else 1
+
+
+def _lints(policy: ImagePolicy, selected: str | None, value: str | None) -> list[str]:
+    """Static lints from `gitward check` plus the ones about this selection, without repeats."""
+    problems = Problems()
+    lint_policies(RuleSet.of([policy]), problems)
+    found = decision_lints(policy, selected, value)
+    codes = {code for code, _ in found}
+    return [m for _, m in found] + [p.message for p in problems.warnings if p.code not in codes]
+
+
+def _stamp(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M") if value else ""
+
+
+def _rules(repo: Path) -> RuleSet:
+    problems = Problems()
+    rules = load_repo(repo, problems).rules
+    problems.raise_if_errors()
+    return rules
+
+
+def _duration(text: str) -> timedelta:
+    if text.endswith("d") and text[:-1].isdigit():
+        return timedelta(days=int(text[:-1]))
+    try:
+        return parse_duration(text)
+    except DurationError as err:
+        raise UserError(f"--since: {err} (or days, e.g. 7d)") from None

@@ -1,0 +1,83 @@
+"""`gitward reconcile`: observe and decide one object now (scan a registry, evaluate a policy)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from engine.cli.check import repo_option
+from engine.cli.kinds import IMAGE_POLICY, IMAGE_REPOSITORY, find, parse_kind
+from engine.cli.pending import NotBuiltError
+from engine.cli.state import open_for_writing
+from engine.errors import GitwardError, Problems
+from engine.model import ImagePolicy, ImageRepository, RuleSet, ScanStatus
+from engine.reconcile.images import PolicyOutcome, decide_policy, policies_of, scan_repository, utcnow
+from engine.rules.load import load_repo
+from engine.store.db import Store
+
+
+class ReconcileFailed(GitwardError):
+    """The object was reconciled and the outcome is a failure (exit 1)."""
+
+
+@click.command()
+@click.argument("words", nargs=-1, required=True)
+@repo_option
+@click.option("-n", "--namespace", default="flux-system", show_default=True)
+@click.pass_context
+def reconcile(ctx: click.Context, words: tuple[str, ...], repo: Path, namespace: str) -> int:
+    """Reconcile an object now: `image repository NAME` scans its registry and re-decides its
+    policies; `image policy NAME` re-decides from the recorded tags.
+
+    \b
+    Examples:
+      gitward reconcile image repository podinfo/podinfo
+      gitward reconcile image policy ledger/ledger
+    """
+    kind, names = parse_kind(words)
+    if kind not in (IMAGE_REPOSITORY, IMAGE_POLICY):
+        raise NotBuiltError(f"`gitward reconcile {kind.cli_name}` is not built yet: it needs the "
+                            "git source and cluster reconcilers")
+    problems = Problems()
+    rules = load_repo(repo, problems).rules
+    problems.raise_if_errors()
+    failed = False
+    with open_for_writing(ctx) as store:
+        for name in names:
+            target = find(kind, rules, name, namespace)
+            if isinstance(target, ImageRepository):
+                failed |= _repository(store, rules, target)
+            elif isinstance(target, ImagePolicy):
+                failed |= _report(_decide(store, rules, target))
+    if failed:
+        raise ReconcileFailed("reconciliation failed")
+    return 0
+
+
+def _repository(store: Store, rules: RuleSet, repository: ImageRepository) -> bool:
+    click.echo(f"► scanning ImageRepository {repository.key.ref}")
+    scan = scan_repository(store, repository)
+    if scan.status is ScanStatus.FAILED:
+        click.echo(f"✗ scan failed: {scan.error}", err=True)
+    else:
+        click.echo(f"✔ scan #{scan.id}: {scan.tag_count} tags")
+    failed = scan.status is ScanStatus.FAILED
+    for policy in policies_of(rules, repository):
+        failed |= _report(_decide(store, rules, policy))
+    return failed
+
+
+def _decide(store: Store, rules: RuleSet, policy: ImagePolicy) -> PolicyOutcome:
+    return decide_policy(store, rules, policy, now=utcnow())
+
+
+def _report(outcome: PolicyOutcome) -> bool:
+    d = outcome.decision
+    if d.selected_tag is None:
+        click.echo(f"✗ ImagePolicy {d.policy}: {d.error}", err=True)
+        return True
+    change = (f" (previously {d.previous_tag})" if d.previous_tag and d.previous_tag != d.selected_tag
+              else "")
+    click.echo(f"✔ ImagePolicy {d.policy} selected {d.selected_tag}{change}")
+    return False

@@ -1,0 +1,103 @@
+"""From recorded facts to a policy decision, with the scan-completeness guard in front.
+
+Flux once downgraded a production image after a partial registry listing. gitward evaluates a
+policy only on a scan it can trust: one that succeeded, listed tags, kept at least half of the
+tags the previous scan listed, and still lists the tag git deploys. Otherwise the decision is a
+recorded refusal that keeps the previous selection and says why.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from engine.evaluate.policy import Evaluation, evaluate_policy
+from engine.model import (
+    Decision,
+    ImagePolicy,
+    ImageRepository,
+    ImageScan,
+    RegistryTag,
+    ScanStatus,
+)
+
+REFUSED = "refused: "
+"""Prefix of a decision's error when the guard refused to evaluate."""
+
+
+@dataclass(frozen=True)
+class ScanFacts:
+    """What the store knows of a repository: its latest scan and its tags' history."""
+
+    scan: ImageScan | None
+    tags: tuple[RegistryTag, ...]
+
+    @property
+    def present(self) -> tuple[str, ...]:
+        return tuple(t.tag for t in self.tags if t.gone_at is None)
+
+    @property
+    def lost(self) -> tuple[str, ...]:
+        """Tags the latest successful scan stopped listing."""
+        if self.scan is None:
+            return ()
+        return tuple(t.tag for t in self.tags if t.gone_at == self.scan.finished_at)
+
+
+def guard_scan(repository: str, facts: ScanFacts, deployed: str | None) -> str | None:
+    """Why the latest scan cannot be trusted, or None when it can."""
+    scan = facts.scan
+    if scan is None:
+        return f"ImageRepository {repository} has not been scanned yet"
+    if scan.status is ScanStatus.FAILED:
+        return f"the latest scan of {repository} failed: {scan.error}"
+    present = facts.present
+    if not present:
+        return f"the latest scan of {repository} listed no tags"
+    lost = facts.lost
+    before = len(present) + len(lost)
+    if len(lost) * 2 > before:
+        return (f"the latest scan of {repository} lost {len(lost)} of the {before} tags the "
+                "previous scan listed (more than half): a partial listing is not trusted")
+    if deployed and deployed not in present:
+        return (f"the latest scan of {repository} no longer lists {deployed}, the tag git "
+                "deploys: a listing without it is not trusted")
+    return None
+
+
+def decide(
+    policy: ImagePolicy,
+    repository: ImageRepository | None,
+    facts: ScanFacts,
+    *,
+    previous: str | None,
+    deployed: str | None,
+    now: datetime,
+) -> tuple[Decision, Evaluation | None]:
+    """The decision to record: an evaluation of the current tags, or a refusal."""
+    repo_ref = policy.repository_key.ref
+    scan_id = facts.scan.id if facts.scan else None
+    refusal = guard_scan(repo_ref, facts, deployed)
+    if refusal is not None:
+        kept = f"; keeping {previous}" if previous else ""
+        return Decision(
+            policy=policy.key.ref,
+            decided_at=now,
+            previous_tag=previous,
+            error=f"{REFUSED}{refusal}{kept}",
+            scan_id=scan_id,
+        ), None
+    evaluation = evaluate_policy(policy, repository, facts.present)
+    counts = tuple(sorted((k, v) for k, v in evaluation.counts.items() if v))
+    candidates = sum(1 for t in evaluation.tags if t.rank is not None)
+    return Decision(
+        policy=policy.key.ref,
+        decided_at=now,
+        selected_tag=evaluation.selected,
+        previous_tag=previous,
+        candidates=candidates,
+        verdict_counts=counts,
+        trace=evaluation.tags,
+        error=evaluation.error,
+        scan_id=scan_id,
+    ), evaluation

@@ -1,0 +1,109 @@
+"""A recorded decision in words: what won, what came second and why it lost, what was dropped.
+
+Pure text from a policy and its decision, so `gitward explain` and `gitward images test` say
+the same things, and a test can read them without a store.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+from engine.evaluate.decision import REFUSED
+from engine.model import Decision, Direction, ImagePolicy, PolicyKind, TagVerdict
+
+_DROPPED = ("excluded", "filtered", "unparsable", "out-of-range", "prerelease-excluded")
+
+
+@dataclass(frozen=True)
+class Explanation:
+    summary: tuple[str, ...]
+    lints: tuple[str, ...]
+
+
+def describe_policy(policy: ImagePolicy) -> str:
+    """`alphabetical, select highest (Flux: order asc); filter "..." extract "$ts"`."""
+    choice = policy.choice
+    if choice.kind is PolicyKind.SEMVER:
+        text = f'semver, select highest in "{choice.range}"'
+    else:
+        text = (f"{choice.kind.value}, select {choice.direction.value} "
+                f"(Flux: order {choice.direction.flux_order})")
+    if policy.filter is not None:
+        text += f'; filter "{policy.filter.pattern}"'
+        if policy.filter.extract:
+            text += f' extract "{policy.filter.extract}"'
+    return text
+
+
+def decision_lints(policy: ImagePolicy, selected: str | None,
+                   value: str | None) -> list[tuple[str, str]]:
+    """(code, message) of the lints that apply to this decision, naming the tag they are about.
+
+    The codes are those of `gitward check`'s static lints, which these replace when shown.
+    """
+    lints: list[tuple[str, str]] = []
+    kind, direction = policy.choice.kind, policy.choice.direction
+    if kind is not PolicyKind.SEMVER and direction is Direction.LOWEST and selected:
+        shown = f"{value} ({selected})" if value and value != selected else selected
+        lints.append(("order-desc", f"order desc selects the lowest value: {shown}; for the "
+                      "newest timestamp use asc (select highest)"))
+    if kind is PolicyKind.NUMERICAL and policy.filter is None:
+        lints.append(("numerical-unfiltered", "numerical policy without filterTags: Flux fails "
+                      "the whole policy on one non-numeric tag such as `latest`; gitward skips "
+                      "such tags"))
+    return lints
+
+
+def explain(policy: ImagePolicy, decision: Decision) -> Explanation:
+    """The decision in a few sentences, and the lints that apply to it."""
+    lines = [f"ImagePolicy {policy.key.ref}: {describe_policy(policy)}."]
+    stamp = decision.decided_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    scan = f" from scan #{decision.scan_id}" if decision.scan_id else ""
+    lines.append(f"Decided {stamp}{scan} of ImageRepository {policy.repository_key.ref}.")
+    if decision.error and decision.error.startswith(REFUSED):
+        lines.append(f"Not evaluated: {decision.error.removeprefix(REFUSED)}.")
+        return Explanation(tuple(lines), ())
+    ranked = sorted((t for t in decision.trace if t.rank is not None), key=lambda t: t.rank or 0)
+    winner = ranked[0] if ranked and decision.selected_tag else None
+    if winner is not None:
+        lines.append(f"Selected {winner.tag}{_value(winner)}"
+                     + (f"; previously {decision.previous_tag}." if decision.previous_tag
+                        and decision.previous_tag != winner.tag else
+                        "; unchanged." if decision.previous_tag else "."))
+        if len(ranked) > 1:
+            runner = ranked[1]
+            lines.append(f"Runner-up {runner.tag}{_value(runner)} lost: {_why_lower(policy)} "
+                         f"than {winner.tag}.")
+    else:
+        lines.append(f"No tag selected: {decision.error or 'no candidate'}.")
+    lines.extend(_dropped(decision.trace))
+    value = winner.value if winner else None
+    lints = decision_lints(policy, decision.selected_tag, value)
+    return Explanation(tuple(lines), tuple(message for _, message in lints))
+
+
+def _why_lower(policy: ImagePolicy) -> str:
+    """Why a ranked tag lost to the winner, in the policy's own ordering."""
+    kind, direction = policy.choice.kind, policy.choice.direction
+    if kind is PolicyKind.SEMVER:
+        return "a lower version"
+    if kind is PolicyKind.NUMERICAL:
+        return "a smaller number" if direction is Direction.HIGHEST else "a larger number"
+    return "earlier in byte order" if direction is Direction.HIGHEST else "later in byte order"
+
+
+def _value(t: TagVerdict) -> str:
+    return f" (value {t.value})" if t.value is not None and t.value != t.tag else ""
+
+
+def _dropped(trace: tuple[TagVerdict, ...]) -> list[str]:
+    counts = Counter(t.verdict for t in trace)
+    lines = []
+    for verdict in _DROPPED:
+        tags = [t.tag for t in trace if t.verdict == verdict]
+        if not tags:
+            continue
+        sample = ", ".join(tags[:3]) + (f" and {len(tags) - 3} more" if len(tags) > 3 else "")
+        lines.append(f"{verdict}: {counts[verdict]} tag{'s' * (len(tags) != 1)} ({sample}).")
+    return lines
