@@ -118,12 +118,17 @@ def test_suspend_unknown_object_names_what_exists(capsys: pytest.CaptureFixture[
     assert "Kustomization flux-system/apps not found (defined: flux-system/flux-system)" in err
 
 
-@pytest.mark.parametrize("verb", ["plan", "apply", "reconcile", "images", "explain", "sql",
-                                  "watch", "run"])
+@pytest.mark.parametrize("verb", ["plan", "apply", "sql", "watch", "run"])
 def test_unbuilt_verbs_say_what_is_missing(verb: str, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, verb, "anything")
     assert code == 1
     assert f"`gitward {verb}` is not built yet:" in err
+
+
+def test_reconcile_of_an_unbuilt_kind_says_so(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "reconcile", "kustomization", "flux-system", "--repo", HOMELAB)
+    assert code == 1
+    assert "`gitward reconcile kustomization` is not built yet" in err
 
 
 def test_every_command_is_documented() -> None:
