@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Union
 
-from engine.errors import SourcePos
+from engine.errors import Problem, SourcePos
 
 DEFAULT_NAMESPACE = "flux-system"
 """Namespace of a rule that names none: the Flux CLI's default namespace."""
@@ -563,3 +563,89 @@ class Decision:
     error: str | None = None
     scan_id: int | None = None
     id: int | None = None
+
+
+# Actions -------------------------------------------------------------------------------------
+# What the evaluator plans and the executors carry out. A plan is data: printed by `plan`,
+# executed by `apply`, recorded in the `actions` table.
+
+
+@dataclass(frozen=True)
+class FileChange:
+    """One marked value to rewrite: `old` -> `new` at `path:line` (repo-relative path)."""
+
+    path: str
+    line: int
+    old: str
+    new: str
+    policy: str
+    setter: str
+
+    def to_json(self) -> dict[str, object]:
+        return {"path": self.path, "line": self.line, "old": self.old, "new": self.new,
+                "policy": self.policy}
+
+
+class Gate(StrEnum):
+    """A rule that held an update back (or, for pin, chose its tag)."""
+
+    HOLD = "hold"
+    NEVER_DOWNGRADE = "never-downgrade"
+    PIN = "pin"
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    """An update a gate changed or held back, with the reason in words."""
+
+    policy: str
+    gate: Gate
+    path: str
+    line: int
+    current: str
+    proposed: str
+    reason: str
+    applied: bool = False
+
+    def to_json(self) -> dict[str, object]:
+        return {"policy": self.policy, "gate": self.gate.value, "path": self.path,
+                "line": self.line, "current": self.current, "proposed": self.proposed,
+                "reason": self.reason, "applied": self.applied}
+
+
+@dataclass(frozen=True)
+class CommitAction:
+    """Every marker change for one (repository, push branch), from every automation targeting it."""
+
+    source: ObjectKey
+    url: str
+    checkout_branch: str
+    push_branch: str
+    automations: tuple[str, ...]
+    author: CommitAuthor
+    message: str
+    files: tuple[FileChange, ...]
+    decisions: tuple[int, ...] = ()
+
+    TYPE = "commit"
+
+    @property
+    def target(self) -> str:
+        return f"{self.source.ref}@{self.push_branch}"
+
+    def to_json(self) -> dict[str, object]:
+        return {"type": self.TYPE, "repository": self.source.ref, "url": self.url,
+                "branch": self.push_branch, "checkout": self.checkout_branch,
+                "automations": list(self.automations), "author": str(self.author),
+                "message": self.message, "files": [f.to_json() for f in self.files],
+                "decisions": list(self.decisions)}
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What gitward would do, and what it decided not to do, with the reasons."""
+
+    actions: tuple[CommitAction, ...] = ()
+    gates: tuple[GateDecision, ...] = ()
+    skipped: tuple[str, ...] = ()
+    warnings: tuple[Problem, ...] = ()

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from engine.errors import Problems
-from engine.rules.check import load_and_check
+from engine.reconcile.repo import check_repository
 
 repo_option = click.option(
     "--repo",
@@ -35,7 +35,7 @@ def check(repo: Path, strict: bool, fmt: str) -> int:
     Example:
       gitward check --repo examples/homelab
     """
-    loaded, problems = load_and_check(repo)
+    loaded, problems = check_repository(repo)
     failed = bool(problems.errors) or (strict and bool(problems.warnings))
     if fmt == "json":
         click.echo(json.dumps(_as_json(problems, len(loaded.rules), failed), indent=2))

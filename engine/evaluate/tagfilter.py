@@ -15,12 +15,11 @@ Patterns are compiled by engine/rules/regex.py, the one place that reads Go RE2 
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from typing import Protocol, Sequence, Union
+from typing import Sequence, Union
 
 from engine.model import TagFilter
-from engine.rules.regex import PatternError, Regex, compile_pattern, text_of, utf8
+from engine.rules.regex import Regex, compile_pattern, text_of, utf8
 
 _MAX_NUMBER_DIGITS = 9  # Go reads a longer digit run as a name, not a group number
 

@@ -8,14 +8,11 @@ almost certainly did not mean, said out loud.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
 
 from engine.errors import Problems, SourcePos, did_you_mean
 from engine.model import (
     GitSource,
     ImagePolicy,
-    ImageRepository,
     ImageUpdate,
     Kustomization,
     ObjectKey,
@@ -23,30 +20,17 @@ from engine.model import (
     Direction,
     RuleSet,
 )
-from engine.rules.load import Repo, display_path, load_repo, walk_files
-from engine.rules.markers import MarkerRef, dialect_applies, find_markers
 from engine.rules.regex import PatternError, compile_pattern, text_of
 from engine.rules.semver import ConstraintError, parse_constraint
 
 _TEMPLATE_REF = re.compile(r"\$(?:\{([A-Za-z0-9_]+)\}|([A-Za-z0-9_]+))")
 
 
-@dataclass(frozen=True)
-class FoundMarker:
-    """A marker and its file's path relative to the repository root (for path scoping)."""
-
-    rel: str
-    marker: MarkerRef
-
-
-def check_repo(repo: Repo, problems: Problems) -> list[FoundMarker]:
-    """Run every check on a loaded repository; returns the markers found, for reuse."""
-    check_references(repo.rules, problems)
-    check_patterns(repo.rules, problems)
-    markers = scan_markers(repo)
-    lint_policies(repo.rules, problems)
-    lint_markers(repo.rules, markers, problems)
-    return markers
+def check_rules(rules: RuleSet, problems: Problems) -> None:
+    """Every check that needs only the rules: references, patterns, policy lints."""
+    check_references(rules, problems)
+    check_patterns(rules, problems)
+    lint_policies(rules, problems)
 
 
 def check_references(rules: RuleSet, problems: Problems) -> None:
@@ -179,86 +163,3 @@ def _lint_extract(p: ImagePolicy, problems: Problems) -> None:
                 p.filter.origin or p.origin,
                 code="extract-group",
             )
-
-
-def scan_markers(repo: Repo) -> list[FoundMarker]:
-    """Markers of every dialect in every file of the repository."""
-    found: list[FoundMarker] = []
-    dialects = repo.rules.marker_dialects
-    if not dialects:
-        return found
-    for path in walk_files(repo.root):
-        rel = path.relative_to(repo.root).as_posix()
-        applicable = [d for d in dialects if dialect_applies(d, rel)]
-        if not applicable:
-            continue
-        try:
-            data = path.read_bytes()
-        except OSError:
-            continue
-        screens = [d.screen.encode() for d in applicable if d.screen]
-        if screens and not any(s in data for s in screens):
-            continue
-        text = data.decode("utf-8-sig", errors="replace")
-        shown = display_path(path)
-        for d in applicable:
-            found.extend(FoundMarker(rel, m) for m in find_markers(shown, text, d))
-    return found
-
-
-def _within(rel: str, scope: str) -> bool:
-    scope_path = PurePosixPath(scope.strip().lstrip("./") or ".")
-    if str(scope_path) in (".", ""):
-        return True
-    rel_path = PurePosixPath(rel)
-    return rel_path == scope_path or scope_path in rel_path.parents
-
-
-def lint_markers(rules: RuleSet, markers: list[FoundMarker], problems: Problems) -> None:
-    """Markers that name nothing, markers no automation applies, policies no marker uses."""
-    policies = {p.key: p for p in rules.image_policies}
-    used: set[ObjectKey] = set()
-    for found in markers:
-        m = found.marker
-        pos = SourcePos(m.path, m.line, m.column, syntax="marker")
-        key = ObjectKey(ImagePolicy.KIND, m.policy_namespace, m.policy_name)
-        if key not in policies:
-            problems.warning(
-                f'marker names ImagePolicy {key.ref}, which is not defined'
-                + did_you_mean(key.ref, [k.ref for k in policies]),
-                pos,
-                code="unknown-policy",
-            )
-            continue
-        used.add(key)
-        covering = [u for u in rules.image_updates if _within(found.rel, u.path)]
-        if not covering:
-            problems.warning(
-                f"marker for ImagePolicy {key.ref} is outside every image update's path; "
-                "nothing will update it",
-                pos,
-                code="marker-uncovered",
-            )
-        elif not any(u.namespace == m.policy_namespace for u in covering):
-            names = ", ".join(u.key.ref for u in covering)
-            problems.warning(
-                f"marker for ImagePolicy {key.ref} is ignored by {names}: an image update "
-                "applies only policies in its own namespace (Flux skips it silently)",
-                pos,
-                code="marker-namespace",
-            )
-    for key, policy in policies.items():
-        if key not in used:
-            problems.warning(
-                f"ImagePolicy {key.ref} is not used by any marker",
-                policy.origin,
-                code="unused-policy",
-            )
-
-
-def load_and_check(root: Path) -> tuple[Repo, Problems]:
-    """Load a repository and run every check on it."""
-    problems = Problems()
-    repo = load_repo(root, problems)
-    check_repo(repo, problems)
-    return repo, problems

@@ -7,7 +7,6 @@ Problems are collected, never raised, so `gitward check` can show all of them at
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -15,12 +14,12 @@ from typing import Iterable, Iterator
 from engine.errors import Problems, SourcePos
 from engine.model import Rule, RuleSet
 from engine.rules.flux import read_flux
+from engine.rules.ignore import walk_repo
 from engine.rules.parse import parse_rules
 
 RULE_SUFFIX = ".rules"
 YAML_SUFFIXES = (".yaml", ".yml")
 FLUX_SCREEN = b"toolkit.fluxcd.io"
-SKIPPED_DIRS = frozenset({"node_modules", "__pycache__"})
 
 
 def builtin_rules_dir() -> Path:
@@ -46,11 +45,9 @@ def display_path(path: Path) -> str:
 
 
 def walk_files(root: Path) -> Iterator[Path]:
-    """Every file below `root` in lexical order, skipping hidden and tool directories."""
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in SKIPPED_DIRS)
-        for name in sorted(filenames):
-            yield Path(dirpath) / name
+    """Every file below `root` that counts (Flux's exclusions, `.sourceignore`), in lexical order."""
+    for _, path in walk_repo(root):
+        yield path
 
 
 def read_text(path: Path, shown: str, problems: Problems) -> str | None:

@@ -5,7 +5,8 @@ markers and how a marker comment reads. Flux's rule, kept here: after the commen
 characters are stripped, the comment text must be exactly one JSON object whose values are all
 strings, with the dialect's key naming `NAMESPACE:NAME` or `NAMESPACE:NAME:tag|name|digest`.
 Anything else is not a marker (text after the JSON, a number value, a slash in the name).
-This module finds markers; the marker-rewrite evaluator locates and replaces the values.
+This module reads one marker comment; engine/evaluate/rewrite.py finds them in a file's real
+parse, locates the values they govern and replaces them.
 """
 
 from __future__ import annotations
@@ -98,23 +99,3 @@ def comment_start(line: str, leader: str) -> int | None:
         if line.startswith(leader, i) and (i == 0 or line[i - 1] in " \t"):
             return i
     return None
-
-
-def find_markers(path: str, text: str, dialect: MarkerDialect) -> list[MarkerRef]:
-    """Every marker comment of one dialect in one file's text."""
-    if dialect.screen and dialect.screen not in text:
-        return []
-    leader = dialect.comment or "#"
-    found: list[MarkerRef] = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if dialect.json_key not in line:
-            continue
-        start = comment_start(line, leader)
-        if start is None:
-            continue
-        parsed = parse_marker_comment(line[start:], dialect)
-        if parsed is None:
-            continue
-        namespace, name, part = parsed
-        found.append(MarkerRef(path, number, start + 1, namespace, name, part, dialect.name))
-    return found

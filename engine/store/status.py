@@ -104,14 +104,12 @@ def _policy(store: Store, rule: ImagePolicy, base: ObjectStatus) -> ObjectStatus
     decision = queries.latest_decision(store, rule.key.ref)
     if decision is None:
         return replace(base, message="not evaluated yet")
+    kept = (decision if decision.selected_tag is not None
+            else queries.latest_selection(store, rule.key.ref))
+    latest = kept.selected_tag or "" if kept else ""
+    previous = kept.previous_tag or "" if kept else ""
     if decision.selected_tag is None:
         return replace(base, ready="False", message=decision.error or "no tag selected",
-                   last=decision.decided_at)
-    return replace(
-        base,
-        ready="True",
-        message=f"latest tag resolved to {decision.selected_tag}",
-        last=decision.decided_at,
-        latest=decision.selected_tag,
-        previous=decision.previous_tag or "",
-    )
+                       last=decision.decided_at, latest=latest, previous=previous)
+    return replace(base, ready="True", message=f"latest tag resolved to {latest}",
+                   last=decision.decided_at, latest=latest, previous=previous)

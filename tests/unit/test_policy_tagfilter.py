@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from engine.evaluate.tagfilter import CompiledFilter, Exclusions, PatternError
+from engine.evaluate.tagfilter import CompiledFilter, Exclusions
+from engine.rules.regex import PatternError
 from engine.model import TagFilter
 
 

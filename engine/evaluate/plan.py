@@ -1,0 +1,278 @@
+"""Image updates -> commit actions: which marked values change, held back by which gates.
+
+`plan_updates(rules, files, selections, now)` is pure: the caller reads the checkout (only
+files its dialects could mark), the store gives each policy's current selection, and the time
+is an argument. The same function re-runs on a fresh checkout when a push races, so the
+markers are found again wherever they moved.
+
+Per image update automation (Flux's ImageUpdateAutomation):
+- only files under its `path`, only markers naming a policy of its own namespace;
+- the value a marker writes is Flux's (the repository's image as written, `:tag`, `:name`,
+  `:digest`), computed from the policy's selection, or its `pin`;
+- gates, gitward's own: `hold` (the tag must have been in the ledger that long), `never
+  downgrade` (the policy's own ordering must not rank the new tag below the one in the file);
+- changes for one (repository, push branch) from every automation become one CommitAction,
+  with a templated message and `Gitward-Decision: <id>` trailers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import PurePosixPath
+from typing import Mapping
+
+from jinja2 import StrictUndefined, TemplateError
+from jinja2.sandbox import SandboxedEnvironment
+
+from engine.errors import Problem, SourcePos
+from engine.evaluate.policy import evaluate_policy
+from engine.evaluate.rewrite import Edit, MarkedValue, apply_edits, locate, marker_value
+from engine.model import (
+    DEFAULT_COMMIT_MESSAGE,
+    CommitAction,
+    FileChange,
+    Gate,
+    GateDecision,
+    GitSource,
+    ImagePolicy,
+    ImageRepository,
+    ImageUpdate,
+    ObjectKey,
+    Plan,
+    RuleSet,
+)
+from engine.rules.markers import MarkerPart
+
+TRAILER = "Gitward-Decision"
+
+
+@dataclass(frozen=True)
+class Selection:
+    """A policy's current pick, from the store: the tag, and when the ledger first saw it."""
+
+    tag: str
+    digest: str = ""
+    decision_id: int | None = None
+    first_seen: datetime | None = None
+
+
+@dataclass(frozen=True)
+class _Change:
+    change: FileChange
+    edit: Edit
+    decision: int | None
+
+
+def in_scope(path: str, scope: str) -> bool:
+    """Whether a repo-relative path lies under an automation's `update.path` (or is it)."""
+    base = PurePosixPath(scope.strip().removeprefix("./").strip("/") or ".")
+    if str(base) == ".":
+        return True
+    candidate = PurePosixPath(path)
+    return candidate == base or base in candidate.parents
+
+
+def plan_updates(rules: RuleSet, files: Mapping[str, str], selections: Mapping[str, Selection],
+                 now: datetime, suspended: frozenset[str] = frozenset()) -> Plan:
+    """Commit actions for every automation, and what held any update back."""
+    skipped: list[str] = []
+    gates: list[GateDecision] = []
+    warnings: dict[tuple[str, int, str], Problem] = {}
+    groups: dict[tuple[ObjectKey, str], list[tuple[ImageUpdate, GitSource, str, list[_Change]]]] = {}
+    for update in rules.image_updates:
+        if update.suspend or update.key.ref in suspended:
+            skipped.append(f"ImageUpdateAutomation {update.key.ref} is suspended: it plans nothing")
+            continue
+        source = rules.get(ObjectKey(GitSource.KIND, update.source_ref.namespace or update.namespace,
+                                     update.source_ref.name))
+        if not isinstance(source, GitSource):
+            skipped.append(f"ImageUpdateAutomation {update.key.ref}: its source is not defined")
+            continue
+        checkout = _checkout_branch(update, source)
+        if not checkout:
+            skipped.append(f"ImageUpdateAutomation {update.key.ref}: its checkout ref names no "
+                           "branch (checking out a tag or commit is not supported yet)")
+            continue
+        changes = _changes(update, rules, files, selections, now, gates, warnings)
+        push = update.push_branch or checkout
+        groups.setdefault((source.key, push), []).append((update, source, checkout, changes))
+    actions = [_action(key, members) for key, members in sorted(groups.items())]
+    return Plan(
+        actions=tuple(a for a in actions if a is not None),
+        gates=tuple(gates),
+        skipped=tuple(skipped),
+        warnings=tuple(sorted(warnings.values(), key=Problem.sort_key)),
+    )
+
+
+def edits_for(rules: RuleSet, files: Mapping[str, str], selections: Mapping[str, Selection],
+              now: datetime, action: CommitAction) -> dict[str, str]:
+    """The new text of every file the action changes, planned afresh on `files`.
+
+    Used after a push race: the same automations, re-planned on the new head.
+    """
+    scoped = RuleSet.of([*rules.sources, *rules.image_repositories, *rules.image_policies,
+                         *rules.marker_dialects,
+                         *(u for u in rules.image_updates if u.key.ref in action.automations)])
+    gates: list[GateDecision] = []
+    warnings: dict[tuple[str, int, str], Problem] = {}
+    per_file: dict[str, dict[int, Edit]] = {}
+    for update in scoped.image_updates:
+        for c in _changes(update, scoped, files, selections, now, gates, warnings):
+            per_file.setdefault(c.change.path, {})[c.edit.value.start] = c.edit
+    return {path: apply_edits(files[path], list(edits.values()))
+            for path, edits in sorted(per_file.items())}
+
+
+def _checkout_branch(update: ImageUpdate, source: GitSource) -> str:
+    """The branch to check out: the automation's checkout ref, else the source's ref."""
+    ref = update.checkout_ref if update.checkout_ref is not None else source.ref
+    return ref.branch
+
+
+def _changes(update: ImageUpdate, rules: RuleSet, files: Mapping[str, str],
+             selections: Mapping[str, Selection], now: datetime, gates: list[GateDecision],
+             warnings: dict[tuple[str, int, str], Problem]) -> list[_Change]:
+    found: list[_Change] = []
+    for path in sorted(files):
+        if not in_scope(path, update.path):
+            continue
+        for dialect in rules.marker_dialects:
+            scan = locate(path, files[path], dialect)
+            for w in scan.warnings:
+                pos = w.pos or SourcePos(path)
+                warnings.setdefault((pos.path, pos.line, w.message), w)
+            for value in scan.values:
+                change = _change(update, rules, value, selections, now, gates)
+                if change is not None:
+                    found.append(change)
+    return found
+
+
+def _change(update: ImageUpdate, rules: RuleSet, value: MarkedValue,
+            selections: Mapping[str, Selection], now: datetime,
+            gates: list[GateDecision]) -> _Change | None:
+    marker = value.marker
+    if marker.policy_namespace != update.namespace:
+        return None  # Flux applies only its own namespace's policies; `gitward check` says so
+    policy = rules.get(ObjectKey(ImagePolicy.KIND, marker.policy_namespace, marker.policy_name))
+    if not isinstance(policy, ImagePolicy):
+        return None
+    repository = rules.get(policy.repository_key)
+    if not isinstance(repository, ImageRepository):
+        return None
+    path, line = value.marker.path, value.line
+    selection = selections.get(policy.key.ref)
+    current_tag = _tag_of(value.value, marker.part)
+    if policy.pin:
+        if selection is None or selection.tag != policy.pin:
+            gates.append(GateDecision(policy.key.ref, Gate.PIN, path, line, current_tag or value.value,
+                                      policy.pin, f"pinned to {policy.pin}"
+                                      + (f" (the policy selects {selection.tag})" if selection else ""),
+                                      applied=True))
+        selection = Selection(policy.pin)
+    if selection is None:
+        return None
+    new = marker_value(marker.part, repository.image, selection.tag, selection.digest)
+    if new == value.value:
+        return None
+    held = _held(policy, repository, selection, current_tag, now)
+    if held is not None:
+        gate, reason = held
+        gates.append(GateDecision(policy.key.ref, gate, path, line, current_tag or value.value,
+                                  selection.tag, reason))
+        return None
+    change = FileChange(path, line, value.value, new, policy.key.ref, marker.setter)
+    return _Change(change, Edit(value, new), selection.decision_id)
+
+
+def _held(policy: ImagePolicy, repository: ImageRepository, selection: Selection,
+          current: str | None, now: datetime) -> tuple[Gate, str] | None:
+    """The gate that holds this update back, and why; None when it may go ahead."""
+    if policy.pin:
+        return None
+    if policy.hold is not None and selection.first_seen is not None:
+        ready = selection.first_seen + policy.hold
+        if now < ready:
+            return Gate.HOLD, (f"{selection.tag} was first seen {_ago(now - selection.first_seen)}"
+                               f" ago; hold {_ago(policy.hold)} lasts until "
+                               f"{ready:%Y-%m-%dT%H:%M:%SZ}")
+    if policy.never_downgrade and current and current != selection.tag:
+        ranked = evaluate_policy(policy, repository, [current, selection.tag])
+        if ranked.selected == current:
+            return Gate.NEVER_DOWNGRADE, (f"{selection.tag} ranks below {current}, the tag git "
+                                          "has now (never downgrade)")
+    return None
+
+
+def _tag_of(value: str, part: MarkerPart) -> str | None:
+    """The tag in a marked value: the value itself for `:tag`, after the last `:` of the name."""
+    if part is MarkerPart.TAG:
+        return value
+    if part is not MarkerPart.IMAGE:
+        return None
+    name = value.split("@", 1)[0]
+    last = name.rsplit("/", 1)[-1]
+    return last.rsplit(":", 1)[1] if ":" in last else None
+
+
+def _ago(delta: timedelta) -> str:
+    minutes = int(delta.total_seconds() // 60)
+    return f"{minutes // 60}h{minutes % 60}m" if minutes >= 60 else f"{minutes}m"
+
+
+def _action(key: tuple[ObjectKey, str],
+            members: list[tuple[ImageUpdate, GitSource, str, list[_Change]]]) -> CommitAction | None:
+    unique: dict[tuple[str, int], _Change] = {}
+    for _, _, _, changes in members:
+        for c in changes:
+            unique.setdefault((c.change.path, c.edit.value.start), c)
+    if not unique:
+        return None
+    changes = [unique[k] for k in sorted(unique)]
+    first_update, source, checkout, _ = members[0]
+    messages = [_message(u, [c.change for c in cs]) for u, _, _, cs in members if cs]
+    decisions = tuple(sorted({c.decision for c in changes if c.decision is not None}))
+    trailers = "".join(f"\n{TRAILER}: {d}" for d in decisions)
+    message = "\n\n".join(messages) + ("\n" + trailers if trailers else "")
+    return CommitAction(
+        source=source.key,
+        url=source.url,
+        checkout_branch=checkout,
+        push_branch=key[1],
+        automations=tuple(u.key.ref for u, _, _, cs in members if cs),
+        author=first_update.author,
+        message=message,
+        files=tuple(c.change for c in changes),
+        decisions=decisions,
+    )
+
+
+_TEMPLATES = SandboxedEnvironment(undefined=StrictUndefined, keep_trailing_newline=False,
+                                  autoescape=False)
+
+
+def default_message(changes: list[FileChange]) -> str:
+    """`Update images` and one `- old -> new (policy)` line per distinct change."""
+    lines = sorted({f"- {c.old} -> {c.new} ({c.policy})" for c in changes})
+    return "Update images\n\n" + "\n".join(lines)
+
+
+def _message(update: ImageUpdate, changes: list[FileChange]) -> str:
+    """The automation's message template rendered with Jinja2 (see docs/dsl.md for variables)."""
+    if update.message_template == DEFAULT_COMMIT_MESSAGE:
+        return default_message(changes)
+    variables = {
+        "automation": update.key.ref,
+        "changes": [{"path": c.path, "line": c.line, "old": c.old, "new": c.new,
+                     "policy": c.policy, "setter": c.setter} for c in changes],
+        "files": sorted({c.path for c in changes}),
+        "images": sorted({(c.old, c.new) for c in changes}),
+        "values": dict(update.message_template_values),
+    }
+    try:
+        return _TEMPLATES.from_string(update.message_template).render(variables).rstrip()
+    except TemplateError as err:
+        return (f"{default_message(changes)}\n\n(message template of {update.key.ref} failed: "
+                f"{err}; the default message was used)")

@@ -1,0 +1,400 @@
+"""YAML scalars where they stand in a file's text, and how to write a new string in a scalar's style.
+
+A marker rewrite must change one scalar and no other byte, so it needs each scalar's exact
+offsets, style and role, and the comments around it. PyYAML's events give the structure and
+its tokens the offsets; comments are in neither, but between two tokens the scanner only ever
+skips white space, line breaks and comments, so every `#` in such a gap starts a comment. A `#`
+inside a quoted or block scalar lies inside a token and is never mistaken for one.
+
+libyaml scans when it is installed (PyYAML's pure scanner otherwise): go-yaml, which Flux and
+Kubernetes use, is a port of it, and both accept a tab after `key:` where the pure scanner
+does not. libyaml's offsets leave out a leading BOM, so the BOM is cut before scanning and
+added back to every offset.
+
+Quoting: a new value stays plain only when YAML 1.1 (PyYAML, go-yaml v2) and YAML 1.2's core
+schema (go-yaml v3) both read it as a string; otherwise it is double-quoted, as Flux does,
+and never given a `!!str` tag.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_right
+from dataclasses import dataclass
+from enum import StrEnum
+
+import yaml
+
+_LOADER: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+BOM = "\ufeff"
+SCALAR_TOKEN = "<scalar>"
+_BREAK = re.compile("\r\n|[\n\r\x85\u2028\u2029]")
+_BREAK_CHARS = "\n\r\x85\u2028\u2029"
+
+
+class LineIndex:
+    """1-based lines and columns of offsets into a text, counting YAML's line breaks.
+
+    A leading BOM is not counted as a column, as editors show it.
+    """
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.starts = [0, *(m.end() for m in _BREAK.finditer(text))]
+        self.bom = 1 if text.startswith(BOM) else 0
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def line_of(self, offset: int) -> int:
+        return bisect_right(self.starts, offset)
+
+    def position(self, offset: int) -> tuple[int, int]:
+        """(line, column) of an offset, both 1-based."""
+        line = self.line_of(offset)
+        start = self.starts[line - 1] if line > 1 else min(self.bom, offset)
+        return line, offset - start + 1
+
+    def start(self, line: int) -> int:
+        return self.starts[line - 1]
+
+    def content_end(self, line: int) -> int:
+        """Offset where a line's text ends, before its line break."""
+        if line >= len(self.starts):
+            return len(self.text)
+        end = self.starts[line]
+        return end - 2 if self.text.startswith("\r\n", end - 2) else end - 1
+
+    def line_text(self, line: int) -> str:
+        return self.text[self.start(line) : self.content_end(line)]
+
+    def has_break(self, start: int, end: int) -> bool:
+        return any(ch in _BREAK_CHARS for ch in self.text[start:end])
+
+
+# -- structure ---------------------------------------------------------------------------------
+
+
+class NodeKind(StrEnum):
+    SCALAR = "scalar"
+    ALIAS = "alias"
+    MAPPING = "mapping"
+    SEQUENCE = "list"
+
+
+class Role(StrEnum):
+    """What a node is to its parent."""
+
+    KEY = "key"
+    VALUE = "value"
+    ITEM = "item"
+    ROOT = "root"
+
+
+class ScalarStyle(StrEnum):
+    PLAIN = "plain"
+    SINGLE = "single-quoted"
+    DOUBLE = "double-quoted"
+    LITERAL = "literal"
+    FOLDED = "folded"
+
+
+_STYLES = {
+    None: ScalarStyle.PLAIN,
+    "": ScalarStyle.PLAIN,
+    "'": ScalarStyle.SINGLE,
+    '"': ScalarStyle.DOUBLE,
+    "|": ScalarStyle.LITERAL,
+    ">": ScalarStyle.FOLDED,
+}
+
+
+@dataclass(frozen=True)
+class Token:
+    """A scanner token: `kind` is PyYAML's token id (`<scalar>`, `:`, `-`, `,`, `}`, `<alias>`...)."""
+
+    kind: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Node:
+    """One node of the document tree, with offsets into the whole text.
+
+    `start` includes an anchor or tag; `token` is a scalar's own token (quotes included) and is
+    None for an empty value (`key:`). `first` (collections) and `pair` (keys) are indexes into
+    `Layout.nodes`, -1 when absent.
+    """
+
+    kind: NodeKind
+    role: Role
+    start: int
+    end: int
+    flow: bool
+    token: Token | None = None
+    style: ScalarStyle | None = None
+    value: str = ""
+    tag: str = ""
+    first: int = -1
+    pair: int = -1
+
+
+@dataclass(frozen=True)
+class Comment:
+    """A comment from its `#` to the end of its line; `after` is the token before it on its line.
+
+    `after` is None for a comment that fills its line. For a comment on a block scalar's
+    header line (`key: | # c`), `after` is the block scalar's token, which encloses it.
+    """
+
+    start: int
+    end: int
+    after: Token | None
+
+
+class Layout:
+    """A YAML file's nodes and comments, located; built by `read_layout`."""
+
+    def __init__(self, lines: LineIndex, nodes: list[Node], comments: list[Comment]) -> None:
+        self.lines = lines
+        self.nodes = tuple(nodes)
+        self.comments = tuple(comments)
+        self._by_token = {n.token.start: i for i, n in enumerate(nodes) if n.token is not None}
+        self._first_on_line: dict[int, int] = {}
+        for i, node in enumerate(nodes):
+            self._first_on_line.setdefault(lines.line_of(node.start), i)
+
+    def scalar_of(self, token: Token) -> Node | None:
+        index = self._by_token.get(token.start)
+        return None if index is None else self.nodes[index]
+
+    def first_on_line(self, line: int) -> Node | None:
+        """The outermost node that starts on a line."""
+        index = self._first_on_line.get(line)
+        return None if index is None else self.nodes[index]
+
+    def child(self, node: Node) -> Node | None:
+        return self.nodes[node.first] if node.first >= 0 else None
+
+    def value_of(self, key: Node) -> Node | None:
+        return self.nodes[key.pair] if key.pair >= 0 else None
+
+    def is_multiline(self, node: Node) -> bool:
+        return node.token is not None and self.lines.has_break(node.token.start, node.token.end)
+
+
+def read_layout(text: str) -> Layout:
+    """Parse a whole YAML stream; raises yaml.YAMLError when any document does not parse."""
+    shift = len(BOM) if text.startswith(BOM) else 0
+    body = text[shift:]
+    events = list(yaml.parse(body, Loader=_LOADER))
+    tokens = [
+        Token(t.id, t.start_mark.index + shift, t.end_mark.index + shift)
+        for t in yaml.scan(body, Loader=_LOADER)
+    ]
+    lines = LineIndex(text)
+    return Layout(lines, _nodes(events, tokens, shift), _comments(lines, tokens, shift))
+
+
+@dataclass
+class _Frame:
+    index: int
+    mapping: bool
+    flow: bool
+    expect_key: bool = True
+    key: int = -1
+
+
+@dataclass(slots=True)
+class _Draft:
+    """A node while its collection's end and its links are still unknown."""
+
+    kind: NodeKind
+    role: Role
+    start: int
+    end: int
+    flow: bool
+    token: Token | None = None
+    style: ScalarStyle | None = None
+    value: str = ""
+    tag: str = ""
+    first: int = -1
+    pair: int = -1
+
+    def node(self) -> Node:
+        return Node(
+            self.kind, self.role, self.start, self.end, self.flow, self.token, self.style,
+            self.value, self.tag, self.first, self.pair,
+        )
+
+
+def _nodes(events: list[yaml.Event], tokens: list[Token], shift: int) -> list[Node]:
+    scalar_tokens = {t.end: t for t in tokens if t.kind == SCALAR_TOKEN}
+    drafts: list[_Draft] = []
+    stack: list[_Frame] = []
+    anchors: set[str] = set()
+    for event in events:
+        if isinstance(event, yaml.DocumentStartEvent):
+            anchors = set()
+            continue
+        if isinstance(event, yaml.CollectionEndEvent):
+            drafts[stack.pop().index].end = event.end_mark.index + shift
+            continue
+        if not isinstance(event, yaml.NodeEvent):
+            continue
+        if isinstance(event, yaml.AliasEvent):
+            if event.anchor not in anchors:
+                raise yaml.composer.ComposerError(
+                    None, None, f"found undefined alias {event.anchor!r}", event.start_mark
+                )
+        elif event.anchor:
+            anchors.add(event.anchor)
+        parent = stack[-1] if stack else None
+        index = len(drafts)
+        role = Role.ROOT
+        if parent is not None:
+            if drafts[parent.index].first < 0:
+                drafts[parent.index].first = index
+            if not parent.mapping:
+                role = Role.ITEM
+            elif parent.expect_key:
+                role, parent.key = Role.KEY, index
+            else:
+                role = Role.VALUE
+                drafts[parent.key].pair = index
+            if parent.mapping:
+                parent.expect_key = not parent.expect_key
+        drafts.append(_draft(event, role, parent is not None and parent.flow, scalar_tokens, shift))
+        if isinstance(event, yaml.CollectionStartEvent):
+            stack.append(_Frame(index, isinstance(event, yaml.MappingStartEvent), drafts[-1].flow))
+    return [d.node() for d in drafts]
+
+
+def _draft(event: yaml.NodeEvent, role: Role, in_flow: bool, scalar_tokens: dict[int, Token], shift: int) -> _Draft:
+    start, end = event.start_mark.index + shift, event.end_mark.index + shift
+    if isinstance(event, yaml.ScalarEvent):
+        token = scalar_tokens.get(end) if end > start else None
+        if token is not None and token.start < start:
+            token = None
+        style = _STYLES.get(event.style, ScalarStyle.PLAIN)
+        return _Draft(NodeKind.SCALAR, role, start, end, in_flow, token, style, event.value, event.tag or "")
+    if isinstance(event, yaml.AliasEvent):
+        return _Draft(NodeKind.ALIAS, role, start, end, in_flow, value=event.anchor or "")
+    kind = NodeKind.MAPPING if isinstance(event, yaml.MappingStartEvent) else NodeKind.SEQUENCE
+    flow = in_flow or bool(getattr(event, "flow_style", False))
+    return _Draft(kind, role, start, end, flow, tag=getattr(event, "tag", None) or "")
+
+
+def _comments(lines: LineIndex, tokens: list[Token], shift: int) -> list[Comment]:
+    """Every comment: the `#`s in the gaps between tokens, and on block scalar header lines."""
+    text = lines.text
+    found: list[Comment] = []
+    reach, last = shift, None
+    for token in tokens:
+        if token.start > reach:
+            found.extend(_gap_comments(lines, reach, token.start, last))
+        if token.end > token.start and token.end >= reach:
+            last = token
+        reach = max(reach, token.end)
+        if token.kind == SCALAR_TOKEN and text[token.start : token.start + 1] in ("|", ">"):
+            header_end = lines.content_end(lines.line_of(token.start))
+            hash_at = re.search(r"[ \t]#", text[token.start : header_end])
+            if hash_at is not None:
+                found.append(Comment(token.start + hash_at.start() + 1, header_end, token))
+    if reach < len(text):
+        found.extend(_gap_comments(lines, reach, len(text), last))
+    return found
+
+
+def _gap_comments(lines: LineIndex, start: int, end: int, last: Token | None) -> list[Comment]:
+    text = lines.text
+    found: list[Comment] = []
+    at = text.find("#", start, end)
+    while at >= 0:
+        stop = min(lines.content_end(lines.line_of(at)), end)
+        after = last if last is not None and not lines.has_break(last.end, at) else None
+        found.append(Comment(at, stop, after))
+        at = text.find("#", stop, end)
+    return found
+
+
+# -- quoting -----------------------------------------------------------------------------------
+
+_STR_TAG = "tag:yaml.org,2002:str"
+_RESOLVER = yaml.resolver.Resolver()
+_CORE_SCHEMA = re.compile(
+    r"~|null|Null|NULL|true|True|TRUE|false|False|FALSE"
+    r"|[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+"
+    r"|[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+    r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)"
+)
+_YAML11_SHORT_BOOLS = frozenset({"y", "Y", "n", "N"})  # YAML 1.1 booleans PyYAML does not resolve
+_PRINTABLE = re.compile("[\x20-\x7e\xa0-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]*")
+_PLAIN_NEVER_FIRST = frozenset(",[]{}#&*!|>'\"%@`")
+_PLAIN_FIRST_IF_FOLLOWED = frozenset("-?:")
+_ESCAPES = {
+    "\\": "\\\\", '"': '\\"', "\0": "\\0", "\a": "\\a", "\b": "\\b", "\t": "\\t", "\n": "\\n",
+    "\v": "\\v", "\f": "\\f", "\r": "\\r", "\x1b": "\\e", "\x85": "\\N", "\u2028": "\\L",
+    "\u2029": "\\P",
+}
+
+
+def reads_as_string(text: str) -> bool:
+    """Whether a plain scalar with this text is a string to YAML 1.1 and 1.2 readers alike."""
+    if _RESOLVER.resolve(yaml.ScalarNode, text, (True, False)) != _STR_TAG:
+        return False
+    return text not in _YAML11_SHORT_BOOLS and not _CORE_SCHEMA.fullmatch(text)
+
+
+def can_be_plain(value: str) -> bool:
+    """Whether `value` can be written as a plain scalar in block context and read back as is."""
+    if not value or not _PRINTABLE.fullmatch(value) or value != value.strip(" "):
+        return False
+    first = value[0]
+    if first in _PLAIN_NEVER_FIRST:
+        return False
+    if first in _PLAIN_FIRST_IF_FOLLOWED and (len(value) == 1 or value[1] == " "):
+        return False
+    if ": " in value or " #" in value or value.endswith(":") or value.startswith(("---", "...")):
+        return False
+    return reads_as_string(value)
+
+
+def single_quoted(value: str) -> str | None:
+    """`'it''s'`, or None when the value needs escapes (a line break, a control character)."""
+    if not _PRINTABLE.fullmatch(value):
+        return None
+    return "'" + value.replace("'", "''") + "'"
+
+
+def double_quoted(value: str) -> str:
+    """A double-quoted scalar that reads back as `value` exactly."""
+    out = []
+    for ch in value:
+        if ch in _ESCAPES:
+            out.append(_ESCAPES[ch])
+        elif _PRINTABLE.fullmatch(ch):
+            out.append(ch)
+        elif ord(ch) <= 0xFF:
+            out.append(f"\\x{ord(ch):02x}")
+        elif ord(ch) <= 0xFFFF:
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(f"\\U{ord(ch):08x}")
+    return '"' + "".join(out) + '"'
+
+
+def render(style: ScalarStyle, value: str) -> str:
+    """`value` written in `style`, or double-quoted when that style cannot carry it.
+
+    Only flow scalars are rendered; a block scalar (| or >) is never rewritten.
+    """
+    if style is ScalarStyle.PLAIN:
+        return value if can_be_plain(value) else double_quoted(value)
+    if style is ScalarStyle.SINGLE:
+        return single_quoted(value) or double_quoted(value)
+    if style is ScalarStyle.DOUBLE:
+        return double_quoted(value)
+    raise ValueError(f"a {style.value} block scalar is never rewritten")
