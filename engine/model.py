@@ -564,6 +564,12 @@ class Decision:
     scan_id: int | None = None
     id: int | None = None
 
+    def to_json(self) -> dict[str, object]:
+        return {"id": self.id, "policy": self.policy, "decided_at": self.decided_at.isoformat(),
+                "selected": self.selected_tag, "previous": self.previous_tag,
+                "candidates": self.candidates, "counts": dict(self.verdict_counts),
+                "error": self.error, "scan": self.scan_id}
+
 
 # Actions -------------------------------------------------------------------------------------
 # What the evaluator plans and the executors carry out. A plan is data: printed by `plan`,

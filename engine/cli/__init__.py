@@ -23,6 +23,7 @@ from engine.cli.images import images
 from engine.cli.pending import PENDING
 from engine.cli.reconcile import reconcile
 from engine.cli.suspend import resume, suspend
+from engine.cli.updates import plan, register
 from engine.errors import GitwardError, RuleError
 
 
@@ -45,8 +46,9 @@ def cli(ctx: click.Context, state: str | None) -> None:
     ctx.obj["state"] = state
 
 
+register(images)
 for command in (check, get, export, convert, db, suspend, resume, images, explain, reconcile,
-                *PENDING):
+                plan, *PENDING):
     cli.add_command(command)
 
 

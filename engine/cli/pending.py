@@ -12,7 +12,6 @@ class NotBuiltError(GitwardError):
 
 
 _MISSING = {
-    "plan": "planning needs marker rewrites (commit actions) and rendering (apply actions)",
     "apply": "carrying out actions needs the git and cluster executors",
     "sql": "the read-only SQL console is not built yet; meanwhile use `sqlite3 state.db`",
     "watch": "watch mode needs rendering and marker rewrites",

@@ -276,3 +276,14 @@ def _message(update: ImageUpdate, changes: list[FileChange]) -> str:
     except TemplateError as err:
         return (f"{default_message(changes)}\n\n(message template of {update.key.ref} failed: "
                 f"{err}; the default message was used)")
+
+
+def rewrite_all(rules: RuleSet, files: Mapping[str, str], selections: Mapping[str, Selection],
+                now: datetime, actions: tuple[CommitAction, ...]) -> dict[str, str]:
+    """The new text of every file any of the actions changes (for a local checkout)."""
+    current = dict(files)
+    changed: dict[str, str] = {}
+    for action in actions:
+        for path, text in edits_for(rules, current, selections, now, action).items():
+            current[path] = changed[path] = text
+    return changed

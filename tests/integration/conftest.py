@@ -2,20 +2,44 @@
 
 The storage is seeded once per session through the open registry; the token and Basic registries
 serve the same storage directory. Without `docker-registry` installed the tests skip, except
-under CI=true, where a part that cannot start is a failure.
+under CI=true, where a part that cannot start is a failure. The Kubernetes API server (`kube_api`,
+see kube_env.py) and the git remotes (`bare_repo`, `sshd`, `ssh_repo`, see git_env.py) follow the
+same rule, and so does the throw-away PostgreSQL server (`pg_server`, `pg_url`).
 """
 
 from __future__ import annotations
 
 import json
+import os
+import re
+import secrets
 import shutil
+import socket
+import subprocess
+import tempfile
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
+import urllib3
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
 
-from tests.conftest import require
+from tests.conftest import EXAMPLES, require
+from tests.integration.git_env import (
+    SSHD,
+    BareRepo,
+    GitEnvError,
+    SshRepo,
+    SshServer,
+    free_port,
+    make_bare_repo,
+    start_sshd,
+)
+from tests.integration.kube_env import KubeAPI, KubeEnvError
 from tests.integration.registry_env import (
     KeyPair,
     PagingProxy,
@@ -115,3 +139,155 @@ def docker_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[
         return path
 
     return write
+
+
+# Kubernetes ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def kube_api() -> Iterator[KubeAPI]:
+    """etcd + kube-apiserver v1.20 on loopback for the session; `.kubeconfig`, `.url`, `.token`.
+
+    Built once per machine by `bash tests/env/kube.sh build`. Without the binaries the tests skip,
+    except under CI=true, where a server that cannot start is a failure.
+    """
+    try:
+        api = KubeAPI().start()
+    except KubeEnvError as err:
+        require(False, f"the Kubernetes API server could not be started: {err}")
+        raise  # require() skips or fails; this line only tells the type checker
+    yield api
+    api.stop()
+
+
+@pytest.fixture
+def kube_client(kube_api: KubeAPI) -> Iterator[client.ApiClient]:
+    """The official client, configured from `kube_api`'s kubeconfig (which skips TLS verification)."""
+    urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+    api_client = config.new_client_from_config(config_file=str(kube_api.kubeconfig))  # type: ignore[no-untyped-call]
+    yield api_client
+    api_client.close()
+
+
+@pytest.fixture
+def kube_namespace(kube_client: client.ApiClient, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh namespace named after the test, deleted after it (it stays Terminating: no controllers)."""
+    core = client.CoreV1Api(kube_client)
+    slug = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:40].rstrip("-")
+    name = f"t-{slug}-{secrets.token_hex(3)}"
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+    yield name
+    try:
+        core.delete_namespace(name)
+    except ApiException as err:
+        if err.status != 404:
+            raise
+
+
+# Git remotes -----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def bare_repo(tmp_path: Path) -> BareRepo:
+    """A bare repo seeded from examples/homelab: one commit on `main`, reached at `.url` (file://)."""
+    require(shutil.which("git") is not None, "git is not installed (apt-get install git)")
+    return make_bare_repo(tmp_path / "homelab.git", EXAMPLES / "homelab")
+
+
+@pytest.fixture(scope="session")
+def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshServer]:
+    """A private sshd on loopback with a read-only deploy key and a read-write key, for the session."""
+    missing = [
+        package
+        for package, present in (
+            ("openssh-server", SSHD.is_file()),
+            ("openssh-client", shutil.which("ssh") is not None and shutil.which("ssh-keygen") is not None),
+            ("git", shutil.which("git") is not None),
+        )
+        if not present
+    ]
+    require(not missing, f"{', '.join(missing)} not installed (apt-get install {' '.join(missing)})")
+    try:
+        server = start_sshd(tmp_path_factory.mktemp("sshd"))
+    except GitEnvError as err:
+        require(False, f"the test sshd could not be started: {err}")
+        raise  # require() skips or fails; this line only tells the type checker
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def ssh_repo(sshd: SshServer, bare_repo: BareRepo) -> SshRepo:
+    """`bare_repo` served over ssh://: `.url`, `.ro_ssh_command` (fetch only), `.rw_ssh_command`."""
+    return SshRepo(bare_repo, sshd.serve(bare_repo.path), sshd.ro_ssh_command, sshd.rw_ssh_command)
+
+
+# PostgreSQL ------------------------------------------------------------------------------------
+
+PG_PASSWORD = "pg-" + secrets.token_hex(8)
+
+
+def _pg_bindir() -> Path | None:
+    found = shutil.which("pg_ctl")
+    if found:
+        return Path(found).resolve().parent
+    candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"), reverse=True)
+    return candidates[0].parent if candidates else None
+
+
+@dataclass(frozen=True)
+class PgServer:
+    """A running PostgreSQL on loopback; `url(db)` is a gitward state URL for one database."""
+
+    host: str
+    port: int
+
+    def url(self, database: str) -> str:
+        return f"postgresql+psycopg://gitward:{PG_PASSWORD}@{self.host}:{self.port}/{database}"
+
+    def admin(self) -> psycopg.Connection[Any]:
+        return psycopg.connect(
+            host=self.host, port=self.port, user="gitward", password=PG_PASSWORD,
+            dbname="postgres", autocommit=True,
+        )
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    """initdb + pg_ctl in a temp dir on a free loopback port (as `postgres` when run as root)."""
+    bindir = _pg_bindir()
+    require(bindir is not None, "PostgreSQL server binaries (initdb, pg_ctl) not found; install Debian's postgresql")
+    assert bindir is not None
+    root = Path(tempfile.mkdtemp(prefix="gitward-pg-"))
+    as_postgres: list[str] = []
+    if os.geteuid() == 0:  # initdb refuses to run as root
+        as_postgres = ["runuser", "-u", "postgres", "--"]
+    (root / "pw").write_text(PG_PASSWORD + "\n")
+    if as_postgres:
+        shutil.chown(root, "postgres")
+        shutil.chown(root / "pw", "postgres")
+    data, port = root / "data", free_port()
+
+    def run(*args: str) -> None:
+        subprocess.run([*as_postgres, *args], check=True, capture_output=True, timeout=120)
+
+    run(str(bindir / "initdb"), "-D", str(data), "-U", "gitward", f"--pwfile={root / 'pw'}",
+        "--auth=scram-sha-256", "-E", "UTF8", "--no-sync")
+    run(str(bindir / "pg_ctl"), "-D", str(data), "-l", str(root / "log"), "-w", "-t", "60",
+        "-o", f"-k {root} -p {port} -h 127.0.0.1 -F", "start")
+    try:
+        yield PgServer("127.0.0.1", port)
+    finally:
+        run(str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop")
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def pg_url(pg_server: PgServer) -> Iterator[str]:
+    """A fresh, empty database on `pg_server`, dropped after the test."""
+    name = "t_" + secrets.token_hex(6)
+    with pg_server.admin() as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    yield pg_server.url(name)
+    with pg_server.admin() as admin:
+        admin.execute(f"DROP DATABASE {name} WITH (FORCE)")

@@ -1,0 +1,79 @@
+"""Committing and pushing in a local checkout (`gitward images update [--push]`).
+
+The user's own clone: gitward stages only the files it rewrote, commits with the automation's
+author, and pushes the current branch's HEAD. A rejected push (someone pushed meanwhile) is
+fetched and rebased, then retried a bounded number of times; a rebase that conflicts is
+aborted, leaving the local commit for the user to resolve. Nothing is ever force-pushed.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+from typing import Callable
+
+import git
+
+from engine.errors import GitwardError
+from engine.model import CommitAuthor
+
+_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
+_REJECTED = ("rejected", "non-fast-forward", "fetch first")
+
+
+class CheckoutError(GitwardError):
+    """A git operation in the local checkout failed (exit 1); the message is redacted."""
+
+
+def redact(text: str) -> str:
+    """Drop credentials from any URL in git's output."""
+    return _USERINFO.sub("***@", text)
+
+
+def _repo(root: Path) -> git.Repo:
+    try:
+        return git.Repo(root, search_parent_directories=True)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        raise CheckoutError(f"{root} is not inside a git checkout") from None
+
+
+def commit_files(root: Path, paths: list[str], author: CommitAuthor, message: str) -> str:
+    """Commit exactly `paths` (relative to `root`); returns the new commit's sha."""
+    repo = _repo(root)
+    actor = git.Actor(author.name or author.email, author.email)
+    top = Path(repo.working_tree_dir or root)
+    relative = [str((root / p).resolve().relative_to(top.resolve())) for p in paths]
+    try:
+        repo.index.add(relative)
+        commit = repo.index.commit(message, author=actor, committer=actor)
+    except (git.GitCommandError, OSError) as err:
+        raise CheckoutError(f"cannot commit in {root}: {redact(str(err))}") from None
+    return commit.hexsha
+
+
+def push_branch(root: Path, branch: str, *, retries: int = 3,
+                sleep: Callable[[float], None] = time.sleep) -> int:
+    """Push HEAD to `origin/<branch>`; rebase and retry when rejected. Returns the attempts."""
+    repo = _repo(root)
+    for attempt in range(1, retries + 2):
+        try:
+            repo.git.push("origin", f"HEAD:refs/heads/{branch}")
+            return attempt
+        except git.GitCommandError as err:
+            text = f"{err.stderr or ''}{err.stdout or ''}"
+            if not any(word in text for word in _REJECTED) or attempt > retries:
+                raise CheckoutError(f"push to origin branch {branch} failed: "
+                                    f"{redact(text.strip()) or 'git push failed'}") from None
+        sleep(min(0.5 * 2 ** (attempt - 1), 8.0))
+        try:
+            repo.git.pull("--rebase", "origin", branch)
+        except git.GitCommandError as err:
+            try:
+                repo.git.rebase("--abort")
+            except git.GitCommandError:
+                pass
+            raise CheckoutError(f"someone pushed to {branch} meanwhile and rebasing onto it "
+                                f"failed: {redact(str(err.stderr or err)).strip()}; the commit "
+                                "is kept locally") from None
+    raise CheckoutError(f"push to origin branch {branch} was rejected {retries + 1} times")

@@ -1,0 +1,178 @@
+"""`gitward plan`, `gitward images check` and `gitward images update`: marker updates in a checkout."""
+
+from __future__ import annotations
+
+import difflib
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+
+from engine.act.checkout import commit_files, push_branch
+from engine.cli.check import repo_option
+from engine.cli.output import dump
+from engine.cli.state import open_for_reading, open_for_writing
+from engine.errors import Problems
+from engine.model import Plan, RuleSet
+from engine.reconcile.images import scan_repository
+from engine.reconcile.updates import RepoPlan, plan_checkout, write_changes
+from engine.rules.load import load_repo
+from engine.store.db import Store
+
+offline_option = click.option(
+    "--offline", is_flag=True,
+    help="Use the recorded tags only; do not scan the registries first.")
+
+
+def _rules(repo: Path) -> RuleSet:
+    problems = Problems()
+    rules = load_repo(repo, problems).rules
+    problems.raise_if_errors()
+    return rules
+
+
+def _scan(store: Store, rules: RuleSet) -> None:
+    """Scan every repository a policy uses, so the plan sees today's tags."""
+    used = {p.repository_key for p in rules.image_policies}
+    for repository in rules.image_repositories:
+        if repository.key in used and not repository.suspend:
+            scan = scan_repository(store, repository)
+            if scan.error:
+                click.echo(f"✗ scan of ImageRepository {repository.key.ref} failed: {scan.error}",
+                           err=True)
+
+
+def _plan(ctx: click.Context, repo: Path, offline: bool, *, record: bool) -> tuple[RuleSet, RepoPlan]:
+    rules = _rules(repo)
+    now = datetime.now(UTC)
+    if offline and not record:
+        store = open_for_reading(ctx)
+    else:
+        store = open_for_writing(ctx)
+    try:
+        if store is not None and not offline:
+            _scan(store, rules)
+        return rules, plan_checkout(repo, rules, store, now, record=record)
+    finally:
+        if store is not None:
+            store.close()
+
+
+def _report_aside(plan: Plan) -> None:
+    for gate in plan.gates:
+        state = "applied" if gate.applied else "held"
+        click.echo(f"{state}: {gate.path}:{gate.line}  {gate.policy}  {gate.gate.value}: "
+                   f"{gate.reason}", err=True)
+    for note in plan.skipped:
+        click.echo(f"skipped: {note}", err=True)
+    for warning in plan.warnings:
+        click.echo(warning.render(excerpt=False), err=True)
+
+
+@click.command("check")
+@repo_option
+@offline_option
+@click.option("--exit-code", is_flag=True, help="Exit 1 when any update would be made.")
+@click.pass_context
+def check_updates(ctx: click.Context, repo: Path, offline: bool, exit_code: bool) -> int:
+    """List the marker updates that would be made: `file:line  policy  old -> new`.
+
+    \b
+    Example:
+      gitward --state state.db.example images check --repo examples/homelab --offline
+    """
+    _, planned = _plan(ctx, repo, offline, record=False)
+    changes = [f for action in planned.plan.actions for f in action.files]
+    for f in changes:
+        click.echo(f"{f.path}:{f.line}  {f.policy}  {f.old} -> {f.new}")
+    _report_aside(planned.plan)
+    if not changes:
+        click.echo("no updates", err=True)
+    return 1 if exit_code and changes else 0
+
+
+@click.command("update")
+@repo_option
+@offline_option
+@click.option("--push", "push", is_flag=True, help="Push the commit to the push branch.")
+@click.option("--no-commit", is_flag=True, help="Only rewrite the files in the working tree.")
+@click.pass_context
+def update_images(ctx: click.Context, repo: Path, offline: bool, push: bool, no_commit: bool) -> int:
+    """Rewrite marked values in the checkout, commit them, and optionally push.
+
+    Decisions are recorded in the store; each commit carries `Gitward-Decision: <id>` trailers.
+
+    \b
+    Examples:
+      gitward images update --repo . --push
+      gitward images update --repo . --offline --no-commit
+    """
+    if push and no_commit:
+        raise click.UsageError("--push needs a commit: drop --no-commit")
+    _, planned = _plan(ctx, repo, offline, record=True)
+    plan = planned.plan
+    _report_aside(plan)
+    if not plan.actions:
+        click.echo("no updates")
+        return 0
+    for action in plan.actions:
+        written = write_changes(repo, planned.texts[action.target])
+        for f in action.files:
+            click.echo(f"✔ {f.path}:{f.line}  {f.old} -> {f.new}")
+        if no_commit or not written:
+            continue
+        sha = commit_files(repo, written, action.author, action.message)
+        click.echo(f"✔ committed {sha[:7]} ({len(written)} file{'s' * (len(written) != 1)})")
+        if push:
+            attempts = push_branch(repo, action.push_branch)
+            retried = f" after {attempts - 1} rebase{'s' * (attempts > 2)}" if attempts > 1 else ""
+            click.echo(f"✔ pushed to branch {action.push_branch}{retried}")
+    return 0
+
+
+@click.command("plan")
+@repo_option
+@offline_option
+@click.option("-o", "--output", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True)
+@click.pass_context
+def plan(ctx: click.Context, repo: Path, offline: bool, fmt: str) -> int:
+    """Show the actions gitward would take, with a unified diff of every file it would change.
+
+    Nothing is written: decisions are made in memory from the recorded tags.
+
+    \b
+    Example:
+      gitward --state state.db.example plan --repo examples/homelab --offline
+    """
+    _, planned = _plan(ctx, repo, offline, record=False)
+    result = planned.plan
+    if fmt == "json":
+        dump({"actions": [a.to_json() for a in result.actions],
+              "decisions": [d.to_json() for d in planned.decisions],
+              "gates": [g.to_json() for g in result.gates],
+              "skipped": list(result.skipped),
+              "warnings": [w.to_json() for w in result.warnings]}, "json")
+        return 0
+    if not result.actions:
+        click.echo("no actions: every marked value is current")
+    for action in result.actions:
+        files = sorted({f.path for f in action.files})
+        click.echo(f"commit to {action.source.ref} branch {action.push_branch} "
+                   f"({len(action.files)} change{'s' * (len(action.files) != 1)} in "
+                   f"{len(files)} file{'s' * (len(files) != 1)}), author {action.author}")
+        click.echo("".join(f"    {line}\n" for line in action.message.splitlines()), nl=False)
+        texts = planned.texts[action.target]
+        for path in files:
+            click.echo("".join(difflib.unified_diff(
+                planned.files[path].splitlines(keepends=True),
+                texts[path].splitlines(keepends=True),
+                fromfile=f"a/{path}", tofile=f"b/{path}")), nl=False)
+    _report_aside(result)
+    return 0
+
+
+def register(images: click.Group) -> None:
+    images.add_command(check_updates)
+    images.add_command(update_images)
+

@@ -1,0 +1,137 @@
+"""Image updates on a checkout: decide every policy, plan the marker changes, write, commit, push.
+
+`gitward images check|update` and `gitward plan` work on a local checkout (`--repo`); the
+daemon works on a clone of each source (engine/act/git.py). Both plan with the same pure
+function; this module gathers the facts for it and carries out the local part.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from engine.evaluate.decision import ScanFacts, decide
+from engine.evaluate.plan import Selection, plan_updates, rewrite_all
+from engine.evaluate.rewrite import MarkedValue
+from engine.model import Decision, ImagePolicy, ImageRepository, Plan, RuleSet
+from engine.reconcile.repo import locate_all, read_marked_files
+from engine.rules.markers import MarkerPart
+from engine.store import queries
+from engine.store.db import Store
+
+
+@dataclass(frozen=True)
+class RepoPlan:
+    """A plan for a checkout, the decisions behind it, the files it read, and their new text.
+
+    `texts` maps each commit action's target to the new text of every file it changes.
+    """
+
+    plan: Plan
+    decisions: tuple[Decision, ...]
+    files: dict[str, str]
+    texts: dict[str, dict[str, str]]
+
+
+def deployed_tags(values: list[MarkedValue]) -> dict[str, str]:
+    """Policy `ns/name` -> the tag git deploys now, read from its first tag-bearing marker."""
+    found: dict[str, str] = {}
+    for v in values:
+        key = f"{v.marker.policy_namespace}/{v.marker.policy_name}"
+        if key in found:
+            continue
+        if v.marker.part is MarkerPart.TAG:
+            found[key] = v.value
+        elif v.marker.part is MarkerPart.IMAGE:
+            name = v.value.split("@", 1)[0]
+            last = name.rsplit("/", 1)[-1]
+            if ":" in last:
+                found[key] = last.rsplit(":", 1)[1]
+    return found
+
+
+def decide_all(store: Store | None, rules: RuleSet, deployed: dict[str, str], now: datetime,
+               *, record: bool) -> tuple[dict[str, Selection], tuple[Decision, ...]]:
+    """Decide every policy on its recorded facts; record the decisions only when asked."""
+    selections: dict[str, Selection] = {}
+    made: list[Decision] = []
+    for policy in rules.image_policies:
+        decision = _decide(store, rules, policy, deployed.get(policy.key.ref), now)
+        if record and store is not None:
+            decision = queries.record_decision(store, decision)
+        made.append(decision)
+        chosen = decision if decision.selected_tag else (
+            queries.latest_selection(store, policy.key.ref) if store is not None else None)
+        if chosen is not None and chosen.selected_tag:
+            first = _first_seen(store, policy, chosen.selected_tag)
+            selections[policy.key.ref] = Selection(chosen.selected_tag, "", chosen.id, first)
+    return selections, tuple(made)
+
+
+def _decide(store: Store | None, rules: RuleSet, policy: ImagePolicy, deployed: str | None,
+            now: datetime) -> Decision:
+    repo_ref = policy.repository_key.ref
+    repository = rules.get(policy.repository_key)
+    if store is None:
+        facts = ScanFacts(None, ())
+        previous = None
+    else:
+        facts = ScanFacts(queries.latest_scan(store, repo_ref),
+                          queries.tags(store, repo_ref, include_gone=True))
+        last = queries.latest_selection(store, policy.key.ref)
+        previous = last.selected_tag if last else None
+    repo = repository if isinstance(repository, ImageRepository) else None
+    decision, _ = decide(policy, repo, facts, previous=previous, deployed=deployed, now=now)
+    return decision
+
+
+def _first_seen(store: Store | None, policy: ImagePolicy, tag: str) -> datetime | None:
+    if store is None:
+        return None
+    for t in queries.tags(store, policy.repository_key.ref, include_gone=True):
+        if t.tag == tag:
+            return t.first_seen
+    return None
+
+
+def plan_checkout(root: Path, rules: RuleSet, store: Store | None, now: datetime, *,
+                  record: bool = False) -> RepoPlan:
+    """Decide every policy and plan every automation's changes on a checkout."""
+    files = read_marked_files(root, rules.marker_dialects)
+    values, _ = locate_all(rules, files)
+    selections, decisions = decide_all(store, rules, deployed_tags(values), now, record=record)
+    suspended = frozenset(s.object_name for s in queries.list_suspensions(store)
+                          if s.object_kind == "ImageUpdateAutomation") if store else frozenset()
+    plan = plan_updates(rules, files, selections, now, suspended)
+    texts = {a.target: rewrite_all(rules, files, selections, now, (a,)) for a in plan.actions}
+    return RepoPlan(plan, decisions, files, texts)
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Replace a file's content all at once, keeping its mode: never a half-written file."""
+    mode = path.stat().st_mode & 0o7777
+    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".gitward")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(text.encode("utf-8", errors="surrogateescape"))
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(temp, mode)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def write_changes(root: Path, texts: dict[str, str]) -> list[str]:
+    """Write the new text of each changed file; returns the paths written."""
+    written = []
+    for rel, text in sorted(texts.items()):
+        path = root / rel
+        if path.read_bytes().decode("utf-8", errors="surrogateescape") != text:
+            write_atomically(path, text)
+            written.append(rel)
+    return written

@@ -1,0 +1,65 @@
+"""The `actions` table: every action gitward planned and what became of it.
+
+A row is written `planned` before the executor starts and finished `done`, `failed` or
+`skipped` after, each in its own transaction, so an interrupted run leaves a `planned` row that
+says exactly what was under way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from engine.store.db import Store
+from engine.store.queries import _transaction
+from engine.store.schema import ActionRow
+
+
+@dataclass(frozen=True)
+class ActionRecord:
+    id: int
+    plan_id: str
+    type: str
+    target: str
+    payload: dict[str, Any]
+    status: str
+    error: str | None
+    created_at: datetime
+    finished_at: datetime | None
+
+
+def _record(row: ActionRow) -> ActionRecord:
+    return ActionRecord(row.id, row.plan_id, row.type, row.target, dict(row.payload), row.status,
+                        row.error, row.created_at, row.finished_at)
+
+
+def start_action(store: Store, *, plan_id: str, type: str, target: str, payload: dict[str, Any],
+                 now: datetime) -> int:
+    """Record an action as planned; returns its id."""
+    with _transaction(store) as session:
+        row = ActionRow(plan_id=plan_id, type=type, target=target, payload=payload,
+                        status="planned", error=None, created_at=now, finished_at=None)
+        session.add(row)
+        session.flush()
+        return row.id
+
+
+def finish_action(store: Store, action_id: int, *, status: str, now: datetime,
+                  error: str | None = None, payload: dict[str, Any] | None = None) -> None:
+    """Mark an action done, failed or skipped (and add what the executor learned)."""
+    with _transaction(store) as session:
+        row = session.get(ActionRow, action_id)
+        if row is None:
+            raise KeyError(action_id)
+        row.status, row.error, row.finished_at = status, error, now
+        if payload:
+            row.payload = {**row.payload, **payload}
+
+
+def list_actions(store: Store, *, limit: int = 50) -> tuple[ActionRecord, ...]:
+    with _transaction(store, "read") as session:
+        rows = session.scalars(select(ActionRow).order_by(ActionRow.id.desc()).limit(limit))
+        return tuple(_record(r) for r in rows)

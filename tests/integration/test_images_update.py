@@ -1,0 +1,99 @@
+"""`gitward images update [--push]` on a real clone of a real bare repository."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from engine.cli import main
+from tests.integration.git_env import BareRepo, SshRepo, clone, git, push_commit
+
+PODINFO = "cluster/apps/podinfo/deployment.yaml"
+LEDGER = "cluster/apps/ledger/deployment.yaml"
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def import_tags(capsys: pytest.CaptureFixture[str], state: str, repo: Path, tmp: Path) -> None:
+    tags = tmp / "podinfo.txt"
+    tags.write_text("6.5.1\n6.6.0\n6.7.0\n7.0.0-rc.1\nlatest\n")
+    code, _, err = run(capsys, "--state", state, "images", "import", "podinfo/podinfo", "--tags",
+                       str(tags), "--repo", str(repo))
+    assert code == 0, err
+
+
+def log(repo: BareRepo) -> list[str]:
+    return git("--git-dir", str(repo.path), "log", "--format=%an <%ae>|%s", "main").stdout.splitlines()
+
+
+def test_update_commits_and_pushes_with_trailers(bare_repo: BareRepo, tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    work = clone(bare_repo.url, tmp_path / "work")
+    state = str(tmp_path / "state.db")
+    import_tags(capsys, state, work.path, tmp_path)
+    before = (work.path / LEDGER).read_bytes()
+    code, out, err = run(capsys, "--state", state, "images", "update", "--repo", str(work.path),
+                         "--offline", "--push")
+    assert code == 0, err
+    assert "pushed to branch main" in out
+    assert log(bare_repo)[0] == "fluxcdbot <fluxcdbot@users.noreply.github.com>|Update podinfo image"
+    body = git("--git-dir", str(bare_repo.path), "log", "-1", "--format=%B", "main").stdout
+    assert "Gitward-Decision: " in body
+    assert "image: ghcr.io/stefanprodan/podinfo:6.7.0 # {" in bare_repo.read(PODINFO)
+    assert (work.path / LEDGER).read_bytes() == before  # no tags for ledger: untouched
+    # a second run has nothing to do: no empty commit
+    code, out, _ = run(capsys, "--state", state, "images", "update", "--repo", str(work.path),
+                       "--offline", "--push")
+    assert code == 0 and "no updates" in out
+    assert len(log(bare_repo)) == 2
+
+
+def test_no_commit_only_edits_the_working_tree(bare_repo: BareRepo, tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    work = clone(bare_repo.url, tmp_path / "work")
+    state = str(tmp_path / "state.db")
+    import_tags(capsys, state, work.path, tmp_path)
+    code, _, err = run(capsys, "--state", state, "images", "update", "--repo", str(work.path),
+                       "--offline", "--no-commit")
+    assert code == 0, err
+    status = git("status", "--porcelain", cwd=work.path).stdout.split()
+    assert status == ["M", PODINFO]
+    assert len(log(bare_repo)) == 1
+
+
+def test_a_concurrent_push_is_rebased_onto_not_lost(bare_repo: BareRepo, tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    work = clone(bare_repo.url, tmp_path / "work")
+    state = str(tmp_path / "state.db")
+    import_tags(capsys, state, work.path, tmp_path)
+    push_commit(bare_repo.url, tmp_path / "other", {"cluster/apps/notes.txt": "hello\n"},
+                "Someone else's change")
+    code, out, err = run(capsys, "--state", state, "images", "update", "--repo", str(work.path),
+                         "--offline", "--push")
+    assert code == 0, err
+    assert "after 1 rebase" in out
+    subjects = [line.split("|", 1)[1] for line in log(bare_repo)]
+    assert subjects == ["Update podinfo image", "Someone else's change", "Initial commit"]
+
+
+def test_read_only_key_cannot_push(ssh_repo: SshRepo, tmp_path: Path,
+                                   capsys: pytest.CaptureFixture[str],
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    work = clone(ssh_repo.url, tmp_path / "work", ssh_command=ssh_repo.ro_ssh_command)
+    state = str(tmp_path / "state.db")
+    import_tags(capsys, state, work.path, tmp_path)
+    monkeypatch.setenv("GIT_SSH_COMMAND", ssh_repo.ro_ssh_command)
+    code, _, err = run(capsys, "--state", state, "images", "update", "--repo", str(work.path),
+                       "--offline", "--push")
+    assert code == 1
+    assert "push to origin branch main failed" in err and "Traceback" not in err
+    assert len(ssh_repo.repo.log("main")) == 1  # the read-only key changed nothing
+    result = git("push", "origin", "HEAD:refs/heads/main", cwd=work.path,
+                 ssh_command=ssh_repo.rw_ssh_command, check=False)
+    assert result.returncode == 0, result.stderr  # the same commit, with the read-write key
+    assert "Update podinfo image" in ssh_repo.repo.subjects("main")
