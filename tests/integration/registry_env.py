@@ -290,6 +290,54 @@ def delete_manifests(base: str, repository: str, digests: Iterable[str]) -> None
                 raise RegistryEnvError(f"deleting {repository}@{digest} answered {gone.status_code}: {gone.text}")
 
 
+# Seeding tags on the filesystem ------------------------------------------------------------------
+
+
+def write_tags(storage: Path, repository: str, tags: Iterable[str]) -> str:
+    """Tag one tiny OCI image as each of `tags` by writing the registry's storage layout directly.
+
+    Several times faster than pushing over HTTP, for benchmarks with many tags. Only each tag's
+    `current/link` is written, which is what listing tags and fetching a manifest by tag read;
+    the per-tag `index/` a push also writes is left out, so do not delete these tags. Call it before
+    a registry serves `storage` or while it does (the registry caches nothing without a cache
+    configured). Returns the manifest digest every tag points at.
+    """
+    root = storage / "docker" / "registry" / "v2"
+    layer = b"gitward test layer\n"
+    config = json.dumps({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": []}}).encode()
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": _digest(config), "size": len(config)},
+            "layers": [
+                {"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": _digest(layer), "size": len(layer)}
+            ],
+        }
+    ).encode()
+    repo = root / "repositories" / repository
+    for blob in (layer, config, manifest):
+        hexdigest = _digest(blob).removeprefix("sha256:")
+        blob_dir = root / "blobs" / "sha256" / hexdigest[:2] / hexdigest
+        blob_dir.mkdir(parents=True, exist_ok=True)
+        (blob_dir / "data").write_bytes(blob)
+        kind = "_manifests/revisions" if blob is manifest else "_layers"
+        _write_link(repo / kind / "sha256" / hexdigest, _digest(blob))
+    digest = _digest(manifest)
+    for tag in tags:
+        _write_link(repo / "_manifests" / "tags" / tag / "current", digest)
+    return digest
+
+
+def _digest(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def _write_link(directory: Path, digest: str) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "link").write_text(digest)
+
+
 # The token service ------------------------------------------------------------------------------
 
 
@@ -530,6 +578,9 @@ class PagingProxy:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body go out in two writes; with Nagle on, the body waits for the
+            # client's delayed ACK, about 40 ms per response.
+            disable_nagle_algorithm = True
 
             def log_message(self, format: str, *args: Any) -> None:
                 """Quiet: the proxy keeps `records` instead."""

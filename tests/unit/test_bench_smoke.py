@@ -1,0 +1,97 @@
+"""The benchmarks run: each one, at its `--quick` size, completes and prints its ratio lines.
+
+No timing is asserted (a benchmark is not a test; the numbers depend on the machine). What is
+asserted is that every benchmark measured its subject against its baseline and said whether the
+goal was met, and that the generated tags are what the policy benchmark's answers assume.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+
+import pytest
+
+from bench import BenchError, Result, Timing, interleaved, ready
+from bench.policy import make_tags
+from bench.run import format_table, main
+from tests.conftest import require
+
+_LINE = re.compile(
+    r"^(?P<name>.+?)\s{2,}(?P<size>[\d,]+)\s+(?P<runs>\d+)\s+(?P<seconds>\d+\.\d{4})\s+(?P<rate>[\d,]+) tags/s\s+"
+    r"(?P<baseline>\d+\.\d{4})\s+(?P<ratio>\d+\.\d{2})x\s+(?P<goal>.+?)\s{2,}(?P<verdict>met|missed)$"
+)
+
+
+def _ratio_lines(out: str) -> dict[str, re.Match[str]]:
+    return {m["name"]: m for line in out.splitlines() if (m := _LINE.match(line))}
+
+
+@pytest.mark.parametrize(
+    "benchmark, names",
+    [
+        ("policy", ['policy semver ">=1.0.0 <50.0.0"', "policy filter+extract+numerical"]),
+        ("store", ["store write of new tags", "store unchanged rescan"]),
+        ("scan", ["scan list_tags, pages of 100"]),
+    ],
+)
+def test_quick_run_prints_ratio_lines(
+    benchmark: str, names: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    if benchmark == "scan":
+        require(shutil.which("docker-registry") is not None, "docker-registry is not installed (apt-get install docker-registry)")
+    status = main(["--quick", "--runs", "1", "--only", benchmark])
+    out, err = capsys.readouterr()
+    assert status == 0, err
+    lines = _ratio_lines(out)
+    assert sorted(lines) == sorted(names), out
+    for name in names:
+        assert f"  {name}: " in out.split("baselines (same run, same data):", 1)[1]
+        assert float(lines[name]["baseline"]) > 0
+
+
+def test_unchanged_rescan_reports_rows_written(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--quick", "--runs", "1", "--only", "store"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"unchanged rescan of 500 tags wrote 1 row\(s\) \(SQLite total_changes\(\)\); image_tags rows changed: 0", out)
+    assert "store unchanged rescan" in _ratio_lines(out)
+    assert _ratio_lines(out)["store unchanged rescan"]["verdict"] == "met"
+
+
+def test_tags_are_deterministic_varied_and_valid() -> None:
+    first, again = make_tags(3_000), make_tags(3_000)
+    assert first == again
+    assert len(set(first.tags)) == 3_000
+    assert make_tags(3_000, seed=1).tags != first.tags
+    tags = first.tags
+    assert "latest" in tags
+    assert any(re.fullmatch(r"[0-9]{8}-[0-9]{4}-sha-[a-f0-9]{7}", t) for t in tags)
+    assert any(re.fullmatch(r"v[0-9]+\.[0-9]+\.[0-9]+", t) for t in tags)
+    assert any(re.fullmatch(r"[0-9]+\.[0-9]+\.[0-9]+-(rc|beta|alpha)\.[0-9]", t) for t in tags)
+    assert any(re.fullmatch(r"sha-[a-f0-9]{7}", t) for t in tags)
+    assert all(re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", t) for t in tags)  # registry tag grammar
+    assert first.semver_winner.lstrip("v").split(".")[0] in {str(n) for n in range(1, 50)}
+    assert first.timestamp_winner in tags
+
+
+def test_too_few_tags_is_a_clear_error() -> None:
+    with pytest.raises(BenchError, match="at least 10 tags"):
+        make_tags(3)
+
+
+def test_interleaved_takes_medians_and_skips_the_warm_up() -> None:
+    calls: list[str] = []
+    timing = interleaved(ready(lambda: calls.append("s")), ready(lambda: calls.append("b")), 3)
+    assert timing.runs == 3
+    assert calls == ["s", "b", "b", "s", "s", "b", "b", "s"]  # alternating order, one warm-up round
+    with pytest.raises(BenchError, match="at least 1"):
+        interleaved(ready(lambda: None), ready(lambda: None), 0)
+
+
+def test_table_shows_ratio_goal_and_verdict() -> None:
+    result = Result("demo", 1_000, "tags", Timing(0.5, 0.25, 5), "<=3x", True, "a loop")
+    out = format_table([result])
+    line = _ratio_lines(out)["demo"]
+    assert (line["ratio"], line["goal"], line["verdict"]) == ("2.00", "<=3x", "met")
+    assert line["rate"] == "2,000"
+    assert "  demo: a loop" in out
