@@ -11,6 +11,7 @@ from engine.cli.kinds import IMAGE_POLICY, find, parse_kind
 from engine.cli.output import dump, table
 from engine.cli.state import open_for_reading
 from engine.errors import Problems, UserError
+from engine.evaluate.decision import GATED
 from engine.evaluate.explain import explain as explain_decision
 from engine.model import ImagePolicy
 from engine.rules.load import load_repo
@@ -42,19 +43,23 @@ def explain(ctx: click.Context, words: tuple[str, ...], repo: Path, namespace: s
     policy = find(IMAGE_POLICY, rules, names[0], namespace)
     assert isinstance(policy, ImagePolicy)
     store = open_for_reading(ctx)
-    decision = None
+    decision = gate = None
     if store is not None:
         with store:
-            decision = queries.latest_decision(store, policy.key.ref)
+            recent = queries.decisions(store, policy.key.ref, limit=20)
+        if recent and recent[0].error and recent[0].error.startswith(GATED):
+            gate = recent[0]
+        decision = next((d for d in recent if not (d.error or "").startswith(GATED)), None)
     if decision is None:
         raise UserError(f"ImagePolicy {policy.key.ref} has no recorded decision yet; run "
                         f"`gitward reconcile image policy {policy.key.ref}`")
-    words_ = explain_decision(policy, decision)
+    words_ = explain_decision(policy, decision, gate)
     ranked = [t for t in decision.trace if t.rank is not None][:limit]
     if fmt == "json":
         dump({"policy": policy.key.ref, "decided_at": decision.decided_at.isoformat(),
               "scan": decision.scan_id, "selected": decision.selected_tag,
               "previous": decision.previous_tag, "error": decision.error,
+              "gate": gate.error.removeprefix(GATED) if gate and gate.error else None,
               "counts": dict(decision.verdict_counts), "summary": list(words_.summary),
               "lints": list(words_.lints), "tags": [t.to_json() for t in decision.trace]}, "json")
         return 0

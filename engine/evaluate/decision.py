@@ -14,6 +14,7 @@ from datetime import datetime
 from engine.evaluate.policy import Evaluation, evaluate_policy
 from engine.model import (
     Decision,
+    GateDecision,
     ImagePolicy,
     ImageRepository,
     ImageScan,
@@ -23,6 +24,9 @@ from engine.model import (
 
 REFUSED = "refused: "
 """Prefix of a decision's error when the guard refused to evaluate."""
+
+GATED = "gated: "
+"""Prefix of a decision's error when a gate (hold, never downgrade) kept its tag out of git."""
 
 
 @dataclass(frozen=True)
@@ -101,3 +105,14 @@ def decide(
         error=evaluation.error,
         scan_id=scan_id,
     ), evaluation
+
+
+def gated(gate: GateDecision, previous: str | None, now: datetime) -> Decision:
+    """The decision row that records a gate holding an update back (visible in `explain`)."""
+    return Decision(
+        policy=gate.policy,
+        decided_at=now,
+        selected_tag=gate.proposed,
+        previous_tag=previous,
+        error=f"{GATED}{gate.gate.value}: {gate.reason} ({gate.path}:{gate.line})",
+    )

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from engine.evaluate.decision import REFUSED
+from engine.evaluate.decision import GATED, REFUSED
 from engine.model import Decision, Direction, ImagePolicy, PolicyKind, TagVerdict
 
 _DROPPED = ("excluded", "filtered", "unparsable", "out-of-range", "prerelease-excluded")
@@ -55,9 +55,14 @@ def decision_lints(policy: ImagePolicy, selected: str | None,
     return lints
 
 
-def explain(policy: ImagePolicy, decision: Decision) -> Explanation:
-    """The decision in a few sentences, and the lints that apply to it."""
+def explain(policy: ImagePolicy, decision: Decision, gate: Decision | None = None) -> Explanation:
+    """The decision in a few sentences, and the lints that apply to it.
+
+    `gate` is a later decision in which a gate held the selection back from git.
+    """
     lines = [f"ImagePolicy {policy.key.ref}: {describe_policy(policy)}."]
+    if gate is not None and gate.error:
+        lines.append(f"Not applied to git: {gate.error.removeprefix(GATED)}.")
     stamp = decision.decided_at.strftime("%Y-%m-%dT%H:%M:%SZ")
     scan = f" from scan #{decision.scan_id}" if decision.scan_id else ""
     lines.append(f"Decided {stamp}{scan} of ImageRepository {policy.repository_key.ref}.")

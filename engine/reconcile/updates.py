@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from engine.evaluate.decision import ScanFacts, decide
+from engine.evaluate.decision import ScanFacts, decide, gated
 from engine.evaluate.plan import Selection, plan_updates, rewrite_all
 from engine.evaluate.rewrite import MarkedValue
 from engine.model import Decision, ImagePolicy, ImageRepository, Plan, RuleSet
@@ -106,6 +106,11 @@ def plan_checkout(root: Path, rules: RuleSet, store: Store | None, now: datetime
     suspended = frozenset(s.object_name for s in queries.list_suspensions(store)
                           if s.object_kind == "ImageUpdateAutomation") if store else frozenset()
     plan = plan_updates(rules, files, selections, now, suspended)
+    if record and store is not None:
+        for gate in plan.gates:
+            if not gate.applied:
+                last = queries.latest_selection(store, gate.policy)
+                queries.record_decision(store, gated(gate, last.previous_tag if last else None, now))
     texts = {a.target: rewrite_all(rules, files, selections, now, (a,)) for a in plan.actions}
     return RepoPlan(plan, decisions, files, texts)
 

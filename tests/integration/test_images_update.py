@@ -97,3 +97,25 @@ def test_read_only_key_cannot_push(ssh_repo: SshRepo, tmp_path: Path,
                  ssh_command=ssh_repo.rw_ssh_command, check=False)
     assert result.returncode == 0, result.stderr  # the same commit, with the read-write key
     assert "Update podinfo image" in ssh_repo.repo.subjects("main")
+
+
+def test_hold_is_recorded_and_explained(bare_repo: BareRepo, tmp_path: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """ledger.rules holds a fresh tag for 10m: nothing is written, and `explain` says why."""
+    work = clone(bare_repo.url, tmp_path / "work")
+    state = str(tmp_path / "state.db")
+    tags = tmp_path / "ledger.txt"
+    tags.write_text("20251103-1130-sha-4d5e6f7\n20251105-1650-sha-8b9c0d1\n")
+    assert run(capsys, "--state", state, "images", "import", "ledger/ledger", "--tags", str(tags),
+               "--repo", str(work.path))[0] == 0
+    before = (work.path / LEDGER).read_bytes()
+    code, out, err = run(capsys, "--state", state, "images", "update", "--repo", str(work.path),
+                         "--offline", "--no-commit")
+    assert code == 0 and "no updates" in out
+    assert f"held: {LEDGER}:20  ledger/ledger  hold: 20251105-1650-sha-8b9c0d1 was first seen" in err
+    assert (work.path / LEDGER).read_bytes() == before
+    code, out, _ = run(capsys, "--state", state, "explain", "image", "policy", "ledger/ledger",
+                       "--repo", str(work.path))
+    assert code == 0
+    assert "Not applied to git: hold: 20251105-1650-sha-8b9c0d1 was first seen 0m ago" in out
+    assert "Selected 20251105-1650-sha-8b9c0d1 (value 20251105-1650)" in out
