@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import select
 
 from engine.store.db import Store
-from engine.store.queries import _transaction
+from engine.store.queries import transaction
 from engine.store.schema import ActionRow
 
 
@@ -39,7 +39,7 @@ def _record(row: ActionRow) -> ActionRecord:
 def start_action(store: Store, *, plan_id: str, type: str, target: str, payload: dict[str, Any],
                  now: datetime) -> int:
     """Record an action as planned; returns its id."""
-    with _transaction(store) as session:
+    with transaction(store) as session:
         row = ActionRow(plan_id=plan_id, type=type, target=target, payload=payload,
                         status="planned", error=None, created_at=now, finished_at=None)
         session.add(row)
@@ -50,7 +50,7 @@ def start_action(store: Store, *, plan_id: str, type: str, target: str, payload:
 def finish_action(store: Store, action_id: int, *, status: str, now: datetime,
                   error: str | None = None, payload: dict[str, Any] | None = None) -> None:
     """Mark an action done, failed or skipped (and add what the executor learned)."""
-    with _transaction(store) as session:
+    with transaction(store) as session:
         row = session.get(ActionRow, action_id)
         if row is None:
             raise KeyError(action_id)
@@ -60,6 +60,6 @@ def finish_action(store: Store, action_id: int, *, status: str, now: datetime,
 
 
 def list_actions(store: Store, *, limit: int = 50) -> tuple[ActionRecord, ...]:
-    with _transaction(store, "read") as session:
+    with transaction(store, "read") as session:
         rows = session.scalars(select(ActionRow).order_by(ActionRow.id.desc()).limit(limit))
         return tuple(_record(r) for r in rows)

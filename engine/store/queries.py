@@ -76,7 +76,7 @@ class Suspension:
 
 
 @contextmanager
-def _transaction(store: Store, doing: str = "write to") -> Iterator[Session]:
+def transaction(store: Store, doing: str = "write to") -> Iterator[Session]:
     try:
         with store.sessions.begin() as session:
             yield session
@@ -84,7 +84,7 @@ def _transaction(store: Store, doing: str = "write to") -> Iterator[Session]:
         raise database_error(store.url, doing, err) from err
 
 
-def _insert(session: Session, table: Any) -> postgresql.Insert | sqlite.Insert:
+def dialect_insert(session: Session, table: Any) -> postgresql.Insert | sqlite.Insert:
     """The dialect's INSERT, which knows ON CONFLICT (both supported dialects spell it alike)."""
     target: Table = table.__table__
     if session.get_bind().dialect.name == "postgresql":
@@ -132,7 +132,7 @@ def _latest_revision_row(session: Session, source: str) -> GitRevisionRow | None
 
 def record_git_revision(store: Store, revision: GitRevision) -> GitRevision:
     """Record a fetch; the same commit as last time writes nothing, a revisited one moves to the top."""
-    with _transaction(store) as session:
+    with transaction(store) as session:
         latest = _latest_revision_row(session, revision.source)
         if latest is not None and latest.sha == revision.sha:
             return _revision(latest)
@@ -144,7 +144,7 @@ def record_git_revision(store: Store, revision: GitRevision) -> GitRevision:
             "committed_at": revision.committed_at,
             "fetched_at": revision.fetched_at,
         }
-        statement = _insert(session, GitRevisionRow).values(
+        statement = dialect_insert(session, GitRevisionRow).values(
             source=revision.source, sha=revision.sha, **values
         )
         session.execute(
@@ -159,7 +159,7 @@ def record_git_revision(store: Store, revision: GitRevision) -> GitRevision:
 
 
 def latest_git_revision(store: Store, source: str) -> GitRevision | None:
-    with _transaction(store, "read") as session:
+    with transaction(store, "read") as session:
         row = _latest_revision_row(session, source)
         return _revision(row) if row is not None else None
 
@@ -208,7 +208,7 @@ def record_image_scan(
         raise ValueError("a failed scan lists no tags")
     by_tag = {item.tag: item for item in listed}
     ok = error is None
-    with _transaction(store) as session:
+    with transaction(store) as session:
         scan = ImageScanRow(
             repository=repository,
             started_at=started_at,
@@ -260,7 +260,7 @@ def _merge_tags(
             changed.append({"id": row.id, "digest": digest, "excluded": item.excluded, "last_seen": seen})
     if fresh:
         session.execute(
-            _insert(session, ImageTagRow).on_conflict_do_nothing(index_elements=["repository", "tag"]),
+            dialect_insert(session, ImageTagRow).on_conflict_do_nothing(index_elements=["repository", "tag"]),
             fresh,
         )
     for keys in ({"id", "digest", "excluded", "first_seen", "last_seen", "gone_at"},
@@ -286,7 +286,7 @@ def latest_scan(store: Store, repository: str, *, status: ScanStatus | None = No
     query = select(ImageScanRow).where(ImageScanRow.repository == repository)
     if status is not None:
         query = query.where(ImageScanRow.status == status.value)
-    with _transaction(store, "read") as session:
+    with transaction(store, "read") as session:
         row = session.scalars(
             query.order_by(ImageScanRow.started_at.desc(), ImageScanRow.id.desc()).limit(1)
         ).first()
@@ -298,7 +298,7 @@ def tags(store: Store, repository: str, *, include_gone: bool = False) -> tuple[
     query = select(ImageTagRow).where(ImageTagRow.repository == repository)
     if not include_gone:
         query = query.where(ImageTagRow.gone_at.is_(None))
-    with _transaction(store, "read") as session:
+    with transaction(store, "read") as session:
         latest = _latest_ok_finish(session, repository)
         return tuple(
             RegistryTag(
@@ -336,7 +336,7 @@ def _decision(row: PolicyDecisionRow) -> Decision:
 
 
 def record_decision(store: Store, decision: Decision) -> Decision:
-    with _transaction(store) as session:
+    with transaction(store) as session:
         row = PolicyDecisionRow(
             policy=decision.policy,
             scan_id=decision.scan_id,
@@ -371,7 +371,7 @@ def decisions(store: Store, policy: str, *, limit: int = 10,
     query = select(PolicyDecisionRow).where(PolicyDecisionRow.policy == policy)
     if selected_only:
         query = query.where(PolicyDecisionRow.selected_tag.is_not(None))
-    with _transaction(store, "read") as session:
+    with transaction(store, "read") as session:
         rows = session.scalars(
             query.order_by(PolicyDecisionRow.decided_at.desc(), PolicyDecisionRow.id.desc())
             .limit(limit)
@@ -395,7 +395,7 @@ def _event(row: EventRow) -> Event:
 
 
 def record_event(store: Store, event: Event) -> Event:
-    with _transaction(store) as session:
+    with transaction(store) as session:
         row = EventRow(
             time=event.time,
             object_kind=event.object_kind,
@@ -426,7 +426,7 @@ def list_events(
     if since is not None:
         query = query.where(EventRow.time >= since)
     query = query.order_by(EventRow.time.desc(), EventRow.id.desc()).limit(limit)
-    with _transaction(store, "read") as session:
+    with transaction(store, "read") as session:
         return tuple(reversed([_event(row) for row in session.scalars(query)]))
 
 
@@ -441,7 +441,7 @@ def suspend(
     store: Store, object_kind: str, object_name: str, *, reason: str = "", at: datetime | None = None
 ) -> Suspension:
     """Suspend an object; suspending it again keeps the original time and updates a given reason."""
-    with _transaction(store) as session:
+    with transaction(store) as session:
         row = session.get(SuspensionRow, (object_kind, object_name))
         if row is None:
             row = SuspensionRow(
@@ -459,7 +459,7 @@ def suspend(
 
 def resume(store: Store, object_kind: str, object_name: str) -> bool:
     """Lift a suspension; False when the object was not suspended."""
-    with _transaction(store) as session:
+    with transaction(store) as session:
         row = session.get(SuspensionRow, (object_kind, object_name))
         if row is None:
             return False
@@ -468,12 +468,12 @@ def resume(store: Store, object_kind: str, object_name: str) -> bool:
 
 
 def is_suspended(store: Store, object_kind: str, object_name: str) -> bool:
-    with _transaction(store, "read") as session:
+    with transaction(store, "read") as session:
         return session.get(SuspensionRow, (object_kind, object_name)) is not None
 
 
 def list_suspensions(store: Store) -> tuple[Suspension, ...]:
-    with _transaction(store, "read") as session:
+    with transaction(store, "read") as session:
         rows = session.scalars(
             select(SuspensionRow).order_by(SuspensionRow.object_kind, SuspensionRow.object_name)
         )

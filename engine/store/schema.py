@@ -196,3 +196,14 @@ class SuspensionRow(Base):
     object_name: Mapped[str] = mapped_column(NAME, primary_key=True)
     suspended_at: Mapped[datetime]
     reason: Mapped[str] = mapped_column(Text)
+
+
+class LeaseRow(Base):
+    """One writer at a time per name (`git:<url>#<branch>`), across processes sharing the store."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(Text, primary_key=True)
+    holder: Mapped[str] = mapped_column(Text)
+    acquired_at: Mapped[datetime]
+    expires_at: Mapped[datetime]

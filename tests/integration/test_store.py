@@ -7,17 +7,12 @@ skip, except under CI=true where a missing server is a failure (tests/conftest.p
 
 from __future__ import annotations
 
-import os
 import re
-import secrets
 import shutil
-import socket
 import sqlite3
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -46,83 +41,11 @@ from engine.store.db import (
 )
 from engine.store.queries import Event, EventSeverity
 from engine.store.schema import Base
-from tests.conftest import require
+from tests.integration.conftest import PG_PASSWORD
+from tests.integration.registry_env import free_port as _free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-PG_PASSWORD = "pg-" + secrets.token_hex(8)
 T0 = datetime(2025, 11, 1, 8, 30, tzinfo=UTC)
-
-
-# PostgreSQL server --------------------------------------------------------------------------
-
-
-def _pg_bindir() -> Path | None:
-    found = shutil.which("pg_ctl")
-    if found:
-        return Path(found).resolve().parent
-    candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"), reverse=True)
-    return candidates[0].parent if candidates else None
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@dataclass(frozen=True)
-class PgServer:
-    host: str
-    port: int
-
-    def url(self, database: str) -> str:
-        return f"postgresql+psycopg://gitward:{PG_PASSWORD}@{self.host}:{self.port}/{database}"
-
-    def admin(self) -> psycopg.Connection[Any]:
-        return psycopg.connect(
-            host=self.host, port=self.port, user="gitward", password=PG_PASSWORD,
-            dbname="postgres", autocommit=True,
-        )
-
-
-@pytest.fixture(scope="session")
-def pg_server() -> Iterator[PgServer]:
-    bindir = _pg_bindir()
-    require(bindir is not None, "PostgreSQL server binaries (initdb, pg_ctl) not found; install Debian's postgresql")
-    assert bindir is not None
-    root = Path(tempfile.mkdtemp(prefix="gitward-pg-"))
-    as_postgres: list[str] = []
-    if os.geteuid() == 0:  # initdb refuses to run as root
-        as_postgres = ["runuser", "-u", "postgres", "--"]
-    (root / "pw").write_text(PG_PASSWORD + "\n")
-    if as_postgres:
-        shutil.chown(root, "postgres")
-        shutil.chown(root / "pw", "postgres")
-    data, port = root / "data", _free_port()
-
-    def run(*args: str) -> None:
-        subprocess.run([*as_postgres, *args], check=True, capture_output=True, timeout=120)
-
-    run(str(bindir / "initdb"), "-D", str(data), "-U", "gitward", f"--pwfile={root / 'pw'}",
-        "--auth=scram-sha-256", "-E", "UTF8", "--no-sync")
-    run(str(bindir / "pg_ctl"), "-D", str(data), "-l", str(root / "log"), "-w", "-t", "60",
-        "-o", f"-k {root} -p {port} -h 127.0.0.1 -F", "start")
-    try:
-        yield PgServer("127.0.0.1", port)
-    finally:
-        run(str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop")
-        shutil.rmtree(root, ignore_errors=True)
-
-
-@pytest.fixture
-def pg_url(pg_server: PgServer) -> Iterator[str]:
-    name = "t_" + secrets.token_hex(6)
-    with pg_server.admin() as admin:
-        admin.execute(f"CREATE DATABASE {name}")
-    yield pg_server.url(name)
-    with pg_server.admin() as admin:
-        admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -450,7 +373,8 @@ def test_db_commands(url: str) -> None:
     again = runner.invoke(db_group, ["upgrade"], obj={"state": url})
     assert f"already at revision {head_revision()}" in again.output
     history = runner.invoke(db_group, ["history"], obj={"state": url})
-    assert history.exit_code == 0 and f"* <base> -> {head_revision()}: initial schema" in history.output
+    assert history.exit_code == 0 and f"* 0001 -> {head_revision()}: leases" in history.output
+    assert "  <base> -> 0001: initial schema" in history.output
     sql = runner.invoke(db_group, ["upgrade", "--sql"], obj={"state": url})
     assert sql.exit_code == 0 and "CREATE TABLE image_tags" in sql.output
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from engine.errors import StoreError
-from engine.store.db import redact_url, state_url, upgrade_sql
+from engine.store.db import head_revision, redact_url, state_url, upgrade_sql
 from engine.store.queries import public_url
 from engine.store.schema import Base
 
@@ -30,6 +30,7 @@ PUBLIC_COLUMNS = {
     "actions": ["id", "plan_id", "type", "target", "payload", "status", "error", "created_at", "finished_at"],
     "events": ["id", "time", "object_kind", "object_name", "severity", "reason", "message"],
     "suspensions": ["object_kind", "object_name", "suspended_at", "reason"],
+    "leases": ["name", "holder", "acquired_at", "expires_at"],
 }
 
 
@@ -46,7 +47,7 @@ def test_sqlite_upgrade_sql_creates_every_table_and_runs_on_real_sqlite() -> Non
     db.executescript(sql)
     for table, columns in PUBLIC_COLUMNS.items():
         assert [row[1] for row in db.execute(f"PRAGMA table_info({table})")] == columns
-    assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [("0001",)]
+    assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [(head_revision(),)]
     indexes = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
     assert {"ix_image_scans_repository_started_at", "ix_policy_decisions_policy_decided_at",
             "ix_events_time"} <= indexes
