@@ -432,7 +432,7 @@ BAD = [
     ("ignored-field", GIT + "  verify:\n    mode: HEAD\n",
      "warning", "spec.verify is ignored by gitward (commit signatures are not verified)", 8, 3),
     ("bad-url-scheme", GIT.replace("https://", "git@"),
-     "error", "spec.url: must start with http://, https:// or ssh://", 7, 8),
+     "error", "spec.url: must start with http://, https://, ssh:// or file://", 7, 8),
     ("branch-is-a-number", GIT + "  ref:\n    branch: 2024\n",
      "error", "spec.ref.branch: expected a string, got an integer", 9, 13),
     ("unsupported-version", GIT.replace("/v1\n", "/v1alpha1\n", 1),

@@ -1,0 +1,380 @@
+"""The statements of the rule language and the keywords each takes: the DSL's schema as data.
+
+`KINDS` lists every statement (`source git`, `kustomization`, ...) with its keyword table: each
+keyword maps to a `Spec` naming the model attribute and the reader of its values. Adding a field
+to the language is adding a line here (and to docs/dsl.md, which a test checks). `kind_of` is the
+one lookup from a statement's header to its kind.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from engine.errors import did_you_mean
+from engine.model import (
+    CommitAuthor,
+    DigestReflection,
+    Direction,
+    GitSource,
+    HealthCheck,
+    ImageOverride,
+    ImagePolicy,
+    ImageRepository,
+    ImageUpdate,
+    Kustomization,
+    MarkerDialect,
+    MarkerValue,
+    NamespacedRef,
+    Patch,
+    PolicyChoice,
+    PolicyKind,
+    Rule,
+    Selector,
+    SourceRef,
+    SubstituteFrom,
+    TagFilter,
+)
+from engine.rules.dslfield import Merge, Spec, Values
+from engine.rules.syntax import Invalid, Value
+
+_KIND_WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*")
+_AUTHOR = re.compile(r"(?P<name>[^<>]*)<(?P<email>[^<>]*)>")
+
+
+# --- Field readers --------------------------------------------------------------------------
+
+
+def _string(v: Values) -> str:
+    return v.string()
+
+
+def _duration(v: Values) -> timedelta:
+    return v.duration()
+
+
+def _flag(v: Values) -> bool:
+    return v.flag()
+
+
+def _pair(v: Values) -> tuple[str, str]:
+    return v.string("a key and a value"), v.string("a key and a value")
+
+
+def _source_ref(v: Values) -> SourceRef:
+    kind = v.word("git NAME")
+    if kind.text != "git":
+        hint = "write: source git NAME"
+        raise Invalid(f"only git sources are supported, not '{kind.text}'", kind.pos, hint)
+    namespace, name, pos = v.ref("git NAME")
+    return SourceRef(name, namespace, origin=pos)
+
+
+def _namespaced_ref(v: Values) -> NamespacedRef:
+    namespace, name, pos = v.ref()
+    return NamespacedRef(name, namespace, origin=pos)
+
+
+def _refs(v: Values) -> list[NamespacedRef]:
+    refs = [_namespaced_ref(v)]
+    while v.more():
+        refs.append(_namespaced_ref(v))
+    return refs
+
+
+_GIT_REF_FIELDS = {"branch": "branch", "tag": "tag", "semver": "semver", "refname": "name", "commit": "commit"}
+
+
+def _git_ref_part(keyword: str) -> Callable[[Values], tuple[str, str, str]]:
+    return lambda v: (keyword, _GIT_REF_FIELDS[keyword], v.string())
+
+
+def _checkout(v: Values) -> tuple[str, str, str]:
+    keyword = v.choice({k: k for k in _GIT_REF_FIELDS}, "git reference")
+    return f"checkout {keyword}", _GIT_REF_FIELDS[keyword], v.string()
+
+
+def _image_override(v: Values) -> ImageOverride:
+    name = v.string("an image name")
+    return ImageOverride(name, **v.nested(_IMAGE_FIELDS, f'image "{name}"'), origin=v.keyword.pos)
+
+
+def _patch(v: Values) -> Patch:
+    text = v.string("a patch")
+    target = Selector(**v.nested(_TARGET_FIELDS, "patch target")) if v.block else None
+    return Patch(text, target, origin=v.keyword.pos)
+
+
+def _substitute_from(v: Values) -> SubstituteFrom:
+    kind = v.choice({"configmap": "ConfigMap", "secret": "Secret"}, "kind")
+    name = v.string("a name")
+    return SubstituteFrom(kind, name, v.accept("optional") is not None, origin=v.keyword.pos)
+
+
+def _health_check(v: Values) -> HealthCheck:
+    expected = 'an API version, a kind and a name: health-check "apps/v1" Deployment NAME'
+    api_version = v.string(expected)
+    kind = v.word(expected)
+    if not _KIND_WORD.fullmatch(kind.text):
+        raise Invalid(f"health-check expects a kind such as Deployment, not {kind.shown()}", kind.pos)
+    namespace, name, _ = v.ref(expected)
+    return HealthCheck(api_version, kind.text, name, namespace, origin=v.keyword.pos)
+
+
+def _exclude(v: Values) -> list[str] | None:
+    return None if v.accept("none") else v.strings("one or more regular expressions, or none")
+
+
+def _select(v: Values) -> PolicyChoice:
+    direction = v.choice({d.value: d for d in Direction}, "direction")
+    direction_pos = v.last.pos
+    kind = v.choice({k.value: k for k in PolicyKind}, "policy")
+    if kind is not PolicyKind.SEMVER:
+        return PolicyChoice(kind, direction, origin=v.keyword.pos)
+    if direction is Direction.LOWEST:
+        hint = 'semver always selects the highest version in range: select highest semver ">=1.0.0"'
+        raise Invalid("'select lowest semver' is not supported", direction_pos, hint)
+    value = v.take('a semver range, e.g. ">=1.0.0 <2.0.0"')
+    if not value.quoted or not value.text:
+        raise Invalid('select semver expects a range, e.g. ">=1.0.0 <2.0.0"', value.pos)
+    return PolicyChoice(kind, direction, value.text, origin=value.pos)
+
+
+def _filter(v: Values) -> TagFilter:
+    pattern = v.take("a regular expression")
+    if not pattern.quoted:
+        raise Invalid(f"filter expects a quoted regular expression, not {pattern.shown()}", pattern.pos)
+    extract = v.string('an extract template, e.g. "$ts"') if v.accept("extract") else ""
+    return TagFilter(pattern.text, extract, origin=pattern.pos)
+
+
+def _never(v: Values) -> bool:
+    word = v.word("downgrade")
+    if word.text != "downgrade":
+        raise Invalid(f"never expects downgrade, not {word.shown()}", word.pos)
+    return True
+
+
+def _author(v: Values) -> CommitAuthor:
+    text = v.string('"Name <email>"')
+    match = _AUTHOR.fullmatch(text.strip())
+    email = match["email"] if match else ""
+    if match is None or not email or any(c.isspace() for c in email):
+        hint = 'write: author "Flux Bot <flux@example.com>"'
+        raise Invalid(f'author expects "Name <email>", not "{text}"', v.keyword.pos, hint)
+    return CommitAuthor(match["name"].strip(), email)
+
+
+def _marker_value(v: Values) -> tuple[MarkerValue, str]:
+    kind = v.choice({m.value: m for m in MarkerValue}, "value kind")
+    if kind is not MarkerValue.REGEX:
+        return kind, ""
+    pattern = v.string('a regular expression with a "value" group')
+    if not pattern:
+        raise Invalid("value regex expects a non-empty pattern", v.keyword.pos)
+    return kind, pattern
+
+
+def _page_size(v: Values) -> int:
+    return v.integer()
+
+
+_PROVIDERS = ("generic", "aws", "azure", "gcp")
+_DIGEST = {
+    "never": DigestReflection.NEVER,
+    "if-not-present": DigestReflection.IF_NOT_PRESENT,
+    "always": DigestReflection.ALWAYS,
+}
+
+_IMAGE_FIELDS = {
+    "new-name": Spec("new_name", _string),
+    "new-tag": Spec("new_tag", _string),
+    "digest": Spec("digest", _string),
+}
+
+_TARGET_FIELDS = {
+    "group": Spec("group", _string),
+    "version": Spec("version", _string),
+    "kind": Spec("kind", _string),
+    "name": Spec("name", _string),
+    "namespace": Spec("namespace", _string),
+    "label-selector": Spec("label_selector", _string),
+    "annotation-selector": Spec("annotation_selector", _string),
+}
+
+
+# --- Statements -----------------------------------------------------------------------------
+
+
+def _marker_dialect(**attrs: Any) -> MarkerDialect:
+    value, pattern = attrs.pop("value", (MarkerValue.YAML_SCALAR, ""))
+    return MarkerDialect(value=value, value_pattern=pattern, **attrs)
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One statement: the words that start it, what it builds and the keywords it takes."""
+
+    words: tuple[str, ...]
+    build: Callable[..., Rule]
+    fields: Mapping[str, Spec]
+    required: Mapping[str, str]  # keyword -> an example line for the hint
+    namespaced: bool = True
+
+    @property
+    def label(self) -> str:
+        return " ".join(self.words)
+
+
+KINDS = (
+    Kind(
+        ("source", "git"),
+        GitSource,
+        {
+            "url": Spec("url", _string),
+            **{kw: Spec("ref", _git_ref_part(kw), Merge.GIT_REF) for kw in _GIT_REF_FIELDS},
+            "interval": Spec("interval", _duration),
+            "timeout": Spec("timeout", _duration),
+            "secret": Spec("secret_ref", _string),
+            "ignore": Spec("ignore", _string),
+            "suspend": Spec("suspend", _flag),
+            "recurse-submodules": Spec("recurse_submodules", _flag),
+        },
+        {"url": 'url "https://github.com/org/repo"'},
+    ),
+    Kind(
+        ("kustomization",),
+        Kustomization,
+        {
+            "source": Spec("source_ref", _source_ref),
+            "path": Spec("path", _string),
+            "interval": Spec("interval", _duration),
+            "retry-interval": Spec("retry_interval", _duration),
+            "timeout": Spec("timeout", _duration),
+            "prune": Spec("prune", _flag),
+            "wait": Spec("wait", _flag),
+            "force": Spec("force", _flag),
+            "suspend": Spec("suspend", _flag),
+            "target-namespace": Spec("target_namespace", _string),
+            "name-prefix": Spec("name_prefix", _string),
+            "name-suffix": Spec("name_suffix", _string),
+            "service-account": Spec("service_account_name", _string),
+            "depends-on": Spec("depends_on", _refs, Merge.EXTEND),
+            "label": Spec("common_labels", _pair, Merge.APPEND),
+            "annotation": Spec("common_annotations", _pair, Merge.APPEND),
+            "image": Spec("images", _image_override, Merge.APPEND, block=True),
+            "patch": Spec("patches", _patch, Merge.APPEND, block=True),
+            "substitute": Spec("substitute", _pair, Merge.APPEND),
+            "substitute-from": Spec("substitute_from", _substitute_from, Merge.APPEND),
+            "health-check": Spec("health_checks", _health_check, Merge.APPEND),
+            "component": Spec("components", _string, Merge.APPEND),
+        },
+        {"source": "source git NAME"},
+    ),
+    Kind(
+        ("image", "repository"),
+        ImageRepository,
+        {
+            "image": Spec("image", _string),
+            "interval": Spec("interval", _duration),
+            "timeout": Spec("timeout", _duration),
+            "secret": Spec("secret_ref", _string),
+            "cert-secret": Spec("cert_secret_ref", _string),
+            "proxy-secret": Spec("proxy_secret_ref", _string),
+            "service-account": Spec("service_account_name", _string),
+            "provider": Spec("provider", lambda v: v.choice({p: p for p in _PROVIDERS}, "provider")),
+            "insecure": Spec("insecure", _flag),
+            "suspend": Spec("suspend", _flag),
+            "exclude": Spec("exclusion_list", _exclude, Merge.EXTEND),
+            "page-size": Spec("page_size", _page_size),
+        },
+        {"image": 'image "ghcr.io/org/app"'},
+    ),
+    Kind(
+        ("image", "policy"),
+        ImagePolicy,
+        {
+            "repository": Spec("repository", _namespaced_ref),
+            "filter": Spec("filter", _filter),
+            "select": Spec("choice", _select),
+            "digest": Spec("digest_reflection", lambda v: v.choice(_DIGEST, "digest reflection")),
+            "interval": Spec("interval", _duration),
+            "suspend": Spec("suspend", _flag),
+            "hold": Spec("hold", _duration),
+            "never": Spec("never_downgrade", _never),
+            "pin": Spec("pin", _string),
+        },
+        {"repository": "repository NAME", "select": 'select highest semver ">=1.0.0"'},
+    ),
+    Kind(
+        ("image", "update"),
+        ImageUpdate,
+        {
+            "source": Spec("source_ref", _source_ref),
+            "path": Spec("path", _string),
+            "interval": Spec("interval", _duration),
+            "suspend": Spec("suspend", _flag),
+            "checkout": Spec("checkout_ref", _checkout, Merge.GIT_REF),
+            "author": Spec("author", _author),
+            "message": Spec("message_template", _string),
+            "message-value": Spec("message_template_values", _pair, Merge.APPEND),
+            "push": Spec("push_branch", _string),
+            "push-refspec": Spec("push_refspec", _string),
+            "push-option": Spec("push_options", _pair, Merge.APPEND),
+            "policy-selector": Spec("policy_selector", _pair, Merge.APPEND),
+            "signing-key": Spec("signing_key_secret", _string),
+        },
+        {"source": "source git NAME", "author": 'author "Flux Bot <flux@example.com>"'},
+    ),
+    Kind(
+        ("marker", "dialect"),
+        _marker_dialect,
+        {
+            "files": Spec("files", lambda v: v.strings("one or more file name patterns"), Merge.EXTEND),
+            "key": Spec("json_key", _string),
+            "comment": Spec("comment", _string),
+            "screen": Spec("screen", _string),
+            "value": Spec("value", _marker_value),
+        },
+        {"files": 'files "*.yaml" "*.yml"'},
+        namespaced=False,
+    ),
+)
+
+_STATEMENTS_HINT = "statements: " + ", ".join(kind.label for kind in KINDS)
+
+
+def kind_of(header: Sequence[Value]) -> tuple[Kind, Value]:
+    """The statement kind and the name value from `KIND-WORDS NAME`."""
+    first = header[0]
+    if first.quoted:
+        message = "a statement starts with its kind, not a string"
+        raise Invalid(message, first.pos, _STATEMENTS_HINT, "dsl-statement")
+    words = [v.text if not v.quoted else "" for v in header]
+    for kind in KINDS:
+        n = len(kind.words)
+        if tuple(words[:n]) != kind.words:
+            continue
+        if len(header) == n:
+            hint = f"write: {kind.label} NAME {{"
+            raise Invalid(f"{kind.label} expects a name", header[n - 1].pos, hint, "dsl-name")
+        if len(header) > n + 1:
+            extra = header[n + 1]
+            message = f"unexpected {extra.shown()} after the name of {kind.label} {header[n].text}"
+            raise Invalid(message, extra.pos, "a name is one word: NAME or NAMESPACE/NAME", "dsl-name")
+        if header[n].quoted:
+            raise Invalid(f"the name of {kind.label} is written without quotes", header[n].pos, code="dsl-name")
+        return kind, header[n]
+    if words[0] == "source" and len(header) > 1:
+        hint = "write: source git NAME {"
+        message = f"only git sources are supported, not '{header[1].text}'"
+        raise Invalid(message, header[1].pos, hint, "dsl-statement")
+    two_word = any(k.words[0] == words[0] and len(k.words) == 2 for k in KINDS) and len(header) > 1
+    phrase = " ".join(words[:2]) if two_word else words[0]
+    labels = [kind.label for kind in KINDS]
+    message = f"unknown statement '{phrase}'{did_you_mean(phrase, labels)}"
+    raise Invalid(message, header[1].pos if two_word else first.pos, _STATEMENTS_HINT, "dsl-statement")
+

@@ -1,0 +1,144 @@
+"""One Flux document being read, and the fields every kind reads the same way.
+
+`Manifest` is the document with its version; `read_header` checks metadata and opens `spec`
+with the fields the kind knows; `read_local_ref`, `read_git_ref` and `read_source_ref` read the
+references several kinds share. The per-group readers (fluxsource.py, fluxkustomize.py,
+fluximage.py) build on these.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import TypeVar
+
+from engine.errors import Problems, SourcePos, did_you_mean
+from engine.model import DEFAULT_NAMESPACE, GitRef, SourceKind, SourceRef
+from engine.rules.fluxapi import GITWARD_PREFIX
+from engine.rules.yamldoc import Document, Struct
+
+_AGE = {"v1beta1": 0, "v1beta2": 1, "v1": 2}
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_METADATA = (
+    "name", "namespace", "labels", "annotations", "generateName", "uid", "resourceVersion",
+    "generation", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds",
+    "ownerReferences", "finalizers", "managedFields", "selfLink", "clusterName",
+)
+_GIT_REF = ("branch", "tag", "semver", "name", "commit")
+_OTHER_SOURCES = ("OCIRepository", "Bucket", "ExternalArtifact")
+
+T = TypeVar("T")
+
+
+def or_else(value: T | None, default: T) -> T:
+    """`value`, or `default` where an optional field was absent (None, not any falsy value)."""
+    return default if value is None else value
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """One Flux document being read: its version, and where its object is said to be."""
+
+    doc: Document
+    problems: Problems
+    api_version: str
+    version: str
+    origin: SourcePos
+
+    def since(self, fields: Mapping[str, str]) -> dict[str, str]:
+        """Fields added after this document's version -> the error their presence is."""
+        return {
+            name: f"not available in {self.api_version} (added in {added})"
+            for name, added in fields.items()
+            if _AGE[self.version] < _AGE[added]
+        }
+
+
+@dataclass(frozen=True)
+class Header:
+    """What every kind has: metadata (name, namespace, the gitward annotations) and `spec`."""
+
+    name: str
+    namespace: str
+    spec: Struct | None
+    annotations: dict[str, tuple[str, SourcePos]]
+
+
+def read_header(
+    m: Manifest,
+    spec_fields: Iterable[str],
+    *,
+    ignored: Mapping[str, str] | None = None,
+    unavailable: Mapping[str, str] | None = None,
+    annotations: Iterable[str] = (),
+) -> Header:
+    """Check the top level and metadata; open `spec` with the fields this kind knows."""
+    assert m.doc.node is not None
+    top = Struct(m.doc, m.problems, m.doc.node, "", ("apiVersion", "kind", "metadata", "spec", "status"))
+    meta = top.struct("metadata", _METADATA, required=True)
+    name, namespace = "", DEFAULT_NAMESPACE
+    notes: dict[str, tuple[str, SourcePos]] = {}
+    if meta is not None:
+        name = or_else(meta.string("name", required=True), "")
+        if name and (len(name) > 253 or not _DNS_SUBDOMAIN.match(name)):
+            meta.error("name", f'"{name}" is not a valid Kubernetes name (lower-case letters, digits, "-" and ".")')
+        namespace = or_else(meta.string("namespace"), "") or DEFAULT_NAMESPACE
+        if len(namespace) > 63 or not _DNS_LABEL.match(namespace):
+            meta.error("namespace", f'"{namespace}" is not a valid namespace (lower-case letters, digits and "-")')
+        notes = _gitward_annotations(meta, tuple(annotations))
+    spec = top.struct("spec", tuple(spec_fields), required=True, ignored=ignored, unavailable=unavailable)
+    return Header(name, namespace, spec, notes)
+
+
+def _gitward_annotations(meta: Struct, allowed: tuple[str, ...]) -> dict[str, tuple[str, SourcePos]]:
+    """The `gitward.dev/*` annotations this kind reads, as text with the value's position."""
+    sub = meta.struct("annotations", (), open_keys=True)
+    found: dict[str, tuple[str, SourcePos]] = {}
+    if sub is None:
+        return found
+    for key in sub.names():
+        if not key.startswith(GITWARD_PREFIX):
+            continue
+        if key not in allowed:
+            sub.problems.warning(
+                f'{sub.where}: annotation "{key}" means nothing to gitward here{did_you_mean(key, allowed)}',
+                sub.key_pos(key),
+            )
+            continue
+        text = sub.string(key)
+        if text is not None:
+            found[key] = (text, sub.pos(key))
+    return found
+
+
+def read_local_ref(struct: Struct, key: str) -> str:
+    """A `{name: ...}` reference (secretRef and friends) -> the name."""
+    sub = struct.struct(key, ("name",))
+    return or_else(sub.string("name", required=True), "") if sub else ""
+
+
+def read_git_ref(struct: Struct, key: str, required: bool = False) -> GitRef | None:
+    sub = struct.struct(key, _GIT_REF, required=required)
+    if sub is None:
+        return None
+    return GitRef(**{field: or_else(sub.string(field), "") for field in _GIT_REF})
+
+
+def read_source_ref(spec: Struct, *, default_kind: str = "") -> SourceRef | None:
+    """`spec.sourceRef`; only GitRepository sources exist in gitward today."""
+    sub = spec.struct(
+        "sourceRef", ("kind", "name", "namespace"), required=True,
+        ignored={"apiVersion": "the source is always source.toolkit.fluxcd.io"},
+    )
+    if sub is None:
+        return None
+    kind = sub.string("kind", required=not default_kind) or default_kind
+    if kind != SourceKind.GIT_REPOSITORY:
+        if kind in _OTHER_SOURCES and not default_kind:
+            sub.error("kind", f"{kind} sources are not supported by gitward yet (only GitRepository)")
+        elif kind:
+            sub.error("kind", f'must be GitRepository, got "{kind}"{did_you_mean(kind, [SourceKind.GIT_REPOSITORY.value])}')
+    name = or_else(sub.string("name", required=True), "")
+    return SourceRef(name, or_else(sub.string("namespace"), ""), origin=sub.pos("name"))
