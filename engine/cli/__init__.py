@@ -23,7 +23,7 @@ from engine.cli.images import images
 from engine.cli.pending import PENDING
 from engine.cli.reconcile import reconcile
 from engine.cli.suspend import resume, suspend
-from engine.cli.updates import plan, register
+from engine.cli.updates import apply, plan, register
 from engine.errors import GitwardError, RuleError
 
 
@@ -48,7 +48,7 @@ def cli(ctx: click.Context, state: str | None) -> None:
 
 register(images)
 for command in (check, get, export, convert, db, suspend, resume, images, explain, reconcile,
-                plan, *PENDING):
+                plan, apply, *PENDING):
     cli.add_command(command)
 
 

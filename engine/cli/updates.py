@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import difflib
+import os
+import shlex
+import socket
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,7 +18,7 @@ from engine.cli.state import open_for_reading, open_for_writing
 from engine.errors import Problems
 from engine.model import Plan, RuleSet
 from engine.reconcile.images import scan_repository
-from engine.reconcile.updates import RepoPlan, plan_checkout, write_changes
+from engine.reconcile.updates import RepoPlan, apply_commits, plan_checkout, write_changes
 from engine.rules.load import load_repo
 from engine.store.db import Store
 
@@ -176,3 +179,53 @@ def register(images: click.Group) -> None:
     images.add_command(check_updates)
     images.add_command(update_images)
 
+
+
+@click.command("apply")
+@repo_option
+@offline_option
+@click.option("--ssh-key", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A read-write deploy key for pushing (else GIT_SSH_COMMAND or ssh's defaults).")
+@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path),
+              default=lambda: Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+              / "gitward", show_default="~/.cache/gitward",
+              help="Where clones of the sources are kept between runs.")
+@click.option("-o", "--output", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True)
+@click.pass_context
+def apply(ctx: click.Context, repo: Path, offline: bool, ssh_key: Path | None, workdir: Path,
+          fmt: str) -> int:
+    """Carry out the plan: commit and push every image update on a clone of its source.
+
+    Decisions and actions are recorded; one gitward writes to a branch at a time (a lease in the
+    store). An HTTPS token for the source may be given in GITWARD_GIT_TOKEN (never stored).
+    Applying Kustomizations to a cluster is not built yet.
+
+    \b
+    Example:
+      gitward apply --repo . --ssh-key ~/.ssh/homelab-rw
+    """
+    rules = _rules(repo)
+    now = datetime.now(UTC)
+    ssh_command = (f"ssh -i {shlex.quote(str(ssh_key))} -o IdentitiesOnly=yes" if ssh_key
+                   else os.environ.get("GIT_SSH_COMMAND"))
+    with open_for_writing(ctx) as store:
+        if not offline:
+            _scan(store, rules)
+        planned = plan_checkout(repo, rules, store, now, record=True)
+        outcomes = apply_commits(store, rules, planned, now, workdir=workdir,
+                                 ssh_command=ssh_command,
+                                 token=os.environ.get("GITWARD_GIT_TOKEN"),
+                                 holder=f"{socket.gethostname()}:{os.getpid()}")
+    if fmt == "json":
+        dump({"actions": [{**o.action.to_json(), "status": o.status, "summary": o.summary,
+                           "commit": o.commit} for o in outcomes]}, "json")
+    else:
+        _report_aside(planned.plan)
+        if not outcomes:
+            click.echo("no actions: every marked value is current")
+        for o in outcomes:
+            mark = {"done": "✔", "skipped": "•"}.get(o.status, "✗")
+            click.echo(f"{mark} {o.action.target}: {o.summary}",
+                       err=o.status == "failed")
+    return 1 if any(o.status == "failed" for o in outcomes) else 0

@@ -9,18 +9,22 @@ from __future__ import annotations
 
 import os
 import tempfile
+import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from engine.evaluate.decision import ScanFacts, decide, gated
-from engine.evaluate.plan import Selection, plan_updates, rewrite_all
+from engine.act.git import CommitRequest, CommitStatus, GitTarget, commit_and_push
+from engine.evaluate.plan import Selection, edits_for, plan_updates, rewrite_all
 from engine.evaluate.rewrite import MarkedValue
-from engine.model import Decision, ImagePolicy, ImageRepository, Plan, RuleSet
+from engine.model import CommitAction, Decision, ImagePolicy, ImageRepository, Plan, RuleSet
 from engine.reconcile.repo import locate_all, read_marked_files
 from engine.rules.markers import MarkerPart
 from engine.store import queries
+from engine.store.actions import finish_action, start_action
 from engine.store.db import Store
+from engine.store.leases import LeaseHeld, git_lease_name, hold_lease
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,7 @@ class RepoPlan:
     decisions: tuple[Decision, ...]
     files: dict[str, str]
     texts: dict[str, dict[str, str]]
+    selections: dict[str, Selection]
 
 
 def deployed_tags(values: list[MarkedValue]) -> dict[str, str]:
@@ -112,7 +117,7 @@ def plan_checkout(root: Path, rules: RuleSet, store: Store | None, now: datetime
                 last = queries.latest_selection(store, gate.policy)
                 queries.record_decision(store, gated(gate, last.previous_tag if last else None, now))
     texts = {a.target: rewrite_all(rules, files, selections, now, (a,)) for a in plan.actions}
-    return RepoPlan(plan, decisions, files, texts)
+    return RepoPlan(plan, decisions, files, texts, selections)
 
 
 def write_atomically(path: Path, text: str) -> None:
@@ -140,3 +145,55 @@ def write_changes(root: Path, texts: dict[str, str]) -> list[str]:
             write_atomically(path, text)
             written.append(rel)
     return written
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What became of one commit action."""
+
+    action: CommitAction
+    status: str
+    summary: str
+    commit: str | None = None
+
+
+LEASE_TTL = timedelta(minutes=10)
+
+
+def apply_commits(store: Store, rules: RuleSet, planned: RepoPlan, now: datetime, *, workdir: Path, ssh_command: str | None, token: str | None,
+                  holder: str) -> list[Applied]:
+    """Carry out every commit action on a fresh clone of its source, one writer per branch.
+
+    Each action is recorded in `actions` (planned, then done/failed/skipped). On a push race
+    the executor re-plans on the new head with the same rules and selections.
+    """
+    plan_id = uuid.uuid4().hex[:12]
+    outcomes: list[Applied] = []
+    for action in planned.plan.actions:
+        action_id = start_action(store, plan_id=plan_id, type=action.TYPE, target=action.target,
+                                 payload=action.to_json(), now=now)
+        request = CommitRequest(
+            target=GitTarget(url=action.url, checkout_branch=action.checkout_branch,
+                             push_branch=action.push_branch, ssh_command=ssh_command,
+                             https_token=token),
+            author=action.author, message=action.message)
+
+        def edit(worktree: Path, action: CommitAction = action) -> list[str]:
+            files = read_marked_files(worktree, rules.marker_dialects)
+            return write_changes(worktree, edits_for(rules, files, planned.selections, now, action))
+
+        try:
+            with hold_lease(store, git_lease_name(action.url, action.push_branch), holder,
+                            LEASE_TTL, now):
+                result = commit_and_push(request, edit, workdir=workdir)
+        except LeaseHeld as err:
+            finish_action(store, action_id, status="skipped", now=now, error=str(err))
+            outcomes.append(Applied(action, "skipped", str(err)))
+            continue
+        status = {CommitStatus.PUSHED: "done", CommitStatus.UNCHANGED: "skipped"}.get(
+            result.status, "failed")
+        finish_action(store, action_id, status=status, now=now, error=result.error,
+                      payload={"commit": result.commit, "attempts": result.attempts,
+                               "forced": result.forced})
+        outcomes.append(Applied(action, status, result.summary, result.commit))
+    return outcomes

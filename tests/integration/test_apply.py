@@ -1,0 +1,85 @@
+"""`gitward apply`: commit actions carried out on a clone of the source, one writer per branch."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from engine.cli import main
+from engine.store.actions import list_actions
+from engine.store.db import open_store, state_url
+from engine.store.leases import acquire_lease, git_lease_name
+from tests.conftest import EXAMPLES
+from tests.integration.git_env import BareRepo, git, make_bare_repo, push_commit
+
+PODINFO = "cluster/apps/podinfo/deployment.yaml"
+
+
+@pytest.fixture
+def homelab(tmp_path: Path) -> tuple[BareRepo, Path]:
+    """A bare repo of examples/homelab whose GitRepository points at the bare repo itself."""
+    seed = tmp_path / "seed"
+    shutil.copytree(EXAMPLES / "homelab", seed)
+    bare_path = tmp_path / "homelab.git"
+    sync = seed / "cluster/system/flux-system/gotk-sync.yaml"
+    sync.write_text(sync.read_text().replace("ssh://git@github.com/example/homelab",
+                                             bare_path.as_uri()))
+    return make_bare_repo(bare_path, seed), seed
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def record_tags(capsys: pytest.CaptureFixture[str], state: str, repo: Path, tmp: Path) -> None:
+    tags = tmp / "tags.txt"
+    tags.write_text("6.5.1\n6.6.0\n6.7.0\n")
+    assert run(capsys, "--state", state, "images", "import", "podinfo/podinfo", "--tags",
+               str(tags), "--repo", str(repo))[0] == 0
+
+
+def test_apply_pushes_one_commit_and_records_the_action(
+        homelab: tuple[BareRepo, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bare, repo = homelab
+    state = str(tmp_path / "state.db")
+    record_tags(capsys, state, repo, tmp_path)
+    push_commit(bare.url, tmp_path / "other", {"README.md": "moved on\n"}, "A later commit")
+    code, out, err = run(capsys, "--state", state, "apply", "--repo", str(repo), "--offline",
+                         "--workdir", str(tmp_path / "cache"), "-o", "json")
+    assert code == 0, err
+    [action] = json.loads(out)["actions"]
+    assert action["status"] == "done" and action["branch"] == "main"
+    assert bare.subjects("main")[:2] == ["Update podinfo image", "A later commit"]
+    assert "podinfo:6.7.0 # {" in bare.read(PODINFO)
+    body = git("--git-dir", str(bare.path), "log", "-1", "--format=%B", "main").stdout
+    assert "Gitward-Decision: " in body
+    with open_store(state_url(state)) as store:
+        [row] = list_actions(store)
+    assert (row.type, row.status, row.payload["commit"]) == ("commit", "done", bare.rev("main"))
+    # nothing left to do: the next apply plans no action
+    code, out, _ = run(capsys, "--state", state, "apply", "--repo", str(repo), "--offline",
+                       "--workdir", str(tmp_path / "cache"))
+    assert code == 0 and len(bare.subjects("main")) == 3
+
+
+def test_a_held_lease_skips_the_branch(homelab: tuple[BareRepo, Path], tmp_path: Path,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    bare, repo = homelab
+    state = str(tmp_path / "state.db")
+    record_tags(capsys, state, repo, tmp_path)
+    with open_store(state_url(state)) as store:
+        assert acquire_lease(store, git_lease_name(bare.url, "main"), "other-host:1",
+                             timedelta(hours=1), datetime.now(UTC))
+    code, out, err = run(capsys, "--state", state, "apply", "--repo", str(repo), "--offline",
+                         "--workdir", str(tmp_path / "cache"))
+    assert code == 0
+    assert "another gitward (other-host:1) is writing to" in out
+    assert bare.subjects("main") == ["Initial commit"]
+    with open_store(state_url(state)) as store:
+        assert [a.status for a in list_actions(store)] == ["skipped"]
