@@ -655,3 +655,62 @@ class Plan:
     gates: tuple[GateDecision, ...] = ()
     skipped: tuple[str, ...] = ()
     warnings: tuple[Problem, ...] = ()
+
+
+# Rendered objects ----------------------------------------------------------------------------
+# What a Kustomization renders to: Kubernetes objects as plain data, with where they came from.
+
+
+@dataclass(frozen=True, order=True)
+class ObjectId:
+    """A Kubernetes object's identity: group, kind, namespace ("" when cluster-scoped), name."""
+
+    group: str
+    kind: str
+    namespace: str
+    name: str
+
+    def __str__(self) -> str:
+        kind = f"{self.kind}.{self.group}" if self.group else self.kind
+        return f"{kind}/{self.namespace}/{self.name}" if self.namespace else f"{kind}/{self.name}"
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """One rendered object: its body as JSON-like data, and the file and document it came from."""
+
+    body: dict[str, object] = field(hash=False, compare=True)
+    origin: str = field(default="", compare=False)
+
+    @property
+    def api_version(self) -> str:
+        return str(self.body.get("apiVersion", ""))
+
+    @property
+    def kind(self) -> str:
+        return str(self.body.get("kind", ""))
+
+    @property
+    def metadata(self) -> dict[str, object]:
+        meta = self.body.get("metadata")
+        return meta if isinstance(meta, dict) else {}
+
+    @property
+    def name(self) -> str:
+        return str(self.metadata.get("name", ""))
+
+    @property
+    def namespace(self) -> str:
+        return str(self.metadata.get("namespace") or "")
+
+    @property
+    def group(self) -> str:
+        return self.api_version.rpartition("/")[0]
+
+    @property
+    def version(self) -> str:
+        return self.api_version.rpartition("/")[2]
+
+    @property
+    def id(self) -> ObjectId:
+        return ObjectId(self.group, self.kind, self.namespace, self.name)
