@@ -13,6 +13,8 @@ from engine.cli.state import open_for_writing
 from engine.errors import GitwardError, Problems
 from engine.model import ImagePolicy, ImageRepository, RuleSet, ScanStatus
 from engine.reconcile.images import PolicyOutcome, decide_policy, policies_of, scan_repository, utcnow
+from engine.reconcile.repo import locate_all, read_marked_files
+from engine.reconcile.updates import deployed_tags
 from engine.rules.load import load_repo
 from engine.store.db import Store
 
@@ -43,19 +45,22 @@ def reconcile(ctx: click.Context, words: tuple[str, ...], repo: Path, namespace:
     rules = load_repo(repo, problems).rules
     problems.raise_if_errors()
     failed = False
+    values, _ = locate_all(rules, read_marked_files(repo, rules.marker_dialects))
+    deployed = deployed_tags(values)
     with open_for_writing(ctx) as store:
         for name in names:
             target = find(kind, rules, name, namespace)
             if isinstance(target, ImageRepository):
-                failed |= _repository(store, rules, target)
+                failed |= _repository(store, rules, target, deployed)
             elif isinstance(target, ImagePolicy):
-                failed |= _report(_decide(store, rules, target))
+                failed |= _report(_decide(store, rules, target, deployed))
     if failed:
         raise ReconcileFailed("reconciliation failed")
     return 0
 
 
-def _repository(store: Store, rules: RuleSet, repository: ImageRepository) -> bool:
+def _repository(store: Store, rules: RuleSet, repository: ImageRepository,
+                deployed: dict[str, str]) -> bool:
     click.echo(f"► scanning ImageRepository {repository.key.ref}")
     scan = scan_repository(store, repository)
     if scan.status is ScanStatus.FAILED:
@@ -64,12 +69,14 @@ def _repository(store: Store, rules: RuleSet, repository: ImageRepository) -> bo
         click.echo(f"✔ scan #{scan.id}: {scan.tag_count} tags")
     failed = scan.status is ScanStatus.FAILED
     for policy in policies_of(rules, repository):
-        failed |= _report(_decide(store, rules, policy))
+        failed |= _report(_decide(store, rules, policy, deployed))
     return failed
 
 
-def _decide(store: Store, rules: RuleSet, policy: ImagePolicy) -> PolicyOutcome:
-    return decide_policy(store, rules, policy, now=utcnow())
+def _decide(store: Store, rules: RuleSet, policy: ImagePolicy,
+            deployed: dict[str, str]) -> PolicyOutcome:
+    """Decide with the tag git deploys now, so a scan that lost it is not trusted."""
+    return decide_policy(store, rules, policy, now=utcnow(), deployed=deployed.get(policy.key.ref))
 
 
 def _report(outcome: PolicyOutcome) -> bool:

@@ -2,8 +2,9 @@
 
 Flux once downgraded a production image after a partial registry listing. gitward evaluates a
 policy only on a scan it can trust: one that succeeded, listed tags, kept at least half of the
-tags the previous scan listed, and still lists the tag git deploys. Otherwise the decision is a
-recorded refusal that keeps the previous selection and says why.
+tags the previous scan listed, and still lists the tag git deploys (once the ledger has seen
+it). Otherwise the decision is a recorded refusal that keeps the previous selection and says
+why.
 """
 
 from __future__ import annotations
@@ -41,6 +42,11 @@ class ScanFacts:
         return tuple(t.tag for t in self.tags if t.gone_at is None)
 
     @property
+    def gone(self) -> frozenset[str]:
+        """Tags the ledger saw once and the registry no longer lists."""
+        return frozenset(t.tag for t in self.tags if t.gone_at is not None)
+
+    @property
     def lost(self) -> tuple[str, ...]:
         """Tags the latest successful scan stopped listing."""
         if self.scan is None:
@@ -63,7 +69,7 @@ def guard_scan(repository: str, facts: ScanFacts, deployed: str | None) -> str |
     if len(lost) * 2 > before:
         return (f"the latest scan of {repository} lost {len(lost)} of the {before} tags the "
                 "previous scan listed (more than half): a partial listing is not trusted")
-    if deployed and deployed not in present:
+    if deployed and deployed not in present and deployed in facts.gone:
         return (f"the latest scan of {repository} no longer lists {deployed}, the tag git "
                 "deploys: a listing without it is not trusted")
     return None

@@ -157,3 +157,23 @@ def test_explain_without_a_decision_says_what_to_run(tmp_path: Path,
                        "podinfo/podinfo", "--repo", HOMELAB)
     assert code == 2
     assert "gitward reconcile image policy podinfo/podinfo" in err
+
+
+def test_a_scan_that_lost_the_deployed_tag_is_not_trusted(tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """examples/homelab deploys podinfo 6.5.1; a listing without it keeps the last selection."""
+    state = str(tmp_path / "s.db")
+    full = write(tmp_path / "full.txt", ["6.5.0", "6.5.1", "6.6.0", "6.7.0"])
+    partial = write(tmp_path / "partial.txt", ["6.5.0", "6.6.0", "6.7.0", "6.8.0"])
+    for tags in (full, partial):
+        run(capsys, "--state", state, "images", "import", "podinfo/podinfo", "--tags", tags,
+            "--repo", HOMELAB)
+        code, out, err = run(capsys, "--state", state, "reconcile", "image", "policy",
+                             "podinfo/podinfo", "--repo", HOMELAB)
+    assert code == 1
+    assert ("refused: the latest scan of podinfo/podinfo no longer lists 6.5.1, the tag git "
+            "deploys") in err and "not trusted; keeping 6.7.0\n" in err
+    _, out, _ = run(capsys, "--state", state, "get", "images", "policy", "-n", "podinfo",
+                    "--repo", HOMELAB, "-o", "json")
+    [row] = json.loads(out)
+    assert (row["ready"], row["latest"]) == ("False", "6.7.0")

@@ -49,6 +49,10 @@ def test_untrusted_scans_are_refused(scan_facts: ScanFacts, deployed: str | None
     assert decision.error == f"refused: {refusal}; keeping 1.0.0"
 
 
+def test_a_deployed_tag_the_registry_never_listed_does_not_block() -> None:
+    assert guard_scan("apps/app", facts(["1.0.0", "1.1.0"]), "0.9.0") is None
+
+
 def test_losing_exactly_half_is_still_trusted() -> None:
     assert guard_scan("apps/app", facts(["1.0.0", "1.1.0"], lost=["0.9.0", "0.8.0"]), "1.0.0") is None
 
