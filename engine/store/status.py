@@ -19,6 +19,7 @@ from engine.model import (
     ScanStatus,
 )
 from engine.store import queries
+from engine.store.actions import list_actions
 from engine.store.db import Store
 
 
@@ -75,7 +76,9 @@ def object_status(store: Store | None, rule: Rule) -> ObjectStatus:
         return _repository(store, rule, base)
     if isinstance(rule, ImagePolicy):
         return _policy(store, rule, base)
-    if isinstance(rule, (Kustomization, ImageUpdate)):
+    if isinstance(rule, ImageUpdate):
+        return _update(store, rule, base)
+    if isinstance(rule, Kustomization):
         return replace(base, message="not reconciled yet")
     return base
 
@@ -113,3 +116,20 @@ def _policy(store: Store, rule: ImagePolicy, base: ObjectStatus) -> ObjectStatus
                        last=decision.decided_at, latest=latest, previous=previous)
     return replace(base, ready="True", message=f"latest tag resolved to {latest}",
                    last=decision.decided_at, latest=latest, previous=previous)
+
+
+def _update(store: Store, rule: ImageUpdate, base: ObjectStatus) -> ObjectStatus:
+    """The automation's last commit action, from the `actions` table."""
+    ref = rule.key.ref
+    last = next((a for a in list_actions(store, limit=500)
+                 if a.type == "commit" and ref in a.payload.get("automations", [])), None)
+    if last is None:
+        return replace(base, message="no commit action yet")
+    when = last.finished_at or last.created_at
+    if last.status == "done":
+        commit = str(last.payload.get("commit") or "")[:7]
+        return replace(base, ready="True", last=when,
+                       message=f"pushed commit '{commit}' to branch '{last.payload.get('branch')}'")
+    if last.status == "skipped":
+        return replace(base, ready="True", last=when, message=last.error or "nothing to commit")
+    return replace(base, ready="False", last=when, message=last.error or last.status)

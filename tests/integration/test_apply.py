@@ -62,6 +62,11 @@ def test_apply_pushes_one_commit_and_records_the_action(
     with open_store(state_url(state)) as store:
         [row] = list_actions(store)
     assert (row.type, row.status, row.payload["commit"]) == ("commit", "done", bare.rev("main"))
+    code, out, _ = run(capsys, "--state", state, "get", "images", "update", "-n", "podinfo",
+                       "--repo", str(repo), "-o", "json")
+    [status] = json.loads(out)
+    assert status["ready"] == "True"
+    assert status["message"] == f"pushed commit '{bare.rev('main')[:7]}' to branch 'main'"
     # nothing left to do: the next apply plans no action
     code, out, _ = run(capsys, "--state", state, "apply", "--repo", str(repo), "--offline",
                        "--workdir", str(tmp_path / "cache"))
