@@ -22,6 +22,7 @@ from engine.cli.get import get
 from engine.cli.images import images
 from engine.cli.pending import PENDING
 from engine.cli.reconcile import reconcile
+from engine.cli.sql import sql
 from engine.cli.suspend import resume, suspend
 from engine.cli.updates import apply, plan, register
 from engine.errors import GitwardError, RuleError
@@ -48,7 +49,7 @@ def cli(ctx: click.Context, state: str | None) -> None:
 
 register(images)
 for command in (check, get, export, convert, db, suspend, resume, images, explain, reconcile,
-                plan, apply, *PENDING):
+                plan, apply, sql, *PENDING):
     cli.add_command(command)
 
 

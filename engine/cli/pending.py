@@ -12,7 +12,6 @@ class NotBuiltError(GitwardError):
 
 
 _MISSING = {
-    "sql": "the read-only SQL console is not built yet; meanwhile use `sqlite3 state.db`",
     "watch": "watch mode needs rendering and marker rewrites",
     "run": "the controller loop needs the observers and executors",
 }
