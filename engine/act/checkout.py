@@ -8,7 +8,6 @@ aborted, leaving the local commit for the user to resolve. Nothing is ever force
 
 from __future__ import annotations
 
-import re
 import time
 from pathlib import Path
 from typing import Callable
@@ -16,9 +15,9 @@ from typing import Callable
 import git
 
 from engine.errors import GitwardError
+from engine.redact import scrub
 from engine.model import CommitAuthor
 
-_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
 _REJECTED = ("rejected", "non-fast-forward", "fetch first")
 
 
@@ -28,7 +27,7 @@ class CheckoutError(GitwardError):
 
 def redact(text: str) -> str:
     """Drop credentials from any URL in git's output."""
-    return _USERINFO.sub("***@", text)
+    return scrub(text)
 
 
 def _repo(root: Path) -> git.Repo:

@@ -29,12 +29,13 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path, PurePosixPath
 from typing import Any
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit
 
 from git import Repo
 from git.cmd import Git
 from git.exc import GitCommandNotFound, GitError, InvalidGitRepositoryError, NoSuchPathError
 
+from engine.redact import public_url, scrub
 from engine.errors import GitwardError
 from engine.model import CommitAuthor
 
@@ -54,7 +55,6 @@ _PERMISSION = re.compile(
     r"could not read from remote repository|terminal prompts disabled",
     re.IGNORECASE,
 )
-_URL = re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s'\"]+", re.IGNORECASE)
 _BOILERPLATE = ("please make sure you have the correct access rights", "and the repository exists.")
 
 
@@ -144,16 +144,6 @@ class CommitResult:
             return f"no change to commit on branch {self.branch} (at {self.base[:7]})"
         return f"commit to branch {self.branch} failed: {self.error}"
 
-
-def public_url(url: str) -> str:
-    """A git URL without credentials: HTTP(S) userinfo dropped, an ssh password dropped (user kept)."""
-    parts = urlsplit(url)
-    if not parts.scheme or "@" not in parts.netloc:
-        return url
-    userinfo, host = parts.netloc.rsplit("@", 1)
-    user = userinfo.split(":", 1)[0]
-    keep_user = parts.scheme in ("ssh", "git+ssh") and user
-    return urlunsplit(parts._replace(netloc=f"{user}@{host}" if keep_user else host))
 
 
 def commit_and_push(
@@ -275,9 +265,7 @@ def _secrets(target: GitTarget) -> tuple[str, ...]:
 
 
 def _scrub(text: str, secrets: Sequence[str]) -> str:
-    for secret in sorted(secrets, key=len, reverse=True):
-        text = text.replace(secret, "***")
-    return _URL.sub(lambda match: public_url(match.group(0)), text)
+    return scrub(text, secrets)
 
 
 def _auth_header(target: GitTarget) -> str | None:

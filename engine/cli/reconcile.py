@@ -7,8 +7,9 @@ from pathlib import Path
 import click
 
 from engine.cli.check import repo_option
-from engine.cli.kinds import IMAGE_POLICY, IMAGE_REPOSITORY, find, parse_kind
+from engine.cli.kinds import IMAGE_POLICY, IMAGE_REPOSITORY, SOURCE_GIT, find, parse_kind
 from engine.cli.pending import NotBuiltError
+from engine.cli.sources import reconcile_source_command, ssh_key_option, workdir_option
 from engine.cli.state import open_for_writing
 from engine.errors import GitwardError, Problems
 from engine.model import ImagePolicy, ImageRepository, RuleSet, ScanStatus
@@ -27,20 +28,28 @@ class ReconcileFailed(GitwardError):
 @click.argument("words", nargs=-1, required=True)
 @repo_option
 @click.option("-n", "--namespace", default="flux-system", show_default=True)
+@ssh_key_option
+@workdir_option
 @click.pass_context
-def reconcile(ctx: click.Context, words: tuple[str, ...], repo: Path, namespace: str) -> int:
-    """Reconcile an object now: `image repository NAME` scans its registry and re-decides its
-    policies; `image policy NAME` re-decides from the recorded tags.
+def reconcile(ctx: click.Context, words: tuple[str, ...], repo: Path, namespace: str,
+              ssh_key: Path | None, workdir: Path) -> int:
+    """Reconcile an object now: `source git NAME` fetches its revision; `image repository
+    NAME` scans its registry and re-decides its policies; `image policy NAME` re-decides from
+    the recorded tags.
 
     \b
     Examples:
+      gitward reconcile source git flux-system --ssh-key ~/.ssh/homelab-ro
       gitward reconcile image repository podinfo/podinfo
       gitward reconcile image policy ledger/ledger
     """
     kind, names = parse_kind(words)
+    if kind is SOURCE_GIT:
+        return reconcile_source_command(ctx, names, repo=repo, namespace=namespace,
+                                        ssh_key=ssh_key, workdir=workdir)
     if kind not in (IMAGE_REPOSITORY, IMAGE_POLICY):
         raise NotBuiltError(f"`gitward reconcile {kind.cli_name}` is not built yet: it needs the "
-                            "git source and cluster reconcilers")
+                            "cluster reconciler")
     problems = Problems()
     rules = load_repo(repo, problems).rules
     problems.raise_if_errors()

@@ -22,7 +22,8 @@ from sqlalchemy.orm import Session
 
 from engine.errors import GitwardError
 from engine.store.db import Store
-from engine.store.queries import dialect_insert, transaction, public_url
+from engine.redact import public_url
+from engine.store.queries import dialect_insert, transaction
 from engine.store.schema import LeaseRow
 
 

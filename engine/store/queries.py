@@ -18,13 +18,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy import Table, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from engine.redact import public_url
 from engine.model import (
     Decision,
     GitRevision,
@@ -90,18 +90,6 @@ def dialect_insert(session: Session, table: Any) -> postgresql.Insert | sqlite.I
     if session.get_bind().dialect.name == "postgresql":
         return postgresql.insert(target)
     return sqlite.insert(target)
-
-
-def public_url(url: str) -> str:
-    """A git URL without credentials: HTTP(S) userinfo dropped, an ssh password dropped."""
-    parts = urlsplit(url)
-    if not parts.scheme or "@" not in parts.netloc:
-        return url
-    userinfo, host = parts.netloc.rsplit("@", 1)
-    user = userinfo.split(":", 1)[0]
-    keep_user = parts.scheme in ("ssh", "git+ssh") and user
-    netloc = f"{user}@{host}" if keep_user else host
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 # Git revisions -------------------------------------------------------------------------------

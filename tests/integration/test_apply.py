@@ -88,3 +88,17 @@ def test_a_held_lease_skips_the_branch(homelab: tuple[BareRepo, Path], tmp_path:
     assert bare.subjects("main") == ["Initial commit"]
     with open_store(state_url(state)) as store:
         assert [a.status for a in list_actions(store)] == ["skipped"]
+
+
+def test_reconcile_source_records_the_revision(homelab: tuple[BareRepo, Path], tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    bare, repo = homelab
+    state = str(tmp_path / "state.db")
+    code, out, err = run(capsys, "--state", state, "reconcile", "source", "git", "flux-system",
+                         "--repo", str(repo), "--workdir", str(tmp_path / "cache"))
+    assert code == 0, err
+    assert f"fetched revision main@sha1:{bare.rev('main')}" in out
+    _, out, _ = run(capsys, "--state", state, "get", "sources", "git", "--repo", str(repo),
+                    "-o", "json")
+    [row] = json.loads(out)
+    assert row["revision"] == f"main@sha1:{bare.rev('main')}" and row["ready"] == "True"

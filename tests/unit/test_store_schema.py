@@ -10,7 +10,7 @@ import pytest
 
 from engine.errors import StoreError
 from engine.store.db import head_revision, redact_url, state_url, upgrade_sql
-from engine.store.queries import public_url
+from engine.redact import public_url
 from engine.store.schema import Base
 
 ROOT = Path(__file__).resolve().parents[2]
