@@ -714,3 +714,24 @@ class Manifest:
     @property
     def id(self) -> ObjectId:
         return ObjectId(self.group, self.kind, self.namespace, self.name)
+
+
+@dataclass(frozen=True)
+class ClusterObject:
+    """An object in a Kustomization's inventory (a `cluster_objects` row).
+
+    `revision` and `checksum` are those of the rendering gitward last applied (or confirmed
+    unchanged); `pruned_at` is set once gitward deleted the object because it left the source.
+    """
+
+    kustomization: str
+    object: ObjectId
+    version: str
+    revision: str
+    checksum: str
+    applied_at: datetime
+    pruned_at: datetime | None = None
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.object.group}/{self.version}" if self.object.group else self.version
