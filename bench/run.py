@@ -14,9 +14,9 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from bench import BenchError, Result, policy, scan
+from bench import BenchError, Result, markers, policy, scan
 
-BENCHMARKS = ("policy", "scan", "store")
+BENCHMARKS = ("policy", "scan", "store", "markers")
 FULL_RUNS = 5
 QUICK_RUNS = 3
 _COLUMNS = ("benchmark", "size", "runs", "median s", "rate", "baseline s", "ratio", "goal", "verdict")
@@ -27,7 +27,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--quick", action="store_true", help="tiny sizes: proves the benchmarks run, measures little")
     parser.add_argument("--only", choices=BENCHMARKS, action="append", help="run only this benchmark (repeatable)")
     parser.add_argument("--runs", type=int, help=f"timed runs per line (default {FULL_RUNS}, {QUICK_RUNS} with --quick)")
-    parser.add_argument("--profile", action="store_true", help="also print a cProfile of each policy evaluation")
+    parser.add_argument("--profile", action="store_true",
+                        help="also print a cProfile of each policy evaluation (and of the marker update with markers)")
     return parser
 
 
@@ -35,10 +36,12 @@ def _plan(quick: bool, runs: int, workdir: Path) -> dict[str, Callable[[], list[
     policy_size = policy.QUICK_SIZE if quick else policy.FULL_SIZE
     scan_size, page = (scan.QUICK_SCAN_SIZE, scan.QUICK_SCAN_PAGE) if quick else (scan.SCAN_SIZE, scan.SCAN_PAGE)
     store_size = scan.QUICK_STORE_SIZE if quick else scan.STORE_SIZE
+    files, marked = _marker_sizes(quick)
     return {
         "policy": lambda: policy.run(policy_size, runs),
         "scan": lambda: [scan.run_listing(scan_size, page, runs, workdir)],
         "store": lambda: scan.run_store(store_size, runs, workdir),
+        "markers": lambda: markers.run(files, marked, runs, workdir),
     }
 
 
@@ -66,7 +69,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"not run: {failure}", file=sys.stderr)
     if args.profile:
         print(policy.profile(policy.QUICK_SIZE if args.quick else policy.FULL_SIZE))
+        if "markers" in chosen:
+            try:
+                print(markers.profile(*_marker_sizes(args.quick)))
+            except BenchError as err:
+                failures.append(f"markers profile: {err}")
+                print(f"not run: markers profile: {err}", file=sys.stderr)
     return 1 if failures else 0
+
+
+def _marker_sizes(quick: bool) -> tuple[int, int]:
+    """(manifests, marked files) of the marker benchmark's tree."""
+    return (markers.QUICK_FILES, markers.QUICK_MARKED) if quick else (markers.FULL_FILES, markers.FULL_MARKED)
 
 
 def _header(quick: bool, runs: int) -> str:

@@ -27,7 +27,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from engine.errors import Problem, SourcePos
 from engine.evaluate.policy import evaluate_policy
-from engine.evaluate.rewrite import Edit, MarkedValue, apply_edits, locate, marker_value
+from engine.evaluate.rewrite import Edit, FileScan, MarkedValue, apply_edits, locate, marker_value
 from engine.model import (
     DEFAULT_COMMIT_MESSAGE,
     CommitAction,
@@ -64,6 +64,21 @@ class _Change:
     decision: int | None
 
 
+Scans = dict[tuple[str, str], FileScan]
+"""Marked values per (path, dialect name): one YAML parse per file and run, shared by every
+step (deployed tags, planning, rewriting)."""
+
+
+def scan_files(rules: RuleSet, files: Mapping[str, str], scans: Scans | None = None) -> Scans:
+    """Every file's scan under every dialect, computing only those not already in `scans`."""
+    found: Scans = dict(scans or {})
+    for path in sorted(files):
+        for dialect in rules.marker_dialects:
+            if (path, dialect.name) not in found:
+                found[(path, dialect.name)] = locate(path, files[path], dialect)
+    return found
+
+
 def in_scope(path: str, scope: str) -> bool:
     """Whether a repo-relative path lies under an automation's `update.path` (or is it)."""
     base = PurePosixPath(scope.strip().removeprefix("./").strip("/") or ".")
@@ -74,8 +89,10 @@ def in_scope(path: str, scope: str) -> bool:
 
 
 def plan_updates(rules: RuleSet, files: Mapping[str, str], selections: Mapping[str, Selection],
-                 now: datetime, suspended: frozenset[str] = frozenset()) -> Plan:
+                 now: datetime, suspended: frozenset[str] = frozenset(),
+                 scans: Scans | None = None) -> Plan:
     """Commit actions for every automation, and what held any update back."""
+    scans = scan_files(rules, files, scans)
     skipped: list[str] = []
     gates: list[GateDecision] = []
     warnings: dict[tuple[str, int, str], Problem] = {}
@@ -94,7 +111,7 @@ def plan_updates(rules: RuleSet, files: Mapping[str, str], selections: Mapping[s
             skipped.append(f"ImageUpdateAutomation {update.key.ref}: its checkout ref names no "
                            "branch (checking out a tag or commit is not supported yet)")
             continue
-        changes = _changes(update, rules, files, selections, now, gates, warnings)
+        changes = _changes(update, rules, files, scans, selections, now, gates, warnings)
         push = update.push_branch or checkout
         groups.setdefault((source.key, push), []).append((update, source, checkout, changes))
     actions = [_action(key, members) for key, members in sorted(groups.items())]
@@ -107,11 +124,12 @@ def plan_updates(rules: RuleSet, files: Mapping[str, str], selections: Mapping[s
 
 
 def edits_for(rules: RuleSet, files: Mapping[str, str], selections: Mapping[str, Selection],
-              now: datetime, action: CommitAction) -> dict[str, str]:
+              now: datetime, action: CommitAction, scans: Scans | None = None) -> dict[str, str]:
     """The new text of every file the action changes, planned afresh on `files`.
 
     Used after a push race: the same automations, re-planned on the new head.
     """
+    scans = scan_files(rules, files, scans)
     scoped = RuleSet.of([*rules.sources, *rules.image_repositories, *rules.image_policies,
                          *rules.marker_dialects,
                          *(u for u in rules.image_updates if u.key.ref in action.automations)])
@@ -119,7 +137,7 @@ def edits_for(rules: RuleSet, files: Mapping[str, str], selections: Mapping[str,
     warnings: dict[tuple[str, int, str], Problem] = {}
     per_file: dict[str, dict[int, Edit]] = {}
     for update in scoped.image_updates:
-        for c in _changes(update, scoped, files, selections, now, gates, warnings):
+        for c in _changes(update, scoped, files, scans, selections, now, gates, warnings):
             per_file.setdefault(c.change.path, {})[c.edit.value.start] = c.edit
     return {path: apply_edits(files[path], list(edits.values()))
             for path, edits in sorted(per_file.items())}
@@ -131,7 +149,7 @@ def _checkout_branch(update: ImageUpdate, source: GitSource) -> str:
     return ref.branch
 
 
-def _changes(update: ImageUpdate, rules: RuleSet, files: Mapping[str, str],
+def _changes(update: ImageUpdate, rules: RuleSet, files: Mapping[str, str], scans: Scans,
              selections: Mapping[str, Selection], now: datetime, gates: list[GateDecision],
              warnings: dict[tuple[str, int, str], Problem]) -> list[_Change]:
     found: list[_Change] = []
@@ -139,7 +157,7 @@ def _changes(update: ImageUpdate, rules: RuleSet, files: Mapping[str, str],
         if not in_scope(path, update.path):
             continue
         for dialect in rules.marker_dialects:
-            scan = locate(path, files[path], dialect)
+            scan = scans[(path, dialect.name)]
             for w in scan.warnings:
                 pos = w.pos or SourcePos(path)
                 warnings.setdefault((pos.path, pos.line, w.message), w)
@@ -279,11 +297,17 @@ def _message(update: ImageUpdate, changes: list[FileChange]) -> str:
 
 
 def rewrite_all(rules: RuleSet, files: Mapping[str, str], selections: Mapping[str, Selection],
-                now: datetime, actions: tuple[CommitAction, ...]) -> dict[str, str]:
-    """The new text of every file any of the actions changes (for a local checkout)."""
+                now: datetime, actions: tuple[CommitAction, ...],
+                scans: Scans | None = None) -> dict[str, str]:
+    """The new text of every file any of the actions changes (for a local checkout).
+
+    `scans` of the original texts are reused until an action rewrites a file.
+    """
     current = dict(files)
+    cache = dict(scans or {})
     changed: dict[str, str] = {}
     for action in actions:
-        for path, text in edits_for(rules, current, selections, now, action).items():
+        for path, text in edits_for(rules, current, selections, now, action, cache).items():
             current[path] = changed[path] = text
+            cache = {key: scan for key, scan in cache.items() if key[0] != path}
     return changed

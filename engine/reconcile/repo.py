@@ -12,7 +12,8 @@ from pathlib import Path
 
 from engine.errors import Problem, Problems
 from engine.evaluate.markerlint import lint_markers
-from engine.evaluate.rewrite import MarkedValue, locate
+from engine.evaluate.plan import scan_files
+from engine.evaluate.rewrite import MarkedValue
 from engine.model import MarkerDialect, RuleSet
 from engine.rules.check import check_rules
 from engine.rules.ignore import walk_repo
@@ -41,11 +42,9 @@ def locate_all(rules: RuleSet, files: dict[str, str]) -> tuple[list[MarkedValue]
     """Every marked value of every file, and the warnings for markers that were ignored."""
     values: list[MarkedValue] = []
     warnings: list[Problem] = []
-    for rel in sorted(files):
-        for dialect in rules.marker_dialects:
-            scan = locate(rel, files[rel], dialect)
-            values.extend(scan.values)
-            warnings.extend(scan.warnings)
+    for scan in scan_files(rules, files).values():
+        values.extend(scan.values)
+        warnings.extend(scan.warnings)
     return values, warnings
 
 

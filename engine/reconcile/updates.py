@@ -16,10 +16,10 @@ from pathlib import Path
 
 from engine.evaluate.decision import ScanFacts, decide, gated
 from engine.act.git import CommitRequest, CommitStatus, GitTarget, commit_and_push
-from engine.evaluate.plan import Selection, edits_for, plan_updates, rewrite_all
+from engine.evaluate.plan import Selection, edits_for, plan_updates, rewrite_all, scan_files
 from engine.evaluate.rewrite import MarkedValue
 from engine.model import CommitAction, Decision, ImagePolicy, ImageRepository, Plan, RuleSet
-from engine.reconcile.repo import locate_all, read_marked_files
+from engine.reconcile.repo import read_marked_files
 from engine.rules.markers import MarkerPart
 from engine.store import queries
 from engine.store.actions import finish_action, start_action
@@ -106,17 +106,19 @@ def plan_checkout(root: Path, rules: RuleSet, store: Store | None, now: datetime
                   record: bool = False) -> RepoPlan:
     """Decide every policy and plan every automation's changes on a checkout."""
     files = read_marked_files(root, rules.marker_dialects)
-    values, _ = locate_all(rules, files)
+    scans = scan_files(rules, files)
+    values = [v for scan in scans.values() for v in scan.values]
     selections, decisions = decide_all(store, rules, deployed_tags(values), now, record=record)
     suspended = frozenset(s.object_name for s in queries.list_suspensions(store)
                           if s.object_kind == "ImageUpdateAutomation") if store else frozenset()
-    plan = plan_updates(rules, files, selections, now, suspended)
+    plan = plan_updates(rules, files, selections, now, suspended, scans)
     if record and store is not None:
         for gate in plan.gates:
             if not gate.applied:
                 last = queries.latest_selection(store, gate.policy)
                 queries.record_decision(store, gated(gate, last.previous_tag if last else None, now))
-    texts = {a.target: rewrite_all(rules, files, selections, now, (a,)) for a in plan.actions}
+    texts = {a.target: rewrite_all(rules, files, selections, now, (a,), scans)
+             for a in plan.actions}
     return RepoPlan(plan, decisions, files, texts, selections)
 
 

@@ -68,19 +68,22 @@ def read_text(path: Path, shown: str, problems: Problems) -> str | None:
 
 
 def read_rule_file(path: Path, problems: Problems, *, screen: bool = False) -> list[Rule]:
-    """Rules from one file, by its suffix; `screen` skips YAML that mentions no Flux group."""
+    """Rules from one file, by its suffix; `screen` skips YAML that mentions no Flux group.
+
+    The screen comes first: a tree of plain manifests costs one read per file, nothing more.
+    """
+    if path.suffix in YAML_SUFFIXES and screen:
+        try:
+            if FLUX_SCREEN not in path.read_bytes():
+                return []
+        except OSError as err:
+            problems.error(f"cannot read file: {err.strerror or err}", SourcePos(display_path(path)))
+            return []
     shown = display_path(path)
     if path.suffix == RULE_SUFFIX:
         text = read_text(path, shown, problems)
         return parse_rules(shown, text, problems) if text is not None else []
     if path.suffix in YAML_SUFFIXES:
-        if screen:
-            try:
-                if FLUX_SCREEN not in path.read_bytes():
-                    return []
-            except OSError as err:
-                problems.error(f"cannot read file: {err.strerror or err}", SourcePos(shown))
-                return []
         text = read_text(path, shown, problems)
         return read_flux(shown, text, problems) if text is not None else []
     problems.error("not a rule file: expected *.rules, *.yaml or *.yml", SourcePos(shown))

@@ -9,16 +9,22 @@ from __future__ import annotations
 
 import re
 import shutil
+import subprocess
+from pathlib import Path
 
 import pytest
+import yaml
 
 from bench import BenchError, Result, Timing, interleaved, ready
+from bench.markers import NAMESPACE, POLICIES, SCREEN, prepared, write_tree
 from bench.policy import make_tags
 from bench.run import format_table, main
+from engine.errors import Problems
+from engine.rules.load import load_repo
 from tests.conftest import require
 
 _LINE = re.compile(
-    r"^(?P<name>.+?)\s{2,}(?P<size>[\d,]+)\s+(?P<runs>\d+)\s+(?P<seconds>\d+\.\d{4})\s+(?P<rate>[\d,]+) tags/s\s+"
+    r"^(?P<name>.+?)\s{2,}(?P<size>[\d,]+)\s+(?P<runs>\d+)\s+(?P<seconds>\d+\.\d{4})\s+(?P<rate>[\d,]+) \w+/s\s+"
     r"(?P<baseline>\d+\.\d{4})\s+(?P<ratio>\d+\.\d{2})x\s+(?P<goal>.+?)\s{2,}(?P<verdict>met|missed)$"
 )
 
@@ -33,6 +39,7 @@ def _ratio_lines(out: str) -> dict[str, re.Match[str]]:
         ("policy", ['policy semver ">=1.0.0 <50.0.0"', "policy filter+extract+numerical"]),
         ("store", ["store write of new tags", "store unchanged rescan"]),
         ("scan", ["scan list_tags, pages of 100"]),
+        ("markers", ["markers images update, 40 marked", "markers plan+rewrite in-process, 40 marked"]),
     ],
 )
 def test_quick_run_prints_ratio_lines(
@@ -40,6 +47,8 @@ def test_quick_run_prints_ratio_lines(
 ) -> None:
     if benchmark == "scan":
         require(shutil.which("docker-registry") is not None, "docker-registry is not installed (apt-get install docker-registry)")
+    if benchmark == "markers":
+        require(shutil.which("grep") is not None, "grep is not installed: it is the marker benchmark's baseline")
     status = main(["--quick", "--runs", "1", "--only", benchmark])
     out, err = capsys.readouterr()
     assert status == 0, err
@@ -95,3 +104,46 @@ def test_table_shows_ratio_goal_and_verdict() -> None:
     assert (line["ratio"], line["goal"], line["verdict"]) == ("2.00", "<=3x", "met")
     assert line["rate"] == "2,000"
     assert "  demo: a loop" in out
+
+
+def test_marker_tree_is_deterministic_and_marks_what_it_says(tmp_path: Path) -> None:
+    tree = write_tree(tmp_path / "a", 200, 20)
+    again = write_tree(tmp_path / "b", 200, 20)
+    files = sorted(p.relative_to(tree.root).as_posix() for p in tree.root.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(again.root).as_posix() for p in again.root.rglob("*") if p.is_file())
+    assert all((tree.root / f).read_bytes() == (again.root / f).read_bytes() for f in files)
+    manifests = [f for f in files if f.endswith(".yaml")]
+    assert len(manifests) == 200 and all(f.startswith("cluster/apps/") for f in manifests)
+    marked = {f for f in manifests if SCREEN in (tree.root / f).read_text()}
+    assert marked == set(tree.expected) and len(marked) == 20
+    assert any(len(list(yaml.safe_load_all((tree.root / f).read_text()))) > 1 for f in manifests)  # some multi-doc
+    for rel, after in tree.expected.items():
+        before = (tree.root / rel).read_text()
+        changed = [(old, new) for old, new in zip(before.splitlines(), after.splitlines()) if old != new]
+        assert len(changed) == 1 and SCREEN in changed[0][0] and f'"{NAMESPACE}:' in changed[0][0]
+    problems = Problems()
+    rules = load_repo(tree.root, problems).rules
+    assert not problems.errors
+    assert len(rules.image_policies) == len(POLICIES) and len(rules.image_updates) == 1
+
+
+def test_marker_tree_refuses_impossible_sizes(tmp_path: Path) -> None:
+    with pytest.raises(BenchError, match="a quarter"):
+        write_tree(tmp_path / "t", 100, 50)
+
+
+def test_marker_checks_catch_a_wrong_answer(tmp_path: Path) -> None:
+    require(shutil.which("grep") is not None, "grep is not installed: it is the marker benchmark's baseline")
+    with prepared(40, 4, tmp_path) as bench:
+        bench.reset()
+        with pytest.raises(BenchError, match="does not hold the expected text"):
+            bench.check_tree()  # nothing rewritten yet
+        with pytest.raises(BenchError, match="wrote 0 files"):
+            bench.check_in_process([])
+        bench.check_in_process(bench.update_in_process())
+        bench.check_grep(bench.grep())
+        with pytest.raises(BenchError, match="listed 0 files"):
+            bench.check_grep(subprocess.CompletedProcess(["grep"], 1, "", ""))
+        (bench.work / "cluster" / "stray.yaml").write_text("kind: Stray\n")
+        with pytest.raises(BenchError, match=r"not in the tree \(1\)"):
+            bench.check_tree()
