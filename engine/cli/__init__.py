@@ -14,6 +14,7 @@ import traceback
 import click
 
 from engine import __version__
+from engine.cli.build import build
 from engine.cli.check import check
 from engine.cli.convert import convert, export
 from engine.cli.db import db
@@ -49,7 +50,7 @@ def cli(ctx: click.Context, state: str | None) -> None:
 
 register(images)
 for command in (check, get, export, convert, db, suspend, resume, images, explain, reconcile,
-                plan, apply, sql, *PENDING):
+                plan, apply, sql, build, *PENDING):
     cli.add_command(command)
 
 

@@ -7,7 +7,15 @@ from pathlib import Path
 import click
 
 from engine.cli.check import repo_option
-from engine.cli.kinds import IMAGE_POLICY, IMAGE_REPOSITORY, SOURCE_GIT, find, parse_kind
+from engine.cli.kinds import (
+    IMAGE_POLICY,
+    IMAGE_REPOSITORY,
+    KUSTOMIZATION,
+    SOURCE_GIT,
+    find,
+    parse_kind,
+)
+from engine.cli.kustomizations import reconcile_kustomization_command
 from engine.cli.pending import NotBuiltError
 from engine.cli.sources import reconcile_source_command, ssh_key_option, workdir_option
 from engine.cli.state import open_for_writing
@@ -30,16 +38,25 @@ class ReconcileFailed(GitwardError):
 @click.option("-n", "--namespace", default="flux-system", show_default=True)
 @ssh_key_option
 @workdir_option
+@click.option("--with-source", is_flag=True,
+              help="kustomization: fetch its GitRepository first (else its last recorded revision).")
+@click.option("--kubeconfig", type=click.Path(dir_okay=False, path_type=Path),
+              help="kustomization: the cluster's kubeconfig (else KUBECONFIG, ~/.kube/config, "
+                   "in-cluster).")
+@click.option("--context", "kube_context", help="kustomization: the kubeconfig context.")
 @click.pass_context
 def reconcile(ctx: click.Context, words: tuple[str, ...], repo: Path, namespace: str,
-              ssh_key: Path | None, workdir: Path) -> int:
-    """Reconcile an object now: `source git NAME` fetches its revision; `image repository
-    NAME` scans its registry and re-decides its policies; `image policy NAME` re-decides from
-    the recorded tags.
+              ssh_key: Path | None, workdir: Path, with_source: bool, kubeconfig: Path | None,
+              kube_context: str | None) -> int:
+    """Reconcile an object now: `source git NAME` fetches its revision; `kustomization NAME`
+    renders its path at the source's revision and applies it to the cluster (prune, health);
+    `image repository NAME` scans its registry and re-decides its policies; `image policy NAME`
+    re-decides from the recorded tags.
 
     \b
     Examples:
       gitward reconcile source git flux-system --ssh-key ~/.ssh/homelab-ro
+      gitward reconcile kustomization flux-system --with-source
       gitward reconcile image repository podinfo/podinfo
       gitward reconcile image policy ledger/ledger
     """
@@ -47,9 +64,13 @@ def reconcile(ctx: click.Context, words: tuple[str, ...], repo: Path, namespace:
     if kind is SOURCE_GIT:
         return reconcile_source_command(ctx, names, repo=repo, namespace=namespace,
                                         ssh_key=ssh_key, workdir=workdir)
+    if kind is KUSTOMIZATION:
+        return reconcile_kustomization_command(
+            ctx, names, repo=repo, namespace=namespace, ssh_key=ssh_key, workdir=workdir,
+            with_source=with_source, kubeconfig=kubeconfig, context=kube_context)
     if kind not in (IMAGE_REPOSITORY, IMAGE_POLICY):
         raise NotBuiltError(f"`gitward reconcile {kind.cli_name}` is not built yet: it needs the "
-                            "cluster reconciler")
+                            "controller loop (use `gitward apply` to run the automations now)")
     problems = Problems()
     rules = load_repo(repo, problems).rules
     problems.raise_if_errors()

@@ -43,6 +43,8 @@ class _Number:
 
 def parse_float(text: str) -> float:
     """The float64 Go's ParseFloat returns for `text`, or ParseFloatError where Go errs."""
+    if text.isascii() and text.isdigit():
+        return _plain_integer(text)
     special = _special(text)
     if special is not None:
         return special
@@ -51,6 +53,20 @@ def parse_float(text: str) -> float:
         raise ParseFloatError(text, SYNTAX)
     value = _convert(number, text)
     return -value if number.negative else value
+
+
+def _plain_integer(text: str) -> float:
+    """A run of ASCII digits (timestamps, build numbers), the common case, read without `_read`.
+
+    `float()` reads such a run as `_convert` would read its significant digits: the same
+    integer, rounded correctly to nearest-even. A run too long for float64 is Go's range error.
+    (Python's `float()` also takes `_`, spaces and non-ASCII digits: the caller's check keeps
+    them on the slow path.)
+    """
+    value = float(text)
+    if math.isinf(value):
+        raise ParseFloatError(text, RANGE)
+    return value
 
 
 def _special(text: str) -> float | None:

@@ -38,7 +38,6 @@ from engine.evaluate.policies import (
     Verdict,
     policy_for,
 )
-from engine.evaluate.policies.ranking import byte_order
 from engine.evaluate.tagfilter import CompiledFilter, Exclusions
 from engine.rules.regex import PatternError
 from engine.model import DEFAULT_EXCLUSION_LIST, ImagePolicy, ImageRepository, TagVerdict
@@ -90,14 +89,15 @@ def evaluate_policy(
     """
     name = policy.key.ref
     repo_ref = repository.key.ref if repository else policy.repository_key.ref
-    unique = sorted(set(tags), key=byte_order)
+    unique = sorted(set(tags))  # str order is Go's byte order (see policies/ranking.py)
+    trace = _Trace(unique)
     steps, problem, invalid = _compile(policy, repository)
     if steps is None:
-        verdicts = [TagVerdict(t, Verdict.CANDIDATE, None, None, "not evaluated") for t in unique]
-        return _result(name, verdicts, problem, invalid)
+        for tag in unique:
+            trace.unranked(TagVerdict(tag, Verdict.CANDIDATE, None, None, "not evaluated"))
+        return trace.result(name, problem, invalid)
     if not unique:
-        return _result(name, [], f"no tags in the ledger for ImageRepository {repo_ref}", False)
-    verdicts = []
+        return trace.result(name, f"no tags in the ledger for ImageRepository {repo_ref}", False)
     kept: list[str] = []
     for tag in unique:
         pattern = steps.exclusions.excluding_pattern(tag)
@@ -105,23 +105,57 @@ def evaluate_policy(
             kept.append(tag)
         else:
             reason = f'matches exclusion pattern "{pattern}"'
-            verdicts.append(TagVerdict(tag, Verdict.EXCLUDED, None, None, reason))
+            trace.unranked(TagVerdict(tag, Verdict.EXCLUDED, None, None, reason))
     if not kept:
         count = len(unique)
         error = f"all {count} tags are excluded by the exclusion list of ImageRepository {repo_ref}"
-        return _result(name, verdicts, error, False)
-    candidates = _filtered(steps.filter, kept, verdicts)
+        return trace.result(name, error, False)
+    candidates = _filtered(steps.filter, kept, trace)
     if not candidates:
         assert steps.filter is not None
         pattern = steps.filter.pattern
         closest = ", ".join(_closest(pattern, kept))
         error = f'filter pattern "{pattern}" matched 0 of {len(kept)} tags; closest: {closest}'
-        return _result(name, verdicts, error, False)
-    ranking = steps.policy.rank(_collapse(candidates, verdicts))
-    verdicts += [_line(j, None) for j in ranking.rejected]
+        return trace.result(name, error, False)
+    if steps.filter is not None and steps.filter.extracts:
+        candidates = _collapse(candidates, trace)
+    ranking = steps.policy.rank(candidates)
+    for verdict in ranking.rejected:
+        trace.unranked(verdict)
     for rank, judgement in enumerate(ranking.ranked, start=1):
-        verdicts.append(_line(judgement, rank))
-    return _result(name, verdicts, ranking.failure or None, False)
+        trace.ranked.append(_line(judgement, rank))
+    return trace.result(name, ranking.failure or None, False)
+
+
+class _Trace:
+    """The verdicts of one evaluation, collected in the order the trace lists them.
+
+    Ranked verdicts arrive best first; the others arrive step by step and are listed in the
+    order of `unique` (sorted once, up front), so building the trace sorts nothing.
+    """
+
+    def __init__(self, unique: list[str]) -> None:
+        self.unique = unique
+        self.ranked: list[TagVerdict] = []
+        self.others: dict[str, TagVerdict] = {}
+
+    def unranked(self, verdict: TagVerdict) -> None:
+        self.others[verdict.tag] = verdict
+
+    def result(self, name: str, error: str | None, invalid: bool) -> Evaluation:
+        others = self.others
+        rest = [others[tag] for tag in self.unique if tag in others]
+        counts = Counter(v.verdict for v in self.ranked)
+        counts.update(v.verdict for v in rest)
+        selected = self.ranked[0].tag if self.ranked and error is None else None
+        return Evaluation(
+            policy=name,
+            selected=selected,
+            error=f"ImagePolicy {name}: {error}" if error else None,
+            invalid=invalid,
+            tags=(*self.ranked, *rest),
+            counts={v.value: counts[v] for v in Verdict},
+        )
 
 
 def _compile(
@@ -151,9 +185,7 @@ def _compile(
     return _Steps(exclusions, tag_filter, ranker), "", False
 
 
-def _filtered(
-    tag_filter: CompiledFilter | None, tags: list[str], verdicts: list[TagVerdict]
-) -> list[Candidate]:
+def _filtered(tag_filter: CompiledFilter | None, tags: list[str], trace: _Trace) -> list[Candidate]:
     if tag_filter is None:
         return [Candidate(t, t) for t in tags]
     candidates = []
@@ -161,27 +193,29 @@ def _filtered(
         value = tag_filter.value(tag)
         if value is None:
             reason = f'does not match filter pattern "{tag_filter.pattern}"'
-            verdicts.append(TagVerdict(tag, Verdict.FILTERED, None, None, reason))
+            trace.unranked(TagVerdict(tag, Verdict.FILTERED, None, None, reason))
         else:
             candidates.append(Candidate(tag, value))
     return candidates
 
 
-def _collapse(candidates: list[Candidate], verdicts: list[TagVerdict]) -> list[Candidate]:
-    """One candidate per value, the byte-smallest original; `candidates` is in byte order."""
+def _collapse(candidates: list[Candidate], trace: _Trace) -> list[Candidate]:
+    """One candidate per value, the byte-smallest original; `candidates` is in byte order.
+
+    Only an extract makes values collide: without one, each value is its tag, and tags are
+    distinct.
+    """
     kept: dict[str, Candidate] = {}
     for candidate in candidates:
         first = kept.setdefault(candidate.value, candidate)
         if first is not candidate:
             reason = f"same extracted value as {first.tag}, which stands for it (byte-smaller tag)"
-            verdicts.append(TagVerdict(candidate.tag, Verdict.LOWER, candidate.value, None, reason))
+            trace.unranked(TagVerdict(candidate.tag, Verdict.LOWER, candidate.value, None, reason))
     return list(kept.values())
 
 
-def _line(judgement: Judgement, rank: int | None) -> TagVerdict:
-    verdict = judgement.verdict
-    if rank is not None:
-        verdict = Verdict.SELECTED if rank == 1 else Verdict.LOWER
+def _line(judgement: Judgement, rank: int) -> TagVerdict:
+    verdict = Verdict.SELECTED if rank == 1 else Verdict.LOWER
     c = judgement.candidate
     return TagVerdict(c.tag, verdict, c.value, rank, judgement.reason)
 
@@ -190,24 +224,10 @@ def _closest(pattern: str, tags: list[str], limit: int = 3) -> list[str]:
     """The tags most like the pattern's text: by similarity ratio, then common prefix."""
     target = pattern.removeprefix("^").removesuffix("$")
 
-    def distance(tag: str) -> tuple[float, int, bytes]:
+    def distance(tag: str) -> tuple[float, int, str]:
         ratio = difflib.SequenceMatcher(None, target, tag, autojunk=False).ratio()
         prefix = len(os.path.commonprefix([target, tag]))
-        return (-ratio, -prefix, byte_order(tag))
+        return (-ratio, -prefix, tag)
 
     return sorted(tags, key=distance)[:limit]
 
-
-def _result(name: str, verdicts: list[TagVerdict], error: str | None, invalid: bool) -> Evaluation:
-    ranked = sorted((v for v in verdicts if v.rank is not None), key=lambda v: v.rank or 0)
-    rest = sorted((v for v in verdicts if v.rank is None), key=lambda v: byte_order(v.tag))
-    counts = Counter(v.verdict for v in verdicts)
-    selected = ranked[0].tag if ranked and error is None else None
-    return Evaluation(
-        policy=name,
-        selected=selected,
-        error=f"ImagePolicy {name}: {error}" if error else None,
-        invalid=invalid,
-        tags=(*ranked, *rest),
-        counts={v.value: counts[v] for v in Verdict},
-    )

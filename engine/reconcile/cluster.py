@@ -11,6 +11,7 @@ records an event.
 
 from __future__ import annotations
 
+
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -48,6 +49,7 @@ from engine.observe.cluster import (
 from engine.store import inventory
 from engine.store.actions import finish_action, start_action
 from engine.store.db import Store
+from engine.store.inventory import SUCCEEDED, applied_revision
 from engine.store.queries import Event, EventSeverity, record_event
 
 
@@ -305,8 +307,8 @@ def _record_event(sync: _Sync, result: SyncResult) -> None:
         severity, reason, message = EventSeverity.ERROR, "ReconciliationFailed", result.summary()
     elif not result.healthy:
         severity, reason, message = EventSeverity.ERROR, "HealthCheckFailed", result.summary()
-    elif result.changes:
-        severity, reason, message = EventSeverity.INFO, "ReconciliationSucceeded", result.summary()
+    elif result.changes or applied_revision(sync.store, sync.ref) != sync.revision:
+        severity, reason, message = EventSeverity.INFO, SUCCEEDED, result.summary()
     else:
         return
     record_event(sync.store, Event(time=sync.now, object_kind=Kustomization.KIND, object_name=sync.ref,

@@ -10,11 +10,15 @@ both are refused here. Matching runs on UTF-8 bytes, as Go's does.
 from __future__ import annotations
 
 import re
+import string
 from typing import Protocol
 
 import re2
 
 _GROUP_NAME = re.compile(rb"[A-Za-z0-9_]+")  # Go's rule; RE2 also admits Unicode letters
+_PLAIN = frozenset(string.ascii_letters + string.digits + "-_/:@=,")  # never special in RE2
+_ESCAPABLE = frozenset(string.punctuation)  # `\` + ASCII punctuation is that character in RE2 and Go
+_ANY_PREFIX, _END = "^.*", "$"
 
 
 class PatternError(ValueError):
@@ -64,6 +68,32 @@ def compile_pattern(pattern: str) -> Regex:
         if not _GROUP_NAME.fullmatch(name):
             raise PatternError(pattern, f"invalid named capture: `{text_of(name)}`")
     return regex
+
+
+def suffix_literal(pattern: str) -> str | None:
+    """L when `pattern` is exactly `^.*L$`, L plain ASCII text or escaped punctuation, else None.
+
+    Such a pattern, Flux's default exclusion `^.*\\.sig$` among them, matches an ASCII tag
+    exactly when the tag ends with L and holds no newline: RE2's `.` matches every ASCII
+    character but `\\n` (no `s` flag), `$` is the end of the text (no `m` flag; unlike
+    Python's `$`, it never skips a final newline), and L itself holds no newline. Callers use
+    it to skip a regex call per tag; any other spelling (flags, classes, `\\Q`) returns None.
+    """
+    if not (pattern.startswith(_ANY_PREFIX) and pattern.endswith(_END)):
+        return None
+    body = pattern[len(_ANY_PREFIX) : len(pattern) - len(_END)]
+    literal: list[str] = []
+    i = 0
+    while i < len(body):
+        if body[i] in _PLAIN:
+            literal.append(body[i])
+            i += 1
+        elif body[i] == "\\" and i + 1 < len(body) and body[i + 1] in _ESCAPABLE:
+            literal.append(body[i + 1])
+            i += 2
+        else:
+            return None
+    return "".join(literal)
 
 
 def _has_any_byte_escape(pattern: str) -> bool:

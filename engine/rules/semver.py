@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import re
 import string
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
+from functools import cached_property
 from typing import Callable
 
 MAX_VERSION_BYTES = 256
@@ -56,6 +57,14 @@ class Version:
     prerelease: tuple[str, ...] = ()
     metadata: str = ""
     original: str = ""
+    sort_key: SortKey = field(init=False, repr=False, compare=False)
+    """Precedence: numbers, then a release above its prereleases; metadata is ignored.
+
+    Worked out once, here: a policy compares each version with several bounds and sorts by it.
+    """
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "sort_key", _sort_key(self))
 
     def __str__(self) -> str:
         return self.original or self.normalized
@@ -73,13 +82,6 @@ class Version:
     @property
     def is_prerelease(self) -> bool:
         return bool(self.prerelease)
-
-    @property
-    def sort_key(self) -> SortKey:
-        """Precedence: numbers, then a release above its prereleases; metadata is ignored."""
-        if not self.prerelease:
-            return (self.major, self.minor, self.patch, 1, ())
-        return (self.major, self.minor, self.patch, 0, tuple(map(_identifier_key, self.prerelease)))
 
     def compare(self, other: Version) -> int:
         """-1, 0 or 1, as Masterminds' `Compare`."""
@@ -99,9 +101,15 @@ class Version:
         return self.sort_key >= other.sort_key
 
 
+def _sort_key(v: Version) -> SortKey:
+    if not v.prerelease:
+        return (v.major, v.minor, v.patch, 1, ())
+    return (v.major, v.minor, v.patch, 0, tuple(map(_identifier_key, v.prerelease)))
+
+
 def _identifier_key(ident: str) -> IdentifierKey:
     # A numeric identifier that overflows uint64 fails Go's ParseUint and compares as text.
-    if ident and all(c in _DIGITS for c in ident) and int(ident) <= _MAX_UINT64:
+    if ident.isascii() and ident.isdigit() and int(ident) <= _MAX_UINT64:
         return (0, int(ident), "")
     return (1, 0, ident)
 
@@ -172,20 +180,50 @@ def _scan(text: str, start: int, number_chars: frozenset[str]) -> _Parts | None:
     return _Parts(start, i, numbers[0], numbers[1], numbers[2], extras[0], extras[1])
 
 
+# `v?N.N.N(-pre)?(+meta)?` in full, ASCII only: what most tags are. Where it matches, `_scan`
+# reads the same parts (its runs are greedy and stop at the same characters), so it only saves
+# the scanner's per-character loop; anything else falls through to `_scan`.
+_PLAIN_VERSION = re.compile(
+    r"v?([0-9]+)\.([0-9]+)\.([0-9]+)"
+    r"(?:-([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?(?:\+([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?"
+)
+
+
+_Pieces = tuple[str, str, str, str, str]  # major, minor, patch, prerelease, metadata
+
+
+def plain_pieces(text: str) -> _Pieces | None:
+    """The pieces of a complete `v?N.N.N(-pre)?(+meta)?`, as `_scan` reads them; else None."""
+    match = _PLAIN_VERSION.fullmatch(text)
+    if match is None:
+        return None
+    major, minor, patch, prerelease, metadata = match.groups("")
+    return major, minor, patch, prerelease, metadata
+
+
+def scanned_pieces(text: str) -> _Pieces | None:
+    """The pieces `_scan` reads when they span the whole text; else None."""
+    parts = _scan(text, 0, _DIGITS)
+    if parts is None or parts.end != len(text):
+        return None
+    return parts.major, parts.minor, parts.patch, parts.prerelease, parts.metadata
+
+
 def _coerce(text: str) -> Version | None:
     """Masterminds `NewVersion` (coercing): partial versions and leading zeros are accepted."""
     if len(text.encode("utf-8", "surrogatepass")) > MAX_VERSION_BYTES:
         return None
-    parts = _scan(text, 0, _DIGITS)
-    if parts is None or parts.end != len(text):
+    pieces = plain_pieces(text) or scanned_pieces(text)
+    if pieces is None:
         return None
-    numbers = [int(n) if n else 0 for n in (parts.major, parts.minor, parts.patch)]
+    major, minor, patch, pre, metadata = pieces
+    numbers = [int(n) if n else 0 for n in (major, minor, patch)]
     if max(numbers) > _MAX_UINT64:
         return None
-    prerelease = tuple(parts.prerelease.split(".")) if parts.prerelease else ()
+    prerelease = tuple(pre.split(".")) if pre else ()
     if any(len(p) > 1 and p[0] == "0" and all(c in _DIGITS for c in p) for p in prerelease):
         return None
-    return Version(numbers[0], numbers[1], numbers[2], prerelease, parts.metadata, text)
+    return Version(numbers[0], numbers[1], numbers[2], prerelease, metadata, text)
 
 
 class Wildcard(Enum):
@@ -223,7 +261,7 @@ class ConstraintGroup:
     def __str__(self) -> str:
         return " ".join(map(str, self.comparators))
 
-    @property
+    @cached_property
     def allows_prerelease(self) -> bool:
         """Masterminds 3.4+: one comparator with a prerelease opens the whole group."""
         return any(c.bound.prerelease for c in self.comparators)
@@ -232,10 +270,26 @@ class ConstraintGroup:
         """Why `v` is outside this group, or "" when it is inside."""
         if v.prerelease and not self.allows_prerelease:
             return PRERELEASE_NOT_ALLOWED
+        return self.comparator_failure(v)
+
+    def comparator_failure(self, v: Version) -> str:
+        """`<comparator> fails` for the first comparator `v` fails, or "": the prerelease gate aside."""
         for comparator in self.comparators:
             if not comparator.matches(v):
                 return f"{comparator} fails"
         return ""
+
+
+@dataclass(frozen=True)
+class RangeCheck:
+    """A version against a range in one pass: the first group that admits it, or why none does.
+
+    `failures` (when `admitted_by` is None) has each group's `comparator_failure`; a "" there
+    means only the group's prerelease gate kept the version out.
+    """
+
+    admitted_by: int | None
+    failures: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -255,6 +309,16 @@ class Constraint:
 
     def check(self, v: Version) -> bool:
         return any(not g.failure(v) for g in self.groups)
+
+    def assess(self, v: Version) -> RangeCheck:
+        """`check` and, on a miss, each group's failing comparator, evaluating each comparator once."""
+        failures = []
+        for index, group in enumerate(self.groups):
+            failure = group.comparator_failure(v)
+            if not failure and (not v.prerelease or group.allows_prerelease):
+                return RangeCheck(index)
+            failures.append(failure)
+        return RangeCheck(None, tuple(failures))
 
     def explain(self, v: Version) -> str:
         """`matches <group>`, or why no group admits `v` (for the policy trace)."""

@@ -8,15 +8,17 @@ row is deleted, as Flux drops it from `status.inventory`.
 
 from __future__ import annotations
 
+import re
+
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from engine.model import ClusterObject, ObjectId
+from engine.model import ClusterObject, Kustomization, ObjectId
 from engine.store.db import Store
-from engine.store.queries import transaction
+from engine.store.queries import list_events, transaction
 from engine.store.schema import ClusterObjectRow
 
 
@@ -86,3 +88,21 @@ def release(store: Store, kustomization: str, objects: Iterable[ObjectId]) -> No
         ids = [row.id for obj, row in _rows(session, kustomization).items() if obj in wanted]
         if ids:
             session.execute(delete(ClusterObjectRow).where(ClusterObjectRow.id.in_(ids)))
+
+
+SUCCEEDED = "ReconciliationSucceeded"
+_REVISION = re.compile(r"^revision (\S+): ")
+
+
+def applied_revision(store: Store, kustomization: str) -> str:
+    """The revision of the Kustomization's last successful sync ("" before the first).
+
+    A success event is recorded whenever a sync changes objects or reaches a new revision, so
+    the latest one names the revision applied now (Flux's status.lastAppliedRevision).
+    """
+    for event in reversed(list_events(store, object_kind=Kustomization.KIND,
+                                      object_name=kustomization, limit=50)):
+        if event.reason == SUCCEEDED:
+            match = _REVISION.match(event.message)
+            return match.group(1) if match else ""
+    return ""

@@ -20,6 +20,7 @@ from engine.model import (
 )
 from engine.store import queries
 from engine.store.actions import list_actions
+from engine.store.inventory import applied_revision, list_inventory
 from engine.store.db import Store
 
 
@@ -79,7 +80,7 @@ def object_status(store: Store | None, rule: Rule) -> ObjectStatus:
     if isinstance(rule, ImageUpdate):
         return _update(store, rule, base)
     if isinstance(rule, Kustomization):
-        return replace(base, message="not reconciled yet")
+        return _kustomization(store, rule, base)
     return base
 
 
@@ -133,3 +134,18 @@ def _update(store: Store, rule: ImageUpdate, base: ObjectStatus) -> ObjectStatus
     if last.status == "skipped":
         return replace(base, ready="True", last=when, message=last.error or "nothing to commit")
     return replace(base, ready="False", last=when, message=last.error or last.status)
+
+
+def _kustomization(store: Store, rule: Kustomization, base: ObjectStatus) -> ObjectStatus:
+    """Readiness from the last sync event; the revision of the last successful sync."""
+    ref = rule.key.ref
+    events = queries.list_events(store, object_kind=Kustomization.KIND, object_name=ref, limit=1)
+    revision = applied_revision(store, ref)
+    if events and events[-1].severity is queries.EventSeverity.ERROR:
+        return replace(base, ready="False", message=events[-1].message.splitlines()[0],
+                       revision=revision, last=events[-1].time)
+    if not revision:
+        return replace(base, message="not reconciled yet")
+    count = len(list_inventory(store, ref))
+    return replace(base, ready="True", revision=revision, last=events[-1].time if events else None,
+                   message=f"Applied revision: {short_revision(revision)} ({count} objects)")

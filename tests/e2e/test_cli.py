@@ -126,9 +126,10 @@ def test_unbuilt_verbs_say_what_is_missing(verb: str, capsys: pytest.CaptureFixt
 
 
 def test_reconcile_of_an_unbuilt_kind_says_so(capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = run(capsys, "reconcile", "kustomization", "flux-system", "--repo", HOMELAB)
+    code, _, err = run(capsys, "reconcile", "image", "update", "podinfo", "-n", "podinfo",
+                       "--repo", HOMELAB)
     assert code == 1
-    assert "`gitward reconcile kustomization` is not built yet" in err
+    assert "`gitward reconcile image update` is not built yet" in err
 
 
 def test_every_command_is_documented() -> None:

@@ -291,3 +291,17 @@ def pg_url(pg_server: PgServer) -> Iterator[str]:
     yield pg_server.url(name)
     with pg_server.admin() as admin:
         admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def homelab_remote(tmp_path: Path) -> tuple[BareRepo, Path]:
+    """A bare repo of examples/homelab whose GitRepository points at the bare repo itself, and
+    the seed checkout it was made from (rules are read from there)."""
+    require(shutil.which("git") is not None, "git is not installed (apt-get install git)")
+    seed = tmp_path / "seed"
+    shutil.copytree(EXAMPLES / "homelab", seed)
+    bare_path = tmp_path / "homelab.git"
+    sync = seed / "cluster/system/flux-system/gotk-sync.yaml"
+    sync.write_text(sync.read_text().replace("ssh://git@github.com/example/homelab",
+                                             bare_path.as_uri()))
+    return make_bare_repo(bare_path, seed), seed

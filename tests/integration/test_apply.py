@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,22 +12,9 @@ from engine.cli import main
 from engine.store.actions import list_actions
 from engine.store.db import open_store, state_url
 from engine.store.leases import acquire_lease, git_lease_name
-from tests.conftest import EXAMPLES
-from tests.integration.git_env import BareRepo, git, make_bare_repo, push_commit
+from tests.integration.git_env import BareRepo, git, push_commit
 
 PODINFO = "cluster/apps/podinfo/deployment.yaml"
-
-
-@pytest.fixture
-def homelab(tmp_path: Path) -> tuple[BareRepo, Path]:
-    """A bare repo of examples/homelab whose GitRepository points at the bare repo itself."""
-    seed = tmp_path / "seed"
-    shutil.copytree(EXAMPLES / "homelab", seed)
-    bare_path = tmp_path / "homelab.git"
-    sync = seed / "cluster/system/flux-system/gotk-sync.yaml"
-    sync.write_text(sync.read_text().replace("ssh://git@github.com/example/homelab",
-                                             bare_path.as_uri()))
-    return make_bare_repo(bare_path, seed), seed
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -45,8 +31,8 @@ def record_tags(capsys: pytest.CaptureFixture[str], state: str, repo: Path, tmp:
 
 
 def test_apply_pushes_one_commit_and_records_the_action(
-        homelab: tuple[BareRepo, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    bare, repo = homelab
+        homelab_remote: tuple[BareRepo, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bare, repo = homelab_remote
     state = str(tmp_path / "state.db")
     record_tags(capsys, state, repo, tmp_path)
     push_commit(bare.url, tmp_path / "other", {"README.md": "moved on\n"}, "A later commit")
@@ -73,9 +59,9 @@ def test_apply_pushes_one_commit_and_records_the_action(
     assert code == 0 and len(bare.subjects("main")) == 3
 
 
-def test_a_held_lease_skips_the_branch(homelab: tuple[BareRepo, Path], tmp_path: Path,
+def test_a_held_lease_skips_the_branch(homelab_remote: tuple[BareRepo, Path], tmp_path: Path,
                                        capsys: pytest.CaptureFixture[str]) -> None:
-    bare, repo = homelab
+    bare, repo = homelab_remote
     state = str(tmp_path / "state.db")
     record_tags(capsys, state, repo, tmp_path)
     with open_store(state_url(state)) as store:
@@ -90,9 +76,9 @@ def test_a_held_lease_skips_the_branch(homelab: tuple[BareRepo, Path], tmp_path:
         assert [a.status for a in list_actions(store)] == ["skipped"]
 
 
-def test_reconcile_source_records_the_revision(homelab: tuple[BareRepo, Path], tmp_path: Path,
+def test_reconcile_source_records_the_revision(homelab_remote: tuple[BareRepo, Path], tmp_path: Path,
                                                capsys: pytest.CaptureFixture[str]) -> None:
-    bare, repo = homelab
+    bare, repo = homelab_remote
     state = str(tmp_path / "state.db")
     code, out, err = run(capsys, "--state", state, "reconcile", "source", "git", "flux-system",
                          "--repo", str(repo), "--workdir", str(tmp_path / "cache"))

@@ -182,7 +182,11 @@ def test_a_no_op_reapply_sends_no_write_request(
     after = {str(m.id): live(cluster, m)["metadata"]["resourceVersion"] for m in prepare(objects, kustomization())}  # type: ignore[index]
     assert after == before
     assert {e.revision for e in list_inventory(store, "flux-system/apps")} == {"main@sha1:aaa"}
-    assert (len(list_actions(store)), len(list_events(store))) == (actions, events)
+    # no action rows; one event records that revision bbb is now the applied one
+    assert (len(list_actions(store)), len(list_events(store))) == (actions, events + 1)
+    assert list_events(store)[-1].message.startswith("revision main@sha1:bbb: ")
+    third = sync(store, cluster, kustomization(), objects, "main@sha1:bbb", T0 + timedelta(minutes=20))
+    assert third.ok and len(list_events(store)) == events + 1  # same revision: nothing recorded
 
 
 def test_drift_on_a_field_gitward_owns_is_corrected_with_a_diff(

@@ -12,7 +12,7 @@ from typing import Callable, Protocol, Sequence
 
 from engine.evaluate.policies.alphabetical import AlphabeticalPolicy
 from engine.evaluate.policies.numerical import NumericalPolicy
-from engine.evaluate.policies.ranking import Candidate, Judgement, Ranking, Verdict
+from engine.evaluate.policies.ranking import Candidate, Judgement, Ranking, Verdict, rejection
 from engine.evaluate.policies.semver import InvalidRange, SemverPolicy
 from engine.model import PolicyChoice, PolicyKind
 
@@ -24,12 +24,13 @@ __all__ = [
     "TagPolicy",
     "Verdict",
     "policy_for",
+    "rejection",
 ]
 
 
 class TagPolicy(Protocol):
     def rank(self, candidates: Sequence[Candidate]) -> Ranking:
-        """Admitted candidates best first, the rest with a verdict and a reason."""
+        """Admitted candidates best first, the rest as trace lines with a verdict and a reason."""
         ...
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-from engine.evaluate.policies.ranking import Candidate, Judgement, Ranking, Verdict, byte_order
+from engine.evaluate.policies.ranking import Candidate, Judgement, Ranking, Verdict
 from engine.model import Direction, PolicyChoice
 
 
@@ -24,9 +24,9 @@ class AlphabeticalPolicy:
         return AlphabeticalPolicy(choice.direction)
 
     def rank(self, candidates: Sequence[Candidate]) -> Ranking:
-        by_tag = sorted(candidates, key=lambda c: byte_order(c.tag))
+        by_tag = sorted(candidates, key=lambda c: c.tag)
         highest = self.direction is Direction.HIGHEST
-        ordered = sorted(by_tag, key=lambda c: byte_order(c.value), reverse=highest)
+        ordered = sorted(by_tag, key=lambda c: c.value, reverse=highest)
         word = "highest" if highest else "lowest"
         ranked = tuple(
             Judgement(c, Verdict.CANDIDATE, f"byte order, {word} first") for c in ordered

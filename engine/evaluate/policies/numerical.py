@@ -24,9 +24,10 @@ from engine.evaluate.policies.ranking import (
     Judgement,
     Ranking,
     Verdict,
-    byte_order,
     examples,
+    rejection,
 )
+from engine.model import TagVerdict
 from engine.model import Direction, PolicyChoice
 
 NAN_REASON = "NaN ranks below every number (gitward's rule; Flux's result depends on tag order)"
@@ -43,12 +44,12 @@ class NumericalPolicy:
     def rank(self, candidates: Sequence[Candidate]) -> Ranking:
         numbers: list[tuple[Candidate, float]] = []
         nans: list[Candidate] = []
-        rejected: list[Judgement] = []
-        for candidate in sorted(candidates, key=lambda c: byte_order(c.tag)):
+        rejected: list[TagVerdict] = []
+        for candidate in sorted(candidates, key=lambda c: c.tag):
             try:
                 number = parse_float(candidate.value)
             except ParseFloatError as err:
-                rejected.append(Judgement(candidate, Verdict.UNPARSABLE, f"not a number: {err}"))
+                rejected.append(rejection(candidate, Verdict.UNPARSABLE, f"not a number: {err}"))
                 continue
             if math.isnan(number):
                 nans.append(candidate)

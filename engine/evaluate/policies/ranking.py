@@ -1,9 +1,18 @@
-"""What a policy is given and what it returns: candidates in, a ranking and verdicts out."""
+"""What a policy is given and what it returns: candidates in, a ranking and verdicts out.
+
+Go compares strings as UTF-8 bytes, and every tie-break here follows it. Python's `str` order
+(by code point) is that same order, so the policies sort `str`s as they are: UTF-8 encodes each
+code point, lone surrogates included (as `surrogatepass` writes them), with a prefix-free byte
+sequence whose byte order is the code points' order, so comparing the encodings byte by byte
+compares the code points one by one.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+
+from engine.model import TagVerdict
 
 
 class Verdict(StrEnum):
@@ -38,16 +47,20 @@ class Judgement:
 
 @dataclass(frozen=True)
 class Ranking:
-    """`ranked` best first (verdict CANDIDATE); `failure` says why, when nothing ranked."""
+    """`ranked` best first (verdict CANDIDATE); `failure` says why, when nothing ranked.
+
+    `rejected` are the other candidates' trace lines, final already since they have no rank
+    (most tags of a large repository end there, so no Judgement is made for them on the way).
+    """
 
     ranked: tuple[Judgement, ...]
-    rejected: tuple[Judgement, ...] = ()
+    rejected: tuple[TagVerdict, ...] = ()
     failure: str = ""
 
 
-def byte_order(text: str) -> bytes:
-    """Go compares strings as UTF-8 bytes; so does every tie-break here."""
-    return text.encode("utf-8", "surrogatepass")
+def rejection(candidate: Candidate, verdict: Verdict, reason: str) -> TagVerdict:
+    """The trace line of a candidate the policy rules out: no rank, the value it compared."""
+    return TagVerdict(candidate.tag, verdict, candidate.value, None, reason)
 
 
 def examples(candidates: list[Candidate], *, values: bool = False, limit: int = 3) -> str:
@@ -55,7 +68,7 @@ def examples(candidates: list[Candidate], *, values: bool = False, limit: int = 
 
     A value is shown when it differs from its tag, or always with `values`.
     """
-    shown = sorted(candidates, key=lambda c: byte_order(c.tag))[:limit]
+    shown = sorted(candidates, key=lambda c: c.tag)[:limit]
     text = ", ".join(
         f'{c.tag} (value "{c.value}")' if values or c.value != c.tag else c.tag for c in shown
     )

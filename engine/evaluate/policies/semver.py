@@ -17,16 +17,15 @@ from engine.evaluate.policies.ranking import (
     Judgement,
     Ranking,
     Verdict,
-    byte_order,
     examples,
+    rejection,
 )
-from engine.model import PolicyChoice
+from engine.model import PolicyChoice, TagVerdict
 from engine.rules.semver import (
     PRERELEASE_NOT_ALLOWED,
     Constraint,
-    ConstraintGroup,
-    SortKey,
     ConstraintError,
+    SortKey,
     Version,
     parse_constraint,
     parse_version,
@@ -49,39 +48,45 @@ class SemverPolicy:
             raise InvalidRange(f'invalid semver range "{choice.range}": {err}') from None
 
     def rank(self, candidates: Sequence[Candidate]) -> Ranking:
-        admitted: list[tuple[Candidate, Version]] = []
+        admitted: list[tuple[Candidate, Version, int]] = []
         missed: list[tuple[Candidate, Version]] = []
-        rejected: list[Judgement] = []
+        rejected: list[TagVerdict] = []
         for candidate in candidates:
             version = parse_version(candidate.value)
             if version is None:
                 reason = _unparsable(candidate.value)
-                rejected.append(Judgement(candidate, Verdict.UNPARSABLE, reason))
-            elif self.constraint.check(version):
-                admitted.append((candidate, version))
+                rejected.append(rejection(candidate, Verdict.UNPARSABLE, reason))
+                continue
+            check = self.constraint.assess(version)
+            if check.admitted_by is not None:
+                admitted.append((candidate, version, check.admitted_by))
             else:
                 missed.append((candidate, version))
-                rejected.append(self._miss(candidate, version))
+                verdict, reason = self._miss(version, check.failures)
+                rejected.append(rejection(candidate, verdict, reason))
         admitted.sort(key=_precedence, reverse=True)
         ranked = tuple(self._ranked(admitted))
         return Ranking(ranked, tuple(rejected), "" if ranked else self._failure(candidates, missed))
 
-    def _miss(self, candidate: Candidate, version: Version) -> Judgement:
-        """Out of range; prerelease-excluded if a group's comparators all match the prerelease."""
-        failures = [_comparator_failure(group, version) for group in self.constraint.groups]
-        if version.is_prerelease and "" in failures:
-            return Judgement(candidate, Verdict.PRERELEASE_EXCLUDED, PRERELEASE_NOT_ALLOWED)
-        if len(failures) == 1:
-            return Judgement(candidate, Verdict.OUT_OF_RANGE, failures[0])
-        groups = self.constraint.groups
-        reason = "; ".join(f"[{g}] {f}" for g, f in zip(groups, failures))
-        return Judgement(candidate, Verdict.OUT_OF_RANGE, reason)
+    def _miss(self, version: Version, failures: tuple[str, ...]) -> tuple[Verdict, str]:
+        """Out of range; prerelease-excluded if a group's comparators all match the prerelease.
 
-    def _ranked(self, admitted: list[tuple[Candidate, Version]]) -> list[Judgement]:
+        `failures` are the range's `assess` of `version`: each group's failing comparator.
+        """
+        if version.is_prerelease and "" in failures:
+            return Verdict.PRERELEASE_EXCLUDED, PRERELEASE_NOT_ALLOWED
+        if len(failures) == 1:
+            return Verdict.OUT_OF_RANGE, failures[0]
+        groups = self.constraint.groups
+        return Verdict.OUT_OF_RANGE, "; ".join(f"[{g}] {f}" for g, f in zip(groups, failures))
+
+    def _ranked(self, admitted: list[tuple[Candidate, Version, int]]) -> list[Judgement]:
+        """Judgements best first: `matches <group>` for the first group that admits the version."""
+        matches = [f"matches {group}" for group in self.constraint.groups]
         out: list[Judgement] = []
-        for i, (candidate, version) in enumerate(admitted):
-            reason = self.constraint.explain(version)
-            if i and admitted[i - 1][1].compare(version) == 0:
+        for i, (candidate, version, group) in enumerate(admitted):
+            reason = matches[group]
+            if i and admitted[i - 1][1].sort_key == version.sort_key:
                 reason = (
                     f"same precedence as {admitted[i - 1][0].tag}; the byte-larger tag ranks "
                     "first (Flux keeps the first in descending tag order)"
@@ -98,23 +103,18 @@ class SemverPolicy:
                 f"(at least two dots, e.g. 1.2.3): {examples(list(candidates))}"
             )
         candidate, version = max(missed, key=_precedence)
+        _, reason = self._miss(version, self.constraint.assess(version).failures)
         return (
             f'no tag satisfies "{self.constraint.text}"; highest outside the range: '
-            f"{_describe(candidate)} ({self._miss(candidate, version).reason})"
+            f"{_describe(candidate)} ({reason})"
         )
 
 
-def _comparator_failure(group: ConstraintGroup, version: Version) -> str:
-    """The first comparator of `group` that `version` fails, the prerelease gate aside."""
-    for comparator in group.comparators:
-        if not comparator.matches(version):
-            return f"{comparator} fails"
-    return ""
-
-
-def _precedence(item: tuple[Candidate, Version]) -> tuple[SortKey, bytes]:
-    candidate, version = item
-    return (version.sort_key, byte_order(candidate.tag))
+def _precedence(
+    item: tuple[Candidate, Version] | tuple[Candidate, Version, int],
+) -> tuple[SortKey, str]:
+    """Semver precedence, then the tag (Python's `str` order is Go's byte order of UTF-8)."""
+    return (item[1].sort_key, item[0].tag)
 
 
 def _unparsable(value: str) -> str:
