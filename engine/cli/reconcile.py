@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from contextlib import ExitStack
 from pathlib import Path
 
 import click
@@ -12,6 +14,7 @@ from engine.cli.kinds import (
     IMAGE_REPOSITORY,
     KUSTOMIZATION,
     SOURCE_GIT,
+    Kind,
     find,
     parse_kind,
 )
@@ -21,9 +24,17 @@ from engine.cli.sources import reconcile_source_command, ssh_key_option, workdir
 from engine.cli.state import open_for_writing
 from engine.errors import GitwardError, Problems
 from engine.model import ImagePolicy, ImageRepository, RuleSet, ScanStatus
-from engine.reconcile.images import PolicyOutcome, decide_policy, policies_of, scan_repository, utcnow
+from engine.reconcile.images import (
+    PolicyOutcome,
+    SecretReader,
+    decide_policy,
+    policies_of,
+    scan_repository,
+    utcnow,
+)
 from engine.reconcile.repo import locate_all, read_marked_files
 from engine.reconcile.updates import deployed_tags
+from engine.observe.cluster import ClusterClient, connect, read_object
 from engine.rules.load import load_repo
 from engine.store.db import Store
 
@@ -41,9 +52,9 @@ class ReconcileFailed(GitwardError):
 @click.option("--with-source", is_flag=True,
               help="kustomization: fetch its GitRepository first (else its last recorded revision).")
 @click.option("--kubeconfig", type=click.Path(dir_okay=False, path_type=Path),
-              help="kustomization: the cluster's kubeconfig (else KUBECONFIG, ~/.kube/config, "
-                   "in-cluster).")
-@click.option("--context", "kube_context", help="kustomization: the kubeconfig context.")
+              help="The cluster's kubeconfig (else KUBECONFIG, ~/.kube/config, in-cluster): "
+                   "kustomizations apply there; image repositories read their secretRef there.")
+@click.option("--context", "kube_context", help="The kubeconfig context.")
 @click.pass_context
 def reconcile(ctx: click.Context, words: tuple[str, ...], repo: Path, namespace: str,
               ssh_key: Path | None, workdir: Path, with_source: bool, kubeconfig: Path | None,
@@ -74,25 +85,41 @@ def reconcile(ctx: click.Context, words: tuple[str, ...], repo: Path, namespace:
     problems = Problems()
     rules = load_repo(repo, problems).rules
     problems.raise_if_errors()
-    failed = False
     values, _ = locate_all(rules, read_marked_files(repo, rules.marker_dialects))
     deployed = deployed_tags(values)
-    with open_for_writing(ctx) as store:
-        for name in names:
-            target = find(kind, rules, name, namespace)
-            if isinstance(target, ImageRepository):
-                failed |= _repository(store, rules, target, deployed)
-            elif isinstance(target, ImagePolicy):
-                failed |= _report(_decide(store, rules, target, deployed))
+    configured = bool(kubeconfig or kube_context or os.environ.get("KUBECONFIG"))
+    with ExitStack() as stack:
+        cluster = stack.enter_context(connect(kubeconfig, kube_context)) if configured else None
+        read_secret = _secret_reader(cluster) if cluster else None
+        failed = _images(ctx, kind, names, rules, namespace, deployed, read_secret)
     if failed:
         raise ReconcileFailed("reconciliation failed")
     return 0
 
 
+def _secret_reader(cluster: ClusterClient) -> SecretReader:
+    def read(namespace: str, name: str) -> dict[str, object] | None:
+        return read_object(cluster, "v1", "Secret", namespace, name)
+    return read
+
+
+def _images(ctx: click.Context, kind: Kind, names: tuple[str, ...], rules: RuleSet,
+            namespace: str, deployed: dict[str, str], read_secret: SecretReader | None) -> bool:
+    failed = False
+    with open_for_writing(ctx) as store:
+        for name in names:
+            target = find(kind, rules, name, namespace)
+            if isinstance(target, ImageRepository):
+                failed |= _repository(store, rules, target, deployed, read_secret)
+            elif isinstance(target, ImagePolicy):
+                failed |= _report(_decide(store, rules, target, deployed))
+    return failed
+
+
 def _repository(store: Store, rules: RuleSet, repository: ImageRepository,
-                deployed: dict[str, str]) -> bool:
+                deployed: dict[str, str], read_secret: SecretReader | None) -> bool:
     click.echo(f"► scanning ImageRepository {repository.key.ref}")
-    scan = scan_repository(store, repository)
+    scan = scan_repository(store, repository, read_secret=read_secret)
     if scan.status is ScanStatus.FAILED:
         click.echo(f"✗ scan failed: {scan.error}", err=True)
     else:

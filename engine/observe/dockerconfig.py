@@ -174,3 +174,28 @@ def _refuse_helpers(doc: dict[str, Any], keys: list[str], wanted: frozenset[str]
             f"'docker-credential-{helper}', which gitward does not run; put them in 'auths' "
             "or in a Secret"
         )
+
+
+DOCKERCONFIGJSON = "kubernetes.io/dockerconfigjson"
+
+
+def credentials_from_secret(secret: dict[str, object] | None, namespace: str, name: str,
+                            registry: str) -> Credentials | None:
+    """Credentials from a live `kubernetes.io/dockerconfigjson` Secret (an ImageRepository's
+    `secretRef`); a missing Secret or one of another type is a clear error, never a silent
+    anonymous scan."""
+    source = f"Secret {namespace}/{name}"
+    if secret is None:
+        raise DockerConfigError(f"{source} (the ImageRepository's secretRef) does not exist")
+    if secret.get("type") != DOCKERCONFIGJSON:
+        raise DockerConfigError(f"{source} is of type {secret.get('type')!r}, not "
+                                f"{DOCKERCONFIGJSON!r}")
+    data = secret.get("data")
+    encoded = data.get(".dockerconfigjson") if isinstance(data, dict) else None
+    if not isinstance(encoded, str):
+        raise DockerConfigError(f"{source} has no .dockerconfigjson key")
+    try:
+        raw = base64.b64decode(encoded, validate=True)
+    except (ValueError, binascii.Error):
+        raise DockerConfigError(f"{source}: .dockerconfigjson is not base64") from None
+    return credentials_from_dockerconfigjson(raw, registry, source=source)

@@ -18,7 +18,11 @@ from engine.model import (
     ListedTag,
     RuleSet,
 )
-from engine.observe.dockerconfig import Credentials, credentials_from_docker_config
+from engine.observe.dockerconfig import (
+    Credentials,
+    credentials_from_docker_config,
+    credentials_from_secret,
+)
 from engine.observe.registry import list_tags, parse_image
 from engine.rules.regex import PatternError
 from engine.store import queries
@@ -49,13 +53,27 @@ def record_tags(store: Store, repository: ImageRepository, tags: Sequence[str], 
                                      started_at=started_at, finished_at=finished_at)
 
 
+SecretReader = Callable[[str, str], "dict[str, object] | None"]
+"""Reads a Secret (namespace, name) from the cluster, when one is configured."""
+
+
 def scan_repository(store: Store, repository: ImageRepository, *, clock: Clock = utcnow,
-                    credentials: Credentials | None = None) -> ImageScan:
-    """List the registry's tags and record the scan; a failure is recorded, not raised."""
+                    credentials: Credentials | None = None,
+                    read_secret: SecretReader | None = None) -> ImageScan:
+    """List the registry's tags and record the scan; a failure is recorded, not raised.
+
+    Credentials: those given, else the Secret the repository's `secretRef` names when a cluster
+    is configured (`read_secret`), else the docker config.json.
+    """
     started = clock()
     try:
         image = parse_image(repository.image, repository.insecure)
-        creds = credentials or credentials_from_docker_config(image.registry)
+        creds = credentials
+        if creds is None and repository.secret_ref and read_secret is not None:
+            secret = read_secret(repository.namespace, repository.secret_ref)
+            creds = credentials_from_secret(secret, repository.namespace, repository.secret_ref,
+                                            image.registry)
+        creds = creds or credentials_from_docker_config(image.registry)
         listing = list_tags(image, credentials=creds, page_size=repository.page_size,
                             timeout=repository.effective_timeout.total_seconds())
         listed = listed_tags(repository, listing.tags)
