@@ -121,7 +121,7 @@ def test_examples_homelab_renders_in_python_exactly_as_kustomize(
     root = EXAMPLES / "homelab"
     result = build_kustomization(root, flux_kustomization(root))
     assert result.kustomize == ""
-    assert len(result.manifests) == 14
+    assert len(result.manifests) == 20
     assert without_owner(result.manifests) == reference(root, "cluster", tmp_path, kustomize_binary)
     assert result.manifests[0].origin == "cluster/apps/ledger/deployment.yaml: document 1"
     labels = [m.metadata["labels"] for m in result.manifests]
@@ -392,7 +392,7 @@ def test_the_command_prints_yaml_documents_or_a_json_list(tmp_path: Path) -> Non
     docs = [d.value for d in kubeyaml.read_documents("out", as_yaml.stdout, v2=True)]
     as_json = runner.invoke(build, ["kustomization", "flux-system/flux-system", "--repo", root,
                                     "-o", "json"])
-    assert json.loads(as_json.stdout) == docs and len(docs) == 14
+    assert json.loads(as_json.stdout) == docs and len(docs) == 20
     missing = runner.invoke(build, ["kustomization", "nope", "--repo", root])
     assert isinstance(missing.exception, UserError)
     assert "Kustomization flux-system/nope not found" in str(missing.exception)
