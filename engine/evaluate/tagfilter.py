@@ -30,7 +30,9 @@ class Exclusions:
 
     `suffixes` holds, per pattern, the literal L of a `^.*L$` pattern (see `suffix_literal`)
     or None: the default `^.*\\.sig$` is then an `endswith` on ASCII tags instead of one RE2
-    call per tag, with the same answer. Other tags and patterns go to RE2.
+    call per tag, with the same answer. Other patterns go to RE2, and so do non-ASCII tags
+    (never valid registry tags): what RE2's `.` does with the lone surrogates `utf8` can
+    write is observed, not documented.
     """
 
     patterns: tuple[tuple[str, Regex], ...]

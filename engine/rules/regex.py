@@ -17,7 +17,7 @@ import re2
 
 _GROUP_NAME = re.compile(rb"[A-Za-z0-9_]+")  # Go's rule; RE2 also admits Unicode letters
 _PLAIN = frozenset(string.ascii_letters + string.digits + "-_/:@=,")  # never special in RE2
-_ESCAPABLE = frozenset(string.punctuation)  # `\` + ASCII punctuation is that character in RE2 and Go
+_ESCAPABLE = frozenset(string.punctuation)  # `\` + ASCII punctuation: that character (RE2, Go)
 _ANY_PREFIX, _END = "^.*", "$"
 
 

@@ -189,10 +189,11 @@ _PLAIN_VERSION = re.compile(
 )
 
 
-_Pieces = tuple[str, str, str, str, str]  # major, minor, patch, prerelease, metadata
+VersionPieces = tuple[str, str, str, str, str]
+"""major, minor, patch, prerelease and metadata as written (no dots or signs)."""
 
 
-def plain_pieces(text: str) -> _Pieces | None:
+def plain_pieces(text: str) -> VersionPieces | None:
     """The pieces of a complete `v?N.N.N(-pre)?(+meta)?`, as `_scan` reads them; else None."""
     match = _PLAIN_VERSION.fullmatch(text)
     if match is None:
@@ -201,7 +202,7 @@ def plain_pieces(text: str) -> _Pieces | None:
     return major, minor, patch, prerelease, metadata
 
 
-def scanned_pieces(text: str) -> _Pieces | None:
+def scanned_pieces(text: str) -> VersionPieces | None:
     """The pieces `_scan` reads when they span the whole text; else None."""
     parts = _scan(text, 0, _DIGITS)
     if parts is None or parts.end != len(text):
@@ -221,7 +222,7 @@ def _coerce(text: str) -> Version | None:
     if max(numbers) > _MAX_UINT64:
         return None
     prerelease = tuple(pre.split(".")) if pre else ()
-    if any(len(p) > 1 and p[0] == "0" and all(c in _DIGITS for c in p) for p in prerelease):
+    if prerelease and any(len(p) > 1 and p[0] == "0" and p.isdigit() for p in prerelease):
         return None
     return Version(numbers[0], numbers[1], numbers[2], prerelease, metadata, text)
 
@@ -273,7 +274,7 @@ class ConstraintGroup:
         return self.comparator_failure(v)
 
     def comparator_failure(self, v: Version) -> str:
-        """`<comparator> fails` for the first comparator `v` fails, or "": the prerelease gate aside."""
+        """`<comparator> fails` for the first comparator `v` fails, or "": the gate aside."""
         for comparator in self.comparators:
             if not comparator.matches(v):
                 return f"{comparator} fails"
@@ -311,7 +312,7 @@ class Constraint:
         return any(not g.failure(v) for g in self.groups)
 
     def assess(self, v: Version) -> RangeCheck:
-        """`check` and, on a miss, each group's failing comparator, evaluating each comparator once."""
+        """`check`, and on a miss each group's failing comparator, in one pass over the range."""
         failures = []
         for index, group in enumerate(self.groups):
             failure = group.comparator_failure(v)

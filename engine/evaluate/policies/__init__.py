@@ -12,7 +12,7 @@ from typing import Callable, Protocol, Sequence
 
 from engine.evaluate.policies.alphabetical import AlphabeticalPolicy
 from engine.evaluate.policies.numerical import NumericalPolicy
-from engine.evaluate.policies.ranking import Candidate, Judgement, Ranking, Verdict, rejection
+from engine.evaluate.policies.ranking import Candidate, Judgement, Ranking, Verdict
 from engine.evaluate.policies.semver import InvalidRange, SemverPolicy
 from engine.model import PolicyChoice, PolicyKind
 
@@ -24,7 +24,6 @@ __all__ = [
     "TagPolicy",
     "Verdict",
     "policy_for",
-    "rejection",
 ]
 
 

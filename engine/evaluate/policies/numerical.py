@@ -27,8 +27,7 @@ from engine.evaluate.policies.ranking import (
     examples,
     rejection,
 )
-from engine.model import TagVerdict
-from engine.model import Direction, PolicyChoice
+from engine.model import Direction, PolicyChoice, TagVerdict
 
 NAN_REASON = "NaN ranks below every number (gitward's rule; Flux's result depends on tag order)"
 
