@@ -14,9 +14,9 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from bench import BenchError, Result, markers, policy, scan
+from bench import BenchError, Result, markers, policy, scan, sync
 
-BENCHMARKS = ("policy", "scan", "store", "markers")
+BENCHMARKS = ("policy", "scan", "store", "markers", "sync")
 FULL_RUNS = 5
 QUICK_RUNS = 3
 _COLUMNS = ("benchmark", "size", "runs", "median s", "rate", "baseline s", "ratio", "goal", "verdict")
@@ -28,7 +28,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--only", choices=BENCHMARKS, action="append", help="run only this benchmark (repeatable)")
     parser.add_argument("--runs", type=int, help=f"timed runs per line (default {FULL_RUNS}, {QUICK_RUNS} with --quick)")
     parser.add_argument("--profile", action="store_true",
-                        help="also print a cProfile of each policy evaluation (and of the marker update with markers)")
+                        help="also print a cProfile of each policy evaluation (and of the marker update with "
+                        "markers, of a no-op reconcile with sync)")
     return parser
 
 
@@ -37,11 +38,13 @@ def _plan(quick: bool, runs: int, workdir: Path) -> dict[str, Callable[[], list[
     scan_size, page = (scan.QUICK_SCAN_SIZE, scan.QUICK_SCAN_PAGE) if quick else (scan.SCAN_SIZE, scan.SCAN_PAGE)
     store_size = scan.QUICK_STORE_SIZE if quick else scan.STORE_SIZE
     files, marked = _marker_sizes(quick)
+    namespaces, objects = _sync_sizes(quick)
     return {
         "policy": lambda: policy.run(policy_size, runs),
         "scan": lambda: [scan.run_listing(scan_size, page, runs, workdir)],
         "store": lambda: scan.run_store(store_size, runs, workdir),
         "markers": lambda: markers.run(files, marked, runs, workdir),
+        "sync": lambda: sync.run(namespaces, objects, runs, workdir),
     }
 
 
@@ -75,12 +78,23 @@ def main(argv: Sequence[str] | None = None) -> int:
             except BenchError as err:
                 failures.append(f"markers profile: {err}")
                 print(f"not run: markers profile: {err}", file=sys.stderr)
+        if "sync" in chosen:
+            try:
+                print(sync.profile(*_sync_sizes(args.quick)))
+            except BenchError as err:
+                failures.append(f"sync profile: {err}")
+                print(f"not run: sync profile: {err}", file=sys.stderr)
     return 1 if failures else 0
 
 
 def _marker_sizes(quick: bool) -> tuple[int, int]:
     """(manifests, marked files) of the marker benchmark's tree."""
     return (markers.QUICK_FILES, markers.QUICK_MARKED) if quick else (markers.FULL_FILES, markers.FULL_MARKED)
+
+
+def _sync_sizes(quick: bool) -> tuple[int, int]:
+    """(namespaces, objects in them) of the sync benchmark's tree."""
+    return (sync.QUICK_NAMESPACES, sync.QUICK_OBJECTS) if quick else (sync.FULL_NAMESPACES, sync.FULL_OBJECTS)
 
 
 def _header(quick: bool, runs: int) -> str:

@@ -15,11 +15,16 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bench import BenchError, Result, Timing, interleaved, ready
+from bench import BenchError, Result, Timing, interleaved, ready, sync
 from bench.markers import NAMESPACE, POLICIES, SCREEN, prepared, write_tree
 from bench.policy import make_tags
 from bench.run import format_table, main
+from engine.act.cluster import apply_object, delete_object
 from engine.errors import Problems
+from engine.evaluate.apply import Change, ObjectAction
+from engine.model import Manifest, ObjectId
+from engine.observe.cluster import dry_run_apply, read_object
+from engine.reconcile.cluster import SyncResult
 from engine.rules.load import load_repo
 from tests.conftest import require
 
@@ -147,3 +152,92 @@ def test_marker_checks_catch_a_wrong_answer(tmp_path: Path) -> None:
         (bench.work / "cluster" / "stray.yaml").write_text("kind: Stray\n")
         with pytest.raises(BenchError, match=r"not in the tree \(1\)"):
             bench.check_tree()
+
+
+def test_sync_quick_run_prints_its_lines_and_zero_writes(capsys: pytest.CaptureFixture[str]) -> None:
+    require(shutil.which(sync.KUBECTL) is not None, f"kubectl is not at {sync.KUBECTL}: it is the sync baseline")
+    missing = sync.missing_binaries()
+    require(not missing, f"the sync lines need a kube-apiserver: {missing}")
+    status = main(["--quick", "--runs", "1", "--only", "sync"])
+    out, err = capsys.readouterr()
+    assert status == 0, err
+    lines = _ratio_lines(out)
+    names = ["sync render plain tree", "sync first apply", "sync no-op reconcile"]
+    assert sorted(lines) == sorted(names), out
+    objects = sync.QUICK_OBJECTS + sync.QUICK_NAMESPACES
+    for name in names:
+        assert f"  {name}: " in out.split("baselines (same run, same data):", 1)[1]
+        assert float(lines[name]["baseline"]) > 0 and lines[name]["size"] == str(objects)
+    assert "sync no-op reconcile: all 2 runs: 0 writes to the API server, 0 store rows changed" in out
+    assert re.search(rf"per sync [\d,]+ requests \(.*; {objects} dry-run applies\)", out), out
+
+
+def test_sync_tree_is_deterministic_and_renders_as_kubectl_does(tmp_path: Path) -> None:
+    require(shutil.which(sync.KUBECTL) is not None, f"kubectl is not at {sync.KUBECTL}: it is the sync baseline")
+    tree = sync.write_tree(tmp_path / "a", 4, 50)
+    again = sync.write_tree(tmp_path / "b", 4, 50)
+    files = sorted(p.relative_to(tree.root).as_posix() for p in tree.root.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(again.root).as_posix() for p in again.root.rglob("*") if p.is_file())
+    assert all((tree.root / f).read_bytes() == (again.root / f).read_bytes() for f in files)
+    assert not any(f.endswith("kustomization.yaml") for f in files if f.startswith(f"{sync.TREE}/"))
+    rendered = sync.render(tree)
+    kinds = {m.kind for m in rendered}
+    assert len(rendered) == 54 and kinds == {"Namespace", "ConfigMap", "Deployment", "Service"}
+    assert {m.namespace for m in rendered if m.kind != "Namespace"} == set(tree.namespaces)
+    output = sync.kustomize(tree)
+    sync.check_kustomize(tree, output)
+    sync.check_same_objects(rendered, output)
+    with pytest.raises(BenchError, match="differs from kubectl kustomize"):
+        sync.check_same_objects(rendered, output.replace("LOG_FORMAT: json", "LOG_FORMAT: text", 1))
+    with pytest.raises(BenchError, match="render different objects"):
+        sync.check_same_objects(rendered[1:], output)
+    moved = sync.moved(rendered, "-g1")
+    assert {m.namespace for m in moved if m.kind != "Namespace"} == {f"{n}-g1" for n in tree.namespaces}
+    assert {m.name for m in moved if m.kind == "Namespace"} == {f"{n}-g1" for n in tree.namespaces}
+    assert {m.namespace for m in rendered if m.kind != "Namespace"} == set(tree.namespaces)  # a copy
+
+
+def test_sync_checks_catch_a_wrong_answer() -> None:
+    def result(*changes: Change, error: str | None = None) -> SyncResult:
+        applied = tuple(ObjectAction(ObjectId("", "ConfigMap", "team-00", f"c{i}"), "v1", c)
+                        for i, c in enumerate(changes))
+        return SyncResult("flux-system/bench", sync.REVISION, applied, error=error)
+
+    sync.check_applied(result(Change.UNCHANGED, Change.UNCHANGED), 2, Change.UNCHANGED, "no-op")
+    with pytest.raises(BenchError, match="leave all 2 objects unchanged; they were: 1 unchanged, 1 configured"):
+        sync.check_applied(result(Change.UNCHANGED, Change.UPDATE), 2, Change.UNCHANGED, "no-op")
+    with pytest.raises(BenchError, match="the first apply failed: refused"):
+        sync.check_applied(result(error="refused"), 0, Change.CREATE, "first apply")
+    done = subprocess.CompletedProcess(["kubectl"], 0, "configmap/c0 serverside-applied\n", "")
+    sync.check_kubectl(done, 1, "serverside-applied")
+    with pytest.raises(BenchError, match="reported 1 of 2 objects"):
+        sync.check_kubectl(done, 2, "serverside-applied")
+
+
+def test_sync_without_kube_binaries_runs_the_render_line_and_says_why(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    require(shutil.which(sync.KUBECTL) is not None, f"kubectl is not at {sync.KUBECTL}: it is the sync baseline")
+    monkeypatch.setenv("GITWARD_KUBE_BIN_DIR", str(tmp_path))  # an empty directory: no kube-apiserver in it
+    assert main(["--quick", "--runs", "1", "--only", "sync"]) == 0
+    out = capsys.readouterr().out
+    assert sorted(_ratio_lines(out)) == ["sync render plain tree"]
+    assert re.search(r"first apply and no-op reconcile not run: \S*kube-apiserver is missing", out), out
+
+
+def test_sync_request_counter_tells_writes_from_dry_runs(tmp_path: Path) -> None:
+    missing = sync.missing_binaries()
+    require(not missing, f"the sync lines need a kube-apiserver: {missing}")
+    namespace = Manifest({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "counted"}})
+    settings = Manifest({"apiVersion": "v1", "kind": "ConfigMap",
+                         "metadata": {"name": "settings", "namespace": "counted"}, "data": {"a": "1"}})
+    with sync.cluster(tmp_path) as running:
+        assert running is not None
+        with sync.requests_sent(running.client) as seen:
+            apply_object(running.client.dynamic, namespace)
+            dry_run_apply(running.client, settings)
+            read_object(running.client, "v1", "ConfigMap", "counted", "settings")
+        assert [verb for verb, _ in seen.writes] == ["PATCH"] and "/namespaces/counted" in seen.writes[0][1]
+        assert seen.dry_runs == 1 and seen.methods["PATCH"] == 2  # GETs too: the read, and discovery
+        with sync.requests_sent(running.client) as after:
+            delete_object(running.client.dynamic, "v1", "Namespace", "", "counted")
+        assert [verb for verb, _ in after.writes] == ["DELETE"]
