@@ -18,6 +18,7 @@ from engine.cli.build import build
 from engine.cli.check import check
 from engine.cli.convert import convert, export
 from engine.cli.db import db
+from engine.cli.events import events, logs
 from engine.cli.explain import explain
 from engine.cli.get import get
 from engine.cli.images import images
@@ -50,7 +51,7 @@ def cli(ctx: click.Context, state: str | None) -> None:
 
 register(images)
 for command in (check, get, export, convert, db, suspend, resume, images, explain, reconcile,
-                plan, apply, sql, build, *PENDING):
+                plan, apply, sql, build, events, logs, *PENDING):
     cli.add_command(command)
 
 

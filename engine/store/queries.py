@@ -466,3 +466,23 @@ def list_suspensions(store: Store) -> tuple[Suspension, ...]:
             select(SuspensionRow).order_by(SuspensionRow.object_kind, SuspensionRow.object_name)
         )
         return tuple(_suspension(row) for row in rows)
+
+
+def events_after(
+    store: Store,
+    after_id: int = 0,
+    *,
+    object_kind: str | None = None,
+    object_name: str | None = None,
+    since: datetime | None = None,
+) -> tuple[Event, ...]:
+    """Every event with an id above `after_id` matching the filters, oldest first (for following)."""
+    query = select(EventRow).where(EventRow.id > after_id)
+    if object_kind is not None:
+        query = query.where(EventRow.object_kind == object_kind)
+    if object_name is not None:
+        query = query.where(EventRow.object_name == object_name)
+    if since is not None:
+        query = query.where(EventRow.time >= since)
+    with transaction(store, "read") as session:
+        return tuple(_event(row) for row in session.scalars(query.order_by(EventRow.time, EventRow.id)))

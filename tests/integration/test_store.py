@@ -373,7 +373,8 @@ def test_db_commands(url: str) -> None:
     again = runner.invoke(db_group, ["upgrade"], obj={"state": url})
     assert f"already at revision {head_revision()}" in again.output
     history = runner.invoke(db_group, ["history"], obj={"state": url})
-    assert history.exit_code == 0 and f"* 0001 -> {head_revision()}: leases" in history.output
+    assert history.exit_code == 0 and f"* 0002 -> {head_revision()}: audit views" in history.output
+    assert "  0001 -> 0002: leases" in history.output
     assert "  <base> -> 0001: initial schema" in history.output
     sql = runner.invoke(db_group, ["upgrade", "--sql"], obj={"state": url})
     assert sql.exit_code == 0 and "CREATE TABLE image_tags" in sql.output
