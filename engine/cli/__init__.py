@@ -17,6 +17,7 @@ from engine import __version__
 from engine.cli.build import build
 from engine.cli.check import check
 from engine.cli.convert import convert, export
+from engine.cli.diff import diff
 from engine.cli.db import db
 from engine.cli.events import events, logs
 from engine.cli.explain import explain
@@ -26,6 +27,7 @@ from engine.cli.pending import PENDING
 from engine.cli.reconcile import reconcile
 from engine.cli.sql import sql
 from engine.cli.suspend import resume, suspend
+from engine.cli.trace import trace
 from engine.cli.updates import apply, plan, register
 from engine.errors import GitwardError, RuleError
 
@@ -51,7 +53,7 @@ def cli(ctx: click.Context, state: str | None) -> None:
 
 register(images)
 for command in (check, get, export, convert, db, suspend, resume, images, explain, reconcile,
-                plan, apply, sql, build, events, logs, *PENDING):
+                plan, apply, sql, build, events, logs, diff, trace, *PENDING):
     cli.add_command(command)
 
 

@@ -22,7 +22,7 @@ from engine.cli.kustomizations import reconcile_kustomization_command
 from engine.cli.pending import NotBuiltError
 from engine.cli.sources import reconcile_source_command, ssh_key_option, workdir_option
 from engine.cli.state import open_for_writing
-from engine.errors import GitwardError, Problems
+from engine.errors import GitwardError, Problems, UserError
 from engine.model import ImagePolicy, ImageRepository, RuleSet, ScanStatus
 from engine.reconcile.images import (
     PolicyOutcome,
@@ -55,12 +55,15 @@ class ReconcileFailed(GitwardError):
               help="The cluster's kubeconfig (else KUBECONFIG, ~/.kube/config, in-cluster): "
                    "kustomizations apply there; image repositories read their secretRef there.")
 @click.option("--context", "kube_context", help="The kubeconfig context.")
+@click.option("--all", "every", is_flag=True,
+              help="kustomization: every Kustomization, each after the ones it dependsOn.")
 @click.pass_context
 def reconcile(ctx: click.Context, words: tuple[str, ...], repo: Path, namespace: str,
               ssh_key: Path | None, workdir: Path, with_source: bool, kubeconfig: Path | None,
-              kube_context: str | None) -> int:
+              kube_context: str | None, every: bool) -> int:
     """Reconcile an object now: `source git NAME` fetches its revision; `kustomization NAME`
-    renders its path at the source's revision and applies it to the cluster (prune, health);
+    renders its path at the source's revision and applies it to the cluster (prune, health),
+    after the Kustomizations it dependsOn are Ready (`--all`: every one, dependencies first);
     `image repository NAME` scans its registry and re-decides its policies; `image policy NAME`
     re-decides from the recorded tags.
 
@@ -68,17 +71,20 @@ def reconcile(ctx: click.Context, words: tuple[str, ...], repo: Path, namespace:
     Examples:
       gitward reconcile source git flux-system --ssh-key ~/.ssh/homelab-ro
       gitward reconcile kustomization flux-system --with-source
+      gitward reconcile kustomization --all --with-source
       gitward reconcile image repository podinfo/podinfo
       gitward reconcile image policy ledger/ledger
     """
     kind, names = parse_kind(words)
+    if every and kind is not KUSTOMIZATION:
+        raise UserError("--all works with `gitward reconcile kustomization` only")
     if kind is SOURCE_GIT:
         return reconcile_source_command(ctx, names, repo=repo, namespace=namespace,
                                         ssh_key=ssh_key, workdir=workdir)
     if kind is KUSTOMIZATION:
         return reconcile_kustomization_command(
             ctx, names, repo=repo, namespace=namespace, ssh_key=ssh_key, workdir=workdir,
-            with_source=with_source, kubeconfig=kubeconfig, context=kube_context)
+            with_source=with_source, kubeconfig=kubeconfig, context=kube_context, every=every)
     if kind not in (IMAGE_REPOSITORY, IMAGE_POLICY):
         raise NotBuiltError(f"`gitward reconcile {kind.cli_name}` is not built yet: it needs the "
                             "controller loop (use `gitward apply` to run the automations now)")

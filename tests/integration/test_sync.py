@@ -56,8 +56,10 @@ def test_homelab_syncs_then_noops_then_prunes(homelab_remote: tuple[BareRepo, Pa
     assert code == 0 and "no changes" in out, out + err
 
     other = clone(bare.url, tmp_path / "other")
-    other.git("rm", "-q", "cluster/infrastructure/redis/redis.yaml")
-    other.git("-c", "user.name=Alex", "-c", "user.email=alex@example.com", "commit", "-qm",
+    redis = other.path / "cluster/infrastructure/redis/redis.yaml"
+    # keep the Namespace: without a controller-manager a deleted one stays Terminating
+    redis.write_text(redis.read_text().split("\n---\n")[0] + "\n")
+    other.git("-c", "user.name=Alex", "-c", "user.email=alex@example.com", "commit", "-qam",
               "Remove redis")
     other.push()
     code, out, err = sync(capsys, state, repo, cache, kube_api, "--with-source")

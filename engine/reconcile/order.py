@@ -1,0 +1,165 @@
+"""Reconciling several Kustomizations in one run, dependencies first, as Flux's dependsOn asks.
+
+The CLI orders the targets (engine/evaluate/order.py) and hands them to `OrderedReconcile` one
+by one. Before applying a Kustomization, each of its dependencies must be Ready: judged by this
+run's outcome when the dependency was reconciled in it, else by the store (its last sync event,
+as `gitward get` shows it). When both use the same source, the dependency must also have applied
+the revision about to be applied (Flux's "revision is not up to date"). A Kustomization that
+waits on a dependency is not applied and records a `DependencyNotReady` event.
+
+Each source is fetched (or, without `--with-source`, checked out at its last recorded revision)
+once per run, so every Kustomization of a run applies the same commit of it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from engine.errors import GitwardError
+from engine.evaluate.order import dependencies
+from engine.model import GitSource, Kustomization, ObjectKey, RuleSet
+from engine.observe.cluster import ClusterClient
+from engine.observe.git import Checkout
+from engine.reconcile.build import build_kustomization
+from engine.reconcile.cluster import SyncResult, sync_kustomization
+from engine.reconcile.images import Clock, utcnow
+from engine.reconcile.kustomizations import SourceNotReady, checkout_for, source_of
+from engine.reconcile.sources import reconcile_source
+from engine.store import queries
+from engine.store.db import Store
+from engine.store.inventory import applied_revision
+from engine.store.status import object_status
+
+DEPENDENCY_NOT_READY = "DependencyNotReady"
+RECONCILIATION_FAILED = "ReconciliationFailed"
+
+
+@dataclass(frozen=True)
+class Reconciled:
+    """One Kustomization's turn in a run: synced (`result`), `skipped` (suspended), `blocked`
+    by a dependency, or stopped by an `error` before its sync (with that error's exit code)."""
+
+    kustomization: Kustomization
+    revision: str = ""
+    result: SyncResult | None = None
+    skipped: str = ""
+    blocked: str = ""
+    error: str = ""
+    exit_code: int = 0
+
+    @property
+    def ready(self) -> bool:
+        return self.result is not None and self.result.ok
+
+    @property
+    def failed(self) -> bool:
+        """Not applied, or applied and not Ready; a suspended Kustomization has not failed."""
+        return not self.skipped and not self.ready
+
+
+@dataclass
+class OrderedReconcile:
+    """A run over several Kustomizations in dependency order (call `reconcile` in that order)."""
+
+    store: Store
+    rules: RuleSet
+    client: ClusterClient
+    with_source: bool
+    cache_dir: Path
+    ssh_command: str | None = None
+    token: str | None = None
+    clock: Clock = utcnow
+    done: dict[ObjectKey, Reconciled] = field(default_factory=dict)
+    _checkouts: dict[ObjectKey, Checkout | GitwardError] = field(default_factory=dict)
+
+    def reconcile(self, ks: Kustomization) -> Reconciled:
+        """Check out the source, wait for no dependency, render and apply; never raises a
+        GitwardError (it becomes the outcome's `error`, recorded as an event)."""
+        outcome = self._reconcile(ks)
+        self.done[ks.key] = outcome
+        return outcome
+
+    def _reconcile(self, ks: Kustomization) -> Reconciled:
+        ref = ks.key.ref
+        if ks.suspend or queries.is_suspended(self.store, Kustomization.KIND, ref):
+            return Reconciled(ks, skipped=f"Kustomization {ref} is suspended")
+        try:
+            source = source_of(self.rules, ks)
+            checkout = self._checkout(source)
+        except GitwardError as err:
+            return self._failed(ks, err)
+        waiting = self._waiting_on(ks, checkout.revision)
+        if waiting:
+            self._event(ks, DEPENDENCY_NOT_READY, waiting)
+            return Reconciled(ks, checkout.revision, blocked=waiting)
+        try:
+            built = build_kustomization(checkout.path, ks, source=source)
+        except GitwardError as err:
+            return self._failed(ks, err, checkout.revision)
+        result = sync_kustomization(self.store, ks, built.manifests, checkout.revision,
+                                   client=self.client, now=self.clock())
+        return Reconciled(ks, checkout.revision, result)
+
+    def _checkout(self, source: GitSource) -> Checkout:
+        """The source's files for this run: fetched (or checked out) on first use only."""
+        if source.key not in self._checkouts:
+            try:
+                self._checkouts[source.key] = self._fetch(source)
+            except GitwardError as err:
+                self._checkouts[source.key] = err
+        found = self._checkouts[source.key]
+        if isinstance(found, GitwardError):
+            raise found
+        return found
+
+    def _fetch(self, source: GitSource) -> Checkout:
+        if not self.with_source:
+            return checkout_for(self.store, source, with_source=False, cache_dir=self.cache_dir,
+                                ssh_command=self.ssh_command, token=self.token)
+        fetched = reconcile_source(self.store, source, cache_dir=self.cache_dir,
+                                   ssh_command=self.ssh_command, token=self.token, clock=self.clock)
+        if fetched.checkout is None:
+            raise SourceNotReady(f"GitRepository {source.key.ref}: {fetched.error}")
+        return fetched.checkout
+
+    def _waiting_on(self, ks: Kustomization, revision: str) -> str:
+        """Why `ks` must wait for a dependency ("" when every one is Ready and up to date)."""
+        for key in dependencies(ks):
+            dep = self.rules.get(key)
+            if not isinstance(dep, Kustomization):
+                return f"dependency {key.ref} is not defined"
+            earlier = self.done.get(key)
+            if earlier is not None and not earlier.skipped:
+                ready, applied = earlier.ready, earlier.revision
+            else:
+                ready = object_status(self.store, dep).ready == "True"
+                applied = applied_revision(self.store, key.ref)
+            if not ready:
+                return f"dependency {key.ref} is not ready"
+            if _same_source(dep, ks) and _sha(applied) != _sha(revision):
+                return (f"dependency {key.ref} is not up to date: it applied {applied or 'nothing'}, "
+                        f"the source is at {revision}")
+        return ""
+
+    def _failed(self, ks: Kustomization, err: GitwardError, revision: str = "") -> Reconciled:
+        self._event(ks, RECONCILIATION_FAILED, str(err))
+        return Reconciled(ks, revision, error=str(err), exit_code=err.exit_code)
+
+    def _event(self, ks: Kustomization, reason: str, message: str) -> None:
+        queries.record_event(self.store, queries.Event(
+            time=self.clock(), object_kind=Kustomization.KIND, object_name=ks.key.ref,
+            severity=queries.EventSeverity.ERROR, reason=reason, message=message))
+
+
+def _same_source(a: Kustomization, b: Kustomization) -> bool:
+    def key(ks: Kustomization) -> tuple[str, str, str]:
+        ref = ks.source_ref
+        return (ref.kind.value, ref.namespace or ks.namespace, ref.name)
+
+    return key(a) == key(b)
+
+
+def _sha(revision: str) -> str:
+    """The commit of a Flux revision (`main@sha1:<sha>` -> `<sha>`)."""
+    return revision.rpartition(":")[2]
