@@ -14,9 +14,9 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from bench import BenchError, Result, markers, policy, scan, sync
+from bench import BenchError, Result, markers, policy, scan, sync, watch
 
-BENCHMARKS = ("policy", "scan", "store", "markers", "sync")
+BENCHMARKS = ("policy", "scan", "store", "markers", "sync", "watch")
 FULL_RUNS = 5
 QUICK_RUNS = 3
 _COLUMNS = ("benchmark", "size", "runs", "median s", "rate", "baseline s", "ratio", "goal", "verdict")
@@ -45,6 +45,7 @@ def _plan(quick: bool, runs: int, workdir: Path) -> dict[str, Callable[[], list[
         "store": lambda: scan.run_store(store_size, runs, workdir),
         "markers": lambda: markers.run(files, marked, runs, workdir),
         "sync": lambda: sync.run(namespaces, objects, runs, workdir),
+        "watch": lambda: watch.run(runs if quick else max(runs, watch.SAVES), workdir),
     }
 
 

@@ -29,6 +29,7 @@ from engine.cli.sql import sql
 from engine.cli.suspend import resume, suspend
 from engine.cli.trace import trace
 from engine.cli.updates import apply, plan, register
+from engine.cli.watch import watch
 from engine.errors import GitwardError, RuleError
 
 
@@ -53,7 +54,7 @@ def cli(ctx: click.Context, state: str | None) -> None:
 
 register(images)
 for command in (check, get, export, convert, db, suspend, resume, images, explain, reconcile,
-                plan, apply, sql, build, events, logs, diff, trace, *PENDING):
+                plan, apply, sql, build, events, logs, diff, trace, watch, *PENDING):
     cli.add_command(command)
 
 

@@ -12,7 +12,6 @@ class NotBuiltError(GitwardError):
 
 
 _MISSING = {
-    "watch": "watch mode needs rendering and marker rewrites",
     "run": "the controller loop needs the observers and executors",
 }
 

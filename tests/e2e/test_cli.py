@@ -118,7 +118,7 @@ def test_suspend_unknown_object_names_what_exists(capsys: pytest.CaptureFixture[
     assert "Kustomization flux-system/apps not found (defined: flux-system/flux-system)" in err
 
 
-@pytest.mark.parametrize("verb", ["watch", "run"])
+@pytest.mark.parametrize("verb", ["run"])
 def test_unbuilt_verbs_say_what_is_missing(verb: str, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, verb, "anything")
     assert code == 1
