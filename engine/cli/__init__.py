@@ -23,8 +23,8 @@ from engine.cli.events import events, logs
 from engine.cli.explain import explain
 from engine.cli.get import get
 from engine.cli.images import images
-from engine.cli.pending import PENDING
 from engine.cli.reconcile import reconcile
+from engine.cli.run import run
 from engine.cli.sql import sql
 from engine.cli.suspend import resume, suspend
 from engine.cli.trace import trace
@@ -54,7 +54,7 @@ def cli(ctx: click.Context, state: str | None) -> None:
 
 register(images)
 for command in (check, get, export, convert, db, suspend, resume, images, explain, reconcile,
-                plan, apply, sql, build, events, logs, diff, trace, watch, *PENDING):
+                plan, apply, sql, build, events, logs, diff, trace, watch, run):
     cli.add_command(command)
 
 

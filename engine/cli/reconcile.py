@@ -86,8 +86,8 @@ def reconcile(ctx: click.Context, words: tuple[str, ...], repo: Path, namespace:
             ctx, names, repo=repo, namespace=namespace, ssh_key=ssh_key, workdir=workdir,
             with_source=with_source, kubeconfig=kubeconfig, context=kube_context, every=every)
     if kind not in (IMAGE_REPOSITORY, IMAGE_POLICY):
-        raise NotBuiltError(f"`gitward reconcile {kind.cli_name}` is not built yet: it needs the "
-                            "controller loop (use `gitward apply` to run the automations now)")
+        raise NotBuiltError(f"`gitward reconcile {kind.cli_name}` is not built yet: use "
+                            "`gitward apply` (every automation now) or `gitward run --once`")
     problems = Problems()
     rules = load_repo(repo, problems).rules
     problems.raise_if_errors()

@@ -1,4 +1,4 @@
-"""The CLI on examples/homelab: get, export, convert, suspend/resume, and the unbuilt verbs."""
+"""The CLI on examples/homelab: get, export, convert, suspend/resume, and the unbuilt kinds."""
 
 from __future__ import annotations
 
@@ -118,18 +118,11 @@ def test_suspend_unknown_object_names_what_exists(capsys: pytest.CaptureFixture[
     assert "Kustomization flux-system/apps not found (defined: flux-system/flux-system)" in err
 
 
-@pytest.mark.parametrize("verb", ["run"])
-def test_unbuilt_verbs_say_what_is_missing(verb: str, capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = run(capsys, verb, "anything")
-    assert code == 1
-    assert f"`gitward {verb}` is not built yet:" in err
-
-
 def test_reconcile_of_an_unbuilt_kind_says_so(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "reconcile", "image", "update", "podinfo", "-n", "podinfo",
                        "--repo", HOMELAB)
     assert code == 1
-    assert "`gitward reconcile image update` is not built yet" in err
+    assert "`gitward reconcile image update` is not built yet: use `gitward apply`" in err
 
 
 def test_every_command_is_documented() -> None:

@@ -1,0 +1,258 @@
+"""The controller loop behind `gitward run`: every object reconciled on its own interval.
+
+One process walks a `Schedule` (engine/evaluate/schedule.py): it takes the object due first,
+reconciles it under a lease named `obj:<Kind>/<ns>/<name>` (so two gitwards on one store never
+work on the same object at once), records the outcome, logs one line, and sleeps until the
+next object is due. A failure is the object's own: it is retried with backoff while the others
+keep their turns. A stop request (`stop` set, by a signal handler say) is looked at between
+objects only, so a reconcile, and the writes it makes, always runs to its end.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from enum import IntEnum, StrEnum
+from pathlib import Path
+from typing import TextIO
+
+from engine.errors import GitwardError
+from engine.evaluate.order import dependency_order
+from engine.evaluate.schedule import Entry, Outcome, Schedule
+from engine.model import (
+    GitSource,
+    ImageRepository,
+    ImageUpdate,
+    Kustomization,
+    ObjectKey,
+    RuleSet,
+    ScanStatus,
+)
+from engine.observe.cluster import ClusterClient
+from engine.reconcile.images import Clock, SecretReader, decide_policy, policies_of, scan_repository
+from engine.reconcile.order import OrderedReconcile
+from engine.reconcile.repo import locate_all, read_marked_files
+from engine.reconcile.sources import reconcile_source
+from engine.reconcile.updates import apply_commits, deployed_tags, plan_checkout
+from engine.store import queries
+from engine.store.db import Store
+from engine.store.leases import LeaseHeld, hold_lease
+
+LEASE_TTL = timedelta(minutes=10)
+"""How long an object's lease outlives a gitward that died holding it."""
+
+IDLE_POLL = timedelta(seconds=30)
+"""Longest sleep: store suspensions (and resumes) are noticed at least this often."""
+
+
+class LogFormat(StrEnum):
+    TEXT = "text"
+    JSON = "json"
+
+
+class LogLevel(IntEnum):
+    DEBUG = 10
+    INFO = 20
+    WARNING = 30
+    ERROR = 40
+
+
+@dataclass(frozen=True)
+class Result:
+    """One reconcile: its outcome for the schedule, the revision it reached, and what happened."""
+
+    outcome: Outcome
+    revision: str = ""
+    message: str = ""
+
+
+class RunLog:
+    """One line per event, logfmt-like text or JSON, at or above `level`."""
+
+    def __init__(self, stream: TextIO, fmt: LogFormat, level: LogLevel, clock: Clock) -> None:
+        self.stream = stream
+        self.fmt = fmt
+        self.level = level
+        self.clock = clock
+
+    def reconciled(self, key: ObjectKey, result: Result, seconds: float) -> None:
+        level = LogLevel.ERROR if result.outcome is Outcome.FAILED else LogLevel.INFO
+        self.write(level, result.message or "reconciled", kind=key.kind, object=key.ref,
+                   revision=result.revision, outcome=result.outcome.value,
+                   duration=f"{seconds:.3f}s")
+
+    def write(self, level: LogLevel, message: str, **fields: str) -> None:
+        if level < self.level:
+            return
+        record = {"time": self.clock().isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+                  "level": level.name.lower(), **fields, "msg": message}
+        if self.fmt is LogFormat.JSON:
+            line = json.dumps(record, ensure_ascii=False)
+        else:
+            line = " ".join(f"{name}={_quoted(value)}" for name, value in record.items())
+        self.stream.write(line + "\n")
+        self.stream.flush()
+
+
+def _quoted(value: str) -> str:
+    plain = value and not any(c.isspace() or c in '"=' for c in value)
+    return value if plain else json.dumps(value, ensure_ascii=False)
+
+
+@dataclass(frozen=True)
+class Access:
+    """What the reconcilers need to reach the outside: clones, git credentials, the cluster."""
+
+    workdir: Path
+    holder: str
+    ssh_command: str | None = None
+    token: str | None = None
+    cluster: ClusterClient | None = None
+    read_secret: SecretReader | None = None
+
+
+class Controller:
+    """Reconciles the objects of `rules` (read from the checkout `repo`) until `stop` is set."""
+
+    def __init__(self, store: Store, rules: RuleSet, repo: Path, access: Access, log: RunLog, *,
+                 clock: Clock, rng: random.Random, stop: threading.Event) -> None:
+        self.store = store
+        self.rules = rules
+        self.repo = repo
+        self.access = access
+        self.log = log
+        self.clock = clock
+        self.rng = rng
+        self.stop = stop
+
+    def entries(self) -> list[Entry]:
+        """Every object to reconcile, in the order a first pass takes them: sources, image
+        repositories, automations, then Kustomizations after those they dependsOn."""
+        found: list[Entry] = [Entry(s.key, s.interval, s.interval) for s in self.rules.sources]
+        found += [Entry(r.key, r.interval, r.interval) for r in self.rules.image_repositories]
+        found += [Entry(u.key, u.interval, u.interval) for u in self.rules.image_updates]
+        if self.access.cluster is not None:
+            found += [Entry(k.key, k.interval, k.effective_retry_interval)
+                      for k in dependency_order(self.rules.kustomizations)]
+        elif self.rules.kustomizations:
+            self.log.write(LogLevel.WARNING, "no cluster configured (--kubeconfig, --context or "
+                           "KUBECONFIG): Kustomizations are not reconciled",
+                           kind=Kustomization.KIND, outcome="skipped")
+        return found
+
+    def run(self, *, once: bool = False) -> None:
+        """Reconcile due objects until stopped; with `once`, stop when none is due any more."""
+        schedule = Schedule(self.entries(), self.clock(), self.rng)
+        while not self.stop.is_set():
+            suspended = self.suspended()
+            now = self.clock()
+            key = schedule.due(now, suspended)
+            if key is None:
+                if once:
+                    return
+                wake = schedule.next_due_at(suspended)
+                wait = IDLE_POLL if wake is None else min(max(wake - now, timedelta()), IDLE_POLL)
+                self.stop.wait(wait.total_seconds())
+                continue
+            self.log.write(LogLevel.DEBUG, "reconciling", kind=key.kind, object=key.ref)
+            started = time.monotonic()
+            result = self.reconcile(key)
+            schedule.record(key, self.clock(), result.outcome)
+            self.log.reconciled(key, result, time.monotonic() - started)
+
+    def suspended(self) -> frozenset[ObjectKey]:
+        """Objects suspended by their rule or in the store (`gitward suspend`)."""
+        keys = {rule.key for rule in self.rules.all() if getattr(rule, "suspend", False)}
+        for s in queries.list_suspensions(self.store):
+            namespace, _, name = s.object_name.partition("/")
+            keys.add(ObjectKey(s.object_kind, namespace, name))
+        return frozenset(keys)
+
+    def reconcile(self, key: ObjectKey) -> Result:
+        """Reconcile one object under its lease; a gitward error is this object's failure only."""
+        try:
+            with hold_lease(self.store, f"obj:{key}", self.access.holder, LEASE_TTL, self.clock()):
+                return self._reconcile(key)
+        except LeaseHeld as err:
+            return Result(Outcome.HELD, message=str(err))
+        except GitwardError as err:
+            return Result(Outcome.FAILED, message=str(err))
+
+    def _reconcile(self, key: ObjectKey) -> Result:
+        rule = self.rules.get(key)
+        if isinstance(rule, GitSource):
+            return self._source(rule)
+        if isinstance(rule, ImageRepository):
+            return self._image_repository(rule)
+        if isinstance(rule, ImageUpdate):
+            return self._image_update(rule)
+        if isinstance(rule, Kustomization):
+            return self._kustomization(rule)
+        raise GitwardError(f"{key} is not a kind `gitward run` reconciles")
+
+    def _source(self, source: GitSource) -> Result:
+        outcome = reconcile_source(self.store, source, cache_dir=self.access.workdir,
+                                   ssh_command=self.access.ssh_command, token=self.access.token,
+                                   clock=self.clock)
+        if outcome.checkout is None:
+            return Result(Outcome.FAILED, message=str(outcome.error))
+        return Result(Outcome.OK, outcome.checkout.revision,
+                      "new revision" if outcome.changed else "revision unchanged")
+
+    def _image_repository(self, repository: ImageRepository) -> Result:
+        scan = scan_repository(self.store, repository, clock=self.clock,
+                               read_secret=self.access.read_secret)
+        if scan.status is ScanStatus.FAILED:
+            return Result(Outcome.FAILED, message=f"scan failed: {scan.error}")
+        values, _ = locate_all(self.rules, read_marked_files(self.repo, self.rules.marker_dialects))
+        deployed = deployed_tags(values)
+        selected: list[str] = []
+        refused: list[str] = []
+        for policy in policies_of(self.rules, repository):
+            if policy.suspend or queries.is_suspended(self.store, policy.KIND, policy.key.ref):
+                continue
+            decision = decide_policy(self.store, self.rules, policy, now=self.clock(),
+                                     deployed=deployed.get(policy.key.ref)).decision
+            if decision.selected_tag is None:
+                refused.append(f"ImagePolicy {policy.key.ref}: {decision.error}")
+            else:
+                selected.append(f"{policy.key.ref}={decision.selected_tag}")
+        found = f"scan #{scan.id}: {scan.tag_count} tags"
+        if refused:
+            return Result(Outcome.FAILED, ",".join(selected), "; ".join([found, *refused]))
+        return Result(Outcome.OK, ",".join(selected), found)
+
+    def _image_update(self, automation: ImageUpdate) -> Result:
+        """Plan the checkout and carry out the commits this automation takes part in (one commit
+        per branch: other automations pushing to the same branch share it, as in `apply`)."""
+        now = self.clock()
+        planned = plan_checkout(self.repo, self.rules, self.store, now, record=True)
+        mine = tuple(a for a in planned.plan.actions if automation.key.ref in a.automations)
+        planned = replace(planned, plan=replace(planned.plan, actions=mine))
+        applied = apply_commits(self.store, self.rules, planned, now, workdir=self.access.workdir,
+                                ssh_command=self.access.ssh_command, token=self.access.token,
+                                holder=self.access.holder)
+        if not applied:
+            return Result(Outcome.OK, message="no updates")
+        commits = ",".join(a.commit for a in applied if a.commit)
+        summary = "; ".join(f"{a.action.target}: {a.summary}" for a in applied)
+        failed = any(a.status == "failed" for a in applied)
+        return Result(Outcome.FAILED if failed else Outcome.OK, commits, summary)
+
+    def _kustomization(self, ks: Kustomization) -> Result:
+        assert self.access.cluster is not None  # entries() schedules none without a cluster
+        run = OrderedReconcile(self.store, self.rules, self.access.cluster, with_source=False,
+                               cache_dir=self.access.workdir, ssh_command=self.access.ssh_command,
+                               token=self.access.token, clock=self.clock)
+        done = run.reconcile(ks)
+        if done.skipped:
+            return Result(Outcome.OK, done.revision, done.skipped)
+        if done.blocked or done.error:
+            return Result(Outcome.FAILED, done.revision, done.blocked or done.error)
+        assert done.result is not None
+        summary = done.result.summary().replace("\n", "; ")
+        return Result(Outcome.OK if done.result.ok else Outcome.FAILED, done.revision, summary)

@@ -1,0 +1,138 @@
+"""`gitward run` as a process: one pass with `--once`, failures kept apart, a graceful SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from engine.store import queries
+from engine.store.db import open_store, state_url
+from tests.conftest import ROOT
+from tests.integration.git_env import BareRepo
+
+PODINFO = "cluster/apps/podinfo/deployment.yaml"
+
+
+def gitward(*args: str) -> list[str]:
+    return [sys.executable, "-m", "engine", *args]
+
+
+def environ() -> dict[str, str]:
+    """No cluster for these runs: Kustomizations are left out with a warning."""
+    return {k: v for k, v in os.environ.items() if k not in ("KUBECONFIG", "GITWARD_STATE")}
+
+
+def call(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(gitward(*args), cwd=ROOT, env=environ(), capture_output=True, text=True,
+                          timeout=300)
+
+
+def log_lines(stderr: str) -> list[dict[str, str]]:
+    return [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
+
+
+def source_rules(repo: Path, **urls: str) -> Path:
+    """A rules checkout holding only GitRepositories, each fetched every second."""
+    repo.mkdir()
+    (repo / "sources.rules").write_text("".join(
+        f'source git {name} {{\n  url "{url}"\n  branch "main"\n  interval 1s\n}}\n\n'
+        for name, url in urls.items()))
+    return repo
+
+
+def test_once_fetches_the_source_and_pushes_the_image_update(
+        homelab_remote: tuple[BareRepo, Path], tmp_path: Path) -> None:
+    bare, repo = homelab_remote
+    initial = bare.rev("main")
+    state = str(tmp_path / "state.db")
+    tags = tmp_path / "tags.txt"
+    tags.write_text("6.5.1\n6.6.0\n6.7.0\n")
+    imported = call("--state", state, "images", "import", "podinfo/podinfo", "--tags", str(tags),
+                    "--repo", str(repo))
+    assert imported.returncode == 0, imported.stderr
+    for namespace in ("podinfo", "ledger"):  # the registries are out of reach: decide on the ledger
+        held = call("--state", state, "suspend", "image", "repository", "--all", "-n", namespace,
+                    "--repo", str(repo))
+        assert held.returncode == 0, held.stderr
+
+    done = call("--state", state, "run", "--repo", str(repo), "--once", "--log-format", "json",
+                "--workdir", str(tmp_path / "cache"))
+
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    assert bare.subjects("main") == ["Update podinfo image", "Initial commit"]
+    assert "podinfo:6.7.0 # {" in bare.read(PODINFO)
+    with open_store(state_url(state)) as store:
+        revision = queries.latest_git_revision(store, "flux-system/flux-system")
+    assert revision is not None and revision.sha == initial
+    lines = log_lines(done.stderr)
+    by_object = {(line["kind"], line.get("object", "")): line for line in lines}
+    source = by_object[("GitRepository", "flux-system/flux-system")]
+    assert (source["outcome"], source["revision"]) == ("ok", f"main@sha1:{initial}")
+    update = by_object[("ImageUpdateAutomation", "podinfo/podinfo")]
+    assert (update["outcome"], update["revision"]) == ("ok", bare.rev("main"))
+    assert {"time", "level", "duration", "msg"} <= update.keys()
+    assert not any(line["kind"] == "ImageRepository" for line in lines)  # suspended
+    [warning] = [line for line in lines if line["kind"] == "Kustomization"]
+    assert warning["level"] == "warning" and "no cluster configured" in warning["msg"]
+
+
+def test_a_failing_object_is_logged_and_the_others_still_reconcile(
+        bare_repo: BareRepo, tmp_path: Path) -> None:
+    repo = source_rules(tmp_path / "rules", good=bare_repo.url,
+                        gone=(tmp_path / "missing.git").as_uri())
+    state = str(tmp_path / "state.db")
+
+    done = call("--state", state, "run", "--repo", str(repo), "--once",
+                "--workdir", str(tmp_path / "cache"))
+
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.splitlines()
+    [gone] = [line for line in lines if "object=flux-system/gone" in line]
+    [good] = [line for line in lines if "object=flux-system/good" in line]
+    assert "level=error" in gone and "outcome=failed" in gone
+    assert "outcome=ok" in good and f"revision=main@sha1:{bare_repo.rev('main')}" in good
+    with open_store(state_url(state)) as store:
+        assert queries.latest_git_revision(store, "flux-system/gone") is None
+        assert queries.latest_git_revision(store, "flux-system/good") is not None
+
+
+def read_lines(stream: object, count: int, within: float) -> list[str]:
+    """`count` lines from a pipe, or fewer if the process says nothing for `within` seconds."""
+    selector = selectors.DefaultSelector()
+    selector.register(stream, selectors.EVENT_READ)  # type: ignore[arg-type]
+    lines: list[str] = []
+    deadline = time.monotonic() + within
+    while len(lines) < count and selector.select(max(deadline - time.monotonic(), 0)):
+        line = stream.readline()  # type: ignore[attr-defined]
+        if not line:
+            break
+        lines.append(line)
+    return lines
+
+
+def test_sigterm_stops_the_loop_cleanly(bare_repo: BareRepo, tmp_path: Path) -> None:
+    repo = source_rules(tmp_path / "rules", demo=bare_repo.url)
+    process = subprocess.Popen(
+        gitward("--state", str(tmp_path / "state.db"), "run", "--repo", str(repo),
+                "--workdir", str(tmp_path / "cache")),
+        cwd=ROOT, env=environ(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        # two reconciles of the one source: the loop came back to it on its interval
+        first = read_lines(process.stderr, 2, within=60)
+        assert len(first) == 2, first
+        assert all("object=flux-system/demo" in line and "outcome=ok" in line for line in first)
+        process.send_signal(signal.SIGTERM)
+        _, rest = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, rest
+    assert "Traceback" not in rest and "internal error" not in rest

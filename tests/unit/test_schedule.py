@@ -1,0 +1,111 @@
+"""The controller loop's schedule on a fake clock: due order, jitter bounds, backoff, suspension."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from engine.evaluate.schedule import JITTER, Entry, Outcome, Schedule
+from engine.model import ObjectKey
+
+T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+SOURCE = ObjectKey("GitRepository", "flux-system", "flux-system")
+IMAGES = ObjectKey("ImageRepository", "podinfo", "podinfo")
+APPS = ObjectKey("Kustomization", "flux-system", "apps")
+
+
+def entries() -> list[Entry]:
+    return [Entry(SOURCE, timedelta(minutes=1), timedelta(minutes=1)),
+            Entry(IMAGES, timedelta(minutes=5), timedelta(minutes=5)),
+            Entry(APPS, timedelta(minutes=10), timedelta(seconds=30))]
+
+
+def schedule(seed: int = 1) -> Schedule:
+    return Schedule(entries(), T0, random.Random(seed))
+
+
+def test_every_object_is_due_at_start_in_the_order_given() -> None:
+    s = schedule()
+    seen = []
+    while (key := s.due(T0)) is not None:
+        seen.append(key)
+        s.record(key, T0, Outcome.OK)
+    assert seen == [SOURCE, IMAGES, APPS]
+
+
+def test_the_earliest_due_object_goes_first_and_none_before_its_time() -> None:
+    s = schedule()
+    for key in (SOURCE, IMAGES, APPS):
+        s.record(key, T0, Outcome.OK)
+    assert s.due(T0 + timedelta(seconds=50)) is None
+    assert s.due(T0 + timedelta(seconds=70)) == SOURCE
+    next_at = s.next_due_at()
+    assert next_at is not None and T0 + timedelta(seconds=54) <= next_at <= T0 + timedelta(seconds=66)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_jitter_stays_within_ten_percent_and_varies(seed: int) -> None:
+    s = Schedule([Entry(SOURCE, timedelta(minutes=10), timedelta(minutes=10))], T0,
+                 random.Random(seed))
+    delays = []
+    now = T0
+    for _ in range(20):
+        due = s.record(SOURCE, now, Outcome.OK)
+        delays.append(due - now)
+        now = due
+    low, high = timedelta(minutes=10) * (1 - JITTER), timedelta(minutes=10) * (1 + JITTER)
+    assert all(low <= d <= high for d in delays)
+    assert len(set(delays)) > 1
+
+
+def test_a_seeded_schedule_is_reproducible() -> None:
+    a, b = schedule(7), schedule(7)
+    assert [a.record(SOURCE, T0, Outcome.OK) for _ in range(5)] == \
+        [b.record(SOURCE, T0, Outcome.OK) for _ in range(5)]
+
+
+def test_failures_back_off_exponentially_from_the_retry_interval_capped_at_the_interval() -> None:
+    s = schedule()
+    delays = [s.record(APPS, T0, Outcome.FAILED) - T0 for _ in range(7)]
+    expected = [timedelta(seconds=30 * 2 ** n) for n in range(5)] + [timedelta(minutes=10)] * 2
+    assert all(abs(d / e - 1) <= JITTER for d, e in zip(delays, expected, strict=True))
+    assert s.failures(APPS) == 7
+
+
+def test_a_success_resets_the_backoff_and_a_held_lease_keeps_it() -> None:
+    s = schedule()
+    for _ in range(3):
+        s.record(APPS, T0, Outcome.FAILED)
+    s.record(APPS, T0, Outcome.HELD)
+    assert s.failures(APPS) == 3
+    due = s.record(APPS, T0, Outcome.OK)
+    assert s.failures(APPS) == 0
+    assert due - T0 >= timedelta(minutes=10) * (1 - JITTER)
+    retry = s.record(APPS, T0, Outcome.FAILED)
+    assert retry - T0 <= timedelta(seconds=30) * (1 + JITTER)
+
+
+def test_a_failed_object_does_not_stall_the_others() -> None:
+    s = schedule()
+    s.record(SOURCE, T0, Outcome.FAILED)
+    s.record(IMAGES, T0, Outcome.OK)
+    assert s.due(T0) == APPS
+    s.record(APPS, T0, Outcome.OK)
+    assert s.due(T0 + timedelta(minutes=2)) == SOURCE
+
+
+def test_suspended_objects_are_never_due_and_are_due_at_once_when_resumed() -> None:
+    s = schedule()
+    assert s.due(T0, suspended={SOURCE}) == IMAGES
+    s.record(IMAGES, T0, Outcome.OK)
+    s.record(APPS, T0, Outcome.OK)
+    assert s.due(T0, suspended={SOURCE}) is None
+    assert s.due(T0) == SOURCE
+    assert s.next_due_at(suspended={SOURCE, IMAGES, APPS}) is None
+
+
+def test_an_object_scheduled_twice_is_refused() -> None:
+    with pytest.raises(ValueError, match="scheduled twice"):
+        Schedule([*entries(), entries()[0]], T0, random.Random(0))
