@@ -14,7 +14,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -152,12 +152,37 @@ def resource(client: ClusterClient, api_version: str, kind: str, subject: str = 
     return found
 
 
+@dataclass
+class Kinds:
+    """Each kind's API resource, looked up once: the dynamic client walks its discovery cache
+    on every lookup, and a sync asks about the same few kinds a thousand times. Only kinds the
+    server serves are remembered, so a kind whose definition a sync has just created is found
+    by the next lookup. Keep one per sync: a kind removed later would otherwise be remembered."""
+
+    client: ClusterClient
+    _found: dict[tuple[str, str], Resource] = field(default_factory=dict, repr=False)
+
+    def resource(self, api_version: str, kind: str, subject: str = "") -> Resource:
+        key = (api_version, kind)
+        found = self._found.get(key)
+        if found is None:
+            found = self._found[key] = resource(self.client, api_version, kind, subject)
+        return found
+
+
+def _resource_of(client: ClusterClient, kinds: Kinds | None, api_version: str, kind: str,
+                 subject: str) -> Resource:
+    if kinds is not None:
+        return kinds.resource(api_version, kind, subject)
+    return resource(client, api_version, kind, subject)
+
+
 def read_object(client: ClusterClient, api_version: str, kind: str, namespace: str,
-                name: str) -> dict[str, Any] | None:
+                name: str, *, kinds: Kinds | None = None) -> dict[str, Any] | None:
     """The live object, or None when it does not exist (nor does its kind)."""
     subject = f"{kind}/{namespace}/{name}" if namespace else f"{kind}/{name}"
     try:
-        res = resource(client, api_version, kind, subject)
+        res = _resource_of(client, kinds, api_version, kind, subject)
     except ApiError:
         return None
     try:
@@ -172,10 +197,36 @@ def read_object(client: ClusterClient, api_version: str, kind: str, namespace: s
     return live
 
 
-def dry_run_apply(client: ClusterClient, manifest: Manifest, *, force: bool = True) -> dict[str, Any]:
+def list_labelled(client: ClusterClient, api_version: str, kind: str, namespace: str,
+                  labels: Mapping[str, str], *, kinds: Kinds | None = None) -> dict[str, dict[str, Any]]:
+    """The live objects of a kind (in `namespace`, for a namespaced kind) carrying every one of
+    `labels`, by name, each as a GET would return it; one request for all of them.
+
+    Empty when the kind is unknown or the list fails (a 403 where a GET is allowed, say): the
+    caller reads what it misses one by one, and those reads report any real error.
+    """
+    subject = f"{kind} in {namespace}" if namespace else kind
+    selector = ",".join(f"{key}={value}" for key, value in sorted(labels.items()))
+    try:
+        res = _resource_of(client, kinds, api_version, kind, subject)
+        answer = _guarded(f"list {subject}", lambda: client.dynamic.get(  # type: ignore[no-untyped-call]
+            res, namespace=namespace if res.namespaced else None, label_selector=selector,
+            serialize=False, _request_timeout=REQUEST_TIMEOUT))
+    except (GitwardError, ApiException):
+        return {}
+    found: dict[str, dict[str, Any]] = {}
+    for item in json.loads(answer.data).get("items") or []:
+        # a list's items leave out apiVersion and kind; a GET's answer has them first
+        live: dict[str, Any] = {"apiVersion": api_version, "kind": kind, **item}
+        found[str(live.get("metadata", {}).get("name", ""))] = live
+    return found
+
+
+def dry_run_apply(client: ClusterClient, manifest: Manifest, *, force: bool = True,
+                  kinds: Kinds | None = None) -> dict[str, Any]:
     """What a server-side apply of `manifest` would leave, defaults and other managers' fields
     included, without storing anything. Raises ApiError (422 invalid, immutable field...)."""
-    res = resource(client, manifest.api_version, manifest.kind, describe(manifest))
+    res = _resource_of(client, kinds, manifest.api_version, manifest.kind, describe(manifest))
     secret = manifest.group == "" and manifest.kind == "Secret"
     try:
         answer = _guarded(f"dry-run {manifest.id}", lambda: client.dynamic.server_side_apply(  # type: ignore[no-untyped-call]
@@ -188,8 +239,8 @@ def dry_run_apply(client: ClusterClient, manifest: Manifest, *, force: bool = Tr
     return merged
 
 
-def is_namespaced(client: ClusterClient, manifest: Manifest) -> bool:
-    return bool(resource(client, manifest.api_version, manifest.kind, describe(manifest)).namespaced)
+def is_namespaced(client: ClusterClient, manifest: Manifest, *, kinds: Kinds | None = None) -> bool:
+    return bool(_resource_of(client, kinds, manifest.api_version, manifest.kind, describe(manifest)).namespaced)
 
 
 @dataclass(frozen=True)

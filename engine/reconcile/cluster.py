@@ -14,12 +14,16 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from engine.act.cluster import apply_object, delete_object
 from engine.errors import GitwardError
 from engine.evaluate.apply import (
+    NAME_LABEL,
+    NAMESPACE_LABEL,
     ApiError,
     Change,
     ManifestError,
@@ -35,13 +39,15 @@ from engine.evaluate.apply import (
     stale,
     stages,
 )
-from engine.evaluate.health import health_targets
+from engine.evaluate.health import assess, health_targets
 from engine.model import ClusterObject, HealthCheck, Kustomization, Manifest, ObjectId
 from engine.observe.cluster import (
     ClusterClient,
     HealthReport,
+    Kinds,
     dry_run_apply,
     is_namespaced,
+    list_labelled,
     read_object,
     wait_gone,
     wait_healthy,
@@ -100,6 +106,9 @@ class SyncResult:
 
 _ALREADY_GONE = "already gone"
 
+CONCURRENCY = 4
+"""Objects read and dry-run at once, as Flux's `--concurrent-ssa` default; writes stay in order."""
+
 
 @dataclass
 class _Sync:
@@ -110,6 +119,8 @@ class _Sync:
     now: datetime
     poll_interval: float
     plan_id: str
+    pool: Executor
+    kinds: Kinds
 
     @property
     def ref(self) -> str:
@@ -128,20 +139,26 @@ def sync_kustomization(store: Store, kustomization: Kustomization, manifests: Se
     Failures of the cluster or of the objects end in a SyncResult with `error` set (and an
     event), never an exception; `poll_interval` is the seconds between readiness polls.
     """
-    sync = _Sync(store, kustomization, revision, client, now, poll_interval, uuid.uuid4().hex[:12])
+    with ThreadPoolExecutor(CONCURRENCY, thread_name_prefix="gitward-sync") as pool:
+        return _run(_Sync(store, kustomization, revision, client, now, poll_interval,
+                          uuid.uuid4().hex[:12], pool, Kinds(client)), manifests)
+
+
+def _run(sync: _Sync, manifests: Sequence[Manifest]) -> SyncResult:
+    kustomization, client, revision = sync.kustomization, sync.client, sync.revision
     applied: list[ObjectAction] = []
     pruned: tuple[ObjectAction, ...] = ()
     health: tuple[HealthReport, ...] = ()
     error: str | None = None
     try:
-        known = {e.object: e for e in inventory.list_inventory(store, sync.ref)}
+        known = {e.object: e for e in inventory.list_inventory(sync.store, sync.ref)}
         desired: list[Manifest] = []
         for stage in stages(prepare(manifests, kustomization)):
             applied.extend(_apply_stage(sync, stage, known, desired))
         pruned = _prune(sync, known.values(), [m.id for m in desired])
         targets = health_targets(kustomization, desired)
         if targets:
-            health = wait_healthy(client, targets, timeout=sync.timeout, interval=poll_interval)
+            health = wait_healthy(client, targets, timeout=sync.timeout, interval=sync.poll_interval)
     except GitwardError as err:
         error = str(err)
     result = SyncResult(sync.ref, revision, tuple(applied), pruned, health, error)
@@ -149,50 +166,99 @@ def sync_kustomization(store: Store, kustomization: Kustomization, manifests: Se
     return result
 
 
+@dataclass(frozen=True)
+class _Planned:
+    """One object's plan, or why it is refused; `immutable` when force must recreate it."""
+
+    manifest: Manifest
+    action: ObjectAction | None = None
+    live: dict[str, Any] | None = None
+    refused: str = ""
+    immutable: ApiError | None = None
+
+
 def _apply_stage(sync: _Sync, stage: Stage, known: dict[ObjectId, ClusterObject],
                  desired: list[Manifest]) -> list[ObjectAction]:
-    """Dry-run every object of the stage, then write those that differ; all or nothing."""
-    planned: list[tuple[Manifest, ObjectAction]] = []
-    recreate: list[tuple[Manifest, ApiError]] = []
-    refused: list[str] = []
+    """Dry-run every object of the stage, then write those that differ; all or nothing.
+
+    Reads and dry-runs run on the sync's pool; results keep the stage's order."""
+    outcomes: list[_Planned | str] = []
     for manifest in stage.manifests:
         try:
-            manifest = _scoped(sync.client, manifest)
-            live = read_object(sync.client, manifest.api_version, manifest.kind, manifest.namespace,
-                               manifest.name)
-            reason = skip_reason(manifest, live)
-            if reason:
-                planned.append((manifest, ObjectAction(manifest.id, manifest.version, Change.SKIP,
-                                                       origin=manifest.origin, reason=reason)))
-                continue
-            try:
-                merged = dry_run_apply(sync.client, manifest)
-            except ApiError as err:
-                if not (err.immutable and live is not None and sync.kustomization.force):
-                    raise
-                recreate.append((manifest, err))
-                changed = ", ".join(err.fields) or "a field"
-                planned.append((manifest, ObjectAction(manifest.id, manifest.version, Change.RECREATE,
-                                                       origin=manifest.origin,
-                                                       reason=f"immutable {changed} changed")))
-                continue
-            planned.append((manifest, decide(manifest, live, merged)))
+            outcomes.append(_Planned(_scoped(sync, manifest)))
         except GitwardError as err:
-            refused.append(str(err))
+            outcomes.append(str(err))
+    todo = [o.manifest for o in outcomes if isinstance(o, _Planned)]
+    listed = _list_owned(sync, todo)
+    plans = iter(sync.pool.map(lambda m: _plan(sync, m, listed), todo))
+    outcomes = [next(plans) if isinstance(o, _Planned) else o for o in outcomes]
+    refused = [o if isinstance(o, str) else o.refused for o in outcomes
+               if isinstance(o, str) or o.refused]
     if refused:
         raise SyncError(f"{stage.name} stage: nothing of it applied:\n  " + "\n  ".join(refused))
+    made = [o for o in outcomes if isinstance(o, _Planned)]
+    planned = [(o.manifest, o.action) for o in made if o.action is not None]
     desired.extend(m for m, _ in planned)
-    for manifest, immutable in recreate:
-        _delete_for_recreate(sync, manifest, immutable)
-        dry_run_apply(sync.client, manifest)
+    for outcome in made:
+        if outcome.immutable is not None:
+            _delete_for_recreate(sync, outcome.manifest, outcome.immutable)
+            dry_run_apply(sync.client, outcome.manifest, kinds=sync.kinds)
     _write(sync, stage, planned, known)
     if stage.wait:
-        _wait_stage(sync, stage, [m for m, a in planned if a.change is not Change.SKIP])
+        # an unchanged object already read as ready needs no second read
+        _wait_stage(sync, stage, [o.manifest for o in made if o.action is not None
+                                  and o.action.change is not Change.SKIP
+                                  and not (o.action.change is Change.UNCHANGED and assess(o.live).ready)])
     return [a for _, a in planned]
 
 
-def _scoped(client: ClusterClient, manifest: Manifest) -> Manifest:
-    if not is_namespaced(client, manifest):
+def _list_owned(sync: _Sync, manifests: list[Manifest]) -> dict[ObjectId, dict[str, Any]]:
+    """The live objects already labelled as this Kustomization's, one LIST per apiVersion, kind
+    and namespace holding two objects or more (for one, a GET is as cheap)."""
+    groups: dict[tuple[str, str, str], list[Manifest]] = {}
+    for manifest in manifests:
+        groups.setdefault((manifest.api_version, manifest.kind, manifest.namespace), []).append(manifest)
+    owner = {NAME_LABEL: sync.kustomization.name, NAMESPACE_LABEL: sync.kustomization.namespace}
+    shared = [key for key, members in groups.items() if len(members) > 1]
+    answers = sync.pool.map(lambda key: list_labelled(sync.client, key[0], key[1], key[2], owner,
+                                                      kinds=sync.kinds), shared)
+    found: dict[ObjectId, dict[str, Any]] = {}
+    for key, by_name in zip(shared, answers):
+        for manifest in groups[key]:
+            live = by_name.get(manifest.name)
+            if live is not None:
+                found[manifest.id] = live
+    return found
+
+
+def _plan(sync: _Sync, manifest: Manifest, listed: dict[ObjectId, dict[str, Any]]) -> _Planned:
+    """Read (unless listed) and dry-run one object, and decide; runs on the sync's pool."""
+    try:
+        live = listed.get(manifest.id)
+        if live is None:  # not labelled as ours yet (or relabelled): read it by name
+            live = read_object(sync.client, manifest.api_version, manifest.kind, manifest.namespace,
+                               manifest.name, kinds=sync.kinds)
+        reason = skip_reason(manifest, live)
+        if reason:
+            return _Planned(manifest, ObjectAction(manifest.id, manifest.version, Change.SKIP,
+                                                   origin=manifest.origin, reason=reason), live)
+        try:
+            merged = dry_run_apply(sync.client, manifest, kinds=sync.kinds)
+        except ApiError as err:
+            if not (err.immutable and live is not None and sync.kustomization.force):
+                raise
+            changed = ", ".join(err.fields) or "a field"
+            return _Planned(manifest, ObjectAction(manifest.id, manifest.version, Change.RECREATE,
+                                                   origin=manifest.origin,
+                                                   reason=f"immutable {changed} changed"),
+                            live, immutable=err)
+        return _Planned(manifest, decide(manifest, live, merged), live)
+    except GitwardError as err:
+        return _Planned(manifest, refused=str(err))
+
+
+def _scoped(sync: _Sync, manifest: Manifest) -> Manifest:
+    if not is_namespaced(sync.client, manifest, kinds=sync.kinds):
         return cluster_scoped(manifest)
     if not manifest.namespace:
         raise ManifestError(f"{describe(manifest)}: {manifest.kind} is namespaced but the object names "
@@ -271,7 +337,7 @@ def _prune(sync: _Sync, entries: Iterable[ClusterObject], desired: list[ObjectId
     failures: list[str] = []
     for entry in stale_entries:
         live = read_object(sync.client, entry.api_version, entry.object.kind, entry.object.namespace,
-                           entry.object.name)
+                           entry.object.name, kinds=sync.kinds)
         decisions.append(prune_decision(sync.kustomization, entry, live))
     deletes = [d for d in decisions if d.change is Change.PRUNE and d.reason != _ALREADY_GONE]
     action_id = None
