@@ -9,6 +9,8 @@ configuration; no message carries them.
 
 from __future__ import annotations
 
+import copy
+
 import json
 import os
 import shutil
@@ -111,6 +113,17 @@ def connect(kubeconfig: str | Path | None = None, context: str | None = None) ->
     except ConfigException as err:
         raise KubeconfigError(f"kubeconfig {joined}, context '{chosen}': {err}") from None
     return client_for(api, context=chosen)
+
+
+def impersonating(client: ClusterClient, namespace: str, service_account: str) -> ClusterClient:
+    """A client acting as a Kustomization's `serviceAccountName` (Flux's multi-tenancy lockdown):
+    every request carries `Impersonate-User: system:serviceaccount:<ns>:<name>`, so the API
+    server's RBAC decides what that account may apply. Close it after use."""
+    configuration = copy.copy(client.api.configuration)
+    api = kube.ApiClient(configuration)
+    api.set_default_header("Impersonate-User",  # type: ignore[no-untyped-call]
+                           f"system:serviceaccount:{namespace}:{service_account}")
+    return client_for(api, context=f"{client.context} as {namespace}/{service_account}")
 
 
 def _in_cluster() -> ClusterClient:

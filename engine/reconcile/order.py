@@ -19,7 +19,7 @@ from pathlib import Path
 from engine.errors import GitwardError
 from engine.evaluate.order import dependencies
 from engine.model import GitSource, Kustomization, ObjectKey, RuleSet
-from engine.observe.cluster import ClusterClient
+from engine.observe.cluster import ClusterClient, impersonating
 from engine.observe.git import Checkout
 from engine.reconcile.build import build_kustomization
 from engine.reconcile.cluster import SyncResult, sync_kustomization
@@ -97,8 +97,13 @@ class OrderedReconcile:
             built = build_kustomization(checkout.path, ks, source=source)
         except GitwardError as err:
             return self._failed(ks, err, checkout.revision)
-        result = sync_kustomization(self.store, ks, built.manifests, checkout.revision,
-                                   client=self.client, now=self.clock())
+        if ks.service_account_name:
+            with impersonating(self.client, ks.namespace, ks.service_account_name) as client:
+                result = sync_kustomization(self.store, ks, built.manifests, checkout.revision,
+                                           client=client, now=self.clock())
+        else:
+            result = sync_kustomization(self.store, ks, built.manifests, checkout.revision,
+                                       client=self.client, now=self.clock())
         return Reconciled(ks, checkout.revision, result)
 
     def _checkout(self, source: GitSource) -> Checkout:

@@ -71,3 +71,33 @@ def test_homelab_syncs_then_noops_then_prunes(homelab_remote: tuple[BareRepo, Pa
                     "-o", "json")
     [row] = json.loads(out)
     assert row["ready"] == "True" and row["revision"] == f"main@sha1:{bare.rev('main')}"
+
+
+def test_service_account_name_applies_as_that_account(homelab_remote: tuple[BareRepo, Path],
+                                                      kube_api: KubeAPI, tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """With `serviceAccountName`, the API server's RBAC judges the account, not gitward's own
+    credentials: an account with no role may apply nothing."""
+    _, repo = homelab_remote
+    sync_file = repo / "cluster/system/flux-system/gotk-sync.yaml"
+    sync_file.write_text(sync_file.read_text().replace("  prune: true\n",
+                                                       "  prune: true\n  serviceAccountName: deployer\n"))
+    code, _, err = sync(capsys, str(tmp_path / "state.db"), repo, tmp_path / "cache", kube_api,
+                        "--with-source")
+    assert code == 1
+    assert "the API server answered 403 (forbidden)" in err
+
+
+def test_a_suspended_kustomization_applies_nothing(homelab_remote: tuple[BareRepo, Path],
+                                                   kube_api: KubeAPI, tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    _, repo = homelab_remote
+    state = str(tmp_path / "state.db")
+    assert run(capsys, "--state", state, "suspend", "kustomization", "flux-system", "--repo",
+               str(repo))[0] == 0
+    code, out, _ = sync(capsys, state, repo, tmp_path / "cache", kube_api, "--with-source")
+    assert code == 0 and "Kustomization flux-system/flux-system is suspended" in out
+    _, out, _ = run(capsys, "--state", state, "get", "kustomizations", "--repo", str(repo),
+                    "-o", "json")
+    [row] = json.loads(out)
+    assert row["suspended"] is True and row["ready"] == "Unknown"
