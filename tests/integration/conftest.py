@@ -28,6 +28,7 @@ import urllib3
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
+from engine.store.db import Store, open_store
 from tests.conftest import EXAMPLES, require
 from tests.integration.git_env import (
     SSHD,
@@ -305,3 +306,19 @@ def homelab_remote(tmp_path: Path) -> tuple[BareRepo, Path]:
     sync.write_text(sync.read_text().replace("ssh://git@github.com/example/homelab",
                                              bare_path.as_uri()))
     return make_bare_repo(bare_path, seed), seed
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh state store URL on each dialect: a SQLite file, then a PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'state.db'}"
+    value: str = request.getfixturevalue("pg_url")
+    return value
+
+
+@pytest.fixture
+def store(url: str) -> Iterator[Store]:
+    """The state store at `url`, migrated to head."""
+    with open_store(url) as opened:
+        yield opened

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,20 +29,6 @@ T0 = datetime(2025, 11, 1, 8, 30, tzinfo=UTC)
 TTL = timedelta(minutes=5)
 NAME = "git:ssh://git@github.com/example/homelab#main"
 RACE_NAMES = [f"git:file:///srv/repo{i}.git#main" for i in range(25)]
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'state.db'}"
-    value: str = request.getfixturevalue("pg_url")
-    return value
-
-
-@pytest.fixture
-def store(url: str) -> Iterator[Store]:
-    with open_store(url) as opened:
-        yield opened
 
 
 def test_an_older_database_gains_the_leases_table_and_keeps_its_rows(url: str) -> None:

@@ -12,7 +12,6 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -46,20 +45,6 @@ from tests.integration.registry_env import free_port as _free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime(2025, 11, 1, 8, 30, tzinfo=UTC)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'state.db'}"
-    value: str = request.getfixturevalue("pg_url")
-    return value
-
-
-@pytest.fixture
-def store(url: str) -> Iterator[Store]:
-    with open_store(url) as opened:
-        yield opened
 
 
 class RowsWritten:

@@ -7,9 +7,7 @@ writers, so the views read exactly what gitward records; the edge cases add rows
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -47,20 +45,6 @@ def _example() -> ModuleType:
 
 
 EXAMPLE = _example()
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'state.db'}"
-    value: str = request.getfixturevalue("pg_url")
-    return value
-
-
-@pytest.fixture
-def store(url: str) -> Iterator[Store]:
-    with open_store(url) as opened:
-        yield opened
 
 
 def _value(value: Any) -> Any:
