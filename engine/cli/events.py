@@ -21,7 +21,7 @@ from engine.cli.kinds import KINDS
 from engine.cli.output import console
 from engine.cli.state import open_for_reading
 from engine.errors import UserError, did_you_mean
-from engine.rules.duration import DurationError, parse_duration
+from engine.rules.duration import DurationError, parse_age
 from engine.store.db import Store
 from engine.store.queries import Event, events_after
 
@@ -56,7 +56,7 @@ def parse_since(value: str | None, now: datetime) -> datetime | None:
     if value is None:
         return None
     try:
-        return now - parse_duration(value)
+        return now - parse_age(value)
     except DurationError as err:
         raise UserError(f"--since: {err}") from None
 

@@ -18,7 +18,7 @@ from engine.evaluate.policy import evaluate_policy
 from engine.model import ImagePolicy, ImageRepository, RuleSet
 from engine.reconcile.images import record_tags
 from engine.rules.check import check_patterns, lint_policies
-from engine.rules.duration import DurationError, parse_duration
+from engine.rules.duration import DurationError, parse_age
 from engine.rules.load import load_files, load_repo
 from engine.store import queries
 
@@ -84,7 +84,7 @@ def list_ledger(ctx: click.Context, repository: str, since: str | None, include_
     """
     ns, _, name = repository.rpartition("/")
     ref = f"{ns or namespace}/{name}"
-    cutoff = datetime.now(UTC) - _duration(since) if since else None
+    cutoff = datetime.now(UTC) - _age(since) if since else None
     store = open_for_reading(ctx)
     if store is None:
         raise UserError("no state store yet: scan or import tags first")
@@ -175,10 +175,8 @@ def _rules(repo: Path) -> RuleSet:
     return rules
 
 
-def _duration(text: str) -> timedelta:
-    if text.endswith("d") and text[:-1].isdigit():
-        return timedelta(days=int(text[:-1]))
+def _age(text: str) -> timedelta:
     try:
-        return parse_duration(text)
+        return parse_age(text)
     except DurationError as err:
-        raise UserError(f"--since: {err} (or days, e.g. 7d)") from None
+        raise UserError(f"--since: {err}") from None

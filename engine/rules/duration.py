@@ -56,3 +56,13 @@ def format_go(value: timedelta) -> str:
     if minutes:
         return f"{minutes}m{sec}s"
     return f"{sec}s"
+
+
+def parse_age(text: str) -> timedelta:
+    """A `--since` value: a duration (`30m`, `1h30m`) or whole days (`7d`), for looking back."""
+    if text.endswith("d") and text[:-1].isdigit():
+        return timedelta(days=int(text[:-1]))
+    try:
+        return parse_duration(text)
+    except DurationError:
+        raise DurationError(f'invalid age "{text}": expected {DURATION_HELP}, or days such as 7d') from None
