@@ -14,6 +14,7 @@ import copy
 import json
 import os
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -74,8 +75,21 @@ class ClusterClient:
         self.close()
 
 
+_INSECURE_WARNED: set[str] = set()
+"""API servers already warned about, so the warning shows once per process."""
+
+
 def client_for(api: kube.ApiClient, *, context: str = "") -> ClusterClient:
-    """Wrap a configured `ApiClient` (discovery happens now, so an unreachable server fails here)."""
+    """Wrap a configured `ApiClient` (discovery happens now, so an unreachable server fails here).
+
+    A kubeconfig that skips TLS verification gets one warning on stderr, not urllib3's warning on
+    every request (which would bury the logs, JSON ones included).
+    """
+    if not api.configuration.verify_ssl and api.configuration.host not in _INSECURE_WARNED:
+        _INSECURE_WARNED.add(api.configuration.host)
+        urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+        sys.stderr.write(f"warning: TLS verification is off for {api.configuration.host} "
+                         "(insecure-skip-tls-verify in the kubeconfig)\n")
     cache_dir = Path(tempfile.mkdtemp(prefix="gitward-discovery-"))
     try:
         dynamic = _guarded("discover the API", lambda: DynamicClient(

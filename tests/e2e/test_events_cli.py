@@ -123,7 +123,7 @@ def test_without_a_store_there_is_nothing_to_show(tmp_path: Path, capsys: pytest
         (["--for", "Kustomisation/flux-system/apps"], 'unknown kind \'Kustomisation\' (did you mean "Kustomization"?)'),
         (["--for", "Kustomization"], "expected KIND/NAMESPACE/NAME or KIND/NAME"),
         (["--for", "Kustomization/a/b/c"], "expected KIND/NAMESPACE/NAME or KIND/NAME"),
-        (["--since", "1 hour"], '--since: invalid duration "1 hour"'),
+        (["--since", "1 hour"], '--since: invalid age "1 hour"'),
         (["-o", "yaml"], "Invalid value for '-o'"),
     ],
 )
