@@ -408,7 +408,46 @@ class MarkerDialect:
         return ObjectKey(self.KIND, "", self.name)
 
 
-Rule = Union[GitSource, Kustomization, ImageRepository, ImagePolicy, ImageUpdate, MarkerDialect]
+class AlertEvent(StrEnum):
+    """What an alert is sent on: an image update pushed, or any reconcile that failed."""
+
+    UPDATE = "update"
+    FAILURE = "failure"
+
+
+class AlertKind(StrEnum):
+    WEBHOOK = "webhook"  # a JSON body POSTed to `url`
+    NTFY = "ntfy"  # a plain-text message POSTed to `url`/`topic` (https://docs.ntfy.sh/publish/)
+
+
+@dataclass(frozen=True)
+class Alert:
+    """Where `gitward run` reports events (gitward's own; Flux splits this into Alert + Provider).
+
+    For ntfy, `url` is the server (with any path prefix) and `topic` the last path segment of the
+    URL written in the rule, so the topic can be shown on its own.
+    """
+
+    name: str
+    on: tuple[AlertEvent, ...]
+    kind: AlertKind
+    url: str
+    topic: str = ""
+    origin: SourcePos | None = _origin()
+
+    KIND = "Alert"
+
+    @property
+    def key(self) -> ObjectKey:
+        return ObjectKey(self.KIND, "", self.name)
+
+    @property
+    def target(self) -> str:
+        """The URL a message is POSTed to."""
+        return f"{self.url}/{self.topic}" if self.kind is AlertKind.NTFY else self.url
+
+
+Rule = Union[GitSource, Kustomization, ImageRepository, ImagePolicy, ImageUpdate, MarkerDialect, Alert]
 
 
 @dataclass(frozen=True)
@@ -421,6 +460,7 @@ class RuleSet:
     image_policies: tuple[ImagePolicy, ...] = ()
     image_updates: tuple[ImageUpdate, ...] = ()
     marker_dialects: tuple[MarkerDialect, ...] = ()
+    alerts: tuple[Alert, ...] = ()
 
     @staticmethod
     def of(rules: "list[Rule] | tuple[Rule, ...]") -> "RuleSet":
@@ -434,6 +474,7 @@ class RuleSet:
             image_policies=pick(ImagePolicy),
             image_updates=pick(ImageUpdate),
             marker_dialects=pick(MarkerDialect),
+            alerts=pick(Alert),
         )
 
     def all(self) -> tuple[Rule, ...]:
@@ -444,6 +485,7 @@ class RuleSet:
             *self.image_policies,
             *self.image_updates,
             *self.marker_dialects,
+            *self.alerts,
         )
 
     def get(self, key: ObjectKey) -> Rule | None:

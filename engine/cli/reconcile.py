@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -34,7 +33,7 @@ from engine.reconcile.images import (
 )
 from engine.reconcile.repo import locate_all, read_marked_files
 from engine.reconcile.updates import deployed_tags
-from engine.observe.cluster import ClusterClient, connect, read_object
+from engine.observe.cluster import ClusterClient, cluster_configured, connect, read_object
 from engine.rules.load import load_repo
 from engine.store.db import Store
 
@@ -93,7 +92,7 @@ def reconcile(ctx: click.Context, words: tuple[str, ...], repo: Path, namespace:
     problems.raise_if_errors()
     values, _ = locate_all(rules, read_marked_files(repo, rules.marker_dialects))
     deployed = deployed_tags(values)
-    configured = bool(kubeconfig or kube_context or os.environ.get("KUBECONFIG"))
+    configured = cluster_configured(kubeconfig, kube_context)
     with ExitStack() as stack:
         cluster = stack.enter_context(connect(kubeconfig, kube_context)) if configured else None
         read_secret = _secret_reader(cluster) if cluster else None

@@ -15,14 +15,15 @@ from pathlib import Path
 from types import FrameType
 
 import click
+from prometheus_client import start_http_server
 
 from engine.cli.check import repo_option
 from engine.cli.sources import TOKEN_ENV, ssh_command_for, ssh_key_option, workdir_option
 from engine.cli.state import open_for_writing
-from engine.errors import Problems
-from engine.observe.cluster import ClusterClient, connect, read_object
+from engine.errors import Problems, UserError
+from engine.observe.cluster import ClusterClient, cluster_configured, connect, read_object
 from engine.reconcile.images import SecretReader, utcnow
-from engine.reconcile.loop import Access, Controller, LogFormat, LogLevel, RunLog
+from engine.reconcile.loop import Access, Controller, LogFormat, LogLevel, Metrics, RunLog
 from engine.rules.load import load_repo
 
 
@@ -39,38 +40,71 @@ from engine.rules.load import load_repo
               show_default=True, help="One line per reconcile on stderr: logfmt text or JSON.")
 @click.option("--log-level", type=click.Choice([lv.name.lower() for lv in LogLevel]),
               default="info", show_default=True)
+@click.option("--metrics-addr", metavar="HOST:PORT",
+              help="Serve Prometheus metrics on http://HOST:PORT/metrics (off unless given).")
 @click.pass_context
 def run(ctx: click.Context, repo: Path, ssh_key: Path | None, workdir: Path,
         kubeconfig: Path | None, kube_context: str | None, once: bool, log_format: str,
-        log_level: str) -> int:
+        log_level: str, metrics_addr: str | None) -> int:
     """Run the controller loop: fetch sources, scan image repositories, push image updates and
     (with a cluster) apply Kustomizations, each on its own interval, until SIGTERM or Ctrl-C.
 
     The rules are read once, from the checkout `--repo`. A failed object is retried with
     backoff without holding up the others; suspended objects are left alone. A stop request
     lets the object being reconciled finish, then exits 0. Several `gitward run` may share a
-    store: a lease per object keeps them off the same object.
+    store: a lease per object keeps them off the same object. The rules' `alert`s are sent
+    after each pushed image update and each failed reconcile.
 
     \b
     Examples:
       gitward run --repo . --ssh-key ~/.ssh/homelab-rw --kubeconfig ~/.kube/config
       gitward run --repo . --once --log-format json
+      gitward run --repo . --metrics-addr 127.0.0.1:9090
     """
     problems = Problems()
     rules = load_repo(repo, problems).rules
     problems.raise_if_errors()
+    listen = _address(metrics_addr) if metrics_addr else None
     log = RunLog(sys.stderr, LogFormat(log_format), LogLevel[log_level.upper()], utcnow)
     stop = threading.Event()
-    configured = bool(kubeconfig or kube_context or os.environ.get("KUBECONFIG"))
+    configured = cluster_configured(kubeconfig, kube_context)
     with ExitStack() as stack, _stop_on_signals(stop):
         store = stack.enter_context(open_for_writing(ctx))
+        metrics = None
+        if listen is not None:
+            metrics = Metrics()
+            stack.enter_context(_serving(metrics, *listen))
         cluster = stack.enter_context(connect(kubeconfig, kube_context)) if configured else None
         access = Access(workdir=workdir, holder=_holder(), ssh_command=ssh_command_for(ssh_key),
                         token=os.environ.get(TOKEN_ENV) or None, cluster=cluster,
                         read_secret=_secret_reader(cluster) if cluster else None)
         Controller(store, rules, repo, access, log, clock=utcnow, rng=random.Random(),
-                   stop=stop).run(once=once)
+                   stop=stop, metrics=metrics).run(once=once)
     return 0
+
+
+def _address(text: str) -> tuple[str, int]:
+    """`HOST:PORT` (IPv6 as `[::1]:PORT`) -> (host, port), or a UserError naming the option."""
+    host, sep, port = text.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise UserError(f"--metrics-addr {text}: expected HOST:PORT, e.g. 127.0.0.1:9090")
+    return host, int(port)
+
+
+@contextmanager
+def _serving(metrics: Metrics, host: str, port: int) -> Iterator[None]:
+    """Serve /metrics on a daemon thread for the duration of the run."""
+    try:
+        server, thread = start_http_server(port, host, registry=metrics.registry)
+    except OSError as err:
+        raise UserError(f"--metrics-addr {host}:{port}: cannot listen: {err.strerror or err}") from err
+    try:
+        yield
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
 
 
 @contextmanager

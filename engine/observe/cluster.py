@@ -100,6 +100,13 @@ def client_for(api: kube.ApiClient, *, context: str = "") -> ClusterClient:
     return ClusterClient(api, dynamic, str(api.configuration.host), context, cache_dir)
 
 
+def cluster_configured(kubeconfig: str | Path | None, context: str | None) -> bool:
+    """Whether a cluster is configured: a kubeconfig or context given, `KUBECONFIG` set, or
+    running inside a cluster (commands that can work without one use this to decide)."""
+    return bool(kubeconfig or context or os.environ.get("KUBECONFIG")
+                or os.environ.get(IN_CLUSTER_HOST))
+
+
 def connect(kubeconfig: str | Path | None = None, context: str | None = None) -> ClusterClient:
     """A client for the cluster a kubeconfig (or `$KUBECONFIG`, `~/.kube/config`, in-cluster) names."""
     path = str(kubeconfig) if kubeconfig else os.environ.get("KUBECONFIG") or ""

@@ -6,6 +6,9 @@ work on the same object at once), records the outcome, logs one line, and sleeps
 next object is due. A failure is the object's own: it is retried with backoff while the others
 keep their turns. A stop request (`stop` set, by a signal handler say) is looked at between
 objects only, so a reconcile, and the writes it makes, always runs to its end.
+
+After a reconcile the loop counts it in `Metrics` (when given) and sends the rules' alerts:
+one per pushed image-update commit, one per failed reconcile. A failed alert is logged only.
 """
 
 from __future__ import annotations
@@ -20,6 +23,9 @@ from enum import IntEnum, StrEnum
 from pathlib import Path
 from typing import TextIO
 
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from engine.act.notify import Delivery, Event, failure_event, notify, update_event
 from engine.errors import GitwardError
 from engine.evaluate.order import dependency_order
 from engine.evaluate.schedule import Entry, Outcome, Schedule
@@ -103,6 +109,32 @@ def _quoted(value: str) -> str:
     return value if plain else json.dumps(value, ensure_ascii=False)
 
 
+class Metrics:
+    """Prometheus metrics of the loop, in their own registry (served by `gitward run --metrics-addr`)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        self.reconciles = Counter("gitward_reconciles", "Reconciles by kind, object and outcome.",
+                                  ["kind", "object", "outcome"], registry=self.registry)
+        self.duration = Histogram("gitward_reconcile_duration_seconds",
+                                  "How long one reconcile took.", ["kind"], registry=self.registry,
+                                  buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300))
+        self.last_success = Gauge("gitward_last_success_timestamp_seconds",
+                                  "Unix time of the last successful reconcile of an object.",
+                                  ["kind", "object"], registry=self.registry)
+        self.notifications = Counter("gitward_notifications", "Alerts sent, by alert and outcome.",
+                                     ["alert", "outcome"], registry=self.registry)
+
+    def reconciled(self, key: ObjectKey, outcome: Outcome, seconds: float, at: datetime) -> None:
+        self.reconciles.labels(key.kind, key.ref, outcome.value).inc()
+        self.duration.labels(key.kind).observe(seconds)
+        if outcome is Outcome.OK:
+            self.last_success.labels(key.kind, key.ref).set(at.timestamp())
+
+    def delivered(self, delivery: Delivery) -> None:
+        self.notifications.labels(delivery.alert, "ok" if delivery.ok else "failed").inc()
+
+
 @dataclass(frozen=True)
 class Access:
     """What the reconcilers need to reach the outside: clones, git credentials, the cluster."""
@@ -119,7 +151,8 @@ class Controller:
     """Reconciles the objects of `rules` (read from the checkout `repo`) until `stop` is set."""
 
     def __init__(self, store: Store, rules: RuleSet, repo: Path, access: Access, log: RunLog, *,
-                 clock: Clock, rng: random.Random, stop: threading.Event) -> None:
+                 clock: Clock, rng: random.Random, stop: threading.Event,
+                 metrics: Metrics | None = None) -> None:
         self.store = store
         self.rules = rules
         self.repo = repo
@@ -128,6 +161,7 @@ class Controller:
         self.clock = clock
         self.rng = rng
         self.stop = stop
+        self.metrics = metrics
 
     def entries(self) -> list[Entry]:
         """Every object to reconcile, in the order a first pass takes them: sources, image
@@ -161,8 +195,27 @@ class Controller:
             self.log.write(LogLevel.DEBUG, "reconciling", kind=key.kind, object=key.ref)
             started = time.monotonic()
             result = self.reconcile(key)
-            schedule.record(key, self.clock(), result.outcome)
-            self.log.reconciled(key, result, time.monotonic() - started)
+            seconds = time.monotonic() - started
+            finished = self.clock()
+            schedule.record(key, finished, result.outcome)
+            self.log.reconciled(key, result, seconds)
+            if self.metrics is not None:
+                self.metrics.reconciled(key, result.outcome, seconds, finished)
+            if result.outcome is Outcome.FAILED:
+                self.alert(failure_event(key, result.message, result.revision, finished))
+
+    def alert(self, event: Event) -> None:
+        """Send `event` to the alerts that want it; log (never raise) each failed delivery."""
+        for delivery in notify(self.rules.alerts, event):
+            if self.metrics is not None:
+                self.metrics.delivered(delivery)
+            if delivery.ok:
+                self.log.write(LogLevel.DEBUG, "alert sent", alert=delivery.alert,
+                               receiver=delivery.receiver, event=event.kind.value)
+            else:
+                self.log.write(LogLevel.WARNING, f"alert not delivered: {delivery.error}",
+                               alert=delivery.alert, receiver=delivery.receiver,
+                               event=event.kind.value)
 
     def suspended(self) -> frozenset[ObjectKey]:
         """Objects suspended by their rule or in the store (`gitward suspend`)."""
@@ -238,6 +291,9 @@ class Controller:
                                 holder=self.access.holder)
         if not applied:
             return Result(Outcome.OK, message="no updates")
+        for pushed in applied:
+            if pushed.status == "done" and pushed.commit:
+                self.alert(update_event(pushed.action, pushed.commit, self.clock()))
         commits = ",".join(a.commit for a in applied if a.commit)
         summary = "; ".join(f"{a.action.target}: {a.summary}" for a in applied)
         failed = any(a.status == "failed" for a in applied)

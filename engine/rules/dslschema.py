@@ -13,9 +13,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from engine.errors import did_you_mean
 from engine.model import (
+    Alert,
+    AlertEvent,
+    AlertKind,
     CommitAuthor,
     DigestReflection,
     Direction,
@@ -182,6 +186,53 @@ def _page_size(v: Values) -> int:
     return v.integer()
 
 
+_NTFY_TOPIC = re.compile(r"[-_A-Za-z0-9]{1,64}")
+
+
+def _alert_events(v: Values) -> list[AlertEvent]:
+    events = [v.choice({e.value: e for e in AlertEvent}, "event")]
+    while v.more():
+        event = v.choice({e.value: e for e in AlertEvent}, "event")
+        if event in events:
+            raise Invalid(f"on: '{event.value}' given twice", v.last.pos, code="dsl-duplicate")
+        events.append(event)
+    return events
+
+
+def _http_url(v: Values, example: str) -> tuple[str, Value]:
+    text = v.string(f'a URL, e.g. "{example}"')
+    value = v.last
+    try:
+        parts = urlsplit(text)
+        valid = parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:
+        valid = False
+    if not valid:
+        hint = f'write: {v.label} "{example}"'
+        raise Invalid(f"{v.label} expects an http(s) URL with a host, not {value.shown()}", value.pos, hint)
+    return text, value
+
+
+def _webhook(v: Values) -> tuple[AlertKind, str, str]:
+    url, _ = _http_url(v, "https://hooks.example.com/gitward")
+    return AlertKind.WEBHOOK, url, ""
+
+
+def _ntfy(v: Values) -> tuple[AlertKind, str, str]:
+    url, value = _http_url(v, "https://ntfy.sh/my-topic")
+    parts = urlsplit(url)
+    server_path, _, topic = parts.path.rstrip("/").rpartition("/")
+    if parts.query or parts.fragment or not _NTFY_TOPIC.fullmatch(topic):
+        hint = 'the URL ends with the topic: ntfy "https://ntfy.sh/my-topic"'
+        raise Invalid(f"ntfy expects a topic URL, not {value.shown()}", value.pos, hint)
+    return AlertKind.NTFY, urlunsplit((parts.scheme, parts.netloc, server_path, "", "")), topic
+
+
+def _alert(**attrs: Any) -> Alert:
+    kind, url, topic = attrs.pop("destination")
+    return Alert(kind=kind, url=url, topic=topic, **attrs)
+
+
 _PROVIDERS = ("generic", "aws", "azure", "gcp")
 _DIGEST = {
     "never": DigestReflection.NEVER,
@@ -221,7 +272,7 @@ class Kind:
     words: tuple[str, ...]
     build: Callable[..., Rule]
     fields: Mapping[str, Spec]
-    required: Mapping[str, str]  # keyword -> an example line for the hint
+    required: Mapping[str, str]  # keyword (or `a|b`: one of them) -> an example line for the hint
     namespaced: bool = True
 
     @property
@@ -340,6 +391,17 @@ KINDS = (
             "value": Spec("value", _marker_value),
         },
         {"files": 'files "*.yaml" "*.yml"'},
+        namespaced=False,
+    ),
+    Kind(
+        ("alert",),
+        _alert,
+        {
+            "on": Spec("on", _alert_events),
+            "webhook": Spec("destination", _webhook),
+            "ntfy": Spec("destination", _ntfy),
+        },
+        {"on": "on update failure", "webhook|ntfy": 'webhook "https://hooks.example.com/gitward"'},
         namespaced=False,
     ),
 )

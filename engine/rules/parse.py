@@ -78,7 +78,8 @@ class _Reader:
             if kind.namespaced:
                 namespace, rule_name = split_ref(name)
             elif "/" in name.text:
-                raise Invalid(f"a {kind.label} has no namespace: {name.shown()}", name.pos, code="dsl-name")
+                article = "an" if kind.label[0] in "aeiou" else "a"
+                raise Invalid(f"{article} {kind.label} has no namespace: {name.shown()}", name.pos, code="dsl-name")
             else:
                 namespace, rule_name = "", name.text
                 check_name(rule_name, name.pos)
@@ -87,10 +88,12 @@ class _Reader:
             return None
         what = f"{kind.label} {name.text}"
         attrs, given = self.fields(block, kind.fields, what)
-        for keyword, example in kind.required.items():
-            if keyword not in given:
+        for required, example in kind.required.items():
+            choices = required.split("|")
+            if given.isdisjoint(choices):
+                field = one_of([f"'{c}'" for c in choices])
                 hint = f"add: {example}"
-                self.report(Invalid(f"{what}: missing required field '{keyword}'", name.pos, hint, "dsl-missing"))
+                self.report(Invalid(f"{what}: missing required field {field}", name.pos, hint, "dsl-missing"))
         if self.errors > errors:
             return None
         if kind.namespaced:
@@ -130,6 +133,11 @@ class _Reader:
             raise _unknown_keyword(keyword, specs, what)
         given.add(keyword.text)
         if spec.merge is Merge.ONCE and spec.attr in first:
+            sharing = [k for k, s in specs.items() if s.attr == spec.attr]
+            if len(sharing) > 1:
+                where = first[spec.attr]
+                message = f"only one of {one_of(sharing)} may be given (first at {where.line}:{where.column})"
+                raise Invalid(message, keyword.pos, code="dsl-duplicate")
             raise _given_twice(keyword.text, keyword.pos, first[spec.attr])
         if line.block is not None and not spec.block:
             raise Invalid(f"{keyword.text} takes no {{ }} block", line.block.pos, code="dsl-syntax")

@@ -14,6 +14,7 @@ from datetime import timedelta
 
 from engine.model import (
     DEFAULT_NAMESPACE,
+    Alert,
     DigestReflection,
     GitRef,
     GitSource,
@@ -296,6 +297,11 @@ def _marker_dialect(rule: MarkerDialect, b: _Block) -> None:
         b.add("value", "regex", b.quote(rule.value_pattern))
 
 
+def _alert(rule: Alert, b: _Block) -> None:
+    b.add("on", *(event.value for event in rule.on))
+    b.add(rule.kind.value, b.quote(rule.target))
+
+
 _WRITERS: dict[type, tuple[str, Callable[..., None]]] = {
     GitSource: ("source git", _git_source),
     Kustomization: ("kustomization", _kustomization),
@@ -303,6 +309,7 @@ _WRITERS: dict[type, tuple[str, Callable[..., None]]] = {
     ImagePolicy: ("image policy", _image_policy),
     ImageUpdate: ("image update", _image_update),
     MarkerDialect: ("marker dialect", _marker_dialect),
+    Alert: ("alert", _alert),
 }
 
 
@@ -310,6 +317,6 @@ def _statement(rule: Rule) -> str:
     label, write = _WRITERS[type(rule)]
     block = _Block()
     write(rule, block)
-    name = rule.name if isinstance(rule, MarkerDialect) else _ref(rule.namespace, rule.name, DEFAULT_NAMESPACE)
+    name = rule.name if isinstance(rule, (MarkerDialect, Alert)) else _ref(rule.namespace, rule.name, DEFAULT_NAMESPACE)
     return f"{label} {name} {block.render('')}\n"
 

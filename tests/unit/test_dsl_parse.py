@@ -11,6 +11,7 @@ import pytest
 from engine.errors import Problems
 from engine.model import (
     DEFAULT_EXCLUSION_LIST,
+    Alert,
     CommitAuthor,
     DigestReflection,
     Direction,
@@ -535,7 +536,8 @@ def test_docs_show_every_statement_and_document_every_keyword() -> None:
     examples = "\n".join(_doc_examples())
     rules = parse_ok(examples)
     kinds = {type(rule) for rule in rules}
-    assert kinds == {GitSource, Kustomization, ImageRepository, ImagePolicy, ImageUpdate, MarkerDialect}
+    assert kinds == {GitSource, Kustomization, ImageRepository, ImagePolicy, ImageUpdate, MarkerDialect,
+                     Alert}
     doc = DOCS.read_text(encoding="utf-8")
     for kind in parse._KINDS:
         assert f"### `{kind.label} NAME`" in doc

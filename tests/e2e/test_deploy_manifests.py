@@ -1,0 +1,62 @@
+"""deploy/*.yaml parse, hold the kinds docs/deploy.md promises, and run a real gitward command."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from tests.conftest import ROOT
+from tests.e2e.test_docs_commands import resolve
+
+DEPLOY = ROOT / "deploy"
+
+
+def _documents() -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = {}
+    for path in sorted(DEPLOY.glob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            assert isinstance(doc, dict) and doc.get("apiVersion") and doc.get("kind"), path.name
+            found[f"{doc['kind']}/{doc.get('metadata', {}).get('name', '')}"] = doc
+    return found
+
+
+def test_every_manifest_parses_with_the_expected_kinds() -> None:
+    docs = _documents()
+    assert {"Namespace/gitward-system", "ServiceAccount/gitward", "ClusterRole/gitward",
+            "ClusterRoleBinding/gitward", "PersistentVolumeClaim/gitward-state",
+            "Secret/gitward-deploy-key", "ConfigMap/gitward-kubeconfig",
+            "Deployment/gitward"} <= set(docs)
+    for key, doc in docs.items():
+        if doc["kind"] not in ("Namespace", "ClusterRole", "ClusterRoleBinding", "Kustomization"):
+            assert doc["metadata"]["namespace"] == "gitward-system", key
+
+
+def test_the_kustomization_lists_every_manifest() -> None:
+    [kustomization] = [d for d in _documents().values() if d["kind"] == "Kustomization"]
+    listed = set(kustomization["resources"])
+    assert listed == {p.name for p in DEPLOY.glob("*.yaml")} - {"kustomization.yaml"}
+
+
+def test_the_deployment_runs_gitward_with_its_state_on_the_volume() -> None:
+    deployment = _documents()["Deployment/gitward"]
+    pod = deployment["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    assert resolve(container["args"]) == "run"
+    args = container["args"]
+    assert args[args.index("--repo") + 1] == "/work/repo"
+    state_dir = next(m["mountPath"] for m in container["volumeMounts"] if m["name"] == "state")
+    assert args[args.index("--state") + 1].startswith(state_dir + "/")
+    claims = {v["name"]: v.get("persistentVolumeClaim", {}).get("claimName") for v in pod["volumes"]}
+    assert claims["state"] == "gitward-state"
+    assert deployment["spec"]["replicas"] == 1 and deployment["spec"]["strategy"]["type"] == "Recreate"
+    assert pod["serviceAccountName"] == "gitward"
+    metrics = args[args.index("--metrics-addr") + 1]
+    assert container["livenessProbe"]["httpGet"]["port"] == "metrics"
+    assert {p["name"]: p["containerPort"] for p in container["ports"]}["metrics"] == int(metrics.rsplit(":", 1)[1])
+
+
+def test_the_secret_holds_placeholders_not_a_key() -> None:
+    secret = _documents()["Secret/gitward-deploy-key"]
+    for value in secret["stringData"].values():
+        assert "REPLACE" in value and "PRIVATE KEY-----" not in value
