@@ -162,6 +162,8 @@ class Controller:
         self.rng = rng
         self.stop = stop
         self.metrics = metrics
+        self._checkouts: dict[ObjectKey, Path] = {}
+        """Each source's latest fetched checkout: automations plan on it, not on --repo."""
 
     def entries(self) -> list[Entry]:
         """Every object to reconcile, in the order a first pass takes them: sources, image
@@ -253,6 +255,7 @@ class Controller:
                                    clock=self.clock)
         if outcome.checkout is None:
             return Result(Outcome.FAILED, message=str(outcome.error))
+        self._checkouts[source.key] = outcome.checkout.path
         return Result(Outcome.OK, outcome.checkout.revision,
                       "new revision" if outcome.changed else "revision unchanged")
 
@@ -283,7 +286,10 @@ class Controller:
         """Plan the checkout and carry out the commits this automation takes part in (one commit
         per branch: other automations pushing to the same branch share it, as in `apply`)."""
         now = self.clock()
-        planned = plan_checkout(self.repo, self.rules, self.store, now, record=True)
+        checkout = self._checkouts.get(ObjectKey(GitSource.KIND,
+                                                 automation.source_ref.namespace or automation.namespace,
+                                                 automation.source_ref.name), self.repo)
+        planned = plan_checkout(checkout, self.rules, self.store, now, record=True)
         mine = tuple(a for a in planned.plan.actions if automation.key.ref in a.automations)
         planned = replace(planned, plan=replace(planned.plan, actions=mine))
         applied = apply_commits(self.store, self.rules, planned, now, workdir=self.access.workdir,
