@@ -22,7 +22,14 @@ from engine.cli.pending import NotBuiltError
 from engine.cli.sources import reconcile_source_command, ssh_key_option, workdir_option
 from engine.cli.state import open_for_writing
 from engine.errors import GitwardError, Problems, UserError
+from engine.evaluate.plan import deployed_tags
 from engine.model import ImagePolicy, ImageRepository, RuleSet, ScanStatus
+from engine.observe.cluster import (
+    ClusterClient,
+    cluster_configured,
+    connect,
+    read_object,
+)
 from engine.reconcile.images import (
     PolicyOutcome,
     SecretReader,
@@ -32,8 +39,6 @@ from engine.reconcile.images import (
     utcnow,
 )
 from engine.reconcile.repo import locate_all, read_marked_files
-from engine.reconcile.updates import deployed_tags
-from engine.observe.cluster import ClusterClient, cluster_configured, connect, read_object
 from engine.rules.load import load_repo
 from engine.store.db import Store
 

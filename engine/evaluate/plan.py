@@ -20,14 +20,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import PurePosixPath
-from typing import Mapping
+from typing import Mapping, Sequence
 
 from jinja2 import StrictUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
 from engine.errors import Problem, SourcePos
 from engine.evaluate.policy import evaluate_policy
-from engine.evaluate.rewrite import Edit, FileScan, MarkedValue, apply_edits, locate, marker_value
+from engine.evaluate.rewrite import (
+    Edit,
+    FileScan,
+    MarkedValue,
+    apply_edits,
+    locate,
+    marker_value,
+)
 from engine.model import (
     DEFAULT_COMMIT_MESSAGE,
     CommitAction,
@@ -182,7 +189,7 @@ def _change(update: ImageUpdate, rules: RuleSet, value: MarkedValue,
         return None
     path, line = value.marker.path, value.line
     selection = selections.get(policy.key.ref)
-    current_tag = _tag_of(value.value, marker.part)
+    current_tag = tag_of(value.value, marker.part)
     if policy.pin:
         if selection is None or selection.tag != policy.pin:
             gates.append(GateDecision(policy.key.ref, Gate.PIN, path, line, current_tag or value.value,
@@ -224,7 +231,7 @@ def _held(policy: ImagePolicy, repository: ImageRepository, selection: Selection
     return None
 
 
-def _tag_of(value: str, part: MarkerPart) -> str | None:
+def tag_of(value: str, part: MarkerPart) -> str | None:
     """The tag in a marked value: the value itself for `:tag`, after the last `:` of the name."""
     if part is MarkerPart.TAG:
         return value
@@ -233,6 +240,17 @@ def _tag_of(value: str, part: MarkerPart) -> str | None:
     name = value.split("@", 1)[0]
     last = name.rsplit("/", 1)[-1]
     return last.rsplit(":", 1)[1] if ":" in last else None
+
+
+def deployed_tags(values: Sequence[MarkedValue]) -> dict[str, str]:
+    """Policy `ns/name` -> the tag git deploys now, read from its first tag-bearing marker."""
+    found: dict[str, str] = {}
+    for v in values:
+        key = f"{v.marker.policy_namespace}/{v.marker.policy_name}"
+        tag = tag_of(v.value, v.marker.part)
+        if key not in found and tag is not None:
+            found[key] = tag
+    return found
 
 
 def _ago(delta: timedelta) -> str:

@@ -28,6 +28,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from engine.act.notify import Delivery, Event, failure_event, notify, update_event
 from engine.errors import GitwardError
 from engine.evaluate.order import dependency_order
+from engine.evaluate.plan import deployed_tags
 from engine.evaluate.schedule import Entry, Outcome, Schedule
 from engine.model import (
     GitSource,
@@ -39,11 +40,17 @@ from engine.model import (
     ScanStatus,
 )
 from engine.observe.cluster import ClusterClient
-from engine.reconcile.images import Clock, SecretReader, decide_policy, policies_of, scan_repository
+from engine.reconcile.images import (
+    Clock,
+    SecretReader,
+    decide_policy,
+    policies_of,
+    scan_repository,
+)
 from engine.reconcile.order import OrderedReconcile
 from engine.reconcile.repo import locate_all, read_marked_files
 from engine.reconcile.sources import reconcile_source
-from engine.reconcile.updates import apply_commits, deployed_tags, plan_checkout
+from engine.reconcile.updates import apply_commits, plan_checkout
 from engine.store import queries
 from engine.store.db import Store
 from engine.store.leases import LeaseHeld, hold_lease

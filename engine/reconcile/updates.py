@@ -14,13 +14,25 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from engine.evaluate.decision import ScanFacts, decide, gated
 from engine.act.git import CommitRequest, CommitStatus, GitTarget, commit_and_push
-from engine.evaluate.plan import Selection, edits_for, plan_updates, rewrite_all, scan_files
-from engine.evaluate.rewrite import MarkedValue
-from engine.model import CommitAction, Decision, ImagePolicy, ImageRepository, Plan, RuleSet
+from engine.evaluate.decision import ScanFacts, decide, gated
+from engine.evaluate.plan import (
+    Selection,
+    deployed_tags,
+    edits_for,
+    plan_updates,
+    rewrite_all,
+    scan_files,
+)
+from engine.model import (
+    CommitAction,
+    Decision,
+    ImagePolicy,
+    ImageRepository,
+    Plan,
+    RuleSet,
+)
 from engine.reconcile.repo import read_marked_files
-from engine.rules.markers import MarkerPart
 from engine.store import queries
 from engine.store.actions import finish_action, start_action
 from engine.store.db import Store
@@ -39,23 +51,6 @@ class RepoPlan:
     files: dict[str, str]
     texts: dict[str, dict[str, str]]
     selections: dict[str, Selection]
-
-
-def deployed_tags(values: list[MarkedValue]) -> dict[str, str]:
-    """Policy `ns/name` -> the tag git deploys now, read from its first tag-bearing marker."""
-    found: dict[str, str] = {}
-    for v in values:
-        key = f"{v.marker.policy_namespace}/{v.marker.policy_name}"
-        if key in found:
-            continue
-        if v.marker.part is MarkerPart.TAG:
-            found[key] = v.value
-        elif v.marker.part is MarkerPart.IMAGE:
-            name = v.value.split("@", 1)[0]
-            last = name.rsplit("/", 1)[-1]
-            if ":" in last:
-                found[key] = last.rsplit(":", 1)[1]
-    return found
 
 
 def decide_all(store: Store | None, rules: RuleSet, deployed: dict[str, str], now: datetime,
