@@ -1,219 +1,286 @@
-"""Build `state.db.example`: a migrated state database with a few facts about the example repo.
+"""Build `state.db.example` by running examples/homelab through gitward's own code, day by day.
 
-Every timestamp is fixed, so running this again produces the same content; docs/sql.md's audit
-queries and views run against it. The story: the first sync of the repository (4 Nov), a new
-ledger build seen in the registry, a decision, the commit that rolled it out and the sync that
-applied it (5 Nov). Usage: `python examples/make_state_db.py [OUTPUT]` (default: the
-repository root's `state.db.example`).
+Usage: `python examples/make_state_db.py [OUTPUT]` (default: the repository root's
+`state.db.example`). It needs the Kubernetes API server the tests use, built once per machine
+by `bash tests/env/kube.sh build`; without it the script exits 2 and says so.
+
+Every row comes from the code `gitward run` runs, on real parts: the source is fetched with
+git from a throw-away bare repository, tag lists are imported as `gitward images import` does
+(the recorded lists are in examples/tags/, one per image and day: ghcr.io/example/ledger is
+not a registry anyone can reach), each scan is followed by its policies' decisions, the
+automations plan on the fetched checkout reusing those decisions and push their commits to the
+bare repository (one plan per step for both automations, as `gitward apply` makes it), and the
+Kustomization is applied to a fresh etcd + kube-apiserver.
+
+The manifests keep their URL, ssh://git@github.com/example/homelab, so the database holds no
+path of this machine: gitward is given an ssh command (`GATE`) that serves every fetch and push
+from the bare repository. git's own URL rewriting cannot do it, since gitward's git runs with
+the inherited GIT_* variables removed. One clock drives every reconciler, commits are dated by
+it, plan ids derive from it and the lease holder is fixed, so two runs write the same rows.
+
+The story (UTC):
+
+  Mon 3 Nov  11:40  Alex commits examples/homelab (ledger 20251103-1130-sha-4d5e6f7, podinfo
+                    6.5.1) and a ConfigMap, ledger/ledger-config.
+             12:00  The source is fetched and the Kustomization flux-system applied: every
+                    object is created.
+             12:05  First tag lists: both policies select what git already deploys. ledger's
+                    `sha-1a2b3c4` and cosign `.sig` tags are excluded by its image repository.
+  Tue 4 Nov  08:10  ledger 20251103-1745 and 20251104-0805 appear; the policy selects 0805, but
+                    `hold 10m` keeps it out of git (a gated decision).
+             08:25  The next scan: the hold is over; "Update ledger image" is pushed.
+             08:26  Fetched and applied: Deployment ledger/ledger is updated.
+             18:00  Alex removes ledger-config; at 18:01 gitward applies that and prunes it.
+  Wed 5 Nov  17:00  podinfo 6.5.2 to 6.7.0 and 7.0.0-rc.1, ledger 20251105-1020 and -1650 appear.
+                    podinfo's range `>=6.0.0 <7.0.0` picks 6.7.0, pushed at once; ledger's
+                    1650 is held.
+             17:01  Applied: Deployment podinfo/podinfo is updated.
+             17:15  ledger 20251105-1650 is pushed; applied at 17:16.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
+import shlex
+import shutil
 import sqlite3
+import subprocess
 import sys
-from datetime import UTC, datetime
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from engine.evaluate.apply import Change, FieldChange, ObjectAction
-from engine.model import (
-    ClusterObject,
-    CommitAction,
-    CommitAuthor,
-    Decision,
-    FileChange,
-    GitRevision,
-    ListedTag,
-    ObjectId,
-    ObjectKey,
-    TagVerdict,
-)
-from engine.store import inventory, queries
-from engine.store.actions import finish_action, start_action
+from engine.cli.images import read_tag_file
+from engine.errors import Problems
+from engine.evaluate.order import dependency_order
+from engine.evaluate.plan import deployed_tags
+from engine.model import GitSource, RuleSet
+from engine.observe.cluster import ClusterClient, connect
+from engine.reconcile.images import decide_policy, policies_of, record_tags
+from engine.reconcile.order import OrderedReconcile
+from engine.reconcile.repo import locate_all, read_marked_files
+from engine.reconcile.sources import reconcile_source
+from engine.reconcile.updates import apply_commits, plan_checkout
+from engine.rules.load import load_repo
 from engine.store.db import Store, open_store
-from engine.store.queries import Event, EventSeverity
 
 ROOT = Path(__file__).resolve().parent.parent
-SOURCE = "flux-system/flux-system"
-URL = "ssh://git@github.com/example/homelab"
-KUSTOMIZATION = "flux-system/flux-system"
-FIRST = "3f2a9c1d7b4e8a6f0c5d2e1b9a8f7c6d5e4b3a21"
-UPDATE = "8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b2a1f0e9d"
-LEDGER_IMAGE = "ghcr.io/example/ledger"
-LEDGER_OLD = "20251103-1130-sha-4d5e6f7"
-LEDGER_NEW = "20251105-1650-sha-8b9c0d1"
+HOMELAB = ROOT / "examples" / "homelab"
+TAGS = ROOT / "examples" / "tags"
+HOLDER = "make-state-db"
+AUTHOR = "Alex Doe <alex@example.com>"
+LEDGER_CONFIG = "cluster/apps/ledger/config.yaml"
+LEDGER_CONFIG_TEXT = """\
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: ledger-config
+  namespace: ledger
+data:
+  REDIS_URL: redis://redis.infrastructure:6379
+"""
+"""The story's only file that examples/homelab lacks: committed on 3 Nov, removed on 4 Nov."""
 
-PODINFO = ("6.5.0", "6.5.1", "6.5.2", "6.6.0", "6.6.1", "6.7.0", "7.0.0-rc.1", "latest")
-LEDGER = (
-    "20251101-0830-sha-1a2b3c4",
-    "20251101-1415-sha-2b3c4d5",
-    "20251102-0910-sha-3c4d5e6",
-    "20251103-1130-sha-4d5e6f7",
-    "20251103-1745-sha-5e6f7a8",
-    "20251104-0805-sha-6f7a8b9",
-    "20251105-1020-sha-7a8b9c0",
-    "20251105-1650-sha-8b9c0d1",
-    "sha-1a2b3c4",
-    "latest",
-)
-LEDGER_SIGNATURE = "sha256-9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08.sig"
-
-
-def at(day: int, hour: int, minute: int, second: int = 0) -> datetime:
-    return datetime(2025, 11, day, hour, minute, second, tzinfo=UTC)
-
-
-def digest(repository: str, tag: str) -> str:
-    return "sha256:" + hashlib.sha256(f"{repository}:{tag}".encode()).hexdigest()
+GATE = """\
+import os, shlex, sys
+if "-G" in sys.argv:  # git probing which ssh this is: a plain one, with no options to pass
+    sys.exit(1)
+service, _ = shlex.split(sys.argv[-1])
+if service not in ("git-upload-pack", "git-receive-pack"):
+    sys.exit(f"refused: {service}")
+os.execvp("git", ["git", service.removeprefix("git-"), sys.argv[1]])
+"""
+"""The ssh command's stand-in: `python gate.py BARE_REPO [ssh args] HOST COMMAND` runs the
+requested git service on BARE_REPO, whatever host and path the URL names."""
 
 
-def ledger_decision(store: Store, scan_id: int, decided_at: datetime, previous: str | None) -> Decision:
-    """The ledger policy's verdicts: the newest timestamp wins, bare sha and `latest` never match."""
-    dated = sorted(t for t in LEDGER if t[0].isdigit())
-    trace = tuple(
-        TagVerdict(tag, "selected" if tag == LEDGER_NEW else "lower", tag[:13], rank,
-                   "newest timestamp" if tag == LEDGER_NEW else f"{tag[:13]} is older than {LEDGER_NEW[:13]}")
-        for rank, tag in enumerate(reversed(dated), start=1)
-    ) + tuple(TagVerdict(tag, "filtered", None, None, "does not match the filter")
-              for tag in ("latest", "sha-1a2b3c4"))
-    return queries.record_decision(store, Decision(
-        policy="ledger/ledger", decided_at=decided_at, selected_tag=LEDGER_NEW, previous_tag=previous,
-        candidates=len(LEDGER), verdict_counts=(("filtered", 2), ("lower", len(dated) - 1), ("selected", 1)),
-        trace=trace, scan_id=scan_id,
-    ))
+def at(day: int, hour: int, minute: int) -> datetime:
+    return datetime(2025, 11, day, hour, minute, tzinfo=UTC)
 
 
-def podinfo_decision(store: Store, scan_id: int | None, decided_at: datetime) -> Decision:
-    """`select highest semver ">=6.0.0"`: 7.0.0-rc.1 is a prerelease, `latest` no version at all."""
-    releases = [t for t in PODINFO if t[0].isdigit() and "-" not in t]
-    trace = tuple(
-        TagVerdict(tag, "selected" if rank == 1 else "lower", tag, rank,
-                   "highest version in range" if rank == 1 else f"{tag} < {releases[-1]}")
-        for rank, tag in enumerate(reversed(releases), start=1)
-    ) + (TagVerdict("7.0.0-rc.1", "prerelease-excluded", "7.0.0-rc.1", None,
-                    "the range has no prerelease"),
-         TagVerdict("latest", "unparsable", None, None, "not a semantic version"))
-    return queries.record_decision(store, Decision(
-        policy="podinfo/podinfo", decided_at=decided_at, selected_tag=releases[-1], previous_tag=None,
-        candidates=len(PODINFO), trace=trace, scan_id=scan_id,
-        verdict_counts=(("lower", len(releases) - 1), ("prerelease-excluded", 1), ("selected", 1),
-                        ("unparsable", 1)),
-    ))
+class Clock:
+    """The scenario's time: set by each step, read by every reconciler."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
 
 
-def deployment(namespace: str, name: str) -> ObjectId:
-    return ObjectId("apps", "Deployment", namespace, name)
+@dataclass
+class Scenario:
+    """One source, its image repositories and Kustomizations, reconciled at `clock`'s time."""
+
+    store: Store
+    rules: RuleSet
+    cluster: ClusterClient
+    work: Path
+    ssh_command: str
+    clock: Clock
+
+    @property
+    def source(self) -> GitSource:
+        [source] = self.rules.sources
+        return source
+
+    def plan_id(self, step: str) -> str:
+        return hashlib.sha256(f"{step} {self.clock().isoformat()}".encode()).hexdigest()[:12]
+
+    def fetch(self) -> Path:
+        """The GitRepository reconcile: the revision is recorded (and an event when it is new)."""
+        outcome = reconcile_source(self.store, self.source, cache_dir=self.work / "cache",
+                                   ssh_command=self.ssh_command, clock=self.clock)
+        if outcome.checkout is None:
+            raise SystemExit(f"make_state_db: fetch failed: {outcome.error}")
+        return outcome.checkout.path
+
+    def scan(self, day: str) -> None:
+        """Each ImageRepository's recorded tag list for `day`, then its policies' decisions."""
+        values, _ = locate_all(self.rules, read_marked_files(self.fetch(), self.rules.marker_dialects))
+        deployed = deployed_tags(values)
+        for repository in self.rules.image_repositories:
+            tags = read_tag_file(str(TAGS / f"{repository.name}-{day}.txt"))
+            record_tags(self.store, repository, tags, started_at=self.clock(), finished_at=self.clock())
+            for policy in policies_of(self.rules, repository):
+                decide_policy(self.store, self.rules, policy, now=self.clock(),
+                              deployed=deployed.get(policy.key.ref))
+
+    def update(self) -> None:
+        """The automations: plan on the fetched checkout with the decisions just made, push."""
+        now = self.clock()
+        planned = plan_checkout(self.fetch(), self.rules, self.store, now, record=True, reuse=True)
+        for applied in apply_commits(self.store, self.rules, planned, now,
+                                     workdir=self.work / "cache", ssh_command=self.ssh_command,
+                                     token=None, holder=HOLDER, plan_id=self.plan_id("commit")):
+            say(now, f"{applied.action.target}: {applied.summary}")
+
+    def sync(self) -> None:
+        """Every Kustomization, in dependency order, at the source's latest revision."""
+        self.fetch()
+        run = OrderedReconcile(self.store, self.rules, self.cluster, with_source=False,
+                               cache_dir=self.work / "cache", ssh_command=self.ssh_command,
+                               clock=self.clock, plan_id=self.plan_id("apply"))
+        for ks in dependency_order(self.rules.kustomizations):
+            done = run.reconcile(ks)
+            if done.result is None or not done.result.ok:
+                raise SystemExit(f"make_state_db: Kustomization {ks.key.ref} failed: {done}")
+            say(self.clock(), f"Kustomization {ks.key.ref} applied {done.revision}")
 
 
-FIRST_OBJECTS = (
-    ObjectId("", "Namespace", "", "ledger"),
-    ObjectId("", "ConfigMap", "ledger", "ledger-config"),
-    deployment("ledger", "ledger"),
-    ObjectId("", "Service", "ledger", "ledger"),
-    ObjectId("", "Namespace", "", "podinfo"),
-    deployment("podinfo", "podinfo"),
-    ObjectId("", "Service", "podinfo", "podinfo"),
-)
+def say(now: datetime, text: str) -> None:
+    print(f"{now:%d %b %H:%M}  {text}", file=sys.stderr)
 
 
-def sync(store: Store, *, revision: str, now: datetime, actions: list[ObjectAction],
-         applied: list[ObjectId], pruned: tuple[ObjectId, ...] = ()) -> None:
-    """One Kustomization sync as engine/reconcile/cluster.py records it: actions, then inventory."""
-    plan_id = hashlib.sha256(f"{revision}{now}".encode()).hexdigest()[:12]
-    target = f"Kustomization/{KUSTOMIZATION}"
-    action_id = start_action(store, plan_id=plan_id, type="apply", target=target, now=now,
-                             payload={"revision": revision, "stage": "objects",
-                                      "objects": [a.to_json() for a in actions]})
-    inventory.record_applied(store, [
-        ClusterObject(KUSTOMIZATION, obj, "v1", revision, digest(revision, str(obj)), now) for obj in applied
-    ])
-    finish_action(store, action_id, status="done", now=now)
-    if pruned:
-        action_id = start_action(store, plan_id=plan_id, type="prune", target=target, now=now, payload={
-            "revision": revision,
-            "objects": [ObjectAction(obj, "v1", Change.PRUNE).to_json() for obj in pruned]})
-        inventory.record_pruned(store, KUSTOMIZATION, pruned, now)
-        finish_action(store, action_id, status="done", now=now)
+def git(*args: str, cwd: Path, when: datetime | None = None) -> None:
+    """Alex's git: no user or system config, a fixed identity, and a pinned date when given."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    name, email = AUTHOR.removesuffix(">").split(" <")
+    env.update(GIT_CONFIG_NOSYSTEM="1", GIT_CONFIG_GLOBAL=os.devnull, LC_ALL="C", TZ="UTC",
+               GIT_AUTHOR_NAME=name, GIT_AUTHOR_EMAIL=email,
+               GIT_COMMITTER_NAME=name, GIT_COMMITTER_EMAIL=email)
+    if when is not None:
+        env.update(GIT_AUTHOR_DATE=when.isoformat(), GIT_COMMITTER_DATE=when.isoformat())
+    done = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"make_state_db: git {' '.join(args)}: {done.stderr.strip()}")
+
+
+def publish(work: Path) -> tuple[Path, str]:
+    """Commit examples/homelab (and LEDGER_CONFIG) into a bare repository; return Alex's clone
+    and the ssh command that serves the bare repository under the manifests' URL."""
+    seed, bare = work / "seed", work / "homelab.git"
+    shutil.copytree(HOMELAB, seed)
+    (seed / LEDGER_CONFIG).write_text(LEDGER_CONFIG_TEXT)
+    git("init", "--quiet", "--initial-branch=main", cwd=seed)
+    git("add", "--all", cwd=seed)
+    git("commit", "--quiet", "-m", "Add podinfo and ledger", cwd=seed, when=at(3, 11, 40))
+    git("init", "--quiet", "--bare", str(bare), cwd=work)
+    git("remote", "add", "origin", str(bare), cwd=seed)
+    git("push", "--quiet", "origin", "main", cwd=seed)
+    gate = work / "gate.py"
+    gate.write_text(GATE)
+    return seed, " ".join(shlex.quote(part) for part in (sys.executable, str(gate), str(bare)))
+
+
+def retire_config(seed: Path, when: datetime) -> None:
+    """Alex's second commit, on top of gitward's: the ledger's ConfigMap goes."""
+    git("pull", "--quiet", "--ff-only", "origin", "main", cwd=seed)
+    git("rm", "--quiet", LEDGER_CONFIG, cwd=seed)
+    git("commit", "--quiet", "-m", "Remove ledger-config: the settings are in the Deployment",
+        cwd=seed, when=when)
+    git("push", "--quiet", "origin", "main", cwd=seed)
+
+
+def record_example(store: Store, kubeconfig: Path, work: Path) -> None:
+    """Play the story into an open, empty store against the empty cluster behind `kubeconfig`
+    (the view tests play it on PostgreSQL too); `work` is an empty scratch directory."""
+    seed, ssh_command = publish(work)
+    problems = Problems()
+    rules = load_repo(seed, problems).rules
+    problems.raise_if_errors()
+    clock = Clock(at(3, 12, 0))
+    with connect(kubeconfig) as cluster:
+        story = Scenario(store, rules, cluster, work, ssh_command, clock)
+        story.sync()
+        for now, day in ((at(3, 12, 5), "2025-11-03"), (at(4, 8, 10), "2025-11-04"),
+                         (at(4, 8, 25), "2025-11-04")):
+            clock.now = now
+            story.scan(day)
+            story.update()
+        clock.now = at(4, 8, 26)
+        story.sync()
+        retire_config(seed, at(4, 18, 0))
+        clock.now = at(4, 18, 1)
+        story.sync()
+        for now, day in ((at(5, 17, 0), "2025-11-05"), (at(5, 17, 15), "2025-11-05")):
+            clock.now = now
+            story.scan(day)
+            story.update()
+            clock.now = now + timedelta(minutes=1)
+            story.sync()
+
+
+@contextmanager
+def api_server() -> Iterator[Path]:
+    """A fresh etcd + kube-apiserver, as the tests start it; its kubeconfig."""
+    sys.path.insert(0, str(ROOT))
+    from tests.integration.kube_env import KubeAPI, KubeEnvError
+
+    try:
+        api = KubeAPI().start()
+    except KubeEnvError as err:
+        print(f"make_state_db: the Kubernetes API server could not be started: {err}\n"
+              "  build it once with `bash tests/env/kube.sh build` (as root)", file=sys.stderr)
+        raise SystemExit(2) from None
+    try:
+        yield api.kubeconfig
+    finally:
+        api.stop()
 
 
 def build(output: Path) -> None:
     for stale in (output, output.with_name(output.name + "-wal"), output.with_name(output.name + "-shm")):
         stale.unlink(missing_ok=True)
-    with open_store(f"sqlite:///{output.resolve()}") as store:
-        record_example(store)
-    # One self-contained file: fold the WAL back in and leave rollback-journal mode.
+    work = Path(tempfile.mkdtemp(prefix="make-state-db-"))
+    try:
+        with api_server() as kubeconfig, open_store(f"sqlite:///{output.resolve()}") as store:
+            record_example(store, kubeconfig, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    # One self-contained file: fold the WAL back in and leave rollback-journal mode; small
+    # pages, as most tables hold a few rows.
     connection = sqlite3.connect(output)
     try:
         connection.execute("PRAGMA journal_mode = DELETE")
+        connection.execute("PRAGMA page_size = 1024")
         connection.execute("VACUUM")
     finally:
         connection.close()
-
-
-def record_example(store: Store) -> None:
-    """Write the example's facts into an open store (the view tests replay them on PostgreSQL)."""
-    queries.record_git_revision(store, GitRevision(
-        source=SOURCE, url=URL, branch="main", sha=FIRST,
-        author="Alex Doe <alex@example.com>", message="Add podinfo and ledger",
-        committed_at=at(4, 16, 2), fetched_at=at(4, 16, 3),
-    ))
-    sync(store, revision=f"main@sha1:{FIRST}", now=at(4, 16, 5),
-         actions=[ObjectAction(obj, "v1", Change.CREATE) for obj in FIRST_OBJECTS],
-         applied=list(FIRST_OBJECTS))
-    ledger_tags = [ListedTag(tag, digest("ledger/ledger", tag)) for tag in LEDGER] + [
-        ListedTag(LEDGER_SIGNATURE, digest("ledger/ledger", LEDGER_SIGNATURE), excluded=True)]
-    first_scan = queries.record_image_scan(store, "ledger/ledger", ledger_tags,
-                                           started_at=at(5, 16, 45), finished_at=at(5, 16, 45, 2))
-    assert first_scan.id is not None
-    ledger_decision(store, first_scan.id, at(5, 16, 45, 3), None)
-    second_scan = queries.record_image_scan(store, "ledger/ledger", ledger_tags,
-                                            started_at=at(5, 16, 57, 50), finished_at=at(5, 16, 57, 52))
-    assert second_scan.id is not None
-    decided = ledger_decision(store, second_scan.id, at(5, 16, 57, 53), LEDGER_NEW)
-    assert decided.id is not None
-    commit = CommitAction(
-        source=ObjectKey("GitRepository", "flux-system", "flux-system"), url=URL,
-        checkout_branch="main", push_branch="main", automations=("ledger/ledger",),
-        author=CommitAuthor("fluxcdbot", "fluxcdbot@users.noreply.github.com"),
-        message=f"Update ledger image\n\nGitward-Decision: {decided.id}",
-        files=(FileChange("cluster/apps/ledger/deployment.yaml", 20, f"{LEDGER_IMAGE}:{LEDGER_OLD}",
-                          f"{LEDGER_IMAGE}:{LEDGER_NEW}", "ledger/ledger", "image"),),
-        decisions=(decided.id,),
-    )
-    action_id = start_action(store, plan_id="5c0ffee1d2e3", type=commit.TYPE, target=commit.target,
-                             payload=commit.to_json(), now=at(5, 16, 57, 55))
-    finish_action(store, action_id, status="done", now=at(5, 16, 58, 1),
-                  payload={"commit": UPDATE, "attempts": 1, "forced": False})
-    queries.record_git_revision(store, GitRevision(
-        source=SOURCE, url=URL, branch="main", sha=UPDATE,
-        author="fluxcdbot <fluxcdbot@users.noreply.github.com>", message=commit.message,
-        committed_at=at(5, 16, 58), fetched_at=at(5, 16, 59),
-    ))
-    podinfo_scan = queries.record_image_scan(
-        store, "podinfo/podinfo",
-        [ListedTag(tag, digest("podinfo/podinfo", tag)) for tag in PODINFO],
-        started_at=at(5, 17, 0), finished_at=at(5, 17, 0, 3),
-    )
-    podinfo_decision(store, podinfo_scan.id, at(5, 17, 0, 4))
-    queries.record_image_scan(store, "ledger/ledger", ledger_tags,
-                              started_at=at(5, 17, 0, 5), finished_at=at(5, 17, 0, 7))
-    ledger = deployment("ledger", "ledger")
-    image_field = "spec.template.spec.containers[name=ledger].image"
-    sync(store, revision=f"main@sha1:{UPDATE}", now=at(5, 17, 1),
-         actions=[ObjectAction(ledger, "v1", Change.UPDATE, diff=(FieldChange(
-             image_field, f"{LEDGER_IMAGE}:{LEDGER_OLD}", f"{LEDGER_IMAGE}:{LEDGER_NEW}"),))],
-         applied=[ledger], pruned=(ObjectId("", "ConfigMap", "ledger", "ledger-config"),))
-    for event in (
-        Event(at(5, 16, 59), "GitRepository", SOURCE, EventSeverity.INFO, "NewArtifact",
-              "stored revision main@sha1:8e7d6c5b4a3f"),
-        Event(at(5, 17, 0, 3), "ImageRepository", "podinfo/podinfo", EventSeverity.INFO,
-              "Succeeded", "successful scan: found 8 tags"),
-        Event(at(5, 17, 0, 7), "ImageRepository", "ledger/ledger", EventSeverity.INFO,
-              "Succeeded", "successful scan: found 10 tags (1 excluded)"),
-        Event(at(5, 17, 1), "Kustomization", SOURCE, EventSeverity.INFO,
-              "ReconciliationSucceeded", "applied revision main@sha1:8e7d6c5b4a3f"),
-    ):
-        queries.record_event(store, event)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -97,7 +98,10 @@ class GitTarget:
 class CommitRequest:
     """One commit to make: `message` is the full message (trailers included), kept verbatim.
 
-    `committer` defaults to `author`; `retries` is how many lost push races are retried.
+    `committer` defaults to `author`; `retries` is how many lost push races are retried. `date`
+    (timezone-aware) dates the commit as author and committer; None means the wall clock. The
+    inherited environment is cleaned, so this is the only way to pin it (a reproducible history,
+    a commit dated when it was planned).
     """
 
     target: GitTarget
@@ -105,10 +109,13 @@ class CommitRequest:
     message: str
     committer: CommitAuthor | None = None
     retries: int = 4
+    date: datetime | None = None
 
     def __post_init__(self) -> None:
         if self.retries < 0:
             raise ValueError(f"retries must be 0 or more, not {self.retries}")
+        if self.date is not None and self.date.utcoffset() is None:
+            raise ValueError(f"the commit date must carry a timezone, not {self.date.isoformat()}")
 
 
 EditFn = Callable[[Path], list[str]]
@@ -395,6 +402,10 @@ class _Workspace:
             "GIT_COMMITTER_NAME": committer.name,
             "GIT_COMMITTER_EMAIL": committer.email,
         }
+        if request.date is not None:
+            offset = request.date.strftime("%z")  # git's own format: epoch seconds and offset
+            stamp = f"{int(request.date.timestamp())} {offset}"
+            env["GIT_AUTHOR_DATE"] = env["GIT_COMMITTER_DATE"] = stamp
         message = Path(self.repo.git_dir) / "GITWARD_COMMIT_MSG"
         message.write_text(request.message, encoding="utf-8")
         _run(self.repo.git, ["commit", "--quiet", "--no-verify", "--cleanup=verbatim", f"--file={message}"],

@@ -34,8 +34,6 @@ def reconcile_kustomization_command(ctx: click.Context, names: tuple[str, ...], 
     problems = Problems()
     rules = load_repo(repo, problems).rules
     problems.raise_if_errors()
-    if every and names:
-        raise UserError("name Kustomizations or pass --all, not both")
     if every:
         targets: list[Kustomization] = list(rules.kustomizations)
     else:

@@ -1,8 +1,11 @@
-"""`gitward reconcile`: observe and decide one object now (scan a registry, evaluate a policy)."""
+"""`gitward reconcile`: reconcile objects now, through a running `gitward run` when one serves
+the store (engine/cli/requests.py), else in this process."""
 
 from __future__ import annotations
 
+import os
 from contextlib import ExitStack
+from datetime import timedelta
 from pathlib import Path
 
 import click
@@ -10,7 +13,7 @@ import click
 from engine.cli.check import repo_option
 from engine.cli.kinds import (
     IMAGE_POLICY,
-    IMAGE_REPOSITORY,
+    IMAGE_UPDATE,
     KUSTOMIZATION,
     SOURCE_GIT,
     Kind,
@@ -18,17 +21,33 @@ from engine.cli.kinds import (
     parse_kind,
 )
 from engine.cli.kustomizations import reconcile_kustomization_command
-from engine.cli.pending import NotBuiltError
-from engine.cli.sources import reconcile_source_command, ssh_key_option, workdir_option
-from engine.cli.state import open_for_writing
+from engine.cli.requests import ask, serving_daemons
+from engine.cli.sources import (
+    TOKEN_ENV,
+    reconcile_source_command,
+    ssh_command_for,
+    ssh_key_option,
+    workdir_option,
+)
+from engine.cli.state import holder_name, open_for_reading, open_for_writing
+from engine.cli.updates import echo_outcomes
 from engine.errors import GitwardError, Problems, UserError
+from engine.evaluate.order import dependency_order
 from engine.evaluate.plan import deployed_tags
-from engine.model import ImagePolicy, ImageRepository, RuleSet, ScanStatus
+from engine.model import (
+    GitSource,
+    ImagePolicy,
+    ImageRepository,
+    ImageUpdate,
+    Kustomization,
+    ObjectKey,
+    Rule,
+    RuleSet,
+    ScanStatus,
+)
 from engine.observe.cluster import (
-    ClusterClient,
     cluster_configured,
     connect,
-    read_object,
 )
 from engine.reconcile.images import (
     PolicyOutcome,
@@ -36,10 +55,14 @@ from engine.reconcile.images import (
     decide_policy,
     policies_of,
     scan_repository,
+    secret_reader,
     utcnow,
 )
 from engine.reconcile.repo import locate_all, read_marked_files
+from engine.reconcile.updates import apply_commits, for_automation, plan_checkout
+from engine.rules.duration import DurationError, parse_duration
 from engine.rules.load import load_repo
+from engine.store import queries
 from engine.store.db import Store
 
 
@@ -61,15 +84,24 @@ class ReconcileFailed(GitwardError):
 @click.option("--context", "kube_context", help="The kubeconfig context.")
 @click.option("--all", "every", is_flag=True,
               help="kustomization: every Kustomization, each after the ones it dependsOn.")
+@click.option("--direct", is_flag=True,
+              help="Reconcile in this process even when a `gitward run` serves the store.")
+@click.option("--timeout", default="5m", show_default=True,
+              help="How long to wait for a running `gitward run` to answer.")
 @click.pass_context
 def reconcile(ctx: click.Context, words: tuple[str, ...], repo: Path, namespace: str,
               ssh_key: Path | None, workdir: Path, with_source: bool, kubeconfig: Path | None,
-              kube_context: str | None, every: bool) -> int:
+              kube_context: str | None, every: bool, direct: bool, timeout: str) -> int:
     """Reconcile an object now: `source git NAME` fetches its revision; `kustomization NAME`
     renders its path at the source's revision and applies it to the cluster (prune, health),
     after the Kustomizations it dependsOn are Ready (`--all`: every one, dependencies first);
     `image repository NAME` scans its registry and re-decides its policies; `image policy NAME`
-    re-decides from the recorded tags.
+    re-decides from the recorded tags; `image update NAME` commits and pushes the automation's
+    updates.
+
+    When a `gitward run` serves the store (here or on another machine sharing it), the request
+    goes to it and this command waits for its answer, as `flux reconcile` waits for its
+    controller; `--direct` reconciles here instead. Image policies are always re-decided here.
 
     \b
     Examples:
@@ -78,10 +110,21 @@ def reconcile(ctx: click.Context, words: tuple[str, ...], repo: Path, namespace:
       gitward reconcile kustomization --all --with-source
       gitward reconcile image repository podinfo/podinfo
       gitward reconcile image policy ledger/ledger
+      gitward reconcile image update podinfo/podinfo --ssh-key ~/.ssh/homelab-rw
     """
     kind, names = parse_kind(words)
     if every and kind is not KUSTOMIZATION:
         raise UserError("--all works with `gitward reconcile kustomization` only")
+    if every and names:
+        raise UserError("name Kustomizations or pass --all, not both")
+    wait = _timeout(timeout)
+    daemons = _daemons(ctx) if not direct and kind is not IMAGE_POLICY else []
+    if daemons:
+        with open_for_writing(ctx) as store:
+            keys = _requested(store, kind, names, repo, namespace, every, with_source)
+            if not ask(store, keys, daemons, wait):
+                raise ReconcileFailed("reconciliation failed")
+        return 0
     if kind is SOURCE_GIT:
         return reconcile_source_command(ctx, names, repo=repo, namespace=namespace,
                                         ssh_key=ssh_key, workdir=workdir)
@@ -89,28 +132,92 @@ def reconcile(ctx: click.Context, words: tuple[str, ...], repo: Path, namespace:
         return reconcile_kustomization_command(
             ctx, names, repo=repo, namespace=namespace, ssh_key=ssh_key, workdir=workdir,
             with_source=with_source, kubeconfig=kubeconfig, context=kube_context, every=every)
-    if kind not in (IMAGE_REPOSITORY, IMAGE_POLICY):
-        raise NotBuiltError(f"`gitward reconcile {kind.cli_name}` is not built yet: use "
-                            "`gitward apply` (every automation now) or `gitward run --once`")
     problems = Problems()
     rules = load_repo(repo, problems).rules
     problems.raise_if_errors()
+    if kind is IMAGE_UPDATE:
+        return _automations(ctx, names, rules, repo, namespace, ssh_key, workdir)
     values, _ = locate_all(rules, read_marked_files(repo, rules.marker_dialects))
     deployed = deployed_tags(values)
     configured = cluster_configured(kubeconfig, kube_context)
     with ExitStack() as stack:
         cluster = stack.enter_context(connect(kubeconfig, kube_context)) if configured else None
-        read_secret = _secret_reader(cluster) if cluster else None
+        read_secret = secret_reader(cluster) if cluster else None
         failed = _images(ctx, kind, names, rules, namespace, deployed, read_secret)
     if failed:
         raise ReconcileFailed("reconciliation failed")
     return 0
 
 
-def _secret_reader(cluster: ClusterClient) -> SecretReader:
-    def read(namespace: str, name: str) -> dict[str, object] | None:
-        return read_object(cluster, "v1", "Secret", namespace, name)
-    return read
+def _daemons(ctx: click.Context) -> list[str]:
+    """The `gitward run` processes serving the store (none when it does not exist yet)."""
+    store = open_for_reading(ctx)
+    if store is None:
+        return []
+    with store:
+        return serving_daemons(store)
+
+
+def _timeout(text: str) -> timedelta:
+    try:
+        return parse_duration(text)
+    except DurationError as err:
+        raise UserError(f"--timeout: {err}") from err
+
+
+def _requested(store: Store, kind: Kind, names: tuple[str, ...], repo: Path, namespace: str,
+               every: bool, with_source: bool) -> list[ObjectKey]:
+    """The objects to ask the daemon for, in order (sources first with `--with-source`);
+    a suspended one is refused, as the daemon would leave it alone."""
+    problems = Problems()
+    rules = load_repo(repo, problems).rules
+    problems.raise_if_errors()
+    if every:
+        targets: list[Rule] = list(dependency_order(rules.kustomizations))
+    elif names:
+        targets = [find(kind, rules, name, namespace) for name in names]
+    else:
+        raise UserError(f"name the {kind.flux_kind} to reconcile")
+    keys: list[ObjectKey] = []
+    if with_source:
+        for target in targets:
+            if isinstance(target, Kustomization):
+                ref = target.source_ref
+                keys.append(ObjectKey(GitSource.KIND, ref.namespace or target.key.namespace,
+                                      ref.name))
+    keys += [target.key for target in targets]
+    for key in keys:
+        rule = rules.get(key)
+        if getattr(rule, "suspend", False) or queries.is_suspended(store, key.kind, key.ref):
+            raise ReconcileFailed(f"{key.kind} {key.ref} is suspended: `gitward resume` it first")
+    return list(dict.fromkeys(keys))
+
+
+def _automations(ctx: click.Context, names: tuple[str, ...], rules: RuleSet, repo: Path,
+                 namespace: str, ssh_key: Path | None, workdir: Path) -> int:
+    """Decide the policies and push the commits the named automations take part in."""
+    automations = [find(IMAGE_UPDATE, rules, name, namespace) for name in names]
+    now = utcnow()
+    failed = False
+    with open_for_writing(ctx) as store:
+        planned = plan_checkout(repo, rules, store, now, record=True)
+        for automation in automations:
+            assert isinstance(automation, ImageUpdate)
+            ref = automation.key.ref
+            if automation.suspend or queries.is_suspended(store, automation.KIND, ref):
+                click.echo(f"✗ ImageUpdateAutomation {ref} is suspended: resume it first",
+                           err=True)
+                failed = True
+                continue
+            click.echo(f"► updating images of ImageUpdateAutomation {ref}")
+            outcomes = apply_commits(store, rules, for_automation(planned, ref), now,
+                                     workdir=workdir, ssh_command=ssh_command_for(ssh_key),
+                                     token=os.environ.get(TOKEN_ENV) or None,
+                                     holder=holder_name())
+            failed |= echo_outcomes(outcomes)
+    if failed:
+        raise ReconcileFailed("reconciliation failed")
+    return 0
 
 
 def _images(ctx: click.Context, kind: Kind, names: tuple[str, ...], rules: RuleSet,

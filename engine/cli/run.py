@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import os
 import random
-import secrets
 import signal
-import socket
 import sys
 import threading
 from collections.abc import Iterator
@@ -19,10 +17,10 @@ from prometheus_client import start_http_server
 
 from engine.cli.check import repo_option
 from engine.cli.sources import TOKEN_ENV, ssh_command_for, ssh_key_option, workdir_option
-from engine.cli.state import open_for_writing
+from engine.cli.state import holder_name, open_for_writing
 from engine.errors import Problems, UserError
-from engine.observe.cluster import ClusterClient, cluster_configured, connect, read_object
-from engine.reconcile.images import SecretReader, utcnow
+from engine.observe.cluster import cluster_configured, connect
+from engine.reconcile.images import secret_reader, utcnow
 from engine.reconcile.loop import Access, Controller, LogFormat, LogLevel, Metrics, RunLog
 from engine.rules.load import load_repo
 
@@ -75,9 +73,9 @@ def run(ctx: click.Context, repo: Path, ssh_key: Path | None, workdir: Path,
             metrics = Metrics()
             stack.enter_context(_serving(metrics, *listen))
         cluster = stack.enter_context(connect(kubeconfig, kube_context)) if configured else None
-        access = Access(workdir=workdir, holder=_holder(), ssh_command=ssh_command_for(ssh_key),
+        access = Access(workdir=workdir, holder=holder_name(), ssh_command=ssh_command_for(ssh_key),
                         token=os.environ.get(TOKEN_ENV) or None, cluster=cluster,
-                        read_secret=_secret_reader(cluster) if cluster else None)
+                        read_secret=secret_reader(cluster) if cluster else None)
         Controller(store, rules, repo, access, log, clock=utcnow, rng=random.Random(),
                    stop=stop, metrics=metrics).run(once=once)
     return 0
@@ -119,14 +117,3 @@ def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-
-
-def _holder() -> str:
-    """Unique per process, as leases require: host, pid and a random suffix."""
-    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
-
-
-def _secret_reader(cluster: ClusterClient) -> SecretReader:
-    def read(namespace: str, name: str) -> dict[str, object] | None:
-        return read_object(cluster, "v1", "Secret", namespace, name)
-    return read

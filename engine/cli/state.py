@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import secrets
+import socket
 from pathlib import Path
 
 import click
@@ -27,3 +30,9 @@ def open_for_reading(ctx: click.Context) -> Store | None:
 def open_for_writing(ctx: click.Context) -> Store:
     """The store, upgraded to this gitward's schema and created if it is a new SQLite file."""
     return open_store(state_option_url(ctx))
+
+
+def holder_name() -> str:
+    """This process's name in leases and requests: host, pid and a random suffix (a lease is
+    not re-entrant, so each writer needs a name of its own)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import difflib
 import os
-import shlex
-import socket
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,11 +12,18 @@ import click
 from engine.act.checkout import commit_files, push_branch
 from engine.cli.check import repo_option
 from engine.cli.output import dump
-from engine.cli.state import open_for_reading, open_for_writing
+from engine.cli.sources import TOKEN_ENV, ssh_command_for, ssh_key_option, workdir_option
+from engine.cli.state import holder_name, open_for_reading, open_for_writing
 from engine.errors import Problems
 from engine.model import Plan, RuleSet
 from engine.reconcile.images import scan_repository
-from engine.reconcile.updates import RepoPlan, apply_commits, plan_checkout, write_changes
+from engine.reconcile.updates import (
+    Applied,
+    RepoPlan,
+    apply_commits,
+    plan_checkout,
+    write_changes,
+)
 from engine.rules.load import load_repo
 from engine.store.db import Store
 
@@ -184,12 +189,8 @@ def register(images: click.Group) -> None:
 @click.command("apply")
 @repo_option
 @offline_option
-@click.option("--ssh-key", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="A read-write deploy key for pushing (else GIT_SSH_COMMAND or ssh's defaults).")
-@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path),
-              default=lambda: Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-              / "gitward", show_default="~/.cache/gitward",
-              help="Where clones of the sources are kept between runs.")
+@ssh_key_option
+@workdir_option
 @click.option("-o", "--output", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True)
 @click.pass_context
@@ -207,25 +208,28 @@ def apply(ctx: click.Context, repo: Path, offline: bool, ssh_key: Path | None, w
     """
     rules = _rules(repo)
     now = datetime.now(UTC)
-    ssh_command = (f"ssh -i {shlex.quote(str(ssh_key))} -o IdentitiesOnly=yes" if ssh_key
-                   else os.environ.get("GIT_SSH_COMMAND"))
     with open_for_writing(ctx) as store:
         if not offline:
             _scan(store, rules)
         planned = plan_checkout(repo, rules, store, now, record=True)
         outcomes = apply_commits(store, rules, planned, now, workdir=workdir,
-                                 ssh_command=ssh_command,
-                                 token=os.environ.get("GITWARD_GIT_TOKEN"),
-                                 holder=f"{socket.gethostname()}:{os.getpid()}")
+                                 ssh_command=ssh_command_for(ssh_key),
+                                 token=os.environ.get(TOKEN_ENV) or None,
+                                 holder=holder_name())
     if fmt == "json":
         dump({"actions": [{**o.action.to_json(), "status": o.status, "summary": o.summary,
                            "commit": o.commit} for o in outcomes]}, "json")
     else:
         _report_aside(planned.plan)
-        if not outcomes:
-            click.echo("no actions: every marked value is current")
-        for o in outcomes:
-            mark = {"done": "✔", "skipped": "•"}.get(o.status, "✗")
-            click.echo(f"{mark} {o.action.target}: {o.summary}",
-                       err=o.status == "failed")
+        echo_outcomes(outcomes)
     return 1 if any(o.status == "failed" for o in outcomes) else 0
+
+
+def echo_outcomes(outcomes: list[Applied]) -> bool:
+    """One line per commit action and how it ended; True when any failed."""
+    if not outcomes:
+        click.echo("no actions: every marked value is current")
+    for o in outcomes:
+        mark = {"done": "✔", "skipped": "•"}.get(o.status, "✗")
+        click.echo(f"{mark} {o.action.target}: {o.summary}", err=o.status == "failed")
+    return any(o.status == "failed" for o in outcomes)

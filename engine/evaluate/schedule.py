@@ -62,6 +62,26 @@ class Schedule:
     def __len__(self) -> int:
         return len(self._slots)
 
+    def __contains__(self, key: object) -> bool:
+        return key in self._slots
+
+    def hurry(self, key: ObjectKey, now: datetime) -> None:
+        """Make `key` due at `now` at the latest (a reconcile request); its failures count on."""
+        slot = self._slots[key]
+        slot.due = min(slot.due, now)
+
+    def replace(self, entries: Iterable[Entry], now: datetime) -> None:
+        """Schedule `entries` instead (the rules changed): objects kept keep their due time and
+        failures, new ones are due at `now`, the others are dropped."""
+        slots: dict[ObjectKey, _Slot] = {}
+        for entry in entries:
+            if entry.key in slots:
+                raise ValueError(f"{entry.key} is scheduled twice")
+            kept = self._slots.get(entry.key)
+            slots[entry.key] = (_Slot(entry, kept.due, kept.failures) if kept is not None
+                                else _Slot(entry, now))
+        self._slots = slots
+
     def due(self, now: datetime, suspended: Collection[ObjectKey] = ()) -> ObjectKey | None:
         """The object due earliest at or before `now`, suspended ones left out; None if none is."""
         slot = self._earliest(suspended)

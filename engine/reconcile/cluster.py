@@ -133,15 +133,16 @@ class _Sync:
 
 def sync_kustomization(store: Store, kustomization: Kustomization, manifests: Sequence[Manifest],
                        revision: str, *, client: ClusterClient, now: datetime,
-                       poll_interval: float = 2.0) -> SyncResult:
+                       poll_interval: float = 2.0, plan_id: str | None = None) -> SyncResult:
     """Apply a Kustomization's rendered objects at `revision`, prune what left, check health.
 
     Failures of the cluster or of the objects end in a SyncResult with `error` set (and an
     event), never an exception; `poll_interval` is the seconds between readiness polls.
+    `plan_id` groups the recorded actions (None: a random one).
     """
     with ThreadPoolExecutor(CONCURRENCY, thread_name_prefix="gitward-sync") as pool:
         return _run(_Sync(store, kustomization, revision, client, now, poll_interval,
-                          uuid.uuid4().hex[:12], pool, Kinds(client)), manifests)
+                          plan_id or uuid.uuid4().hex[:12], pool, Kinds(client)), manifests)
 
 
 def _run(sync: _Sync, manifests: Sequence[Manifest]) -> SyncResult:

@@ -7,8 +7,16 @@ next object is due. A failure is the object's own: it is retried with backoff wh
 keep their turns. A stop request (`stop` set, by a signal handler say) is looked at between
 objects only, so a reconcile, and the writes it makes, always runs to its end.
 
+Between objects, at least every `POLL`, the loop reads the store: suspensions, and reconcile
+requests (`gitward reconcile` run anywhere against the same store), which make their object due
+at once and are answered after its reconcile. It also re-reads the rules when the files under
+`--repo` change; rules with errors are logged and the previous ones kept. A heartbeat thread
+keeps this process's leases (`daemon:<holder>`, and the object being reconciled) alive, so a
+lease outlives a gitward that died holding it by `LEASE_TTL` only.
+
 After a reconcile the loop counts it in `Metrics` (when given) and sends the rules' alerts:
-one per pushed image-update commit, one per failed reconcile. A failed alert is logged only.
+one per pushed image-update commit, and one when an object starts failing (or fails with a
+different message): the same failure retried is not sent again. A failed alert is logged only.
 """
 
 from __future__ import annotations
@@ -17,7 +25,9 @@ import json
 import random
 import threading
 import time
-from dataclasses import dataclass, replace
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import IntEnum, StrEnum
 from pathlib import Path
@@ -26,7 +36,7 @@ from typing import TextIO
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from engine.act.notify import Delivery, Event, failure_event, notify, update_event
-from engine.errors import GitwardError
+from engine.errors import GitwardError, Problems
 from engine.evaluate.order import dependency_order
 from engine.evaluate.plan import deployed_tags
 from engine.evaluate.schedule import Entry, Outcome, Schedule
@@ -50,16 +60,31 @@ from engine.reconcile.images import (
 from engine.reconcile.order import OrderedReconcile
 from engine.reconcile.repo import locate_all, read_marked_files
 from engine.reconcile.sources import reconcile_source
-from engine.reconcile.updates import apply_commits, plan_checkout
+from engine.rules.load import load_repo, rule_files_fingerprint
+from engine.reconcile.updates import apply_commits, for_automation, plan_checkout
 from engine.store import queries
 from engine.store.db import Store
-from engine.store.leases import LeaseHeld, hold_lease
+from engine.store.leases import (
+    DAEMON_PREFIX,
+    LeaseHeld,
+    acquire_lease,
+    hold_lease,
+    release_lease,
+    renew_lease,
+)
+from engine.store.requests import answer_requests, pending_requests
 
-LEASE_TTL = timedelta(minutes=10)
-"""How long an object's lease outlives a gitward that died holding it."""
+LEASE_TTL = timedelta(seconds=60)
+"""How long a lease (an object's, the daemon's own) outlives a gitward that died holding it."""
 
-IDLE_POLL = timedelta(seconds=30)
-"""Longest sleep: store suspensions (and resumes) are noticed at least this often."""
+HEARTBEAT = timedelta(seconds=15)
+"""How often the heartbeat thread renews the leases this process holds."""
+
+POLL = timedelta(seconds=1)
+"""Longest sleep: reconcile requests, suspensions and resumes are noticed at least this often."""
+
+RELOAD_EVERY = timedelta(seconds=10)
+"""How often the files under `--repo` are checked for changes to the rules."""
 
 
 class LogFormat(StrEnum):
@@ -154,6 +179,59 @@ class Access:
     read_secret: SecretReader | None = None
 
 
+class Heartbeat:
+    """Renews this process's leases from a thread of its own, so a long reconcile (a
+    Kustomization waiting for health, say) keeps its object, and `gitward reconcile` sees the
+    daemon alive, while leases of a process that died run out after `LEASE_TTL`."""
+
+    def __init__(self, store: Store, holder: str, clock: Clock, log: RunLog) -> None:
+        self.store = store
+        self.holder = holder
+        self.clock = clock
+        self.log = log
+        self.daemon_lease = f"{DAEMON_PREFIX}{holder}"
+        self._held = {self.daemon_lease}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="gitward-heartbeat", daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        if not acquire_lease(self.store, self.daemon_lease, self.holder, LEASE_TTL, self.clock()):
+            raise GitwardError(f"lease {self.daemon_lease} is taken: is this holder name unique?")
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        release_lease(self.store, self.daemon_lease, self.holder)
+
+    @contextmanager
+    def holding(self, name: str) -> Iterator[None]:
+        """Keep the lease `name` (taken by the caller) renewed for the block."""
+        with self._lock:
+            self._held.add(name)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._held.discard(name)
+
+    def _beat(self) -> None:
+        while not self._stop.wait(HEARTBEAT.total_seconds()):
+            with self._lock:
+                names = sorted(self._held)
+            for name in names:
+                try:
+                    renewed = renew_lease(self.store, name, self.holder, LEASE_TTL, self.clock())
+                except GitwardError as err:
+                    self.log.write(LogLevel.WARNING, f"lease not renewed: {err}", lease=name)
+                    continue
+                if not renewed:
+                    self.log.write(LogLevel.WARNING, "lease lost: it expired and another gitward "
+                                   "took it", lease=name)
+
+
 class Controller:
     """Reconciles the objects of `rules` (read from the checkout `repo`) until `stop` is set."""
 
@@ -171,6 +249,11 @@ class Controller:
         self.metrics = metrics
         self._checkouts: dict[ObjectKey, Path] = {}
         """Each source's latest fetched checkout: automations plan on it, not on --repo."""
+        self._failing: dict[ObjectKey, str] = {}
+        """The failure last alerted for each object still failing."""
+        self._fingerprint = rule_files_fingerprint(repo)
+        self._next_reload_check: datetime | None = None
+        self._heartbeat: Heartbeat | None = None
 
     def entries(self) -> list[Entry]:
         """Every object to reconcile, in the order a first pass takes them: sources, image
@@ -190,18 +273,29 @@ class Controller:
     def run(self, *, once: bool = False) -> None:
         """Reconcile due objects until stopped; with `once`, stop when none is due any more."""
         schedule = Schedule(self.entries(), self.clock(), self.rng)
+        with Heartbeat(self.store, self.access.holder, self.clock, self.log) as heartbeat:
+            self._heartbeat = heartbeat
+            try:
+                self._loop(schedule, once)
+            finally:
+                self._heartbeat = None
+
+    def _loop(self, schedule: Schedule, once: bool) -> None:
         while not self.stop.is_set():
-            suspended = self.suspended()
             now = self.clock()
+            self.reload(schedule, now)
+            suspended = self.suspended()
+            self.take_requests(schedule, suspended, now)
             key = schedule.due(now, suspended)
             if key is None:
                 if once:
                     return
                 wake = schedule.next_due_at(suspended)
-                wait = IDLE_POLL if wake is None else min(max(wake - now, timedelta()), IDLE_POLL)
+                wait = POLL if wake is None else min(max(wake - now, timedelta()), POLL)
                 self.stop.wait(wait.total_seconds())
                 continue
             self.log.write(LogLevel.DEBUG, "reconciling", kind=key.kind, object=key.ref)
+            began = self.clock()
             started = time.monotonic()
             result = self.reconcile(key)
             seconds = time.monotonic() - started
@@ -210,8 +304,62 @@ class Controller:
             self.log.reconciled(key, result, seconds)
             if self.metrics is not None:
                 self.metrics.reconciled(key, result.outcome, seconds, finished)
-            if result.outcome is Outcome.FAILED:
-                self.alert(failure_event(key, result.message, result.revision, finished))
+            if result.outcome is not Outcome.HELD:
+                answer_requests(self.store, key, made_before=began, handled_by=self.access.holder,
+                                outcome=result.outcome.value, revision=result.revision,
+                                message=result.message, now=finished)
+            self.after(key, result, finished)
+
+    def after(self, key: ObjectKey, result: Result, at: datetime) -> None:
+        """Alert when `key` starts failing or fails differently; forget its failure on success."""
+        if result.outcome is Outcome.OK:
+            self._failing.pop(key, None)
+        elif result.outcome is Outcome.FAILED and self._failing.get(key) != result.message:
+            self._failing[key] = result.message
+            self.alert(failure_event(key, result.message, result.revision, at))
+
+    def reload(self, schedule: Schedule, now: datetime) -> None:
+        """Re-read the rules when the files under `--repo` changed since they were read."""
+        if self._next_reload_check is not None and now < self._next_reload_check:
+            return
+        self._next_reload_check = now + RELOAD_EVERY
+        fingerprint = rule_files_fingerprint(self.repo)
+        if fingerprint == self._fingerprint:
+            return
+        self._fingerprint = fingerprint
+        problems = Problems()
+        rules = load_repo(self.repo, problems).rules
+        if problems.errors:
+            for problem in problems.errors:
+                self.log.write(LogLevel.ERROR, problem.render(excerpt=False), outcome="kept")
+            self.log.write(LogLevel.ERROR, "the rules have errors: running on the previous rules "
+                           "until they are fixed", repo=str(self.repo), outcome="kept")
+            return
+        before = {rule.key for rule in self.rules.all()}
+        after = {rule.key for rule in rules.all()}
+        self.rules = rules
+        schedule.replace(self.entries(), now)
+        self.log.write(LogLevel.INFO, "rules reloaded", repo=str(self.repo),
+                       added=str(len(after - before)), removed=str(len(before - after)),
+                       scheduled=str(len(schedule)))
+
+    def take_requests(self, schedule: Schedule, suspended: frozenset[ObjectKey],
+                      now: datetime) -> None:
+        """Make requested objects due now; answer at once the requests this process cannot serve."""
+        for request in pending_requests(self.store):
+            key = request.key
+            if key in schedule and key not in suspended:
+                schedule.hurry(key, now)
+                continue
+            if key in suspended:
+                why = "it is suspended (gitward resume, or its rule's suspend)"
+            elif key.kind == Kustomization.KIND and self.rules.get(key) is not None:
+                why = "this gitward run has no cluster configured"
+            else:
+                why = f"it is not in the rules this gitward run reads from {self.repo}"
+            answer_requests(self.store, key, made_before=request.requested_at,
+                            handled_by=self.access.holder, outcome=Outcome.FAILED.value,
+                            revision="", message=f"not reconciled: {why}", now=now)
 
     def alert(self, event: Event) -> None:
         """Send `event` to the alerts that want it; log (never raise) each failed delivery."""
@@ -236,9 +384,13 @@ class Controller:
 
     def reconcile(self, key: ObjectKey) -> Result:
         """Reconcile one object under its lease; a gitward error is this object's failure only."""
+        name = f"obj:{key}"
         try:
-            with hold_lease(self.store, f"obj:{key}", self.access.holder, LEASE_TTL, self.clock()):
-                return self._reconcile(key)
+            with hold_lease(self.store, name, self.access.holder, LEASE_TTL, self.clock()):
+                if self._heartbeat is None:
+                    return self._reconcile(key)
+                with self._heartbeat.holding(name):
+                    return self._reconcile(key)
         except LeaseHeld as err:
             return Result(Outcome.HELD, message=str(err))
         except GitwardError as err:
@@ -284,22 +436,20 @@ class Controller:
                 refused.append(f"ImagePolicy {policy.key.ref}: {decision.error}")
             else:
                 selected.append(f"{policy.key.ref}={decision.selected_tag}")
-        found = f"scan #{scan.id}: {scan.tag_count} tags"
-        if refused:
-            return Result(Outcome.FAILED, ",".join(selected), "; ".join([found, *refused]))
-        return Result(Outcome.OK, ",".join(selected), found)
+        if refused:  # no scan id in the message: the same refusal is one alert, not one per scan
+            return Result(Outcome.FAILED, ",".join(selected), "; ".join(refused))
+        return Result(Outcome.OK, ",".join(selected), f"scan #{scan.id}: {scan.tag_count} tags")
 
     def _image_update(self, automation: ImageUpdate) -> Result:
-        """Plan the checkout and carry out the commits this automation takes part in (one commit
-        per branch: other automations pushing to the same branch share it, as in `apply`)."""
+        """Plan the checkout on the policies' decisions (made by the ImageRepository reconciles,
+        reused) and carry out the commits this automation takes part in."""
         now = self.clock()
         checkout = self._checkouts.get(ObjectKey(GitSource.KIND,
                                                  automation.source_ref.namespace or automation.namespace,
                                                  automation.source_ref.name), self.repo)
-        planned = plan_checkout(checkout, self.rules, self.store, now, record=True)
-        mine = tuple(a for a in planned.plan.actions if automation.key.ref in a.automations)
-        planned = replace(planned, plan=replace(planned.plan, actions=mine))
-        applied = apply_commits(self.store, self.rules, planned, now, workdir=self.access.workdir,
+        planned = plan_checkout(checkout, self.rules, self.store, now, record=True, reuse=True)
+        applied = apply_commits(self.store, self.rules, for_automation(planned, automation.key.ref),
+                                now, workdir=self.access.workdir,
                                 ssh_command=self.access.ssh_command, token=self.access.token,
                                 holder=self.access.holder)
         if not applied:

@@ -60,7 +60,11 @@ class Reconciled:
 
 @dataclass
 class OrderedReconcile:
-    """A run over several Kustomizations in dependency order (call `reconcile` in that order)."""
+    """A run over several Kustomizations in dependency order (call `reconcile` in that order).
+
+    `plan_id` is passed to every sync of the run (None: each sync draws its own), so a caller
+    with a fixed clock gets fixed `actions` rows.
+    """
 
     store: Store
     rules: RuleSet
@@ -70,6 +74,7 @@ class OrderedReconcile:
     ssh_command: str | None = None
     token: str | None = None
     clock: Clock = utcnow
+    plan_id: str | None = None
     done: dict[ObjectKey, Reconciled] = field(default_factory=dict)
     _checkouts: dict[ObjectKey, Checkout | GitwardError] = field(default_factory=dict)
 
@@ -100,10 +105,11 @@ class OrderedReconcile:
         if ks.service_account_name:
             with impersonating(self.client, ks.namespace, ks.service_account_name) as client:
                 result = sync_kustomization(self.store, ks, built.manifests, checkout.revision,
-                                           client=client, now=self.clock())
+                                           client=client, now=self.clock(), plan_id=self.plan_id)
         else:
             result = sync_kustomization(self.store, ks, built.manifests, checkout.revision,
-                                       client=self.client, now=self.clock())
+                                       client=self.client, now=self.clock(),
+                                       plan_id=self.plan_id)
         return Reconciled(ks, checkout.revision, result)
 
     def _checkout(self, source: GitSource) -> Checkout:

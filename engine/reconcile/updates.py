@@ -10,12 +10,12 @@ from __future__ import annotations
 import os
 import tempfile
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from engine.act.git import CommitRequest, CommitStatus, GitTarget, commit_and_push
-from engine.evaluate.decision import ScanFacts, decide, gated
+from engine.evaluate.decision import GATED, ScanFacts, decide, gated
 from engine.evaluate.plan import (
     Selection,
     deployed_tags,
@@ -26,6 +26,7 @@ from engine.evaluate.plan import (
 )
 from engine.model import (
     CommitAction,
+    GateDecision,
     Decision,
     ImagePolicy,
     ImageRepository,
@@ -54,21 +55,58 @@ class RepoPlan:
 
 
 def decide_all(store: Store | None, rules: RuleSet, deployed: dict[str, str], now: datetime,
-               *, record: bool) -> tuple[dict[str, Selection], tuple[Decision, ...]]:
-    """Decide every policy on its recorded facts; record the decisions only when asked."""
+               *, record: bool, reuse: bool = False) -> tuple[dict[str, Selection], tuple[Decision, ...]]:
+    """Decide every policy on its recorded facts; record the decisions only when asked.
+
+    With `reuse`, a policy whose latest decision was made on its repository's latest scan keeps
+    it: under `gitward run` the ImageRepository reconcile decides after each scan (Flux's
+    automation likewise reads the ImagePolicy's status), so a decision is recorded once, not
+    again by every automation pass. A policy with no decision on that scan (tags imported, its
+    repository suspended) is decided here.
+    """
     selections: dict[str, Selection] = {}
     made: list[Decision] = []
     for policy in rules.image_policies:
-        decision = _decide(store, rules, policy, deployed.get(policy.key.ref), now)
-        if record and store is not None:
-            decision = queries.record_decision(store, decision)
+        decision = _reusable(store, policy) if reuse else None
+        if decision is None:
+            decision = _decide(store, rules, policy, deployed.get(policy.key.ref), now)
+            if record and store is not None:
+                decision = queries.record_decision(store, decision)
         made.append(decision)
         chosen = decision if decision.selected_tag else (
             queries.latest_selection(store, policy.key.ref) if store is not None else None)
         if chosen is not None and chosen.selected_tag:
-            first = _first_seen(store, policy, chosen.selected_tag)
-            selections[policy.key.ref] = Selection(chosen.selected_tag, "", chosen.id, first)
+            selections[policy.key.ref] = _selection(store, policy, chosen)
     return selections, tuple(made)
+
+
+def _reusable(store: Store | None, policy: ImagePolicy) -> Decision | None:
+    """The policy's latest decision if it was made on its repository's latest scan (the record
+    of a gate holding its tag back is not a decision of the policy: it is looked past)."""
+    if store is None:
+        return None
+    scan = queries.latest_scan(store, policy.repository_key.ref)
+    for last in queries.decisions(store, policy.key.ref, limit=3):
+        if not (last.error or "").startswith(GATED):
+            return last if scan is not None and last.scan_id == scan.id else None
+    return None
+
+
+def _record_gate(store: Store, gate: GateDecision, now: datetime) -> None:
+    """Record a gate holding an update back: once while the same gate holds the same tag (its
+    reason, "first seen 4m ago", changes with every pass)."""
+    latest = queries.latest_decision(store, gate.policy)
+    if (latest is not None and latest.selected_tag == gate.proposed
+            and (latest.error or "").startswith(f"{GATED}{gate.gate.value}:")):
+        return
+    last = queries.latest_selection(store, gate.policy)
+    queries.record_decision(store, gated(gate, last.previous_tag if last else None, now))
+
+
+def _selection(store: Store | None, policy: ImagePolicy, chosen: Decision) -> Selection:
+    assert chosen.selected_tag is not None
+    return Selection(chosen.selected_tag, "", chosen.id,
+                     _first_seen(store, policy, chosen.selected_tag))
 
 
 def _decide(store: Store | None, rules: RuleSet, policy: ImagePolicy, deployed: str | None,
@@ -98,20 +136,21 @@ def _first_seen(store: Store | None, policy: ImagePolicy, tag: str) -> datetime 
 
 
 def plan_checkout(root: Path, rules: RuleSet, store: Store | None, now: datetime, *,
-                  record: bool = False) -> RepoPlan:
-    """Decide every policy and plan every automation's changes on a checkout."""
+                  record: bool = False, reuse: bool = False) -> RepoPlan:
+    """Decide every policy (`reuse`: see `decide_all`) and plan every automation's changes on a
+    checkout."""
     files = read_marked_files(root, rules.marker_dialects)
     scans = scan_files(rules, files)
     values = [v for scan in scans.values() for v in scan.values]
-    selections, decisions = decide_all(store, rules, deployed_tags(values), now, record=record)
+    selections, decisions = decide_all(store, rules, deployed_tags(values), now, record=record,
+                                       reuse=reuse)
     suspended = frozenset(s.object_name for s in queries.list_suspensions(store)
                           if s.object_kind == "ImageUpdateAutomation") if store else frozenset()
     plan = plan_updates(rules, files, selections, now, suspended, scans)
     if record and store is not None:
         for gate in plan.gates:
             if not gate.applied:
-                last = queries.latest_selection(store, gate.policy)
-                queries.record_decision(store, gated(gate, last.previous_tag if last else None, now))
+                _record_gate(store, gate, now)
     texts = {a.target: rewrite_all(rules, files, selections, now, (a,), scans)
              for a in plan.actions}
     return RepoPlan(plan, decisions, files, texts, selections)
@@ -144,6 +183,13 @@ def write_changes(root: Path, texts: dict[str, str]) -> list[str]:
     return written
 
 
+def for_automation(planned: RepoPlan, automation: str) -> RepoPlan:
+    """The part of `planned` that automation `namespace/name` takes part in (a commit shared with
+    other automations pushing to the same branch stays whole, as in `gitward apply`)."""
+    mine = tuple(a for a in planned.plan.actions if automation in a.automations)
+    return replace(planned, plan=replace(planned.plan, actions=mine))
+
+
 @dataclass(frozen=True)
 class Applied:
     """What became of one commit action."""
@@ -158,13 +204,15 @@ LEASE_TTL = timedelta(minutes=10)
 
 
 def apply_commits(store: Store, rules: RuleSet, planned: RepoPlan, now: datetime, *, workdir: Path, ssh_command: str | None, token: str | None,
-                  holder: str) -> list[Applied]:
+                  holder: str, plan_id: str | None = None) -> list[Applied]:
     """Carry out every commit action on a fresh clone of its source, one writer per branch.
 
-    Each action is recorded in `actions` (planned, then done/failed/skipped). On a push race
-    the executor re-plans on the new head with the same rules and selections.
+    Each action is recorded in `actions` (planned, then done/failed/skipped) under `plan_id`
+    (None: a random one). On a push race the executor re-plans on the new head with the same
+    rules and selections. Every commit is dated `now`, when gitward planned it, not when git
+    happened to run: the history agrees with the recorded actions and an injected clock.
     """
-    plan_id = uuid.uuid4().hex[:12]
+    plan_id = plan_id or uuid.uuid4().hex[:12]
     outcomes: list[Applied] = []
     for action in planned.plan.actions:
         action_id = start_action(store, plan_id=plan_id, type=action.TYPE, target=action.target,
@@ -173,7 +221,7 @@ def apply_commits(store: Store, rules: RuleSet, planned: RepoPlan, now: datetime
             target=GitTarget(url=action.url, checkout_branch=action.checkout_branch,
                              push_branch=action.push_branch, ssh_command=ssh_command,
                              https_token=token),
-            author=action.author, message=action.message)
+            author=action.author, message=action.message, date=now)
 
         def edit(worktree: Path, action: CommitAction = action) -> list[str]:
             files = read_marked_files(worktree, rules.marker_dialects)

@@ -50,6 +50,20 @@ def walk_files(root: Path) -> Iterator[Path]:
         yield path
 
 
+def rule_files_fingerprint(root: Path) -> tuple[tuple[str, int, int], ...]:
+    """Name, size and mtime of every file `load_repo` would read: equal fingerprints mean the
+    rules need no reload (how `gitward run` notices a pulled or edited checkout)."""
+    found = []
+    for path in walk_files(root):
+        if path.suffix == RULE_SUFFIX or path.suffix in YAML_SUFFIXES:
+            try:
+                stat = path.stat()
+            except OSError:
+                continue
+            found.append((str(path), stat.st_size, stat.st_mtime_ns))
+    return tuple(found)
+
+
 def read_text(path: Path, shown: str, problems: Problems) -> str | None:
     """A file's text (UTF-8, BOM tolerated), or None with a located problem."""
     try:

@@ -52,6 +52,10 @@ class LeaseHeld(GitwardError):
         self.lease = lease
 
 
+DAEMON_PREFIX = "daemon:"
+"""Lease names of running `gitward run` processes: `daemon:<holder>`, renewed while they run."""
+
+
 def git_lease_name(url: str, branch: str) -> str:
     """`git:<url>#<branch>`, the URL without credentials (lease names are stored)."""
     return f"git:{public_url(url)}#{branch}"
@@ -101,6 +105,15 @@ def list_leases(store: Store) -> tuple[Lease, ...]:
     """Every lease row by name, expired ones included (`Lease.expired` tells them apart)."""
     with transaction(store, "read") as session:
         return tuple(_lease(row) for row in session.scalars(select(LeaseRow).order_by(LeaseRow.name)))
+
+
+def running_daemons(store: Store, now: datetime) -> tuple[Lease, ...]:
+    """The `gitward run` processes serving this store: their unexpired `daemon:` leases."""
+    with transaction(store, "read") as session:
+        rows = session.scalars(select(LeaseRow).where(LeaseRow.name.startswith(DAEMON_PREFIX),
+                                                      LeaseRow.expires_at > now)
+                               .order_by(LeaseRow.acquired_at))
+        return tuple(_lease(row) for row in rows)
 
 
 @contextmanager

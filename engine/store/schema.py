@@ -207,3 +207,28 @@ class LeaseRow(Base):
     holder: Mapped[str] = mapped_column(Text)
     acquired_at: Mapped[datetime]
     expires_at: Mapped[datetime]
+
+
+class ReconcileRequestRow(Base):
+    """`gitward reconcile` asking a running `gitward run` to reconcile an object now.
+
+    The daemon that reconciles the object answers every request made before it started:
+    `finished_at`, `handled_by`, `outcome` and `message` stay NULL until then.
+    """
+
+    __tablename__ = "reconcile_requests"
+    __table_args__ = (
+        CheckConstraint("outcome IN ('ok', 'failed')", name="outcome"),
+        Index(None, "finished_at", "object_kind", "object_name"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    object_kind: Mapped[str] = mapped_column(String(63))
+    object_name: Mapped[str] = mapped_column(NAME)
+    requested_at: Mapped[datetime]
+    requested_by: Mapped[str] = mapped_column(Text)
+    finished_at: Mapped[datetime | None]
+    handled_by: Mapped[str | None] = mapped_column(Text)
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    revision: Mapped[str | None] = mapped_column(Text)
+    message: Mapped[str | None] = mapped_column(Text)

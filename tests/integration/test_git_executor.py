@@ -10,6 +10,7 @@ import base64
 import logging
 import threading
 from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -122,6 +123,24 @@ def test_the_committer_is_used_when_given(bare_repo: BareRepo, tmp_path: Path) -
     result = run(GitTarget(bare_repo.url, BRANCH), Recorder(), tmp_path / "work", committer=RELEASER)
     assert result.status is CommitStatus.PUSHED, result.error
     assert commit_fields(bare_repo)[:4] == [BOT.name, BOT.email, RELEASER.name, RELEASER.email]
+
+
+def test_the_commit_carries_the_given_date_over_an_inherited_one(
+    bare_repo: BareRepo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GIT_AUTHOR_DATE", "2001-01-01T00:00:00+00:00")
+    monkeypatch.setenv("GIT_COMMITTER_DATE", "2001-01-01T00:00:00+00:00")
+    planned = datetime(2025, 11, 4, 9, 25, 30, tzinfo=timezone(timedelta(hours=1)))
+    request = CommitRequest(GitTarget(bare_repo.url, BRANCH), BOT, MESSAGE, date=planned)
+    result = commit_and_push(request, Recorder(), workdir=tmp_path / "work", sleep=Sleeps())
+    assert result.status is CommitStatus.PUSHED, result.error
+    dates = git("--git-dir", str(bare_repo.path), "log", "-1", "--format=%aI %cI", BRANCH).stdout.split()
+    assert dates == ["2025-11-04T09:25:30+01:00"] * 2
+
+
+def test_a_naive_commit_date_is_a_programming_error(bare_repo: BareRepo) -> None:
+    with pytest.raises(ValueError, match="must carry a timezone"):
+        CommitRequest(GitTarget(bare_repo.url, BRANCH), BOT, MESSAGE, date=datetime(2025, 11, 4, 9, 25))
 
 
 def test_no_change_means_no_commit(bare_repo: BareRepo, tmp_path: Path) -> None:

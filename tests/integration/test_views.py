@@ -1,13 +1,16 @@
 """The audit views (migration 0003) on real SQLite and PostgreSQL: same columns, same answers.
 
-Both dialects get the facts of examples/make_state_db.py, written through the store's own
-writers, so the views read exactly what gitward records; the edge cases add rows on top.
+Both dialects get examples/make_state_db.py's story, played through gitward's own code on a
+fresh API server, so the views read exactly what gitward records; the edge cases write rows
+through the store's writers.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -20,7 +23,8 @@ from engine.model import ClusterObject, Decision, ListedTag, ObjectId
 from engine.store import inventory, queries
 from engine.store.actions import finish_action, start_action
 from engine.store.db import Store, alembic_config, open_store
-from tests.conftest import ROOT
+from tests.conftest import ROOT, require
+from tests.integration.kube_env import KubeAPI, KubeEnvError
 
 VIEWS = {
     "v_image_updates": ["action_id", "plan_id", "source", "branch", "commit_sha", "committed_at",
@@ -32,7 +36,12 @@ VIEWS = {
     "v_tag_lead_time": ["policy", "repository", "tag", "first_seen", "commit_sha", "committed_at",
                         "applied_at", "seconds_to_commit", "seconds_to_apply"],
 }
-UPDATE = "8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b2a1f0e9d"
+LEDGER = "ghcr.io/example/ledger"
+PODINFO = "ghcr.io/stefanprodan/podinfo"
+COMMITS = ["aed64ba", "fcd3aac", "833ff9b"]
+"""gitward's three commits in the story, the same on every run: dates and messages are fixed."""
+FIRST, RETIRED = "e09d444", "3e53083"
+"""Alex's commits: examples/homelab with ledger-config, then ledger-config removed."""
 T0 = datetime(2025, 12, 1, 9, 0, tzinfo=UTC)
 
 
@@ -40,6 +49,7 @@ def _example() -> ModuleType:
     spec = importlib.util.spec_from_file_location("make_state_db", ROOT / "examples" / "make_state_db.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up while being made
     spec.loader.exec_module(module)
     return module
 
@@ -113,46 +123,64 @@ def test_downgrade_drops_the_views_and_upgrade_brings_them_back(url: str) -> Non
 # The example's story, read through the views --------------------------------------------------
 
 
-def test_the_example_reads_the_same_on_both_dialects(store: Store) -> None:
-    EXAMPLE.record_example(store)
-    [update] = rows(store, "v_image_updates", "action_id")
-    assert update | {"action_id": None, "decision_id": None} == {
-        "action_id": None, "plan_id": "5c0ffee1d2e3", "source": "flux-system/flux-system",
-        "branch": "main", "commit_sha": UPDATE, "committed_at": at(5, 16, 58, 1),
-        "path": "cluster/apps/ledger/deployment.yaml", "line": 20, "policy": "ledger/ledger",
-        "old_value": "ghcr.io/example/ledger:20251103-1130-sha-4d5e6f7",
-        "new_value": "ghcr.io/example/ledger:20251105-1650-sha-8b9c0d1", "decision_id": None,
-    }
-    latest = {r["policy"]: r for r in rows(store, "v_policy_latest", "policy")}
-    assert update["decision_id"] == latest["ledger/ledger"]["decision_id"]
+@pytest.fixture
+def example(store: Store, tmp_path: Path) -> Store:
+    """`store` with examples/make_state_db.py's story played into it, on a fresh API server."""
+    try:
+        api = KubeAPI().start()
+    except KubeEnvError as err:
+        require(False, f"the example's story needs the Kubernetes API server: {err}")
+        raise  # require() skips or fails; this line only tells the type checker
+    try:
+        EXAMPLE.record_example(store, api.kubeconfig, tmp_path / "example")
+    finally:
+        api.stop()
+    return store
+
+
+def test_the_example_reads_the_same_on_both_dialects(example: Store) -> None:
+    """One test, as playing the story takes a fresh API server and some seconds."""
+    updates = rows(example, "v_image_updates", "action_id")
+    assert [(u["committed_at"], u["policy"], u["old_value"], u["new_value"]) for u in updates] == [
+        (at(4, 8, 25), "ledger/ledger", f"{LEDGER}:20251103-1130-sha-4d5e6f7",
+         f"{LEDGER}:20251104-0805-sha-6f7a8b9"),
+        (at(5, 17, 0), "podinfo/podinfo", f"{PODINFO}:6.5.1", f"{PODINFO}:6.7.0"),
+        (at(5, 17, 15), "ledger/ledger", f"{LEDGER}:20251104-0805-sha-6f7a8b9",
+         f"{LEDGER}:20251105-1650-sha-8b9c0d1"),
+    ]
+    assert [u["commit_sha"][:7] for u in updates] == COMMITS
+    assert {(u["source"], u["branch"], u["line"]) for u in updates} == {("flux-system/flux-system", "main", 20)}
+    latest = {r["policy"]: r for r in rows(example, "v_policy_latest", "policy")}
+    assert updates[-1]["decision_id"] == latest["ledger/ledger"]["decision_id"]
     assert (latest["ledger/ledger"]["selected_tag"], latest["ledger/ledger"]["previous_tag"],
             latest["ledger/ledger"]["scanned_at"]) == (
-        "20251105-1650-sha-8b9c0d1", "20251105-1650-sha-8b9c0d1", at(5, 16, 57, 52))
-    assert (latest["podinfo/podinfo"]["selected_tag"], latest["podinfo/podinfo"]["previous_tag"],
-            latest["podinfo/podinfo"]["repository"]) == ("6.7.0", None, "podinfo/podinfo")
-    [lead] = rows(store, "v_tag_lead_time", "tag")
-    assert lead == {
-        "policy": "ledger/ledger", "repository": "ledger/ledger", "tag": "20251105-1650-sha-8b9c0d1",
-        "first_seen": at(5, 16, 45, 2), "commit_sha": UPDATE, "committed_at": at(5, 16, 58, 1),
-        "applied_at": at(5, 17, 1), "seconds_to_commit": 779, "seconds_to_apply": 179,
-    }
-
-
-def test_object_history_has_every_write_and_the_inventory(store: Store) -> None:
-    EXAMPLE.record_example(store)
-    history = [(r["object"], r["change"], r["revision"][-7:], r["recorded_in"])
-               for r in rows(store, "v_object_history", "object, at, recorded_in, change")
-               if r["object"] in ("Deployment.apps/ledger/ledger", "ConfigMap/ledger/ledger-config")]
-    assert history == [
-        ("ConfigMap/ledger/ledger-config", "create", "e4b3a21", "actions"),
-        ("ConfigMap/ledger/ledger-config", "applied", "e4b3a21", "cluster_objects"),
-        ("ConfigMap/ledger/ledger-config", "prune", "a1f0e9d", "actions"),
-        ("ConfigMap/ledger/ledger-config", "pruned", "e4b3a21", "cluster_objects"),
-        ("Deployment.apps/ledger/ledger", "create", "e4b3a21", "actions"),
-        ("Deployment.apps/ledger/ledger", "update", "a1f0e9d", "actions"),
-        ("Deployment.apps/ledger/ledger", "applied", "a1f0e9d", "cluster_objects"),
+        "20251105-1650-sha-8b9c0d1", "20251105-1650-sha-8b9c0d1", at(5, 17, 15))
+    assert (latest["podinfo/podinfo"]["selected_tag"], latest["podinfo/podinfo"]["repository"]) == (
+        "6.7.0", "podinfo/podinfo")
+    leads = rows(example, "v_tag_lead_time", "committed_at")
+    assert [(r["tag"], r["first_seen"], r["applied_at"], r["seconds_to_commit"], r["seconds_to_apply"])
+            for r in leads] == [
+        ("20251104-0805-sha-6f7a8b9", at(4, 8, 10), at(4, 8, 26), 900, 60),  # held 10m, next scan
+        ("6.7.0", at(5, 17, 0), at(5, 17, 1), 0, 60),
+        ("20251105-1650-sha-8b9c0d1", at(5, 17, 0), at(5, 17, 16), 900, 60),
     ]
-    cluster_scoped = {r["object"] for r in rows(store, "v_object_history", "object")}
+    assert [r["commit_sha"] for r in leads] == [u["commit_sha"] for u in updates]
+    # v_object_history: every write and prune from actions, then the inventory's last word.
+    history = [(r["object"], r["change"], r["revision"].split(":")[1][:7], r["recorded_in"])
+               for r in rows(example, "v_object_history", "object, at, recorded_in, change")
+               if r["object"] in ("Deployment.apps/ledger/ledger", "ConfigMap/ledger/ledger-config")]
+    ledger_0805, _, ledger_1650 = COMMITS
+    assert history == [
+        ("ConfigMap/ledger/ledger-config", "create", FIRST, "actions"),
+        ("ConfigMap/ledger/ledger-config", "applied", FIRST, "cluster_objects"),
+        ("ConfigMap/ledger/ledger-config", "prune", RETIRED, "actions"),
+        ("ConfigMap/ledger/ledger-config", "pruned", FIRST, "cluster_objects"),
+        ("Deployment.apps/ledger/ledger", "create", FIRST, "actions"),
+        ("Deployment.apps/ledger/ledger", "update", ledger_0805, "actions"),
+        ("Deployment.apps/ledger/ledger", "update", ledger_1650, "actions"),
+        ("Deployment.apps/ledger/ledger", "applied", ledger_1650, "cluster_objects"),
+    ]
+    cluster_scoped = {r["object"] for r in rows(example, "v_object_history", "object")}
     assert "Namespace/ledger" in cluster_scoped
 
 

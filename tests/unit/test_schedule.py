@@ -109,3 +109,40 @@ def test_suspended_objects_are_never_due_and_are_due_at_once_when_resumed() -> N
 def test_an_object_scheduled_twice_is_refused() -> None:
     with pytest.raises(ValueError, match="scheduled twice"):
         Schedule([*entries(), entries()[0]], T0, random.Random(0))
+
+
+def test_a_request_makes_an_object_due_now_without_forgetting_its_failures() -> None:
+    s = schedule()
+    for key in (SOURCE, IMAGES):
+        s.record(key, T0, Outcome.OK)
+    s.record(APPS, T0, Outcome.FAILED)
+    later = T0 + timedelta(seconds=5)
+    assert s.due(later) is None
+    s.hurry(IMAGES, later)
+    assert s.due(later) == IMAGES
+    s.hurry(APPS, later)
+    assert s.failures(APPS) == 1
+    assert IMAGES in s and ObjectKey("GitRepository", "x", "y") not in s
+
+
+def test_hurrying_never_postpones_an_object_already_due() -> None:
+    s = schedule()
+    s.hurry(SOURCE, T0 + timedelta(minutes=3))
+    assert s.due(T0) == SOURCE
+
+
+def test_new_rules_keep_the_times_of_objects_kept_and_add_new_ones_due_now() -> None:
+    s = schedule()
+    for key in (SOURCE, IMAGES, APPS):
+        s.record(key, T0, Outcome.FAILED if key == APPS else Outcome.OK)
+    kept_due = s.next_due_at()
+    added = ObjectKey("ImageRepository", "ledger", "ledger")
+    later = T0 + timedelta(seconds=10)
+    s.replace([entries()[0], entries()[2], Entry(added, timedelta(minutes=5), timedelta(minutes=5))],
+              later)
+    assert len(s) == 3 and IMAGES not in s
+    assert s.due(later) == added
+    s.record(added, later, Outcome.OK)
+    assert s.failures(APPS) == 1 and s.next_due_at() == kept_due
+    with pytest.raises(ValueError, match="scheduled twice"):
+        s.replace([entries()[0], entries()[0]], later)

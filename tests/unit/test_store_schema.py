@@ -31,6 +31,10 @@ PUBLIC_COLUMNS = {
     "events": ["id", "time", "object_kind", "object_name", "severity", "reason", "message"],
     "suspensions": ["object_kind", "object_name", "suspended_at", "reason"],
     "leases": ["name", "holder", "acquired_at", "expires_at"],
+    "reconcile_requests": [
+        "id", "object_kind", "object_name", "requested_at", "requested_by", "finished_at",
+        "handled_by", "outcome", "revision", "message",
+    ],
 }
 
 

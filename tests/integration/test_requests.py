@@ -1,0 +1,249 @@
+"""`gitward reconcile` against a running `gitward run`: asked through the store, answered by the
+daemon; rules re-read while it runs; a failure alerted once; the store functions on both dialects."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from engine.errors import StoreError
+from engine.model import ObjectKey
+from engine.store import queries
+from engine.store.db import Store, open_store, state_url
+from engine.store.leases import running_daemons
+from engine.store.requests import answer_requests, get_request, pending_requests, request_reconcile
+from tests.conftest import ROOT
+from tests.integration.git_env import BareRepo, push_commit
+from tests.integration.test_loop import call, environ, gitward
+from tests.integration.test_notify import Receiver, receiver  # noqa: F401  (fixture)
+
+T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+DEMO = ObjectKey("GitRepository", "flux-system", "demo")
+DEADLINE = 60.0
+"""How long the daemon gets to do something: a bound on waiting, not a timing assert."""
+
+
+def test_a_daemon_answers_the_requests_made_before_its_reconcile(store: Store) -> None:
+    first = request_reconcile(store, DEMO, "alex@laptop", T0)
+    second = request_reconcile(store, DEMO, "sam@desk", T0 + timedelta(seconds=5))
+    other = request_reconcile(store, ObjectKey("Kustomization", "flux-system", "apps"), "alex@laptop",
+                              T0)
+    assert [r.id for r in pending_requests(store)] == [first.id, second.id, other.id]
+
+    answered = answer_requests(store, DEMO, made_before=T0 + timedelta(seconds=1), handled_by="d1",
+                               outcome="ok", revision="main@sha1:abc", message="new revision",
+                               now=T0 + timedelta(seconds=2))
+
+    assert answered == 1
+    done = get_request(store, first.id)
+    assert done is not None and (done.outcome, done.revision, done.handled_by) == (
+        "ok", "main@sha1:abc", "d1")
+    assert done.finished_at == T0 + timedelta(seconds=2) and done.key == DEMO
+    assert [r.id for r in pending_requests(store)] == [second.id, other.id]
+    assert get_request(store, 10_000) is None
+
+
+@pytest.fixture
+def daemon(tmp_path: Path) -> Iterator[Callable[[Path, str], subprocess.Popen[str]]]:
+    """Starts `gitward run` (JSON logs to a file, no cluster) and waits until it serves the store."""
+    started: list[subprocess.Popen[str]] = []
+
+    def start(repo: Path, state: str) -> subprocess.Popen[str]:
+        log = (tmp_path / f"daemon{len(started)}.log").open("w")
+        process = subprocess.Popen(
+            gitward("--state", state, "run", "--repo", str(repo), "--log-format", "json",
+                    "--workdir", str(tmp_path / "cache")),
+            cwd=ROOT, env=environ(), stdout=subprocess.DEVNULL, stderr=log, text=True)
+        started.append(process)
+        deadline = time.monotonic() + DEADLINE
+        while not _serving(state):
+            assert process.poll() is None, Path(log.name).read_text()
+            assert time.monotonic() < deadline, "gitward run never took its daemon lease"
+            time.sleep(0.2)
+        return process
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            process.send_signal(signal.SIGCONT)
+            process.terminate()
+            process.wait(timeout=60)
+
+
+def _serving(state: str) -> bool:
+    if not Path(state).exists():
+        return False
+    try:
+        with open_store(state_url(state), readonly=True) as store:
+            return bool(running_daemons(store, datetime.now(UTC)))
+    except StoreError:  # the daemon is still creating it
+        return False
+
+
+def hourly_source(repo: Path, **urls: str) -> Path:
+    """Rules with sources fetched hourly: within a test, only a request makes them fetch again."""
+    repo.mkdir(exist_ok=True)
+    (repo / "sources.rules").write_text("".join(
+        f'source git {name} {{\n  url "{url}"\n  branch "main"\n  interval 1h\n}}\n\n'
+        for name, url in urls.items()))
+    return repo
+
+
+def wait_for(condition: Callable[[], bool], what: str, log: Path) -> None:
+    deadline = time.monotonic() + DEADLINE
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what} within {DEADLINE:g}s:\n{log.read_text()[-4000:]}")
+        time.sleep(0.2)
+
+
+def logged(log: Path) -> list[dict[str, str]]:
+    return [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+
+
+def test_reconcile_asks_the_running_daemon_and_prints_its_answer(
+        bare_repo: BareRepo, tmp_path: Path,
+        daemon: Callable[[Path, str], subprocess.Popen[str]]) -> None:
+    repo = hourly_source(tmp_path / "rules", demo=bare_repo.url)
+    state = str(tmp_path / "state.db")
+    daemon(repo, state)
+    log = tmp_path / "daemon0.log"
+    wait_for(lambda: any(line.get("object") == "flux-system/demo" for line in logged(log)),
+             "the first pass did not fetch the source", log)
+    newer = push_commit(bare_repo.url, tmp_path / "other", {"README.md": "two\n"}, "Second commit")
+
+    asked = call("--state", state, "reconcile", "source", "git", "demo", "--repo", str(repo))
+
+    assert asked.returncode == 0, asked.stderr
+    assert "► asking gitward run (" in asked.stdout
+    assert f"✔ GitRepository flux-system/demo reconciled at main@sha1:{newer}" in asked.stdout
+    with open_store(state_url(state), readonly=True) as store:
+        revision = queries.latest_git_revision(store, "flux-system/demo")
+        assert revision is not None and revision.sha == newer
+        assert not pending_requests(store)
+
+
+def test_the_daemon_refuses_what_it_cannot_serve_and_a_stalled_daemon_times_out(
+        bare_repo: BareRepo, tmp_path: Path,
+        daemon: Callable[[Path, str], subprocess.Popen[str]]) -> None:
+    repo = hourly_source(tmp_path / "rules", demo=bare_repo.url)
+    (repo / "apps.rules").write_text(
+        'kustomization apps {\n  source git demo\n  path "./"\n  interval 10m\n}\n')
+    state = str(tmp_path / "state.db")
+    process = daemon(repo, state)
+
+    no_cluster = call("--state", state, "reconcile", "kustomization", "apps", "--repo", str(repo))
+    assert no_cluster.returncode == 1, no_cluster.stdout + no_cluster.stderr
+    assert ("✗ Kustomization flux-system/apps: not reconciled: this gitward run has no cluster "
+            "configured") in no_cluster.stderr
+
+    assert call("--state", state, "suspend", "source", "git", "demo",
+                "--repo", str(repo)).returncode == 0
+    suspended = call("--state", state, "reconcile", "source", "git", "demo", "--repo", str(repo))
+    assert suspended.returncode == 1 and "is suspended: `gitward resume` it first" in suspended.stderr
+    assert call("--state", state, "resume", "source", "git", "demo",
+                "--repo", str(repo)).returncode == 0
+
+    process.send_signal(signal.SIGSTOP)  # alive (its lease holds), but answering nothing
+    try:
+        stalled = call("--state", state, "reconcile", "source", "git", "demo", "--repo", str(repo),
+                       "--timeout", "2s")
+    finally:
+        process.send_signal(signal.SIGCONT)
+    assert stalled.returncode == 1
+    assert "no answer from gitward run within 2s: request #" in stalled.stderr
+    assert "Traceback" not in stalled.stderr
+    with open_store(state_url(state), readonly=True) as store:
+        [queued] = pending_requests(store)
+    assert queued.key == DEMO
+
+    def answered() -> bool:
+        with open_store(state_url(state), readonly=True) as store:
+            found = get_request(store, queued.id)
+            return found is not None and found.outcome == "ok"
+    wait_for(answered, "the resumed daemon did not answer the queued request",
+             tmp_path / "daemon0.log")
+
+
+def test_direct_reconciles_here_even_with_a_daemon(
+        bare_repo: BareRepo, tmp_path: Path,
+        daemon: Callable[[Path, str], subprocess.Popen[str]]) -> None:
+    repo = hourly_source(tmp_path / "rules", demo=bare_repo.url)
+    state = str(tmp_path / "state.db")
+    daemon(repo, state)
+    done = call("--state", state, "reconcile", "source", "git", "demo", "--repo", str(repo),
+                "--direct", "--workdir", str(tmp_path / "here"))
+    assert done.returncode == 0, done.stderr
+    assert "asking gitward run" not in done.stdout
+    assert f"✔ fetched revision main@sha1:{bare_repo.rev('main')}" in done.stdout
+
+
+def test_the_daemon_reads_changed_rules_and_keeps_the_old_ones_when_broken(
+        bare_repo: BareRepo, tmp_path: Path,
+        daemon: Callable[[Path, str], subprocess.Popen[str]]) -> None:
+    repo = hourly_source(tmp_path / "rules", demo=bare_repo.url)
+    state = str(tmp_path / "state.db")
+    daemon(repo, state)
+    log = tmp_path / "daemon0.log"
+
+    (repo / "broken.rules").write_text('source git later {\n  url "x"\n  intervall 1h\n}\n')
+    wait_for(lambda: any("unknown keyword" in line["msg"] for line in logged(log)),
+             "the broken rules were not reported", log)
+    report = next(line for line in logged(log) if "unknown keyword" in line["msg"])
+    assert report["level"] == "error" and "broken.rules:3:3" in report["msg"]
+
+    (repo / "broken.rules").write_text(
+        f'source git later {{\n  url "{bare_repo.url}"\n  interval 1h\n}}\n')
+
+    def fetched() -> bool:
+        with open_store(state_url(state), readonly=True) as store:
+            return queries.latest_git_revision(store, "flux-system/later") is not None
+    wait_for(fetched, "the source added to the rules was not fetched", log)
+    reloads = [line for line in logged(log) if line["msg"] == "rules reloaded"]
+    assert reloads and reloads[-1]["added"] == "1"
+
+
+def test_a_failure_retried_is_alerted_once(
+        tmp_path: Path, receiver: Receiver,  # noqa: F811
+        daemon: Callable[[Path, str], subprocess.Popen[str]]) -> None:
+    repo = tmp_path / "rules"
+    repo.mkdir()
+    (repo / "rules.rules").write_text(
+        f'alert ops {{\n  on failure\n  webhook "{receiver.url}/hook"\n}}\n\n'
+        f'source git gone {{\n  url "{(tmp_path / "missing.git").as_uri()}"\n'
+        '  interval 1s\n}\n')
+    state = str(tmp_path / "state.db")
+    daemon(repo, state)
+    log = tmp_path / "daemon0.log"
+    wait_for(lambda: sum(line.get("outcome") == "failed" for line in logged(log)) >= 3,
+             "the source did not fail three times", log)
+    assert len([r for r in receiver.requests if r.path == "/hook"]) == 1
+
+
+def test_reconcile_image_update_commits_and_pushes_the_automations_updates(
+        homelab_remote: tuple[BareRepo, Path], tmp_path: Path) -> None:
+    bare, repo = homelab_remote
+    state = str(tmp_path / "state.db")
+    tags = tmp_path / "tags.txt"
+    tags.write_text("6.5.1\n6.6.0\n6.7.0\n")
+    assert call("--state", state, "images", "import", "podinfo/podinfo", "--tags", str(tags),
+                "--repo", str(repo)).returncode == 0
+
+    done = call("--state", state, "reconcile", "image", "update", "podinfo", "-n", "podinfo",
+                "--repo", str(repo), "--workdir", str(tmp_path / "cache"))
+
+    assert done.returncode == 0, done.stderr
+    assert "► updating images of ImageUpdateAutomation podinfo/podinfo" in done.stdout
+    assert bare.subjects("main") == ["Update podinfo image", "Initial commit"]
+    assert "podinfo:6.7.0 # {" in bare.read("cluster/apps/podinfo/deployment.yaml")
+    again = call("--state", state, "reconcile", "image", "update", "podinfo", "-n", "podinfo",
+                 "--repo", str(repo), "--workdir", str(tmp_path / "cache"))
+    assert again.returncode == 0 and bare.subjects("main")[0] == "Update podinfo image"
+    assert len(bare.subjects("main")) == 2
