@@ -4,7 +4,8 @@ The storage is seeded once per session through the open registry; the token and 
 serve the same storage directory. Without `docker-registry` installed the tests skip, except
 under CI=true, where a part that cannot start is a failure. The Kubernetes API server (`kube_api`,
 see kube_env.py) and the git remotes (`bare_repo`, `sshd`, `ssh_repo`, see git_env.py) follow the
-same rule, and so does the throw-away PostgreSQL server (`pg_server`, `pg_url`).
+same rule, and so does the throw-away PostgreSQL server (`pg_server`, `pg_url`). examples/homelab
+wired to them (`homelab`) and `gitward run` subprocesses (`running`) are in homelab_env.py.
 """
 
 from __future__ import annotations
@@ -39,6 +40,12 @@ from tests.integration.git_env import (
     free_port,
     make_bare_repo,
     start_sshd,
+)
+from tests.integration.homelab_env import (
+    Homelab,
+    HomelabFactory,
+    Processes,
+    make_homelab,
 )
 from tests.integration.kube_env import KubeAPI, KubeEnvError
 from tests.integration.registry_env import (
@@ -322,3 +329,26 @@ def store(url: str) -> Iterator[Store]:
     """The state store at `url`, migrated to head."""
     with open_store(url) as opened:
         yield opened
+
+
+# examples/homelab under `gitward run` ----------------------------------------------------------
+
+
+@pytest.fixture
+def homelab(tmp_path: Path) -> HomelabFactory:
+    """A factory: `homelab(registry_host, state=None)` wires examples/homelab to the registry and
+    a fresh bare repo (see `make_homelab`); the state is a SQLite file unless a store URL is given."""
+    require(shutil.which("git") is not None, "git is not installed (apt-get install git)")
+
+    def make(registry_host: str, state: str | None = None) -> Homelab:
+        return make_homelab(tmp_path, registry_host, state or str(tmp_path / "state.db"))
+
+    return make
+
+
+@pytest.fixture
+def running() -> Iterator[Processes]:
+    """`running(argv, log)` starts `gitward run` with stderr to `log`; all are killed after the test."""
+    processes = Processes()
+    yield processes
+    processes.kill_all()

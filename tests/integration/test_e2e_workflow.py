@@ -4,160 +4,36 @@ answers 500s for a while loses nothing and holds nothing back once it recovers."
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
 import signal
 import sqlite3
 import subprocess
-import sys
-import time
-import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from kubernetes import client as kube
-from kubernetes.client.exceptions import ApiException
 
 from engine.store import queries
 from engine.store.db import open_store, state_url
-from tests.conftest import EXAMPLES, ROOT, require
-from tests.integration.git_env import BareRepo, git, make_bare_repo
+from tests.integration.git_env import git
+from tests.integration.homelab_env import (
+    PODINFO,
+    HomelabFactory,
+    log_lines,
+    podinfo_image,
+    wait_for_image,
+)
 from tests.integration.kube_env import KubeAPI
 from tests.integration.registry_env import PagingProxy, RunningRegistry, seed_tags
 
 pytestmark = pytest.mark.slow
 
-PODINFO = "cluster/apps/podinfo/deployment.yaml"
-DEADLINE = 90.0
-"""How long the loop gets to carry a change through: a bound on waiting, not a timing assert."""
 
-
-@dataclass(frozen=True)
-class Homelab:
-    """examples/homelab wired to the test parts: its bare remote, the rules checkout it was made
-    from, the image (registry host and repository) podinfo is updated from, and the state file."""
-
-    bare: BareRepo
-    repo: Path
-    image: str
-    state: Path
-    workdir: Path
-
-    def gitward(self, *args: str) -> list[str]:
-        return [sys.executable, "-m", "engine", "--state", str(self.state), *args]
-
-    def call(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(self.gitward(*args), check=False, cwd=ROOT, env=environ(),
-                              capture_output=True, text=True, timeout=300)
-
-    def run_once(self, kube_api: KubeAPI) -> subprocess.CompletedProcess[str]:
-        done = self.call("run", "--once", "--repo", str(self.repo), "--workdir", str(self.workdir),
-                         "--kubeconfig", str(kube_api.kubeconfig), "--log-format", "json")
-        assert done.returncode == 0, done.stderr
-        assert "Traceback" not in done.stderr and "internal error" not in done.stderr
-        return done
-
-
-def environ() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k not in ("KUBECONFIG", "GITWARD_STATE")}
-
-
-def replaced(path: Path, old: str, new: str) -> None:
-    text = path.read_text()
-    assert old in text, f"{path} no longer holds {old!r}: update this test"
-    path.write_text(text.replace(old, new))
-
-
-HomelabFactory = Callable[[str], Homelab]
-
-
-@pytest.fixture
-def homelab(tmp_path: Path) -> HomelabFactory:
-    """A factory: examples/homelab, podinfo taken from `registry_host` (plain HTTP) under a
-    repository of its own, every interval a second or two, the bare repo made from that; the
-    ledger app (its registry is out of reach) suspended in the store."""
-    require(shutil.which("git") is not None, "git is not installed (apt-get install git)")
-
-    def make(registry_host: str) -> Homelab:
-        seed = tmp_path / "seed"
-        shutil.copytree(EXAMPLES / "homelab", seed)
-        bare_path = tmp_path / "homelab.git"
-        image = f"{registry_host}/e2e/{uuid.uuid4().hex[:10]}"
-        apps = seed / "cluster/apps/podinfo"
-        replaced(apps / "image-repository.yaml", "  image: ghcr.io/stefanprodan/podinfo\n"
-                 "  interval: 5m\n", f"  image: {image}\n  interval: 1s\n  insecure: true\n")
-        replaced(apps / "image-update.yaml", "interval: 5m", "interval: 1s")
-        replaced(apps / "deployment.yaml", "ghcr.io/stefanprodan/podinfo:6.5.1", f"{image}:6.5.1")
-        sync = seed / "cluster/system/flux-system/gotk-sync.yaml"
-        replaced(sync, "ssh://git@github.com/example/homelab", bare_path.as_uri())
-        replaced(sync, "interval: 1m0s", "interval: 1s")
-        replaced(sync, "interval: 10m0s", "interval: 2s")
-        lab = Homelab(make_bare_repo(bare_path, seed), seed, image, tmp_path / "state.db",
-                      tmp_path / "cache")
-        for kind in ("repository", "update"):
-            held = lab.call("suspend", "image", kind, "ledger", "-n", "ledger", "--repo", str(seed),
-                            "--reason", "ghcr.io is out of reach in the tests")
-            assert held.returncode == 0, held.stderr
-        return lab
-
-    return make
-
-
-def podinfo_image(kube_client: kube.ApiClient) -> str | None:
-    try:
-        deployment = kube.AppsV1Api(kube_client).read_namespaced_deployment("podinfo", "podinfo")
-    except ApiException as err:
-        if err.status == 404:
-            return None
-        raise
-    pod = deployment.spec.template.spec if deployment.spec else None
-    return pod.containers[0].image if pod else None
-
-
-def wait_for_image(kube_client: kube.ApiClient, want: str, process: subprocess.Popen[str],
-                   log: Path) -> None:
-    """Poll the API server until podinfo runs `want`; fail (with the loop's log) at the deadline
-    or when the loop exits."""
-    deadline = time.monotonic() + DEADLINE
-    while podinfo_image(kube_client) != want:
-        if process.poll() is not None:
-            pytest.fail(f"gitward run exited with {process.returncode}:\n{log.read_text()}")
-        if time.monotonic() > deadline:
-            pytest.fail(f"podinfo did not reach {want} within {DEADLINE:g}s (it runs "
-                        f"{podinfo_image(kube_client)}):\n{log.read_text()[-6000:]}")
-        time.sleep(0.5)
-
-
-@pytest.fixture
-def running() -> Iterator[Callable[[list[str], Path], subprocess.Popen[str]]]:
-    """Starts `gitward run` with stderr to a file; every process started is stopped after."""
-    started: list[subprocess.Popen[str]] = []
-
-    def start(argv: list[str], log: Path) -> subprocess.Popen[str]:
-        with log.open("w") as out:
-            process = subprocess.Popen(argv, cwd=ROOT, env=environ(), stdout=subprocess.DEVNULL,
-                                       stderr=out, text=True)
-        started.append(process)
-        return process
-
-    yield start
-    for process in started:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-
-
-def sql(state: Path, query: str, *params: object) -> list[sqlite3.Row]:
+def sql(state: str, query: str, *params: object) -> list[sqlite3.Row]:
+    """Rows of `query` on the SQLite state file `state` (these tests run on the default store)."""
     with sqlite3.connect(state) as db:
         db.row_factory = sqlite3.Row
         return db.execute(query, params).fetchall()
-
-
-def log_lines(text: str) -> list[dict[str, str]]:
-    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
 
 
 def test_a_pushed_tag_reaches_the_cluster_through_a_commit(
