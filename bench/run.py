@@ -14,9 +14,9 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from bench import BenchError, Result, markers, policy, scan, sync, watch
+from bench import BenchError, Result, daemon, markers, policy, scan, sync, watch
 
-BENCHMARKS = ("policy", "scan", "store", "markers", "sync", "watch")
+BENCHMARKS = ("policy", "scan", "store", "markers", "sync", "watch", "daemon")
 FULL_RUNS = 5
 QUICK_RUNS = 3
 _COLUMNS = ("benchmark", "size", "runs", "median s", "rate", "baseline s", "ratio", "goal", "verdict")
@@ -46,6 +46,7 @@ def _plan(quick: bool, runs: int, workdir: Path) -> dict[str, Callable[[], list[
         "markers": lambda: markers.run(files, marked, runs, workdir),
         "sync": lambda: sync.run(namespaces, objects, runs, workdir),
         "watch": lambda: watch.run(runs if quick else max(runs, watch.SAVES), workdir),
+        "daemon": lambda: daemon.run(*_daemon_minutes(quick), runs, workdir),
     }
 
 
@@ -98,6 +99,11 @@ def _sync_sizes(quick: bool) -> tuple[int, int]:
     return (sync.QUICK_NAMESPACES, sync.QUICK_OBJECTS) if quick else (sync.FULL_NAMESPACES, sync.FULL_OBJECTS)
 
 
+def _daemon_minutes(quick: bool) -> tuple[int, int]:
+    """(simulated minutes, minute the new tags are pushed) of the daemon benchmark."""
+    return (daemon.QUICK_MINUTES, daemon.QUICK_PUSH_AT) if quick else (daemon.FULL_MINUTES, daemon.FULL_PUSH_AT)
+
+
 def _header(quick: bool, runs: int) -> str:
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     caveat = "; quick sizes prove the benchmarks run, their verdicts mean little" if quick else ""
@@ -109,15 +115,16 @@ def _header(quick: bool, runs: int) -> str:
 
 
 def format_table(results: Sequence[Result]) -> str:
-    """The results as aligned columns, then what each baseline is and any notes."""
+    """The results as aligned columns, then what each baseline is and any notes.
+
+    A line in `daemon.MIB` (the daemon's memory) shows MiB in the value columns and no rate.
+    """
     rows = [_COLUMNS] + [
         (
             r.name,
             f"{r.size:,}",
             str(r.timing.runs),
-            f"{r.timing.seconds:.4f}",
-            f"{r.rate:,.0f} {r.unit}/s",
-            f"{r.timing.baseline:.4f}",
+            *_values(r),
             f"{r.timing.ratio:.2f}x",
             r.goal,
             "met" if r.met else "missed",
@@ -137,6 +144,13 @@ def format_table(results: Sequence[Result]) -> str:
     if notes:
         lines += ["notes:", *notes]
     return "\n".join(lines)
+
+
+def _values(r: Result) -> tuple[str, str, str]:
+    """The median, rate and baseline cells of a line."""
+    if r.unit == daemon.MIB:
+        return f"{r.timing.seconds:.1f} MiB", "-", f"{r.timing.baseline:.1f} MiB"
+    return f"{r.timing.seconds:.4f}", f"{r.rate:,.0f} {r.unit}/s", f"{r.timing.baseline:.4f}"
 
 
 if __name__ == "__main__":
