@@ -73,9 +73,12 @@ def to_json(event: Event) -> dict[str, object]:
 
 
 def log_line(event: Event) -> str:
-    """`time level object reason: message`, the object as `Kind/namespace/name`."""
+    """`time level object reason: message`, the object as `Kind/namespace/name`; the further
+    lines of a message (an apply lists every object it changed) are indented, so every line at
+    column 0 starts an event."""
+    message = event.message.replace("\n", "\n  ")
     return (f"{stamp(event.time)} {event.severity.value} {event.object_kind}/{event.object_name} "
-            f"{event.reason}: {event.message}")
+            f"{event.reason}: {message}")
 
 
 def _read(store: Store, wanted: EventFilter, after_id: int = 0) -> tuple[Event, ...]:

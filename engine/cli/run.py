@@ -16,6 +16,7 @@ import click
 from prometheus_client import start_http_server
 
 from engine.cli.check import repo_option
+from engine.cli.kinds import SOURCE_GIT, find
 from engine.cli.sources import TOKEN_ENV, ssh_command_for, ssh_key_option, workdir_option
 from engine.cli.state import holder_name, open_for_writing
 from engine.errors import Problems, UserError
@@ -33,6 +34,10 @@ from engine.rules.load import load_repo
               help="The cluster's kubeconfig (else KUBECONFIG, in-cluster); without a cluster, "
                    "Kustomizations are not reconciled.")
 @click.option("--context", "kube_context", help="The kubeconfig context.")
+@click.option("--rules-from", metavar="[NS/]NAME",
+              help="Read the rules from this GitRepository's latest fetched revision (re-read on "
+                   "each new one), as Flux reads its objects from what its sync applied; "
+                   "--repo gives the rules to start with.")
 @click.option("--once", is_flag=True, help="Reconcile every object once, then exit.")
 @click.option("--log-format", type=click.Choice([f.value for f in LogFormat]), default="text",
               show_default=True, help="One line per reconcile on stderr: logfmt text or JSON.")
@@ -42,26 +47,30 @@ from engine.rules.load import load_repo
               help="Serve Prometheus metrics on http://HOST:PORT/metrics (off unless given).")
 @click.pass_context
 def run(ctx: click.Context, repo: Path, ssh_key: Path | None, workdir: Path,
-        kubeconfig: Path | None, kube_context: str | None, once: bool, log_format: str,
-        log_level: str, metrics_addr: str | None) -> int:
+        kubeconfig: Path | None, kube_context: str | None, rules_from: str | None, once: bool,
+        log_format: str, log_level: str, metrics_addr: str | None) -> int:
     """Run the controller loop: fetch sources, scan image repositories, push image updates and
     (with a cluster) apply Kustomizations, each on its own interval, until SIGTERM or Ctrl-C.
 
-    The rules are read once, from the checkout `--repo`. A failed object is retried with
-    backoff without holding up the others; suspended objects are left alone. A stop request
-    lets the object being reconciled finish, then exits 0. Several `gitward run` may share a
-    store: a lease per object keeps them off the same object. The rules' `alert`s are sent
-    after each pushed image update and each failed reconcile.
+    The rules are read from the checkout `--repo` and read again when its files change (or,
+    with `--rules-from`, from that GitRepository's latest revision); rules with errors are logged
+    and the previous ones kept. A failed object is retried with backoff without holding up the
+    others; suspended objects are left alone. A stop request lets the object being reconciled
+    finish, then exits 0. Several `gitward run` may share a store: a lease per object keeps them
+    off the same object. `gitward reconcile` elsewhere asks this process through the store. The
+    rules' `alert`s are sent after each pushed image update and when an object starts failing.
 
     \b
     Examples:
       gitward run --repo . --ssh-key ~/.ssh/homelab-rw --kubeconfig ~/.kube/config
       gitward run --repo . --once --log-format json
       gitward run --repo . --metrics-addr 127.0.0.1:9090
+      gitward run --repo /work/repo --rules-from flux-system --kubeconfig ~/.kube/config
     """
     problems = Problems()
     rules = load_repo(repo, problems).rules
     problems.raise_if_errors()
+    rules_source = find(SOURCE_GIT, rules, rules_from, "flux-system").key if rules_from else None
     listen = _address(metrics_addr) if metrics_addr else None
     log = RunLog(sys.stderr, LogFormat(log_format), LogLevel[log_level.upper()], utcnow)
     stop = threading.Event()
@@ -77,7 +86,7 @@ def run(ctx: click.Context, repo: Path, ssh_key: Path | None, workdir: Path,
                         token=os.environ.get(TOKEN_ENV) or None, cluster=cluster,
                         read_secret=secret_reader(cluster) if cluster else None)
         Controller(store, rules, repo, access, log, clock=utcnow, rng=random.Random(),
-                   stop=stop, metrics=metrics).run(once=once)
+                   stop=stop, metrics=metrics, rules_source=rules_source).run(once=once)
     return 0
 
 

@@ -10,7 +10,8 @@ objects only, so a reconcile, and the writes it makes, always runs to its end.
 Between objects, at least every `POLL`, the loop reads the store: suspensions, and reconcile
 requests (`gitward reconcile` run anywhere against the same store), which make their object due
 at once and are answered after its reconcile. It also re-reads the rules when the files under
-`--repo` change; rules with errors are logged and the previous ones kept. A heartbeat thread
+`--repo` change (or, with `rules_source`, in that GitRepository's latest fetched checkout);
+rules with errors are logged and the previous ones kept. A heartbeat thread
 keeps this process's leases (`daemon:<holder>`, and the object being reconciled) alive, so a
 lease outlives a gitward that died holding it by `LEASE_TTL` only.
 
@@ -237,10 +238,12 @@ class Controller:
 
     def __init__(self, store: Store, rules: RuleSet, repo: Path, access: Access, log: RunLog, *,
                  clock: Clock, rng: random.Random, stop: threading.Event,
-                 metrics: Metrics | None = None) -> None:
+                 metrics: Metrics | None = None, rules_source: ObjectKey | None = None) -> None:
         self.store = store
         self.rules = rules
         self.repo = repo
+        self.rules_source = rules_source
+        """A GitRepository whose fetched checkout the rules are read from, once it is fetched."""
         self.access = access
         self.log = log
         self.clock = clock
@@ -319,7 +322,7 @@ class Controller:
             self.alert(failure_event(key, result.message, result.revision, at))
 
     def reload(self, schedule: Schedule, now: datetime) -> None:
-        """Re-read the rules when the files under `--repo` changed since they were read."""
+        """Re-read the rules when the files they come from changed since they were read."""
         if self._next_reload_check is not None and now < self._next_reload_check:
             return
         self._next_reload_check = now + RELOAD_EVERY
@@ -415,6 +418,9 @@ class Controller:
         if outcome.checkout is None:
             return Result(Outcome.FAILED, message=str(outcome.error))
         self._checkouts[source.key] = outcome.checkout.path
+        if source.key == self.rules_source and (outcome.changed or outcome.checkout.path != self.repo):
+            self.repo = outcome.checkout.path
+            self._next_reload_check = None  # look at the new revision's rules now
         return Result(Outcome.OK, outcome.checkout.revision,
                       "new revision" if outcome.changed else "revision unchanged")
 

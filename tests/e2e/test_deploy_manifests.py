@@ -45,6 +45,9 @@ def test_the_deployment_runs_gitward_with_its_state_on_the_volume() -> None:
     assert resolve(container["args"]) == "run"
     args = container["args"]
     assert args[args.index("--repo") + 1] == "/work/repo"
+    # the rules follow the synced repository: the example's own GitRepository
+    assert args[args.index("--rules-from") + 1] == "flux-system"
+    assert "name: flux-system\n" in (ROOT / "examples/homelab/cluster/system/flux-system/gotk-sync.yaml").read_text()
     state_dir = next(m["mountPath"] for m in container["volumeMounts"] if m["name"] == "state")
     assert args[args.index("--state") + 1].startswith(state_dir + "/")
     claims = {v["name"]: v.get("persistentVolumeClaim", {}).get("claimName") for v in pod["volumes"]}

@@ -96,9 +96,11 @@ def test_since_keeps_only_recent_events(example: str, capsys: pytest.CaptureFixt
 def test_logs_print_one_entry_per_event(example: str, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "--state", example, "logs")
     assert code == 0
-    # A message keeps its own lines (the first apply lists every object it created).
+    # A message keeps its own lines (the first apply lists every object it created), indented.
     starts = [line for line in out.splitlines() if line[:4] == "2025"]
     assert len(starts) == 10
+    rest = [line for line in out.splitlines() if line[:4] != "2025"]
+    assert rest and all(line.startswith("  ") and line.strip() for line in rest)
     assert starts[5] == ("2025-11-04T18:01:00Z info Kustomization/flux-system/flux-system "
                          "ReconciliationSucceeded: revision "
                          "main@sha1:3e5308301875fc761d3a69961d2ffcc815a2d460: "

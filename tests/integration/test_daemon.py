@@ -1,5 +1,6 @@
 """`gitward reconcile` against a running `gitward run`: asked through the store, answered by the
-daemon; rules re-read while it runs; a failure alerted once; the store functions on both dialects."""
+daemon; rules re-read while it runs (from --repo, or from a source with --rules-from); a failure
+alerted once; the request store functions on both dialects."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from engine.store.db import Store, open_store, state_url
 from engine.store.leases import running_daemons
 from engine.store.requests import answer_requests, get_request, pending_requests, request_reconcile
 from tests.conftest import ROOT
-from tests.integration.git_env import BareRepo, push_commit
+from tests.integration.git_env import BareRepo, make_bare_repo, push_commit
 from tests.integration.test_loop import call, environ, gitward
 from tests.integration.test_notify import Receiver, receiver  # noqa: F401  (fixture)
 
@@ -51,15 +52,15 @@ def test_a_daemon_answers_the_requests_made_before_its_reconcile(store: Store) -
 
 
 @pytest.fixture
-def daemon(tmp_path: Path) -> Iterator[Callable[[Path, str], subprocess.Popen[str]]]:
+def daemon(tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen[str]]]:
     """Starts `gitward run` (JSON logs to a file, no cluster) and waits until it serves the store."""
     started: list[subprocess.Popen[str]] = []
 
-    def start(repo: Path, state: str) -> subprocess.Popen[str]:
+    def start(repo: Path, state: str, *options: str) -> subprocess.Popen[str]:
         log = (tmp_path / f"daemon{len(started)}.log").open("w")
         process = subprocess.Popen(
             gitward("--state", state, "run", "--repo", str(repo), "--log-format", "json",
-                    "--workdir", str(tmp_path / "cache")),
+                    "--workdir", str(tmp_path / "cache"), *options),
             cwd=ROOT, env=environ(), stdout=subprocess.DEVNULL, stderr=log, text=True)
         started.append(process)
         deadline = time.monotonic() + DEADLINE
@@ -110,7 +111,7 @@ def logged(log: Path) -> list[dict[str, str]]:
 
 def test_reconcile_asks_the_running_daemon_and_prints_its_answer(
         bare_repo: BareRepo, tmp_path: Path,
-        daemon: Callable[[Path, str], subprocess.Popen[str]]) -> None:
+        daemon: Callable[..., subprocess.Popen[str]]) -> None:
     repo = hourly_source(tmp_path / "rules", demo=bare_repo.url)
     state = str(tmp_path / "state.db")
     daemon(repo, state)
@@ -132,7 +133,7 @@ def test_reconcile_asks_the_running_daemon_and_prints_its_answer(
 
 def test_the_daemon_refuses_what_it_cannot_serve_and_a_stalled_daemon_times_out(
         bare_repo: BareRepo, tmp_path: Path,
-        daemon: Callable[[Path, str], subprocess.Popen[str]]) -> None:
+        daemon: Callable[..., subprocess.Popen[str]]) -> None:
     repo = hourly_source(tmp_path / "rules", demo=bare_repo.url)
     (repo / "apps.rules").write_text(
         'kustomization apps {\n  source git demo\n  path "./"\n  interval 10m\n}\n')
@@ -174,7 +175,7 @@ def test_the_daemon_refuses_what_it_cannot_serve_and_a_stalled_daemon_times_out(
 
 def test_direct_reconciles_here_even_with_a_daemon(
         bare_repo: BareRepo, tmp_path: Path,
-        daemon: Callable[[Path, str], subprocess.Popen[str]]) -> None:
+        daemon: Callable[..., subprocess.Popen[str]]) -> None:
     repo = hourly_source(tmp_path / "rules", demo=bare_repo.url)
     state = str(tmp_path / "state.db")
     daemon(repo, state)
@@ -187,7 +188,7 @@ def test_direct_reconciles_here_even_with_a_daemon(
 
 def test_the_daemon_reads_changed_rules_and_keeps_the_old_ones_when_broken(
         bare_repo: BareRepo, tmp_path: Path,
-        daemon: Callable[[Path, str], subprocess.Popen[str]]) -> None:
+        daemon: Callable[..., subprocess.Popen[str]]) -> None:
     repo = hourly_source(tmp_path / "rules", demo=bare_repo.url)
     state = str(tmp_path / "state.db")
     daemon(repo, state)
@@ -212,7 +213,7 @@ def test_the_daemon_reads_changed_rules_and_keeps_the_old_ones_when_broken(
 
 def test_a_failure_retried_is_alerted_once(
         tmp_path: Path, receiver: Receiver,  # noqa: F811
-        daemon: Callable[[Path, str], subprocess.Popen[str]]) -> None:
+        daemon: Callable[..., subprocess.Popen[str]]) -> None:
     repo = tmp_path / "rules"
     repo.mkdir()
     (repo / "rules.rules").write_text(
@@ -247,3 +248,29 @@ def test_reconcile_image_update_commits_and_pushes_the_automations_updates(
                  "--repo", str(repo), "--workdir", str(tmp_path / "cache"))
     assert again.returncode == 0 and bare.subjects("main")[0] == "Update podinfo image"
     assert len(bare.subjects("main")) == 2
+
+
+def test_rules_from_a_source_follow_its_new_revisions(
+        bare_repo: BareRepo, tmp_path: Path,
+        daemon: Callable[..., subprocess.Popen[str]]) -> None:
+    rules_remote = tmp_path / "rules.git"
+    seed = tmp_path / "seed"
+    seed.mkdir()
+    (seed / "sources.rules").write_text(
+        f'source git rules {{\n  url "{rules_remote.as_uri()}"\n  branch "main"\n'
+        '  interval 1s\n}\n')
+    remote = make_bare_repo(rules_remote, seed)
+    state = str(tmp_path / "state.db")
+    process = daemon(seed, state, "--rules-from", "rules")
+    log = tmp_path / "daemon0.log"
+
+    push_commit(remote.url, tmp_path / "other", {
+        "later.rules": f'source git later {{\n  url "{bare_repo.url}"\n  interval 1h\n}}\n'},
+        "Add a source")
+
+    def fetched() -> bool:
+        with open_store(state_url(state), readonly=True) as store:
+            return queries.latest_git_revision(store, "flux-system/later") is not None
+    wait_for(fetched, "the source added in git was not fetched", log)
+    assert process.poll() is None
+    assert not (seed / "later.rules").exists()  # read from the fetched revision, not --repo
