@@ -16,6 +16,7 @@ from engine.model import Rule, RuleSet
 from engine.rules.flux import read_flux
 from engine.rules.ignore import walk_repo
 from engine.rules.parse import parse_rules
+from engine.shipped import shipped_dir
 
 RULE_SUFFIX = ".rules"
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -23,8 +24,8 @@ FLUX_SCREEN = b"toolkit.fluxcd.io"
 
 
 def builtin_rules_dir() -> Path:
-    """The `rules/` folder shipped beside the `engine` package (marker dialects)."""
-    return Path(__file__).resolve().parent.parent.parent / "rules"
+    """The shipped `rules/` folder (marker dialects), in a checkout or an installed wheel."""
+    return shipped_dir("rules")
 
 
 @dataclass(frozen=True)
@@ -133,7 +134,9 @@ def load_repo(root: Path, problems: Problems, *, builtin: bool = True) -> Repo:
 
 def _builtin(problems: Problems) -> list[Rule]:
     folder = builtin_rules_dir()
-    if not folder.is_dir():
+    if not folder.is_dir():  # a broken install: without them every marker dialect is unknown
+        problems.error(f"gitward's built-in rules are missing: expected them in {folder} "
+                       "(reinstall gitward)")
         return []
     rules: list[Rule] = []
     for path in sorted(folder.glob(f"*{RULE_SUFFIX}")):

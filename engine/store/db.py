@@ -2,7 +2,8 @@
 
 Every command opens the store through `open_store`, which brings an older schema up to date
 and refuses a newer one, so a user never has to think about migrations. Alembic is configured
-here in code (no alembic.ini); `migrations/` sits at the repository top level.
+here in code (no alembic.ini); `migrations/` sits at the repository top level, or inside the
+package of an installed wheel (engine/shipped.py).
 """
 
 from __future__ import annotations
@@ -25,14 +26,14 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-import engine as engine_package
 from engine.errors import StoreError
+from engine.shipped import shipped_dir
 
 STATE_ENV = "GITWARD_STATE"
 DEFAULT_STATE = "state.db"
 BUSY_TIMEOUT_MS = 5000
 SUPPORTED_BACKENDS = ("sqlite", "postgresql")
-MIGRATIONS_DIR = Path(engine_package.__file__).resolve().parent.parent / "migrations"
+MIGRATIONS_DIR = shipped_dir("migrations")
 
 
 def state_url(value: str | None) -> str:
