@@ -1,5 +1,6 @@
 """`gitward watch` as a user runs it: a subprocess on a copy of examples/homelab, real files,
-a real SQLite store with imported tags and a recorded inventory, `-o json` lines read as they come.
+a real SQLite store with imported tags and a recorded inventory, `-o json` lines read as they come;
+with `--cluster` and `--apply`, a small checkout against the session's real kube-apiserver.
 """
 
 from __future__ import annotations
@@ -16,19 +17,34 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from textwrap import dedent
 from typing import Any
 
 import pytest
+import urllib3
+from kubernetes import client as kube
 
 from engine.cli import main
+from engine.errors import Problems
 from engine.evaluate.apply import checksum, cluster_scoped, prepare
 from engine.model import ClusterObject, Kustomization, Manifest, ObjectId, SourceRef
+from engine.observe.cluster import connect
 from engine.reconcile.build import build_kustomization
-from engine.reconcile.watch import compare_inventory, ignore_rules, is_ignored, is_noise
+from engine.reconcile.cluster import sync_kustomization
+from engine.reconcile.watch import (
+    compare_inventory,
+    ignore_rules,
+    is_ignored,
+    is_noise,
+    worktree_revision,
+)
 from engine.rules.ignore import IgnoreRules
+from engine.rules.load import load_repo
 from engine.store.db import open_store, state_url
-from engine.store.inventory import record_applied
+from engine.store.inventory import list_inventory, record_applied
+from engine.store.queries import list_events
 from tests.conftest import EXAMPLES, ROOT
+from tests.integration.kube_env import KubeAPI, free_port
 
 DEPLOYMENT = "cluster/apps/podinfo/deployment.yaml"
 RULES = "cluster/apps/ledger/ledger.rules"
@@ -133,7 +149,9 @@ def test_watch_replans_on_save_reports_errors_and_keeps_running(
     first = watcher.next_plan()
     assert first["ok"] and first["trigger"] == [] and podinfo_update(first) == []
     assert first["objects"] == [{"kustomization": KS, "created": [], "changed": [],
-                                 "pruned": [str(STALE)], "released": [], "unchanged": 20}]
+                                 "pruned": [str(STALE)], "released": [], "unchanged": 20,
+                                 "against": "store", "drift": []}]
+    assert first["applied"] == []
 
     (repo / "cluster/apps/podinfo/.deployment.yaml.swp").write_bytes(b"\0vim swap")
     (repo / "cluster/apps/podinfo/deployment.yaml~").write_text("backup")
@@ -231,3 +249,200 @@ def test_compare_inventory_by_identity_and_checksum() -> None:
     assert moved.changed == (kept.id,)
     assert moved.created == (ObjectId("", "ConfigMap", "apps", "settings-v2"),)
     assert moved.pruned == (STALE, role_id)  # reverse apply order, as a sync prunes and moved.released == ()
+
+
+# --cluster and --apply -----------------------------------------------------------------------
+
+DEV = "flux-system/dev"
+SETTINGS = "app/settings.yaml"
+
+
+def dev_checkout(root: Path, namespace: str) -> Path:
+    """A checkout with two Kustomizations into `namespace`: `dev` (./app, pruning) and `paused`
+    (./paused, suspended), and one ConfigMap in each path."""
+    (root / "app").mkdir(parents=True)
+    (root / "paused").mkdir()
+    (root / "flux.yaml").write_text(dedent(f"""\
+        apiVersion: source.toolkit.fluxcd.io/v1
+        kind: GitRepository
+        metadata:
+          name: dev
+          namespace: flux-system
+        spec:
+          interval: 1m0s
+          ref:
+            branch: main
+          url: https://git.example.com/dev.git
+        ---
+        apiVersion: kustomize.toolkit.fluxcd.io/v1
+        kind: Kustomization
+        metadata:
+          name: dev
+          namespace: flux-system
+        spec:
+          interval: 10m0s
+          path: ./app
+          prune: true
+          targetNamespace: {namespace}
+          sourceRef:
+            kind: GitRepository
+            name: dev
+        ---
+        apiVersion: kustomize.toolkit.fluxcd.io/v1
+        kind: Kustomization
+        metadata:
+          name: paused
+          namespace: flux-system
+        spec:
+          interval: 10m0s
+          path: ./paused
+          prune: false
+          suspend: true
+          targetNamespace: {namespace}
+          sourceRef:
+            kind: GitRepository
+            name: dev
+        """))
+    (root / SETTINGS).write_text(config_map("settings", "blue"))
+    (root / "paused/held.yaml").write_text(config_map("held", "grey"))
+    return root
+
+
+def config_map(name: str, color: str) -> str:
+    return f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  color: {color}\n"
+
+
+def by_kustomization(report: dict[str, Any], ref: str) -> dict[str, Any]:
+    found: list[dict[str, Any]] = [o for o in report["objects"] if o["kustomization"] == ref]
+    assert len(found) == 1, report["objects"]
+    return found[0]
+
+
+def live_color(kube_client: kube.ApiClient, namespace: str, name: str) -> str | None:
+    try:
+        found = kube.CoreV1Api(kube_client).read_namespaced_config_map(name, namespace)
+    except kube.ApiException as err:
+        if err.status == 404:
+            return None
+        raise
+    assert found.data is not None
+    color: str = found.data["color"]
+    return color
+
+
+def test_watch_cluster_shows_live_drift_and_writes_nothing(
+        kube_api: KubeAPI, kube_client: kube.ApiClient, kube_namespace: str, tmp_path: Path,
+        start: Callable[..., Watcher]) -> None:
+    urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+    repo = dev_checkout(tmp_path / "dev", kube_namespace)
+    (repo / "app/legacy.yaml").write_text(config_map("legacy", "white"))
+    state = str(tmp_path / "state.db")
+    problems = Problems()
+    rules = load_repo(repo, problems).rules
+    [dev] = [ks for ks in rules.kustomizations if ks.name == "dev"]
+    with open_store(state_url(state)) as store, connect(kube_api.kubeconfig) as cluster:
+        synced = sync_kustomization(store, dev, build_kustomization(repo, dev).manifests,
+                                    "main@sha1:0", client=cluster, now=datetime.now(UTC))
+    assert synced.ok, synced.summary()
+    watcher = start(repo, state, "--cluster", "--kubeconfig", str(kube_api.kubeconfig))
+
+    first = watcher.next_plan()
+    assert first["ok"], first["errors"]
+    assert by_kustomization(first, DEV) == {
+        "kustomization": DEV, "created": [], "changed": [], "pruned": [], "released": [],
+        "unchanged": 2, "against": "cluster", "drift": []}
+    assert by_kustomization(first, "flux-system/paused")["created"] == [
+        f"ConfigMap/{kube_namespace}/held"]  # suspended, yet its diff is shown
+    assert first["applied"] == []
+
+    kube.CoreV1Api(kube_client).patch_namespaced_config_map(
+        "settings", kube_namespace, {"data": {"color": "red"}}, field_manager="kubectl-edit")
+    (repo / "app/legacy.yaml").unlink()
+    (repo / "app/extra.yaml").write_text(config_map("extra", "green"))
+    planned = watcher.next_plan(lambda r: r["ok"] and by_kustomization(r, DEV)["created"]
+                                and by_kustomization(r, DEV)["pruned"])
+    diff = by_kustomization(planned, DEV)
+    assert diff["created"] == [f"ConfigMap/{kube_namespace}/extra"]
+    assert diff["changed"] == [f"ConfigMap/{kube_namespace}/settings"]
+    assert diff["pruned"] == [f"ConfigMap/{kube_namespace}/legacy"]  # from the store's inventory
+    [drift] = diff["drift"]
+    assert drift["object"] == f"ConfigMap/{kube_namespace}/settings"
+    assert {"path": "data.color", "old": "red", "new": "blue"} in drift["diff"]
+    assert planned["applied"] == []
+    assert live_color(kube_client, kube_namespace, "settings") == "red"  # only dry-runs
+    assert live_color(kube_client, kube_namespace, "extra") is None
+    assert live_color(kube_client, kube_namespace, "legacy") == "white"
+    watcher.process.send_signal(signal.SIGINT)
+    assert watcher.process.wait(timeout=LINE_DEADLINE) == 130
+    assert "Traceback" not in watcher.stderr.read_text()
+
+
+def test_watch_apply_syncs_the_working_tree_on_every_save_and_records_it(
+        kube_api: KubeAPI, kube_client: kube.ApiClient, kube_namespace: str, tmp_path: Path,
+        start: Callable[..., Watcher]) -> None:
+    urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+    repo = dev_checkout(tmp_path / "dev", kube_namespace)
+    state = str(tmp_path / "state.db")  # does not exist yet: --apply creates it
+    watcher = start(repo, state, "--apply", "--kubeconfig", str(kube_api.kubeconfig))
+
+    first = watcher.next_plan()
+    assert first["ok"], first["errors"]
+    assert by_kustomization(first, DEV)["created"] == [f"ConfigMap/{kube_namespace}/settings"]
+    applied = {a["kustomization"]: a for a in first["applied"]}
+    assert applied["flux-system/paused"]["skipped"] and applied["flux-system/paused"]["sync"] is None
+    dev = applied[DEV]
+    assert dev["ok"] and dev["revision"].startswith("worktree@sha256:")
+    assert f"ConfigMap/{kube_namespace}/settings created" in dev["summary"]
+    assert live_color(kube_client, kube_namespace, "settings") == "blue"
+    assert live_color(kube_client, kube_namespace, "held") is None  # suspended: not applied
+
+    edit(repo / SETTINGS, "blue", "green")
+    second = watcher.next_plan(lambda r: SETTINGS in r["trigger"])
+    assert second["ok"], second["errors"]
+    assert by_kustomization(second, DEV)["changed"] == [f"ConfigMap/{kube_namespace}/settings"]
+    [again] = [a for a in second["applied"] if a["kustomization"] == DEV]
+    assert again["ok"] and again["revision"] != dev["revision"]
+    assert f"ConfigMap/{kube_namespace}/settings configured" in again["summary"]
+    assert live_color(kube_client, kube_namespace, "settings") == "green"
+
+    problems = Problems()
+    rules = load_repo(repo, problems).rules
+    [ks] = [k for k in rules.kustomizations if k.name == "dev"]
+    assert again["revision"] == worktree_revision(ks, build_kustomization(repo, ks).manifests)
+    with open_store(state_url(state)) as store:
+        [entry] = list_inventory(store, DEV)
+        events = list_events(store)
+    assert entry.revision == again["revision"] and entry.object.name == "settings"
+    assert any(e.object_name == DEV and again["revision"] in e.message for e in events)
+    watcher.process.send_signal(signal.SIGINT)
+    assert watcher.process.wait(timeout=LINE_DEADLINE) == 130
+    assert "Traceback" not in watcher.stderr.read_text()
+
+
+def test_watch_cluster_with_an_unreachable_api_server_reports_it_and_keeps_running(
+        tmp_path: Path, start: Callable[..., Watcher]) -> None:
+    repo = dev_checkout(tmp_path / "dev", "anywhere")
+    address = f"127.0.0.1:{free_port()}"  # nothing listens there
+    kubeconfig = tmp_path / "closed.kubeconfig"
+    kubeconfig.write_text(json.dumps({
+        "apiVersion": "v1", "kind": "Config", "current-context": "closed",
+        "clusters": [{"name": "closed", "cluster": {"server": f"https://{address}",
+                                                    "insecure-skip-tls-verify": True}}],
+        "users": [{"name": "me", "user": {"token": "not-a-real-token"}}],
+        "contexts": [{"name": "closed", "context": {"cluster": "closed", "user": "me"}}]}))
+    watcher = start(repo, str(tmp_path / "state.db"), "--apply", "--kubeconfig", str(kubeconfig))
+
+    first = watcher.next_plan()
+    edit(repo / SETTINGS, "blue", "green")
+    second = watcher.next_plan(lambda r: SETTINGS in r["trigger"])
+    for report in (first, second):
+        assert not report["ok"] and report["planned"]
+        assert report["objects"] == [] and report["applied"] == []
+        [error] = report["errors"]
+        assert error["path"].endswith("closed.kubeconfig")
+        assert "the API server is unreachable" in error["message"] and address in error["message"]
+        assert "not-a-real-token" not in json.dumps(report)
+    assert watcher.process.poll() is None
+    watcher.process.send_signal(signal.SIGINT)
+    assert watcher.process.wait(timeout=LINE_DEADLINE) == 130
+    assert "Traceback" not in watcher.stderr.read_text()
