@@ -105,6 +105,12 @@ def wait_for(condition: Callable[[], bool], what: str, log: Path) -> None:
         time.sleep(0.2)
 
 
+def fetched(state: str, source: str) -> bool:
+    """Whether the store holds a revision of `source`."""
+    with open_store(state_url(state), readonly=True) as store:
+        return queries.latest_git_revision(store, source) is not None
+
+
 def logged(log: Path) -> list[dict[str, str]]:
     return [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
 
@@ -203,10 +209,8 @@ def test_the_daemon_reads_changed_rules_and_keeps_the_old_ones_when_broken(
     (repo / "broken.rules").write_text(
         f'source git later {{\n  url "{bare_repo.url}"\n  interval 1h\n}}\n')
 
-    def fetched() -> bool:
-        with open_store(state_url(state), readonly=True) as store:
-            return queries.latest_git_revision(store, "flux-system/later") is not None
-    wait_for(fetched, "the source added to the rules was not fetched", log)
+    wait_for(lambda: fetched(state, "flux-system/later"),
+             "the source added to the rules was not fetched", log)
     reloads = [line for line in logged(log) if line["msg"] == "rules reloaded"]
     assert reloads and reloads[-1]["added"] == "1"
 
@@ -268,9 +272,7 @@ def test_rules_from_a_source_follow_its_new_revisions(
         "later.rules": f'source git later {{\n  url "{bare_repo.url}"\n  interval 1h\n}}\n'},
         "Add a source")
 
-    def fetched() -> bool:
-        with open_store(state_url(state), readonly=True) as store:
-            return queries.latest_git_revision(store, "flux-system/later") is not None
-    wait_for(fetched, "the source added in git was not fetched", log)
+    wait_for(lambda: fetched(state, "flux-system/later"), "the source added in git was not fetched",
+             log)
     assert process.poll() is None
     assert not (seed / "later.rules").exists()  # read from the fetched revision, not --repo
