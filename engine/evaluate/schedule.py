@@ -9,7 +9,7 @@ the `random.Random` the caller injects, so a seeded schedule is reproducible.
 from __future__ import annotations
 
 import random
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -47,17 +47,20 @@ class _Slot:
 class Schedule:
     """The next due time of every object; the earliest due object goes first.
 
-    Objects start due at `start`, in the order given (ties keep that order). A failure waits
+    Objects start due at `start`, in the order given (ties keep that order), or at their
+    `not_before` time when that is later (work a previous run did recently). A failure waits
     `retry_interval * 2**(failures - 1)`, capped at the interval; a success resets the count.
     """
 
-    def __init__(self, entries: Iterable[Entry], start: datetime, rng: random.Random) -> None:
+    def __init__(self, entries: Iterable[Entry], start: datetime, rng: random.Random,
+                 not_before: Mapping[ObjectKey, datetime] | None = None) -> None:
         self._rng = rng
         self._slots: dict[ObjectKey, _Slot] = {}
+        later = not_before or {}
         for entry in entries:
             if entry.key in self._slots:
                 raise ValueError(f"{entry.key} is scheduled twice")
-            self._slots[entry.key] = _Slot(entry, start)
+            self._slots[entry.key] = _Slot(entry, max(start, later.get(entry.key, start)))
 
     def __len__(self) -> int:
         return len(self._slots)

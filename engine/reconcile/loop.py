@@ -275,13 +275,25 @@ class Controller:
 
     def run(self, *, once: bool = False) -> None:
         """Reconcile due objects until stopped; with `once`, stop when none is due any more."""
-        schedule = Schedule(self.entries(), self.clock(), self.rng)
+        schedule = Schedule(self.entries(), self.clock(), self.rng,
+                            None if once else self.recently_scanned())
         with Heartbeat(self.store, self.access.holder, self.clock, self.log) as heartbeat:
             self._heartbeat = heartbeat
             try:
                 self._loop(schedule, once)
             finally:
                 self._heartbeat = None
+
+    def recently_scanned(self) -> dict[ObjectKey, datetime]:
+        """When each image repository is next due after its last successful scan in the store:
+        a restarted gitward does not scan every registry at once (registries rate-limit), it
+        resumes where the previous run was."""
+        due: dict[ObjectKey, datetime] = {}
+        for repository in self.rules.image_repositories:
+            last = queries.latest_scan(self.store, repository.key.ref)
+            if last is not None and last.status is ScanStatus.OK:
+                due[repository.key] = last.started_at + repository.interval
+        return due
 
     def _loop(self, schedule: Schedule, once: bool) -> None:
         while not self.stop.is_set():

@@ -4,7 +4,9 @@ alerted once; the request store functions on both dialects."""
 
 from __future__ import annotations
 
+import io
 import json
+import random
 import signal
 import subprocess
 import time
@@ -14,8 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from engine.errors import StoreError
+from bench.daemon import SimulatedClock, SimulatedStop
+from engine.errors import Problems, StoreError
 from engine.model import ObjectKey
+from engine.reconcile.images import record_tags
+from engine.reconcile.loop import Access, Controller, LogFormat, LogLevel, RunLog
+from engine.rules.load import load_repo
 from engine.store import queries
 from engine.store.db import Store, open_store, state_url
 from engine.store.leases import running_daemons
@@ -276,3 +282,31 @@ def test_rules_from_a_source_follow_its_new_revisions(
              log)
     assert process.poll() is None
     assert not (seed / "later.rules").exists()  # read from the fetched revision, not --repo
+
+
+def test_a_restarted_daemon_resumes_scans_where_the_store_says(tmp_path: Path) -> None:
+    """In process, on simulated time: a repository scanned a minute ago is next scanned when its
+    interval is up, not at start (a restart must not hit every registry at once)."""
+    repo = tmp_path / "rules"
+    repo.mkdir()
+    (repo / "images.rules").write_text(
+        'image repository podinfo/podinfo {\n  image "127.0.0.1:9/podinfo"\n  interval 5m\n}\n')
+    problems = Problems()
+    rules = load_repo(repo, problems).rules
+    assert not problems.errors
+    scanned = T0 - timedelta(minutes=1)
+    [repository] = rules.image_repositories
+    out = io.StringIO()
+    with open_store(f"sqlite:///{tmp_path / 'state.db'}") as store:
+        record_tags(store, repository, ["6.5.1"], started_at=scanned, finished_at=scanned)
+        clock = SimulatedClock(T0)
+        stop = SimulatedStop(clock, end=timedelta(minutes=6).total_seconds(),
+                             on_advance=lambda before, after: None)
+        log = RunLog(out, LogFormat.JSON, LogLevel.INFO, clock)
+        Controller(store, rules, repo, Access(workdir=tmp_path / "cache", holder="test:1"), log,
+                   clock=clock, rng=random.Random(1), stop=stop).run()
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    scans = [line for line in lines if line.get("kind") == "ImageRepository"]
+    assert scans, out.getvalue()
+    first = datetime.fromisoformat(scans[0]["time"].replace("Z", "+00:00"))
+    assert first == scanned + timedelta(minutes=5)

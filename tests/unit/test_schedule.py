@@ -146,3 +146,16 @@ def test_new_rules_keep_the_times_of_objects_kept_and_add_new_ones_due_now() -> 
     assert s.failures(APPS) == 1 and s.next_due_at() == kept_due
     with pytest.raises(ValueError, match="scheduled twice"):
         s.replace([entries()[0], entries()[0]], later)
+
+
+def test_work_done_recently_is_not_redone_at_start() -> None:
+    s = Schedule(entries(), T0, random.Random(1), {IMAGES: T0 + timedelta(minutes=3),
+                                                     APPS: T0 - timedelta(minutes=3)})
+    seen = []
+    while (key := s.due(T0)) is not None:
+        seen.append(key)
+        s.record(key, T0, Outcome.OK)
+    assert seen == [SOURCE, APPS]
+    others = (SOURCE, APPS)
+    assert s.due(T0 + timedelta(minutes=2, seconds=59), others) is None
+    assert s.due(T0 + timedelta(minutes=3), others) == IMAGES
