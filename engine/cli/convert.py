@@ -8,9 +8,9 @@ import click
 
 from engine.cli.check import repo_option
 from engine.cli.kinds import KINDS, find, parse_kind
-from engine.errors import Problems, UserError
+from engine.errors import Problem, Problems, Severity, UserError
 from engine.model import Rule
-from engine.rules.flux import write_flux
+from engine.rules.flux import flux_expressible, write_flux
 from engine.rules.load import RULE_SUFFIX, load_files, load_repo
 from engine.rules.printer import print_rules
 
@@ -69,5 +69,12 @@ def convert(files: tuple[Path, ...], target: str | None) -> int:
     problems.raise_if_errors()
     target = target or ("flux" if files[0].suffix == RULE_SUFFIX else "dsl")
     objects = list(rules.all())
+    if target == "flux":
+        for rule in objects:
+            if not flux_expressible(rule):
+                key = rule.key
+                name = f"{rule.KIND} {key.ref if key.namespace else key.name}"
+                click.echo(Problem(Severity.WARNING, f"{name} has no Flux equivalent: left out "
+                                   "of the output", rule.origin).render(), err=True)
     click.echo(write_flux(objects) if target == "flux" else print_rules(objects), nl=False)
     return 0

@@ -18,6 +18,6 @@ groups, versions and annotation keys both sides use are in fluxapi.py.
 """
 
 from engine.rules.fluxread import read_flux
-from engine.rules.fluxwrite import write_flux
+from engine.rules.fluxwrite import flux_expressible, write_flux
 
-__all__ = ["read_flux", "write_flux"]
+__all__ = ["flux_expressible", "read_flux", "write_flux"]

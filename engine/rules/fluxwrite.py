@@ -68,8 +68,14 @@ def dump_value(value: object) -> str:
     return str(yaml.dump(value, Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True))
 
 
+def flux_expressible(rule: Rule) -> bool:
+    """Whether Flux has a kind for `rule` (a marker dialect and a gitward alert have none)."""
+    return type(rule) in _WRITERS
+
+
 def write_flux(rules: Iterable[Rule]) -> str:
-    """Flux YAML for the objects Flux can express (`---` before each); MarkerDialect is skipped."""
+    """Flux YAML for the objects Flux can express (`---` before each); the others are skipped
+    (see `flux_expressible`)."""
     docs = []
     for rule in rules:
         writer = _WRITERS.get(type(rule))

@@ -87,6 +87,17 @@ def test_convert_rules_to_flux_keeps_gitward_gates(capsys: pytest.CaptureFixture
     assert policy["metadata"]["annotations"]["gitward.dev/hold"] == "10m0s"
 
 
+def test_convert_to_flux_says_what_flux_cannot_hold(capsys: pytest.CaptureFixture[str],
+                                                    tmp_path: Path) -> None:
+    rules = tmp_path / "ops.rules"
+    rules.write_text('source git homelab {\n  url "https://example.com/homelab.git"\n}\n\n'
+                     'alert ops {\n  on failure\n  webhook "https://hooks.example.com/x"\n}\n')
+    code, out, err = run(capsys, "convert", str(rules), "--to", "flux")
+    assert code == 0
+    assert [d["kind"] for d in yaml.safe_load_all(out)] == ["GitRepository"]
+    assert "ops.rules:5:7: warning: Alert ops has no Flux equivalent: left out of the output" in err
+
+
 def test_convert_flux_to_dsl(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "convert", f"{HOMELAB}/cluster/apps/podinfo/image-policy.yaml")
     assert code == 0
