@@ -42,7 +42,8 @@ from engine.errors import Problems
 from engine.cli.state import holder_name
 from engine.observe.cluster import connect, read_object
 from engine.reconcile.images import secret_reader
-from engine.reconcile.loop import Access, Controller, LogFormat, LogLevel, RunLog
+from engine.reconcile.loop import Access, Controller
+from engine.reconcile.telemetry import LogFormat, LogLevel, RunLog
 from engine.rules.load import load_repo
 from engine.store import queries
 from engine.store.db import open_store, state_url

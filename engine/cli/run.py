@@ -22,7 +22,8 @@ from engine.cli.state import holder_name, open_for_writing
 from engine.errors import Problems, UserError
 from engine.observe.cluster import cluster_configured, connect
 from engine.reconcile.images import secret_reader, utcnow
-from engine.reconcile.loop import Access, Controller, LogFormat, LogLevel, Metrics, RunLog
+from engine.reconcile.loop import Access, Controller
+from engine.reconcile.telemetry import LogFormat, LogLevel, Metrics, RunLog
 from engine.rules.load import load_repo
 
 

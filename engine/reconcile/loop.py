@@ -22,21 +22,15 @@ different message): the same failure retried is not sent again. A failed alert i
 
 from __future__ import annotations
 
-import json
 import random
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import IntEnum, StrEnum
 from pathlib import Path
-from typing import TextIO
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from engine.act.notify import Delivery, Event, failure_event, notify, update_event
+from engine.act.notify import Event, failure_event, notify, update_event
 from engine.errors import GitwardError, Problems
 from engine.evaluate.order import dependency_order
 from engine.evaluate.plan import deployed_tags
@@ -58,46 +52,23 @@ from engine.reconcile.images import (
     policies_of,
     scan_repository,
 )
+from engine.reconcile.heartbeat import LEASE_TTL, Heartbeat
 from engine.reconcile.order import OrderedReconcile
 from engine.reconcile.repo import locate_all, read_marked_files
 from engine.reconcile.sources import reconcile_source
+from engine.reconcile.telemetry import LogLevel, Metrics, RunLog
 from engine.rules.load import load_repo, rule_files_fingerprint
 from engine.reconcile.updates import apply_commits, for_automation, plan_checkout
 from engine.store import queries
 from engine.store.db import Store
-from engine.store.leases import (
-    DAEMON_PREFIX,
-    LeaseHeld,
-    acquire_lease,
-    hold_lease,
-    release_lease,
-    renew_lease,
-)
+from engine.store.leases import LeaseHeld, hold_lease
 from engine.store.requests import answer_requests, pending_requests
-
-LEASE_TTL = timedelta(seconds=60)
-"""How long a lease (an object's, the daemon's own) outlives a gitward that died holding it."""
-
-HEARTBEAT = timedelta(seconds=15)
-"""How often the heartbeat thread renews the leases this process holds."""
 
 POLL = timedelta(seconds=1)
 """Longest sleep: reconcile requests, suspensions and resumes are noticed at least this often."""
 
 RELOAD_EVERY = timedelta(seconds=10)
 """How often the files under `--repo` are checked for changes to the rules."""
-
-
-class LogFormat(StrEnum):
-    TEXT = "text"
-    JSON = "json"
-
-
-class LogLevel(IntEnum):
-    DEBUG = 10
-    INFO = 20
-    WARNING = 30
-    ERROR = 40
 
 
 @dataclass(frozen=True)
@@ -107,65 +78,6 @@ class Result:
     outcome: Outcome
     revision: str = ""
     message: str = ""
-
-
-class RunLog:
-    """One line per event, logfmt-like text or JSON, at or above `level`."""
-
-    def __init__(self, stream: TextIO, fmt: LogFormat, level: LogLevel, clock: Clock) -> None:
-        self.stream = stream
-        self.fmt = fmt
-        self.level = level
-        self.clock = clock
-
-    def reconciled(self, key: ObjectKey, result: Result, seconds: float) -> None:
-        level = LogLevel.ERROR if result.outcome is Outcome.FAILED else LogLevel.INFO
-        self.write(level, result.message or "reconciled", kind=key.kind, object=key.ref,
-                   revision=result.revision, outcome=result.outcome.value,
-                   duration=f"{seconds:.3f}s")
-
-    def write(self, level: LogLevel, message: str, **fields: str) -> None:
-        if level < self.level:
-            return
-        record = {"time": self.clock().isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-                  "level": level.name.lower(), **fields, "msg": message}
-        if self.fmt is LogFormat.JSON:
-            line = json.dumps(record, ensure_ascii=False)
-        else:
-            line = " ".join(f"{name}={_quoted(value)}" for name, value in record.items())
-        self.stream.write(line + "\n")
-        self.stream.flush()
-
-
-def _quoted(value: str) -> str:
-    plain = value and not any(c.isspace() or c in '"=' for c in value)
-    return value if plain else json.dumps(value, ensure_ascii=False)
-
-
-class Metrics:
-    """Prometheus metrics of the loop, in their own registry (served by `gitward run --metrics-addr`)."""
-
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
-        self.registry = registry or CollectorRegistry()
-        self.reconciles = Counter("gitward_reconciles", "Reconciles by kind, object and outcome.",
-                                  ["kind", "object", "outcome"], registry=self.registry)
-        self.duration = Histogram("gitward_reconcile_duration_seconds",
-                                  "How long one reconcile took.", ["kind"], registry=self.registry,
-                                  buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300))
-        self.last_success = Gauge("gitward_last_success_timestamp_seconds",
-                                  "Unix time of the last successful reconcile of an object.",
-                                  ["kind", "object"], registry=self.registry)
-        self.notifications = Counter("gitward_notifications", "Alerts sent, by alert and outcome.",
-                                     ["alert", "outcome"], registry=self.registry)
-
-    def reconciled(self, key: ObjectKey, outcome: Outcome, seconds: float, at: datetime) -> None:
-        self.reconciles.labels(key.kind, key.ref, outcome.value).inc()
-        self.duration.labels(key.kind).observe(seconds)
-        if outcome is Outcome.OK:
-            self.last_success.labels(key.kind, key.ref).set(at.timestamp())
-
-    def delivered(self, delivery: Delivery) -> None:
-        self.notifications.labels(delivery.alert, "ok" if delivery.ok else "failed").inc()
 
 
 @dataclass(frozen=True)
@@ -178,59 +90,6 @@ class Access:
     token: str | None = None
     cluster: ClusterClient | None = None
     read_secret: SecretReader | None = None
-
-
-class Heartbeat:
-    """Renews this process's leases from a thread of its own, so a long reconcile (a
-    Kustomization waiting for health, say) keeps its object, and `gitward reconcile` sees the
-    daemon alive, while leases of a process that died run out after `LEASE_TTL`."""
-
-    def __init__(self, store: Store, holder: str, clock: Clock, log: RunLog) -> None:
-        self.store = store
-        self.holder = holder
-        self.clock = clock
-        self.log = log
-        self.daemon_lease = f"{DAEMON_PREFIX}{holder}"
-        self._held = {self.daemon_lease}
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._beat, name="gitward-heartbeat", daemon=True)
-
-    def __enter__(self) -> Heartbeat:
-        if not acquire_lease(self.store, self.daemon_lease, self.holder, LEASE_TTL, self.clock()):
-            raise GitwardError(f"lease {self.daemon_lease} is taken: is this holder name unique?")
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        release_lease(self.store, self.daemon_lease, self.holder)
-
-    @contextmanager
-    def holding(self, name: str) -> Iterator[None]:
-        """Keep the lease `name` (taken by the caller) renewed for the block."""
-        with self._lock:
-            self._held.add(name)
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._held.discard(name)
-
-    def _beat(self) -> None:
-        while not self._stop.wait(HEARTBEAT.total_seconds()):
-            with self._lock:
-                names = sorted(self._held)
-            for name in names:
-                try:
-                    renewed = renew_lease(self.store, name, self.holder, LEASE_TTL, self.clock())
-                except GitwardError as err:
-                    self.log.write(LogLevel.WARNING, f"lease not renewed: {err}", lease=name)
-                    continue
-                if not renewed:
-                    self.log.write(LogLevel.WARNING, "lease lost: it expired and another gitward "
-                                   "took it", lease=name)
 
 
 class Controller:
@@ -316,7 +175,7 @@ class Controller:
             seconds = time.monotonic() - started
             finished = self.clock()
             schedule.record(key, finished, result.outcome)
-            self.log.reconciled(key, result, seconds)
+            self.log.reconciled(key, result.outcome, result.revision, result.message, seconds)
             if self.metrics is not None:
                 self.metrics.reconciled(key, result.outcome, seconds, finished)
             if result.outcome is not Outcome.HELD:

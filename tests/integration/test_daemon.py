@@ -20,7 +20,8 @@ from bench.daemon import SimulatedClock, SimulatedStop
 from engine.errors import Problems, StoreError
 from engine.model import ObjectKey
 from engine.reconcile.images import record_tags
-from engine.reconcile.loop import Access, Controller, LogFormat, LogLevel, RunLog
+from engine.reconcile.loop import Access, Controller
+from engine.reconcile.telemetry import LogFormat, LogLevel, RunLog
 from engine.rules.load import load_repo
 from engine.store import queries
 from engine.store.db import Store, open_store, state_url
