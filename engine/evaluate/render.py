@@ -16,6 +16,8 @@ goes to the real kustomize (engine/observe/kustomize.py) with the kustomization 
 
 from __future__ import annotations
 
+import base64
+import binascii
 import posixpath
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -26,7 +28,7 @@ import yaml
 from engine.errors import Problem, Problems, Severity, SourcePos
 from engine.evaluate import kubeyaml
 from engine.evaluate.envsubst import VAR_NAME, SubstitutionError, substitute
-from engine.model import Kustomization, Manifest, Patch
+from engine.model import Kustomization, Manifest, Patch, SubstituteFrom
 from engine.rules.yamldoc import YamlSyntaxError
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
@@ -396,6 +398,68 @@ def check_variables(ks: Kustomization, problems: Problems) -> dict[str, str]:
     return variables
 
 
+Fetched = tuple[SubstituteFrom, Mapping[str, str] | None]
+"""A `postBuild.substituteFrom` reference and its object's variables (None: no such object)."""
+
+
+def live_variables(kind: str, body: Mapping[str, Any]) -> dict[str, str]:
+    """The variables a live ConfigMap or Secret offers, as kustomize-controller reads them.
+
+    Only `data` counts: a ConfigMap's `binaryData` is ignored, and a live Secret has no
+    `stringData` (the API server folds it into `data` on write), so its `data` is decoded from
+    base64. Bytes that are not UTF-8 become U+FFFD (Flux would fail the build where such a
+    value is substituted). Values are raw here; `merge_variables` drops their newlines.
+    """
+    data = body.get("data")
+    if not isinstance(data, Mapping):
+        return {}
+    out: dict[str, str] = {}
+    for key, value in data.items():
+        text = "" if value is None else str(value)
+        if kind == "Secret":
+            try:
+                text = base64.b64decode(text, validate=True).decode("utf-8", errors="replace")
+            except (binascii.Error, ValueError):
+                text = ""
+        out[str(key)] = text
+    return out
+
+
+def merge_variables(ks: Kustomization, fetched: Sequence[Fetched], problems: Problems) -> dict[str, str]:
+    """Flux's post-build variables on a cluster: every `substituteFrom` object in list order (a
+    name in several takes the later object's value), then `postBuild.substitute` over them all.
+
+    As in kustomize-controller, the objects come from the Kustomization's namespace, newlines
+    are dropped from every value, and every name must be a valid variable name (a ConfigMap key
+    such as `app.port` fails the build). A missing object fails the build unless the reference
+    is `optional`, which makes it count as an object with no variables. Messages name keys and
+    objects, never values: a Secret's values stay out of them.
+    """
+    variables: dict[str, str] = {}
+    for ref, data in fetched:
+        subject = f"{ref.kind}/{ref.name}"
+        if data is None:
+            if not ref.optional:
+                plural = "configmaps" if ref.kind == "ConfigMap" else "secrets"
+                problems.error(f"substitute from '{subject}' error: {plural} \"{ref.name}\" not found "
+                               f"in namespace {ks.namespace}", ref.origin,
+                               hint="create it, or set optional: true to go on without it")
+            continue
+        for name, value in data.items():
+            if not VAR_NAME.fullmatch(name):
+                problems.error(f'postBuild.substituteFrom {subject}: key "{name}" is not a valid '
+                               f"variable name: it must match {VAR_NAME.pattern}", ref.origin)
+                continue
+            variables[name] = value.replace("\n", "")
+    variables.update(check_variables(ks, problems))
+    return variables
+
+
+def wants_substitution(items: Sequence[Located]) -> bool:
+    """Whether any object is open to substitution: Flux reads `substituteFrom` objects only then."""
+    return any(not _disabled(item.manifest.body) for item in items)
+
+
 def _where(item: Located) -> str:
     """How a message names an object whose position is already given: its document, or origin."""
     return f"document {item.document}" if item.document else item.manifest.origin
@@ -458,9 +522,14 @@ def set_metadata(items: Sequence[Located], ks: Kustomization) -> list[Located]:
     return out
 
 
-def finish(items: Sequence[Located], ks: Kustomization, problems: Problems) -> list[Located]:
-    """What Flux does after the build: substitute, then label; duplicates are errors."""
-    variables = check_variables(ks, problems)
+def finish(items: Sequence[Located], ks: Kustomization, problems: Problems,
+           fetched: Sequence[Fetched] | None = None) -> list[Located]:
+    """What Flux does after the build: substitute, then label; duplicates are errors.
+
+    `fetched` holds the `substituteFrom` objects read from a cluster; None (offline) leaves
+    them out, so only `postBuild.substitute` counts, as with `flux build --dry-run`.
+    """
+    variables = check_variables(ks, problems) if fetched is None else merge_variables(ks, fetched, problems)
     done = set_metadata(substitute_variables(items, variables, problems), ks)
     check_duplicates(done, problems)
     return done

@@ -8,9 +8,11 @@ overlay Flux applies through kustomize) is copied to a temporary directory, the 
 Flux would build is written there, and the real kustomize runs once over it; the checkout is
 never written to. Either way Flux's post-build steps follow: substitution, labels, metadata.
 
-`postBuild.substituteFrom` reads ConfigMaps and Secrets from the cluster, which an offline
-build has not: it is skipped with a warning (as `flux build --dry-run` does). SOPS decryption
-and Helm are out of scope: a HelmRelease renders as the object it is.
+`postBuild.substituteFrom` reads ConfigMaps and Secrets from the cluster. The cluster paths
+(reconcile, run, diff, watch --cluster/--apply) pass a `VariablesReader` that reads them from
+the Kustomization's namespace; an offline build has none, and skips them with a warning (as
+`flux build --dry-run` does). SOPS decryption and Helm are out of scope: a HelmRelease renders
+as the object it is.
 """
 
 from __future__ import annotations
@@ -23,10 +25,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.errors import Problem, Problems, Severity, SourcePos, UserError
+from engine.errors import GitwardError, Problem, Problems, Severity, SourcePos, UserError
 from engine.evaluate import render
-from engine.evaluate.render import DocumentIndex, Located
-from engine.model import GitSource, Kustomization, Manifest
+from engine.evaluate.render import DocumentIndex, Fetched, Located
+from engine.model import GitSource, Kustomization, Manifest, SubstituteFrom
 from engine.observe.kustomize import KustomizeFailed, Kustomizer, build, find_kustomizer
 from engine.rules.ignore import IgnoreRules, walk_repo
 from engine.rules.load import display_path, read_text
@@ -35,6 +37,11 @@ from engine.rules.yamldoc import YamlSyntaxError
 _REGISTERED = re.compile(
     r"already registered id: (?P<kind>[^.\s]+)\.\S*?/(?P<name>\S+)\.(?P<ns>[^.\s'\"]+)")
 """kustomize's duplicate error: `Kind.version.group/name.namespace`."""
+
+VariablesReader = Callable[[SubstituteFrom, str], dict[str, str] | None]
+"""Reads a `substituteFrom` object in a namespace: its variables (engine/evaluate/render.py
+`live_variables`), or None when it does not exist. Raises GitwardError when it cannot be read
+(forbidden, unreachable): the build then fails at the reference."""
 
 
 @dataclass(frozen=True)
@@ -62,11 +69,16 @@ def kustomization_path(root: Path, ks: Kustomization) -> str:
 
 
 def build_kustomization(root: Path, ks: Kustomization, *, source: GitSource | None = None,
-                        kustomizer: Kustomizer | None = None) -> BuildResult:
+                        kustomizer: Kustomizer | None = None,
+                        variables_from: VariablesReader | None = None) -> BuildResult:
     """Every object the Kustomization renders from the checkout at `root`, as Flux would apply it.
 
-    Raises RuleError (located problems in manifests), KustomizeFailed (kustomize's own error,
-    with the directory named) or KustomizeNotFound.
+    With `variables_from`, `postBuild.substituteFrom` objects are read through it and their
+    variables substituted; without, they are skipped with a warning (offline).
+
+    Raises RuleError (located problems in manifests, a `substituteFrom` object that is missing
+    or unreadable), KustomizeFailed (kustomize's own error, with the directory named) or
+    KustomizeNotFound.
     """
     rel = kustomization_path(root, ks)
     rules = IgnoreRules.defaults(source.ignore if source else "")
@@ -100,13 +112,29 @@ def build_kustomization(root: Path, ks: Kustomization, *, source: GitSource | No
         command = run.kustomizer.name
     else:
         items = plain
-    for ref in ks.substitute_from:
-        warnings.append(Problem(Severity.WARNING, f"postBuild.substituteFrom {ref.kind}/{ref.name} "
-                                "is read from the cluster: not applied by an offline build",
-                                ref.origin))
-    done = render.finish(items, ks, problems)
+    fetched: list[Fetched] | None = None
+    if variables_from is None:
+        for ref in ks.substitute_from:
+            warnings.append(Problem(Severity.WARNING, f"postBuild.substituteFrom {ref.kind}/{ref.name} "
+                                    "is read from the cluster: not applied by an offline build",
+                                    ref.origin))
+    elif ks.substitute_from and render.wants_substitution(items):
+        fetched = _read_variables(ks, variables_from, problems)
+    done = render.finish(items, ks, problems, fetched)
     problems.raise_if_errors()
     return BuildResult(ks, tuple(item.manifest for item in done), tuple(warnings), command)
+
+
+def _read_variables(ks: Kustomization, read: VariablesReader, problems: Problems) -> list[Fetched]:
+    """Each `substituteFrom` object of `ks`, read from its namespace; a read that fails is an
+    error at the reference, worded as kustomize-controller words it."""
+    fetched: list[Fetched] = []
+    for ref in ks.substitute_from:
+        try:
+            fetched.append((ref, read(ref, ks.namespace)))
+        except GitwardError as err:
+            problems.error(f"substitute from '{ref.kind}/{ref.name}' error: {err}", ref.origin)
+    return fetched
 
 
 class _KustomizeRun:

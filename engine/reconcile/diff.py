@@ -5,7 +5,8 @@ the API server, per object, what a server-side apply would leave (a dry-run: not
 stored), and compare that with the live object, so server defaults never look like drift.
 Objects in the Kustomization's inventory (the store's `cluster_objects`) that the rendering
 no longer has, and that a sync would prune, are listed as deleted. Only GETs and dry-run
-PATCHes are sent: never a write. Secret values are masked.
+PATCHes are sent: never a write. Secret values are masked. `postBuild.substituteFrom` objects
+are read from the cluster, as a sync reads them.
 
 An object that cannot exist yet (its kind comes from a CustomResourceDefinition, or its
 namespace from a Namespace, that the same rendering creates) is reported as created without
@@ -39,6 +40,7 @@ from engine.evaluate.apply import (
 from engine.model import ClusterObject, GitSource, Kustomization, Manifest, ObjectId, ObjectKey, RuleSet
 from engine.observe.cluster import ClusterClient, dry_run_apply, is_namespaced, read_object
 from engine.reconcile.build import build_kustomization
+from engine.reconcile.variables import cluster_variables
 from engine.store.db import Store
 from engine.store.inventory import list_inventory
 
@@ -116,7 +118,8 @@ def diff_kustomization(store: Store | None, rules: RuleSet, ks: Kustomization, *
     source = rules.get(ObjectKey(GitSource.KIND, ref.namespace or ks.namespace, ref.name))
     where, rendered_as = local_path(root, ks, path)
     built = build_kustomization(where, rendered_as,
-                                source=source if isinstance(source, GitSource) else None)
+                                source=source if isinstance(source, GitSource) else None,
+                                variables_from=cluster_variables(client))
     comparison = _Comparison(client, ks, prepare(built.manifests, ks))
     for stage in stages(comparison.manifests):
         for manifest in stage.manifests:

@@ -26,6 +26,7 @@ from engine.reconcile.cluster import SyncResult, sync_kustomization
 from engine.reconcile.images import Clock, utcnow
 from engine.reconcile.kustomizations import SourceNotReady, checkout_for, source_of
 from engine.reconcile.sources import reconcile_source
+from engine.reconcile.variables import cluster_variables
 from engine.store import queries
 from engine.store.db import Store
 from engine.store.inventory import applied_revision
@@ -99,7 +100,8 @@ class OrderedReconcile:
             self._event(ks, DEPENDENCY_NOT_READY, waiting)
             return Reconciled(ks, checkout.revision, blocked=waiting)
         try:
-            built = build_kustomization(checkout.path, ks, source=source)
+            built = build_kustomization(checkout.path, ks, source=source,
+                                        variables_from=cluster_variables(self.client))
         except GitwardError as err:
             return self._failed(ks, err, checkout.revision)
         if ks.service_account_name:

@@ -58,6 +58,7 @@ from engine.reconcile.diff import DiffResult, diff_kustomization
 from engine.reconcile.order import Reconciled
 from engine.reconcile.repo import check_repository
 from engine.reconcile.updates import plan_checkout, write_changes
+from engine.reconcile.variables import cluster_variables
 from engine.rules.ignore import IGNORE_FILE, IgnoreRules
 from engine.rules.load import display_path
 from engine.store.db import Store
@@ -388,7 +389,8 @@ def apply_worktree(root: Path, rules: RuleSet, store: Store, client: ClusterClie
             outcomes.append(Reconciled(ks, blocked=f"dependency {', '.join(waiting)} was not applied"))
             continue
         try:
-            built = build_kustomization(root, ks, source=_source(rules, ks))
+            built = build_kustomization(root, ks, source=_source(rules, ks),
+                                        variables_from=cluster_variables(client))
             revision = worktree_revision(ks, built.manifests)
         except GitwardError as err:
             failed.add(ks.key)
