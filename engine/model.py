@@ -534,6 +534,9 @@ class ImageScan:
     tag_count: int = 0
     error: str | None = None
     id: int | None = None
+    new_tags: tuple[str, ...] = ()
+    """Tags this scan found that were not in the repository before (or had gone and came back),
+    sorted; known only to the writer of the scan (never read back from the store)."""
 
 
 @dataclass(frozen=True)

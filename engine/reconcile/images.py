@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Callable, Iterable, Sequence
 
 from engine.errors import GitwardError
-from engine.evaluate.decision import ScanFacts, decide
+from engine.evaluate.decision import GATED, ScanFacts, decide
 from engine.evaluate.policy import Evaluation
 from engine.evaluate.tagfilter import Exclusions
 from engine.model import (
@@ -17,6 +17,7 @@ from engine.model import (
     ImageScan,
     ListedTag,
     RuleSet,
+    ScanStatus,
 )
 from engine.observe.dockerconfig import (
     Credentials,
@@ -47,11 +48,59 @@ def listed_tags(repository: ImageRepository, tags: Iterable[str]) -> list[Listed
     return [ListedTag(t, excluded=exclusions.excluding_pattern(t) is not None) for t in unique]
 
 
+NEW_TAGS = "NewTags"
+SCAN_FAILED = "ScanFailed"
+NEW_SELECTION = "NewSelection"
+DECISION_FAILED = "DecisionFailed"
+SHOWN_TAGS = 5
+"""How many new tags an event names before it says "and N more"."""
+
+
 def record_tags(store: Store, repository: ImageRepository, tags: Sequence[str], *,
                 started_at: datetime, finished_at: datetime) -> ImageScan:
     """Record a successful listing (from a registry or a file) as one scan."""
-    return queries.record_image_scan(store, repository.key.ref, listed_tags(repository, tags),
+    before = _Before.of(store, repository)
+    scan = queries.record_image_scan(store, repository.key.ref, listed_tags(repository, tags),
                                      started_at=started_at, finished_at=finished_at)
+    before.event(store, scan)
+    return scan
+
+
+@dataclass(frozen=True)
+class _Before:
+    """The repository's scans before this one, as far as its event needs them."""
+
+    last: ImageScan | None
+    scanned_ok: bool
+
+    @classmethod
+    def of(cls, store: Store, repository: ImageRepository) -> _Before:
+        ref = repository.key.ref
+        return cls(queries.latest_scan(store, ref),
+                   queries.latest_scan(store, ref, status=ScanStatus.OK) is not None)
+
+    def event(self, store: Store, scan: ImageScan) -> None:
+        """An event when a scan finds tags the repository did not have, or starts failing (or
+        fails differently): a scan like the one before says nothing, so an outage is one
+        event, not one per retry."""
+        last = self.last
+        if scan.status is ScanStatus.FAILED:
+            if last is not None and last.status is ScanStatus.FAILED and last.error == scan.error:
+                return
+            severity, reason, message = queries.EventSeverity.ERROR, SCAN_FAILED, f"scan failed: {scan.error}"
+        elif not scan.new_tags:
+            return
+        elif not self.scanned_ok:
+            severity, reason, message = queries.EventSeverity.INFO, NEW_TAGS, f"first scan: {scan.tag_count} tags"
+        else:
+            count = len(scan.new_tags)
+            more = f" and {count - SHOWN_TAGS} more" if count > SHOWN_TAGS else ""
+            severity, reason = queries.EventSeverity.INFO, NEW_TAGS
+            message = (f"{count} new tag{'s' * (count != 1)}: {', '.join(scan.new_tags[:SHOWN_TAGS])}"
+                       f"{more} ({scan.tag_count} in all)")
+        queries.record_event(store, queries.Event(
+            time=scan.finished_at, object_kind=ImageRepository.KIND, object_name=scan.repository,
+            severity=severity, reason=reason, message=message))
 
 
 SecretReader = Callable[[str, str], "dict[str, object] | None"]
@@ -74,6 +123,7 @@ def scan_repository(store: Store, repository: ImageRepository, *, clock: Clock =
     is configured (`read_secret`), else the docker config.json.
     """
     started = clock()
+    before = _Before.of(store, repository)
     try:
         image = parse_image(repository.image, repository.insecure)
         creds = credentials
@@ -86,10 +136,13 @@ def scan_repository(store: Store, repository: ImageRepository, *, clock: Clock =
                             timeout=repository.effective_timeout.total_seconds())
         listed = listed_tags(repository, listing.tags)
     except GitwardError as err:
-        return queries.record_image_scan(store, repository.key.ref, [], started_at=started,
+        scan = queries.record_image_scan(store, repository.key.ref, [], started_at=started,
                                          finished_at=clock(), error=str(err))
-    return queries.record_image_scan(store, repository.key.ref, listed, started_at=started,
-                                     finished_at=clock())
+    else:
+        scan = queries.record_image_scan(store, repository.key.ref, listed, started_at=started,
+                                         finished_at=clock())
+    before.event(store, scan)
+    return scan
 
 
 @dataclass(frozen=True)
@@ -109,7 +162,29 @@ def decide_policy(store: Store, rules: RuleSet, policy: ImagePolicy, *, now: dat
     last = queries.latest_selection(store, policy.key.ref)
     decision, evaluation = decide(policy, repo, facts, previous=last.selected_tag if last else None,
                                   deployed=deployed, now=now)
-    return PolicyOutcome(queries.record_decision(store, decision), evaluation)
+    return PolicyOutcome(record_decision(store, decision), evaluation)
+
+
+def record_decision(store: Store, decision: Decision) -> Decision:
+    """Record a policy's decision, with an event when its selection changes (Flux's "latest
+    image tag updated") or when it starts failing (or fails differently); a decision like the
+    one before says nothing."""
+    last = queries.latest_decision(store, decision.policy)
+    recorded = queries.record_decision(store, decision)
+    tag, error = decision.selected_tag, decision.error
+    if tag and not error:
+        if tag == decision.previous_tag:
+            return recorded
+        was = f" (was {decision.previous_tag})" if decision.previous_tag else ""
+        severity, reason, message = queries.EventSeverity.INFO, NEW_SELECTION, f"selected {tag}{was}"
+    elif error and not error.startswith(GATED) and (last is None or last.error != error):
+        severity, reason, message = queries.EventSeverity.WARNING, DECISION_FAILED, error
+    else:
+        return recorded
+    queries.record_event(store, queries.Event(
+        time=decision.decided_at, object_kind=ImagePolicy.KIND, object_name=decision.policy,
+        severity=severity, reason=reason, message=message))
+    return recorded
 
 
 def policies_of(rules: RuleSet, repository: ImageRepository) -> list[ImagePolicy]:

@@ -30,9 +30,11 @@ from engine.model import (
     Decision,
     ImagePolicy,
     ImageRepository,
+    ImageUpdate,
     Plan,
     RuleSet,
 )
+from engine.reconcile.images import record_decision
 from engine.reconcile.repo import read_marked_files
 from engine.store import queries
 from engine.store.actions import finish_action, start_action
@@ -71,7 +73,7 @@ def decide_all(store: Store | None, rules: RuleSet, deployed: dict[str, str], no
         if decision is None:
             decision = _decide(store, rules, policy, deployed.get(policy.key.ref), now)
             if record and store is not None:
-                decision = queries.record_decision(store, decision)
+                decision = record_decision(store, decision)
         made.append(decision)
         chosen = decision if decision.selected_tag else (
             queries.latest_selection(store, policy.key.ref) if store is not None else None)
@@ -202,6 +204,9 @@ class Applied:
 
 LEASE_TTL = timedelta(minutes=10)
 
+COMMIT_PUSHED = "CommitPushed"
+PUSH_FAILED = "PushFailed"
+
 
 def apply_commits(store: Store, rules: RuleSet, planned: RepoPlan, now: datetime, *, workdir: Path, ssh_command: str | None, token: str | None,
                   holder: str, plan_id: str | None = None) -> list[Applied]:
@@ -240,5 +245,25 @@ def apply_commits(store: Store, rules: RuleSet, planned: RepoPlan, now: datetime
         finish_action(store, action_id, status=status, now=now, error=result.error,
                       payload={"commit": result.commit, "attempts": result.attempts,
                                "forced": result.forced})
-        outcomes.append(Applied(action, status, result.summary, result.commit))
+        applied = Applied(action, status, result.summary, result.commit)
+        _commit_event(store, applied, now)
+        outcomes.append(applied)
     return outcomes
+
+
+def _commit_event(store: Store, applied: Applied, now: datetime) -> None:
+    """An event on each automation of a pushed or failed commit (nothing to commit says nothing)."""
+    action = applied.action
+    if applied.status == "done" and applied.commit:
+        changes = ", ".join(dict.fromkeys(f"{c.old} -> {c.new}" for c in action.files))
+        severity, reason = queries.EventSeverity.INFO, COMMIT_PUSHED
+        message = f"pushed {applied.commit[:7]} to {action.push_branch}: {changes}"
+    elif applied.status == "failed":
+        severity, reason = queries.EventSeverity.ERROR, PUSH_FAILED
+        message = f"commit to {action.push_branch} not pushed: {applied.summary}"
+    else:
+        return
+    for automation in action.automations:
+        queries.record_event(store, queries.Event(
+            time=now, object_kind=ImageUpdate.KIND, object_name=automation, severity=severity,
+            reason=reason, message=message))

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -207,10 +207,11 @@ def record_image_scan(
         )
         session.add(scan)
         session.flush()  # the INSERT comes first: on SQLite it takes the write lock before any read
-        if ok:
-            previous = _latest_ok_finish(session, repository, before_id=scan.id)
-            _merge_tags(session, repository, by_tag, seen=finished_at, previous=previous)
-        return _scan(scan)
+        if not ok:
+            return _scan(scan)
+        previous = _latest_ok_finish(session, repository, before_id=scan.id)
+        new = _merge_tags(session, repository, by_tag, seen=finished_at, previous=previous)
+        return replace(_scan(scan), new_tags=new)
 
 
 def _merge_tags(
@@ -220,8 +221,9 @@ def _merge_tags(
     *,
     seen: datetime,
     previous: datetime | None,
-) -> None:
-    """Write only the tag rows whose state changed; see the module docstring."""
+) -> tuple[str, ...]:
+    """Write only the tag rows whose state changed (see the module docstring); returns the tags
+    that are new to the repository or came back, sorted."""
     rows = session.execute(
         select(
             ImageTagRow.id, ImageTagRow.tag, ImageTagRow.digest, ImageTagRow.excluded, ImageTagRow.gone_at
@@ -267,6 +269,8 @@ def _merge_tags(
             .values(**vanish)
             .execution_options(synchronize_session=False)
         )
+    back = (tag for tag, row in existing.items() if row.gone_at is not None and tag in listed)
+    return tuple(sorted([*(values["tag"] for values in fresh), *back]))
 
 
 def latest_scan(store: Store, repository: str, *, status: ScanStatus | None = None) -> ImageScan | None:

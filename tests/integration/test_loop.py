@@ -71,8 +71,13 @@ def test_once_fetches_the_source_and_pushes_the_image_update(
     with open_store(state_url(state)) as store:
         revision = queries.latest_git_revision(store, "flux-system/flux-system")
         decided = queries.decisions(store, "podinfo/podinfo", limit=100)
+        pushed = queries.list_events(store, object_kind="ImageUpdateAutomation")
     assert revision is not None and revision.sha == initial
     assert [d.selected_tag for d in decided] == ["6.7.0"]  # recorded once, not once per reader
+    [event] = pushed
+    assert (event.object_name, event.reason) == ("podinfo/podinfo", "CommitPushed")
+    assert event.message.startswith(f"pushed {bare.rev('main')[:7]} to main: ")
+    assert "podinfo:6.5.1 -> ghcr.io/stefanprodan/podinfo:6.7.0" in event.message
     lines = log_lines(done.stderr)
     by_object = {(line["kind"], line.get("object", "")): line for line in lines}
     source = by_object[("GitRepository", "flux-system/flux-system")]

@@ -124,3 +124,37 @@ def test_decision_follows_the_ledger_and_refuses_a_failed_scan(
     assert refused.error is not None and refused.error.startswith("refused: the latest scan")
     assert refused.error.endswith("keeping 1.2.0")
     assert queries.latest_selection(store, "apps/app").selected_tag == "1.2.0"  # type: ignore[union-attr]
+
+
+def _events(store: Store, kind: str) -> list[tuple[str, str]]:
+    return [(e.reason, e.message) for e in queries.list_events(store, object_kind=kind)]
+
+
+def test_events_say_what_changed_once(store: Store, open_registry: RunningRegistry) -> None:
+    """New tags, a new selection and a failure that starts are events; a scan or decision like
+    the one before is not, so an outage retried every interval is one event."""
+    name = f"scan/{uuid.uuid4().hex[:8]}"
+    seed_tags(open_registry.url, name, ["1.0.0", "1.1.0"])
+    repo, policy = repository(open_registry.host, name), semver_policy()
+    rules = RuleSet.of([repo, policy])
+    clock = ticking(datetime(2026, 1, 1, tzinfo=UTC))
+    for _ in range(2):
+        scan_repository(store, repo, clock=clock)
+        decide_policy(store, rules, policy, now=clock())
+    seed_tags(open_registry.url, name, ["1.2.0"])
+    scan_repository(store, repo, clock=clock)
+    decide_policy(store, rules, policy, now=clock())
+    gone = repository("127.0.0.1:9", name)  # nothing listens there: every scan fails alike
+    for _ in range(3):
+        scan_repository(store, gone, clock=clock)
+        decide_policy(store, RuleSet.of([gone, policy]), policy, now=clock())
+
+    scans = _events(store, "ImageRepository")
+    assert [reason for reason, _ in scans] == ["NewTags", "NewTags", "ScanFailed"]
+    assert scans[0][1] == "first scan: 2 tags" and scans[1][1] == "1 new tag: 1.2.0 (3 in all)"
+    assert scans[2][1].startswith("scan failed: ") and "127.0.0.1:9" in scans[2][1]
+    decisions = _events(store, "ImagePolicy")
+    assert decisions[:2] == [("NewSelection", "selected 1.1.0"),
+                             ("NewSelection", "selected 1.2.0 (was 1.1.0)")]
+    assert [reason for reason, _ in decisions[2:]] == ["DecisionFailed"]
+    assert decisions[2][1].startswith("refused: the latest scan")
