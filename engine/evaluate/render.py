@@ -5,8 +5,8 @@ file it first generates one: every `.yaml`/`.yml` file below the path in lexical
 a sub-directory holding its own kustomization counted as one resource and not entered, every
 file decoded as Kubernetes objects (a YAML file that is not fails the build). The Kustomization's
 `targetNamespace`, `namePrefix`/`nameSuffix`, `patches`, `images` and `components` are written
-into that kustomization. After the build Flux substitutes `postBuild` variables in each object,
-then sets its owner labels and `commonMetadata`.
+into that kustomization. What Flux does after the build (variables, labels) is in
+engine/evaluate/postbuild.py.
 
 gitward does the same, but renders a tree that needs no kustomize feature in Python: when no
 directory has a kustomization file and no overlay needs kustomize, the objects are the plain
@@ -16,19 +16,16 @@ goes to the real kustomize (engine/observe/kustomize.py) with the kustomization 
 
 from __future__ import annotations
 
-import base64
-import binascii
 import posixpath
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import yaml
 
 from engine.errors import Problem, Problems, Severity, SourcePos
 from engine.evaluate import kubeyaml
-from engine.evaluate.envsubst import VAR_NAME, SubstitutionError, substitute
-from engine.model import Kustomization, Manifest, Patch, SubstituteFrom
+from engine.model import Kustomization, Manifest, Patch
 from engine.rules.yamldoc import YamlSyntaxError
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
@@ -194,7 +191,7 @@ def _string(meta: Mapping[str, object], key: str) -> str:
     return value if isinstance(value, str) else ""
 
 
-def _objects(value: object, where: str, pos: SourcePos, problems: Problems) -> list[dict[str, Any]]:
+def read_objects(value: object, where: str, pos: SourcePos, problems: Problems) -> list[dict[str, Any]]:
     """The Kubernetes objects one document holds (a `*List` holds several), as kustomize takes them."""
     if value in ({}, [], None):
         return []
@@ -219,7 +216,7 @@ def _objects(value: object, where: str, pos: SourcePos, problems: Problems) -> l
             return []
         found: list[dict[str, Any]] = []
         for i, item in enumerate(items):
-            found.extend(_objects(item, f"{where}: {kind}.items[{i}]", pos, problems))
+            found.extend(read_objects(item, f"{where}: {kind}.items[{i}]", pos, problems))
         return found
     if meta is not None and not isinstance(meta, dict):
         problems.error(f"{where}: metadata must be a mapping, got {_kind_of(meta)}", pos)
@@ -255,7 +252,7 @@ def read_manifests(rel: str, shown: str, text: str, problems: Problems) -> list[
     for doc in docs:
         pos = SourcePos(shown, doc.line, 1, syntax="flux")
         origin = f"{rel}: document {doc.number}"
-        for body in _objects(doc.value, f"document {doc.number}", pos, problems):
+        for body in read_objects(doc.value, f"document {doc.number}", pos, problems):
             found.append(Located(Manifest(body, origin), pos, rel, doc.number))
     return found
 
@@ -339,7 +336,7 @@ def read_built(text: str, base: str, output: str, problems: Problems, *, strip_o
     found: list[Located] = []
     for doc in docs:
         fallback = SourcePos(output, syntax="flux")
-        for body in _objects(doc.value, f"object {doc.number}", fallback, problems):
+        for body in read_objects(doc.value, f"object {doc.number}", fallback, problems):
             meta = body.get("metadata") or {}
             annotations = meta.get("annotations") or {}
             rel, origin = built_origin(annotations.get(ORIGIN), base)
@@ -365,171 +362,3 @@ def _without_origin(body: dict[str, Any]) -> dict[str, Any]:
     else:
         del meta["annotations"]
     return {**body, "metadata": meta}
-
-
-# After the build -----------------------------------------------------------------------------
-
-
-def _identity(m: Manifest) -> tuple[str, str, str, str]:
-    """kustomize's identity: the namespace "default" is the same as none."""
-    return (m.group, m.kind, m.namespace or "default", m.name)
-
-
-def check_duplicates(items: Sequence[Located], problems: Problems) -> None:
-    """One error per object defined twice, naming where both definitions are."""
-    first: dict[tuple[str, str, str, str], Located] = {}
-    for item in items:
-        key = _identity(item.manifest)
-        seen = first.setdefault(key, item)
-        if seen is not item:
-            problems.error(f"{item.manifest.id} is defined twice: in {seen.manifest.origin} and in "
-                           f"{item.manifest.origin}", item.pos, code="duplicate")
-
-
-def check_variables(ks: Kustomization, problems: Problems) -> dict[str, str]:
-    """`postBuild.substitute` as Flux uses it: names checked, newlines dropped from values."""
-    variables: dict[str, str] = {}
-    for name, value in ks.substitute:
-        if not VAR_NAME.fullmatch(name):
-            problems.error(f'postBuild.substitute: "{name}" is not a valid variable name: it must '
-                           f"match {VAR_NAME.pattern}", ks.origin)
-            continue
-        variables[name] = value.replace("\n", "")
-    return variables
-
-
-Fetched = tuple[SubstituteFrom, Mapping[str, str] | None]
-"""A `postBuild.substituteFrom` reference and its object's variables (None: no such object)."""
-
-
-def live_variables(kind: str, body: Mapping[str, Any]) -> dict[str, str]:
-    """The variables a live ConfigMap or Secret offers, as kustomize-controller reads them.
-
-    Only `data` counts: a ConfigMap's `binaryData` is ignored, and a live Secret has no
-    `stringData` (the API server folds it into `data` on write), so its `data` is decoded from
-    base64. Bytes that are not UTF-8 become U+FFFD (Flux would fail the build where such a
-    value is substituted). Values are raw here; `merge_variables` drops their newlines.
-    """
-    data = body.get("data")
-    if not isinstance(data, Mapping):
-        return {}
-    out: dict[str, str] = {}
-    for key, value in data.items():
-        text = "" if value is None else str(value)
-        if kind == "Secret":
-            try:
-                text = base64.b64decode(text, validate=True).decode("utf-8", errors="replace")
-            except (binascii.Error, ValueError):
-                text = ""
-        out[str(key)] = text
-    return out
-
-
-def merge_variables(ks: Kustomization, fetched: Sequence[Fetched], problems: Problems) -> dict[str, str]:
-    """Flux's post-build variables on a cluster: every `substituteFrom` object in list order (a
-    name in several takes the later object's value), then `postBuild.substitute` over them all.
-
-    As in kustomize-controller, the objects come from the Kustomization's namespace, newlines
-    are dropped from every value, and every name must be a valid variable name (a ConfigMap key
-    such as `app.port` fails the build). A missing object fails the build unless the reference
-    is `optional`, which makes it count as an object with no variables. Messages name keys and
-    objects, never values: a Secret's values stay out of them.
-    """
-    variables: dict[str, str] = {}
-    for ref, data in fetched:
-        subject = f"{ref.kind}/{ref.name}"
-        if data is None:
-            if not ref.optional:
-                plural = "configmaps" if ref.kind == "ConfigMap" else "secrets"
-                problems.error(f"substitute from '{subject}' error: {plural} \"{ref.name}\" not found "
-                               f"in namespace {ks.namespace}", ref.origin,
-                               hint="create it, or set optional: true to go on without it")
-            continue
-        for name, value in data.items():
-            if not VAR_NAME.fullmatch(name):
-                problems.error(f'postBuild.substituteFrom {subject}: key "{name}" is not a valid '
-                               f"variable name: it must match {VAR_NAME.pattern}", ref.origin)
-                continue
-            variables[name] = value.replace("\n", "")
-    variables.update(check_variables(ks, problems))
-    return variables
-
-
-def wants_substitution(items: Sequence[Located]) -> bool:
-    """Whether any object is open to substitution: Flux reads `substituteFrom` objects only then."""
-    return any(not _disabled(item.manifest.body) for item in items)
-
-
-def _where(item: Located) -> str:
-    """How a message names an object whose position is already given: its document, or origin."""
-    return f"document {item.document}" if item.document else item.manifest.origin
-
-
-def _disabled(body: Mapping[str, Any]) -> bool:
-    meta = body.get("metadata") or {}
-    return any((meta.get(key) or {}).get(SUBSTITUTE_KEY) == "disabled"
-               for key in ("labels", "annotations"))
-
-
-def substitute_variables(items: Sequence[Located], variables: Mapping[str, str],
-                         problems: Problems) -> list[Located]:
-    """Flux's post-build substitution of each object (none when there are no variables)."""
-    if not variables:
-        return list(items)
-    out: list[Located] = []
-    for item in items:
-        body = item.manifest.body
-        text = kubeyaml.dump(body)
-        if _disabled(body) or "$" not in text:
-            out.append(item)
-            continue
-        try:
-            result = substitute(text, variables)
-        except SubstitutionError as err:
-            problems.error(f"{_where(item)}: variable substitution failed: {err}", item.pos)
-            continue
-        if result == text:
-            out.append(item)
-            continue
-        where = f"{_where(item)}: after variable substitution"
-        try:
-            docs = kubeyaml.read_documents(item.pos.path, result, v2=True)
-        except YamlSyntaxError as err:
-            problems.error(f"{where}: not valid YAML: {err.problem.message}", item.pos)
-            continue
-        values = [d.value for d in docs]
-        bodies = _objects(values[0], where, item.pos, problems) if len(values) == 1 else []
-        if len(values) != 1:
-            problems.error(f"{where}: expected one object, got {len(values)} documents", item.pos)
-        out.extend(Located(Manifest(b, item.manifest.origin), item.pos) for b in bodies)
-    return out
-
-
-def set_metadata(items: Sequence[Located], ks: Kustomization) -> list[Located]:
-    """Flux's owner labels, then `commonMetadata` (which wins on a shared key)."""
-    labels = {f"{OWNER_GROUP}/name": ks.name, f"{OWNER_GROUP}/namespace": ks.namespace,
-              **dict(ks.common_labels)}
-    annotations = dict(ks.common_annotations)
-    out: list[Located] = []
-    for item in items:
-        body = item.manifest.body
-        meta = dict(body.get("metadata") or {})  # type: ignore[call-overload]
-        meta["labels"] = {**(meta.get("labels") or {}), **labels}
-        if annotations:
-            meta["annotations"] = {**(meta.get("annotations") or {}), **annotations}
-        manifest = replace(item.manifest, body={**body, "metadata": meta})
-        out.append(Located(manifest, item.pos))
-    return out
-
-
-def finish(items: Sequence[Located], ks: Kustomization, problems: Problems,
-           fetched: Sequence[Fetched] | None = None) -> list[Located]:
-    """What Flux does after the build: substitute, then label; duplicates are errors.
-
-    `fetched` holds the `substituteFrom` objects read from a cluster; None (offline) leaves
-    them out, so only `postBuild.substitute` counts, as with `flux build --dry-run`.
-    """
-    variables = check_variables(ks, problems) if fetched is None else merge_variables(ks, fetched, problems)
-    done = set_metadata(substitute_variables(items, variables, problems), ks)
-    check_duplicates(done, problems)
-    return done

@@ -26,8 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.errors import GitwardError, Problem, Problems, Severity, SourcePos, UserError
-from engine.evaluate import render
-from engine.evaluate.render import DocumentIndex, Fetched, Located
+from engine.evaluate import postbuild, render
+from engine.evaluate.postbuild import Fetched
+from engine.evaluate.render import DocumentIndex, Located
 from engine.model import GitSource, Kustomization, Manifest, SubstituteFrom
 from engine.observe.kustomize import KustomizeFailed, Kustomizer, build, find_kustomizer
 from engine.rules.ignore import IgnoreRules, walk_repo
@@ -39,7 +40,7 @@ _REGISTERED = re.compile(
 """kustomize's duplicate error: `Kind.version.group/name.namespace`."""
 
 VariablesReader = Callable[[SubstituteFrom, str], dict[str, str] | None]
-"""Reads a `substituteFrom` object in a namespace: its variables (engine/evaluate/render.py
+"""Reads a `substituteFrom` object in a namespace: its variables (engine/evaluate/postbuild.py
 `live_variables`), or None when it does not exist. Raises GitwardError when it cannot be read
 (forbidden, unreachable): the build then fails at the reference."""
 
@@ -118,9 +119,9 @@ def build_kustomization(root: Path, ks: Kustomization, *, source: GitSource | No
             warnings.append(Problem(Severity.WARNING, f"postBuild.substituteFrom {ref.kind}/{ref.name} "
                                     "is read from the cluster: not applied by an offline build",
                                     ref.origin))
-    elif ks.substitute_from and render.wants_substitution(items):
+    elif ks.substitute_from and postbuild.wants_substitution(items):
         fetched = _read_variables(ks, variables_from, problems)
-    done = render.finish(items, ks, problems, fetched)
+    done = postbuild.finish(items, ks, problems, fetched)
     problems.raise_if_errors()
     return BuildResult(ks, tuple(item.manifest for item in done), tuple(warnings), command)
 

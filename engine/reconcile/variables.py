@@ -9,7 +9,7 @@ are returned to the build and go nowhere else: not to messages, events or the st
 
 from __future__ import annotations
 
-from engine.evaluate.render import live_variables
+from engine.evaluate.postbuild import live_variables
 from engine.model import SubstituteFrom
 from engine.observe.cluster import ClusterClient, read_object
 from engine.reconcile.build import VariablesReader

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.errors import Problems, SourcePos
-from engine.evaluate import kubeyaml, render
+from engine.evaluate import kubeyaml, postbuild, render
 from engine.evaluate.envsubst import SubstitutionError, substitute
 from engine.evaluate.render import Located
 from engine.model import ImageOverride, Kustomization, Manifest, Patch, Selector, SourceRef
@@ -273,7 +273,7 @@ def obj(name: str, namespace: str = "", kind: str = "ConfigMap", **meta: object)
 
 def test_duplicates_name_both_files_and_the_default_namespace_equals_none() -> None:
     problems = Problems()
-    render.check_duplicates([located(obj("a"), "x.yaml: document 1"),
+    postbuild.check_duplicates([located(obj("a"), "x.yaml: document 1"),
                              located(obj("a", "default"), "y.yaml: document 3", 7),
                              located(obj("a", "other"), "z.yaml: document 1"),
                              located(obj("a", kind="Secret"), "z.yaml: document 2")], problems)
@@ -285,7 +285,7 @@ def test_duplicates_name_both_files_and_the_default_namespace_equals_none() -> N
 
 def substituted(body: dict[str, object], **variables: str) -> tuple[list[dict[str, object]], Problems]:
     problems = Problems()
-    items = render.substitute_variables([located(body, "app.yaml: document 1", 3)],
+    items = postbuild.substitute_variables([located(body, "app.yaml: document 1", 3)],
                                         variables, problems)
     return bodies(items), problems
 
@@ -330,7 +330,7 @@ def test_substitution_errors_are_located_at_the_object() -> None:
 
 def test_variable_names_follow_flux_and_values_lose_newlines() -> None:
     problems = Problems()
-    variables = render.check_variables(ks(substitute=(("GOOD_1", "a\nb"), ("bad-name", "x"))), problems)
+    variables = postbuild.check_variables(ks(substitute=(("GOOD_1", "a\nb"), ("bad-name", "x"))), problems)
     assert variables == {"GOOD_1": "ab"}
     assert 'postBuild.substitute: "bad-name" is not a valid variable name' in problems.errors[0].message
 
@@ -339,7 +339,7 @@ def test_owner_labels_then_common_metadata_on_new_bodies() -> None:
     body = obj("x", labels={"app": "x", "team": "a"}, annotations={"note": "keep"})
     item = located(body, "a.yaml: document 1")
     k = ks(namespace="flux-system", common_labels=(("team", "b"),), common_annotations=(("owner", "me"),))
-    [out] = render.set_metadata([item], k)
+    [out] = postbuild.set_metadata([item], k)
     assert out.manifest.metadata == {
         "name": "x",
         "labels": {"app": "x", "team": "b", "kustomize.toolkit.fluxcd.io/name": "apps",
@@ -353,7 +353,7 @@ def test_owner_labels_then_common_metadata_on_new_bodies() -> None:
 def test_finish_substitutes_before_checking_duplicates() -> None:
     first, second = obj("app-${A}"), obj("app-${B}")
     problems = Problems()
-    render.finish([located(first, "a.yaml: document 1"), located(second, "b.yaml: document 1")],
+    postbuild.finish([located(first, "a.yaml: document 1"), located(second, "b.yaml: document 1")],
                   ks(substitute=(("A", "x"), ("B", "x"))), problems)
     assert [p.code for p in problems.errors] == ["duplicate"]
 

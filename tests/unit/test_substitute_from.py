@@ -12,8 +12,9 @@ from collections.abc import Mapping, Sequence
 import pytest
 
 from engine.errors import Problems, SourcePos
-from engine.evaluate import render
-from engine.evaluate.render import Fetched, Located
+from engine.evaluate import postbuild, render
+from engine.evaluate.postbuild import Fetched
+from engine.evaluate.render import Located
 from engine.model import Kustomization, Manifest, SourceRef, SubstituteFrom
 
 SECRET_VALUE = "s3cr3t-hunter2"
@@ -36,7 +37,7 @@ def b64(text: str | bytes) -> str:
 
 def merged(target: Kustomization, fetched: Sequence[Fetched]) -> tuple[dict[str, str], Problems]:
     problems = Problems()
-    return render.merge_variables(target, fetched, problems), problems
+    return postbuild.merge_variables(target, fetched, problems), problems
 
 
 def located(body: Mapping[str, object]) -> Located:
@@ -50,19 +51,19 @@ def test_a_config_map_offers_its_data_and_not_its_binary_data() -> None:
     live = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "vars"},
             "data": {"region": "eu-central-1", "zone": "\naz-1a\n"},
             "binaryData": {"blob": b64("binary")}}
-    assert render.live_variables("ConfigMap", live) == {"region": "eu-central-1", "zone": "\naz-1a\n"}
+    assert postbuild.live_variables("ConfigMap", live) == {"region": "eu-central-1", "zone": "\naz-1a\n"}
 
 
 def test_a_secret_offers_its_data_decoded_from_base64() -> None:
     live = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
             "data": {"token": b64(SECRET_VALUE), "empty": "", "bytes": b64(b"a\xffb")}}
-    assert render.live_variables("Secret", live) == {"token": SECRET_VALUE, "empty": "",
+    assert postbuild.live_variables("Secret", live) == {"token": SECRET_VALUE, "empty": "",
                                                      "bytes": "a\ufffdb"}
 
 
 @pytest.mark.parametrize("kind", ["ConfigMap", "Secret"])
 def test_an_object_without_data_offers_nothing(kind: str) -> None:
-    assert render.live_variables(kind, {"kind": kind, "metadata": {"name": "x"}}) == {}
+    assert postbuild.live_variables(kind, {"kind": kind, "metadata": {"name": "x"}}) == {}
 
 
 # Merging ---------------------------------------------------------------------------------------
@@ -132,7 +133,7 @@ BODY = {"apiVersion": "v1", "kind": "ConfigMap",
 def test_finish_substitutes_the_fetched_variables() -> None:
     cm = ref("ConfigMap", "vars", 10)
     problems = Problems()
-    [out] = render.finish([located(BODY)], ks(cm), problems, [(cm, {"zone": "az-1a"})])
+    [out] = postbuild.finish([located(BODY)], ks(cm), problems, [(cm, {"zone": "az-1a"})])
     assert not problems.errors
     assert out.manifest.body["data"] == {"zone": "az-1a", "color": "blue"}
 
@@ -140,7 +141,7 @@ def test_finish_substitutes_the_fetched_variables() -> None:
 def test_offline_finish_uses_substitute_only() -> None:
     cm = ref("ConfigMap", "vars", 10)
     problems = Problems()
-    [out] = render.finish([located(BODY)], ks(cm, substitute=(("zone", "inline"),)), problems)
+    [out] = postbuild.finish([located(BODY)], ks(cm, substitute=(("zone", "inline"),)), problems)
     assert out.manifest.body["data"] == {"zone": "inline", "color": "blue"}
 
 
@@ -149,12 +150,12 @@ def test_no_variables_at_all_means_no_substitution_as_in_flux() -> None:
     either, Flux substitutes nothing, defaults included."""
     cm = ref("ConfigMap", "vars", 10, optional=True)
     problems = Problems()
-    [out] = render.finish([located(BODY)], ks(cm), problems, [(cm, None)])
+    [out] = postbuild.finish([located(BODY)], ks(cm), problems, [(cm, None)])
     assert out.manifest.body["data"] == {"zone": "${zone}", "color": "${color:=blue}"}
 
 
 def test_substitution_is_wanted_unless_every_object_disables_it() -> None:
     disabled = {**BODY, "metadata": {"name": "app", "annotations": {render.SUBSTITUTE_KEY: "disabled"}}}
-    assert render.wants_substitution([located(disabled), located(BODY)])
-    assert not render.wants_substitution([located(disabled)])
-    assert not render.wants_substitution([])
+    assert postbuild.wants_substitution([located(disabled), located(BODY)])
+    assert not postbuild.wants_substitution([located(disabled)])
+    assert not postbuild.wants_substitution([])
