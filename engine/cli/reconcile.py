@@ -31,7 +31,7 @@ from engine.cli.sources import (
 )
 from engine.cli.state import holder_name, open_for_reading, open_for_writing
 from engine.cli.updates import echo_outcomes
-from engine.errors import GitwardError, Problems, UserError
+from engine.errors import GitwardError, Problems, StoreError, UserError
 from engine.evaluate.order import dependency_order
 from engine.evaluate.plan import deployed_tags
 from engine.model import (
@@ -150,12 +150,16 @@ def reconcile(ctx: click.Context, words: tuple[str, ...], repo: Path, namespace:
 
 
 def _daemons(ctx: click.Context) -> list[str]:
-    """The `gitward run` processes serving the store (none when it does not exist yet)."""
+    """The `gitward run` processes serving the store (none when it does not exist yet, or
+    predates leases: a daemon would have upgraded it)."""
     store = open_for_reading(ctx)
     if store is None:
         return []
     with store:
-        return serving_daemons(store)
+        try:
+            return serving_daemons(store)
+        except StoreError:
+            return []
 
 
 def _timeout(text: str) -> timedelta:
