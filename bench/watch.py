@@ -37,6 +37,7 @@ from engine.reconcile.images import record_tags
 from engine.reconcile.watch import DEBOUNCE_SECONDS, replan
 from engine.rules.load import load_repo
 from engine.store.db import open_store, state_url
+from tests.integration.processes import stop_process
 
 SAVES = 20
 GOAL_SECONDS = 0.3
@@ -88,13 +89,7 @@ class _Watcher:
                 return report
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process, grace=10)
 
 
 class _Seen(FileSystemEventHandler):

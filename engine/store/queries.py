@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Table, select, update
+from sqlalchemy import Select, Table, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -401,6 +401,18 @@ def record_event(store: Store, event: Event) -> Event:
         return _event(row)
 
 
+def _events_matching(query: Select[EventRow], object_kind: str | None,
+                     object_name: str | None, since: datetime | None) -> Select[EventRow]:
+    """`query` narrowed to the events of a kind, an object and a time, where given."""
+    if object_kind is not None:
+        query = query.where(EventRow.object_kind == object_kind)
+    if object_name is not None:
+        query = query.where(EventRow.object_name == object_name)
+    if since is not None:
+        query = query.where(EventRow.time >= since)
+    return query
+
+
 def list_events(
     store: Store,
     *,
@@ -410,13 +422,7 @@ def list_events(
     limit: int = 100,
 ) -> tuple[Event, ...]:
     """The most recent `limit` events matching the filters, oldest first."""
-    query = select(EventRow)
-    if object_kind is not None:
-        query = query.where(EventRow.object_kind == object_kind)
-    if object_name is not None:
-        query = query.where(EventRow.object_name == object_name)
-    if since is not None:
-        query = query.where(EventRow.time >= since)
+    query = _events_matching(select(EventRow), object_kind, object_name, since)
     query = query.order_by(EventRow.time.desc(), EventRow.id.desc()).limit(limit)
     with transaction(store, "read") as session:
         return tuple(reversed([_event(row) for row in session.scalars(query)]))
@@ -481,12 +487,7 @@ def events_after(
     since: datetime | None = None,
 ) -> tuple[Event, ...]:
     """Every event with an id above `after_id` matching the filters, oldest first (for following)."""
-    query = select(EventRow).where(EventRow.id > after_id)
-    if object_kind is not None:
-        query = query.where(EventRow.object_kind == object_kind)
-    if object_name is not None:
-        query = query.where(EventRow.object_name == object_name)
-    if since is not None:
-        query = query.where(EventRow.time >= since)
+    query = _events_matching(select(EventRow).where(EventRow.id > after_id), object_kind,
+                             object_name, since)
     with transaction(store, "read") as session:
         return tuple(_event(row) for row in session.scalars(query.order_by(EventRow.time, EventRow.id)))

@@ -38,6 +38,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from tests.integration.processes import stop_process
+
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 START_TIMEOUT = 10.0
 
@@ -175,13 +177,7 @@ class RunningRegistry:
         return f"{self.scheme}://{self.host}"
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
 
 
 def start_registry(
