@@ -35,6 +35,8 @@ class SourcePos:
 class Severity(StrEnum):
     ERROR = "error"
     WARNING = "warning"
+    NOTE = "note"
+    """Something gitward inferred or chose for the user, said once (never changes an exit code)."""
 
 
 @dataclass(frozen=True)
@@ -128,6 +130,9 @@ class Problems:
     def warning(self, message: str, pos: SourcePos | None = None, *, code: str = "", hint: str = "") -> None:
         self.items.append(Problem(Severity.WARNING, message, pos, code, hint))
 
+    def note(self, message: str, pos: SourcePos | None = None, *, code: str = "", hint: str = "") -> None:
+        self.items.append(Problem(Severity.NOTE, message, pos, code, hint))
+
     def extend(self, other: Iterable[Problem]) -> None:
         self.items.extend(other)
 
@@ -138,6 +143,10 @@ class Problems:
     @property
     def warnings(self) -> list[Problem]:
         return [p for p in self.items if p.severity is Severity.WARNING]
+
+    @property
+    def notes(self) -> list[Problem]:
+        return [p for p in self.items if p.severity is Severity.NOTE]
 
     def sorted(self) -> list[Problem]:
         return sorted(self.items, key=Problem.sort_key)

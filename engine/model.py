@@ -56,12 +56,17 @@ class NamespacedRef:
 
 
 class SourceKind(StrEnum):
+    """The source kinds a Flux Kustomization may name; gitward fetches GitRepository itself."""
+
     GIT_REPOSITORY = "GitRepository"
+    OCI_REPOSITORY = "OCIRepository"
+    BUCKET = "Bucket"
+    EXTERNAL_ARTIFACT = "ExternalArtifact"
 
 
 @dataclass(frozen=True)
 class SourceRef:
-    """Kustomization/automation -> source. Only GitRepository is supported today."""
+    """Kustomization/automation -> source (an automation's is always a GitRepository)."""
 
     name: str
     namespace: str = ""
@@ -206,6 +211,8 @@ class Kustomization:
     substitute_from: tuple[SubstituteFrom, ...] = ()
     health_checks: tuple[HealthCheck, ...] = ()
     components: tuple[str, ...] = ()
+    kube_config: str = ""
+    """`spec.kubeConfig.secretRef.name`: the Kustomization applies to another cluster."""
     origin: SourcePos | None = _origin()
 
     KIND = "Kustomization"
@@ -213,6 +220,10 @@ class Kustomization:
     @property
     def key(self) -> ObjectKey:
         return ObjectKey(self.KIND, self.namespace, self.name)
+
+    @property
+    def remote_cluster(self) -> bool:
+        return bool(self.kube_config)
 
     @property
     def effective_retry_interval(self) -> timedelta:
@@ -447,7 +458,45 @@ class Alert:
         return f"{self.url}/{self.topic}" if self.kind is AlertKind.NTFY else self.url
 
 
-Rule = Union[GitSource, Kustomization, ImageRepository, ImagePolicy, ImageUpdate, MarkerDialect, Alert]
+@dataclass(frozen=True)
+class FluxObject:
+    """A Flux object gitward does not reconcile (HelmRelease, HelmRepository, Bucket, ...).
+
+    Flux's controllers would act on it; gitward applies it as the object it is, lists it, and
+    says it does not reconcile it, so nothing a repository holds is dropped in silence.
+    """
+
+    kind: str
+    name: str
+    namespace: str = DEFAULT_NAMESPACE
+    api_version: str = ""
+    origin: SourcePos | None = _origin()
+
+    @property
+    def KIND(self) -> str:  # noqa: N802 - the attribute every rule kind has
+        return self.kind
+
+    @property
+    def key(self) -> ObjectKey:
+        return ObjectKey(self.kind, self.namespace, self.name)
+
+
+Rule = Union[GitSource, Kustomization, ImageRepository, ImagePolicy, ImageUpdate, MarkerDialect, Alert,
+             FluxObject]
+
+
+@dataclass(frozen=True)
+class SkippedObject:
+    """An object gitward read but cannot use, and why: it, and what depends on it, are left
+    out while every other object loads, builds and plans."""
+
+    key: ObjectKey
+    reason: str
+    origin: SourcePos | None = _origin()
+
+    def to_json(self) -> dict[str, object]:
+        return {"kind": self.key.kind, "namespace": self.key.namespace, "name": self.key.name,
+                "reason": self.reason, "origin": str(self.origin) if self.origin else None}
 
 
 @dataclass(frozen=True)
@@ -461,6 +510,7 @@ class RuleSet:
     image_updates: tuple[ImageUpdate, ...] = ()
     marker_dialects: tuple[MarkerDialect, ...] = ()
     alerts: tuple[Alert, ...] = ()
+    flux_objects: tuple[FluxObject, ...] = ()
 
     @staticmethod
     def of(rules: "list[Rule] | tuple[Rule, ...]") -> "RuleSet":
@@ -475,6 +525,7 @@ class RuleSet:
             image_updates=pick(ImageUpdate),
             marker_dialects=pick(MarkerDialect),
             alerts=pick(Alert),
+            flux_objects=pick(FluxObject),
         )
 
     def all(self) -> tuple[Rule, ...]:
@@ -486,6 +537,7 @@ class RuleSet:
             *self.image_updates,
             *self.marker_dialects,
             *self.alerts,
+            *self.flux_objects,
         )
 
     def get(self, key: ObjectKey) -> Rule | None:

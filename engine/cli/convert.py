@@ -9,7 +9,7 @@ import click
 from engine.cli.check import repo_option
 from engine.cli.kinds import KINDS, find, parse_kind
 from engine.errors import Problem, Problems, Severity, UserError
-from engine.model import Rule
+from engine.model import FluxObject, Rule
 from engine.rules.flux import flux_expressible, write_flux
 from engine.rules.load import RULE_SUFFIX, load_files, load_repo
 from engine.rules.printer import print_rules
@@ -68,7 +68,11 @@ def convert(files: tuple[Path, ...], target: str | None) -> int:
     rules = load_files(files, problems, builtin=False)
     problems.raise_if_errors()
     target = target or ("flux" if files[0].suffix == RULE_SUFFIX else "dsl")
-    objects = list(rules.all())
+    objects = [r for r in rules.all() if not isinstance(r, FluxObject)]
+    for other in rules.flux_objects:
+        click.echo(Problem(Severity.WARNING, f"{other.KIND} {other.key.ref} is not a gitward rule "
+                           "(gitward does not reconcile it): left out of the output; keep it as "
+                           "YAML", other.origin).render(), err=True)
     if target == "flux":
         for rule in objects:
             if not flux_expressible(rule):

@@ -192,6 +192,40 @@ def local_revision(path: Path, *, source: str = "", ignore: str = "") -> Checkou
                     committed_at)
 
 
+@dataclass(frozen=True)
+class Origin:
+    """Where a local checkout came from: its remote's URL (no credentials) and its branch."""
+
+    url: str
+    branch: str
+
+
+def checkout_origin(path: Path) -> Origin | None:
+    """The remote and branch of the checkout holding `path` (the branch's upstream remote, else
+    `origin`); None when `path` is not in a git checkout or has no remote. scp-like remotes
+    (`git@host:owner/repo`) are given as `ssh://` URLs, as Flux spells them."""
+    env = _clean_environ()
+
+    def git(*args: str) -> str | None:
+        try:
+            code, out, _ = _execute(list(args), cwd=path, env=env, timeout=LOCAL_TIMEOUT)
+        except (_Timeout, OSError):
+            return None
+        return out.strip() if code == 0 else None
+
+    if not path.is_dir() or git("rev-parse", "--is-inside-work-tree") != "true":
+        return None
+    branch = git("symbolic-ref", "--quiet", "--short", "HEAD") or ""
+    remote = (git("config", "--get", f"branch.{branch}.remote") if branch else None) or "origin"
+    url = git("config", "--get", f"remote.{remote}.url")
+    if not url:
+        return None
+    scp = re.fullmatch(r"(?P<user>[^@/:]+@)?(?P<host>[^/:]+):(?P<path>(?!/).+)", url)
+    if scp and "://" not in url:
+        url = f"ssh://{scp['user'] or ''}{scp['host']}/{scp['path']}"
+    return Origin(public_url(url), branch)
+
+
 # Internals -----------------------------------------------------------------------------------
 
 _INFO_FORMAT = "%an%x00%ae%x00%ct%x00%B"

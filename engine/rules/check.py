@@ -19,6 +19,8 @@ from engine.model import (
     PolicyKind,
     Direction,
     RuleSet,
+    SkippedObject,
+    SourceKind,
 )
 from engine.rules.regex import PatternError, compile_pattern, text_of
 from engine.rules.semver import ConstraintError, parse_constraint
@@ -34,13 +36,18 @@ def check_rules(rules: RuleSet, problems: Problems) -> None:
 
 
 def check_references(rules: RuleSet, problems: Problems) -> None:
-    """Every reference names an object that exists."""
-    sources = {s.key for s in rules.sources}
+    """Every reference names an object that exists (Flux would fail the referrer otherwise)."""
+    sources = {s.key for s in rules.sources} | {o.key for o in rules.flux_objects}
     repos = {r.key for r in rules.image_repositories}
     kustomizations = {k.key for k in rules.kustomizations}
     for k in rules.kustomizations:
-        ns, name = k.source_ref.namespace or k.namespace, k.source_ref.name
-        _expect(ObjectKey(GitSource.KIND, ns, name), sources, k, k.source_ref.origin, problems)
+        key = source_key(k)
+        if k.source_ref.kind in UNFETCHED_SOURCES:
+            problems.warning(f"Kustomization {k.key.ref}: its source is a {key.kind}, which gitward "
+                             "does not fetch: the Kustomization is listed but not built or applied",
+                             k.source_ref.origin or k.origin, code="source-not-reconciled")
+        else:
+            _expect(key, sources, k, k.source_ref.origin, problems)
         for dep in k.depends_on:
             dns, dname = dep.resolve(k.namespace)
             _expect(ObjectKey(Kustomization.KIND, dns, dname), kustomizations, k, dep.origin, problems)
@@ -49,6 +56,60 @@ def check_references(rules: RuleSet, problems: Problems) -> None:
     for u in rules.image_updates:
         ns, name = u.source_ref.namespace or u.namespace, u.source_ref.name
         _expect(ObjectKey(GitSource.KIND, ns, name), sources, u, u.source_ref.origin, problems)
+
+
+UNFETCHED_SOURCES = (SourceKind.BUCKET, SourceKind.EXTERNAL_ARTIFACT)
+"""Source kinds a Kustomization may name that gitward cannot fetch: ExternalArtifacts are made
+in the cluster by other controllers, Buckets need cloud storage clients."""
+
+
+def source_key(k: Kustomization) -> ObjectKey:
+    """The source a Kustomization names; an empty namespace is the Kustomization's own."""
+    ref = k.source_ref
+    return ObjectKey(ref.kind.value, ref.namespace or k.namespace, ref.name)
+
+
+def isolate(rules: RuleSet) -> tuple[RuleSet, tuple[SkippedObject, ...]]:
+    """The rules without every object whose references do not resolve, and without what depends
+    on those, as Flux would leave them failing; the others stay usable. Each left-out object
+    comes back with its reason."""
+    sources = {s.key for s in rules.sources} | {o.key for o in rules.flux_objects}
+    repos = {r.key for r in rules.image_repositories}
+    skipped: dict[ObjectKey, SkippedObject] = {}
+
+    def skip(rule: Kustomization | ImagePolicy | ImageUpdate, reason: str) -> None:
+        skipped.setdefault(rule.key, SkippedObject(rule.key, reason, rule.origin))
+
+    for u in rules.image_updates:
+        key = ObjectKey(GitSource.KIND, u.source_ref.namespace or u.namespace, u.source_ref.name)
+        if key not in sources:
+            skip(u, f"its source {key.kind} {key.ref} is not defined")
+    for p in rules.image_policies:
+        if p.repository_key not in repos:
+            skip(p, f"its ImageRepository {p.repository_key.ref} is not defined")
+    present = {k.key for k in rules.kustomizations}
+    changed = True
+    while changed:  # dependsOn chains: a Kustomization waits on what it depends on
+        changed = False
+        for k in rules.kustomizations:
+            if k.key in skipped:
+                continue
+            key = source_key(k)
+            if k.source_ref.kind not in UNFETCHED_SOURCES and key not in sources:
+                skip(k, f"its source {key.kind} {key.ref} is not defined")
+                changed = True
+                continue
+            for dep in k.depends_on:
+                dkey = ObjectKey(Kustomization.KIND, *dep.resolve(k.namespace))
+                if dkey not in present or dkey in skipped:
+                    why = "is not defined" if dkey not in present else "is skipped"
+                    skip(k, f"it depends on Kustomization {dkey.ref}, which {why}")
+                    changed = True
+                    break
+    if not skipped:
+        return rules, ()
+    kept = RuleSet.of([r for r in rules.all() if r.key not in skipped])
+    return kept, tuple(skipped[k] for k in sorted(skipped))
 
 
 def _expect(

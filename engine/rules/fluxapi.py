@@ -7,6 +7,8 @@ gitward's gates that Flux has no field for travel as `gitward.dev/*` annotations
 SOURCE_GROUP = "source.toolkit.fluxcd.io"
 KUSTOMIZE_GROUP = "kustomize.toolkit.fluxcd.io"
 IMAGE_GROUP = "image.toolkit.fluxcd.io"
+FLUX_GROUP_SUFFIX = ".fluxcd.io"
+"""Every Flux API group ends so (toolkit controllers, source extensions, the Flux operator)."""
 VERSIONS = ("v1", "v1beta2", "v1beta1")
 """API versions read, newest first; the writer uses v1."""
 
@@ -15,3 +17,15 @@ HOLD_ANNOTATION = "gitward.dev/hold"
 NEVER_DOWNGRADE_ANNOTATION = "gitward.dev/never-downgrade"
 PIN_ANNOTATION = "gitward.dev/pin"
 GITWARD_PREFIX = "gitward.dev/"
+
+NOT_RECONCILED: dict[str, tuple[str, ...]] = {
+    SOURCE_GROUP: ("HelmRepository", "HelmChart", "Bucket", "OCIRepository", "ExternalArtifact"),
+    "source.extensions.fluxcd.io": ("ArtifactGenerator",),
+    "helm.toolkit.fluxcd.io": ("HelmRelease",),
+    "notification.toolkit.fluxcd.io": ("Alert", "Provider", "Receiver"),
+    KUSTOMIZE_GROUP: (),
+    IMAGE_GROUP: (),
+}
+"""Flux kinds gitward reads as objects it does not reconcile, by group. A kind of these groups
+not listed here (nor read by gitward) is a typo or a newer kind: a warning, then the same.
+Groups not listed (the Flux operator's, future ones) are read as such objects without a word."""

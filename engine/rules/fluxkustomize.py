@@ -34,9 +34,10 @@ def read_kustomization(m: Manifest) -> Kustomization | None:
         "commonMetadata", "dependsOn", "interval", "retryInterval", "path", "postBuild", "prune",
         "healthChecks", "namePrefix", "nameSuffix", "patches", "images", "serviceAccountName",
         "sourceRef", "suspend", "targetNamespace", "timeout", "force", "wait", "components",
+        "kubeConfig",
     ]
     ignored = {
-        "decryption": "manifests are applied as they are in git", "kubeConfig": "",
+        "decryption": "manifests are applied as they are in git",
         "healthCheckExprs": "", "deletionPolicy": "", "ignoreMissingComponents": "",
         "driftIgnoreRules": "",
     }
@@ -62,6 +63,7 @@ def read_kustomization(m: Manifest) -> Kustomization | None:
         dep = spec.child(where, item, ("name", "namespace"), ignored={"readyExpr": ""})
         name = or_else(dep.string("name", required=True), "")
         depends_on.append(NamespacedRef(name, or_else(dep.string("namespace"), ""), origin=dep.pos("name")))
+    kube_config = _kube_config(spec)
     common = spec.struct("commonMetadata", ("labels", "annotations"))
     post = spec.struct("postBuild", ("substitute", "substituteFrom"))
     return Kustomization(
@@ -89,8 +91,26 @@ def read_kustomization(m: Manifest) -> Kustomization | None:
         substitute_from=tuple(_substitute_from(post)) if post else (),
         health_checks=tuple(_health_checks(spec)),
         components=spec.str_list("components"),
+        kube_config=kube_config,
         origin=m.origin,
     )
+
+
+def _kube_config(spec: Struct) -> str:
+    """`spec.kubeConfig`: the Secret (or ConfigMap) naming another cluster (read so that discovery
+    and `convert` know of it; gitward applies to the cluster it is configured for only)."""
+    sub = spec.struct("kubeConfig", ("secretRef", "configMapRef"))
+    if sub is None:
+        return ""
+    names = []
+    for field in ("secretRef", "configMapRef"):
+        ref = sub.struct(field, ("name", "key"))
+        if ref is not None:
+            names.append(or_else(ref.string("name", required=True), ""))
+    name = next((n for n in names if n), "(unnamed)")
+    spec.warning("kubeConfig", "gitward applies to the cluster it is configured for, not to the "
+                 "cluster this Secret names: this Kustomization is not applied", at_key=True)
+    return name
 
 
 def _images(spec: Struct) -> Iterable[ImageOverride]:

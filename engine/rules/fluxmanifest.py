@@ -27,7 +27,6 @@ _METADATA = (
     "ownerReferences", "finalizers", "managedFields", "selfLink", "clusterName",
 )
 _GIT_REF = ("branch", "tag", "semver", "name", "commit")
-_OTHER_SOURCES = ("OCIRepository", "Bucket", "ExternalArtifact")
 
 T = TypeVar("T")
 
@@ -127,18 +126,20 @@ def read_git_ref(struct: Struct, key: str, required: bool = False) -> GitRef | N
 
 
 def read_source_ref(spec: Struct, *, default_kind: str = "") -> SourceRef | None:
-    """`spec.sourceRef`; only GitRepository sources exist in gitward today."""
+    """`spec.sourceRef`. A Kustomization may name any Flux source kind; an automation (which
+    has a `default_kind`) only a GitRepository."""
     sub = spec.struct(
         "sourceRef", ("kind", "name", "namespace"), required=True,
         ignored={"apiVersion": "the source is always source.toolkit.fluxcd.io"},
     )
     if sub is None:
         return None
-    kind = sub.string("kind", required=not default_kind) or default_kind
-    if kind != SourceKind.GIT_REPOSITORY:
-        if kind in _OTHER_SOURCES and not default_kind:
-            sub.error("kind", f"{kind} sources are not supported by gitward yet (only GitRepository)")
-        elif kind:
-            sub.error("kind", f'must be GitRepository, got "{kind}"{did_you_mean(kind, [SourceKind.GIT_REPOSITORY.value])}')
+    text = sub.string("kind", required=not default_kind) or default_kind
+    allowed = [SourceKind.GIT_REPOSITORY.value] if default_kind else [k.value for k in SourceKind]
+    kind = SourceKind(text) if text in allowed else None
+    if kind is None and text:
+        listed = allowed[0] if len(allowed) == 1 else f"{', '.join(allowed[:-1])} or {allowed[-1]}"
+        sub.error("kind", f'must be {listed}, got "{text}"{did_you_mean(text, allowed)}')
     name = or_else(sub.string("name", required=True), "")
-    return SourceRef(name, or_else(sub.string("namespace"), ""), origin=sub.pos("name"))
+    return SourceRef(name, or_else(sub.string("namespace"), ""), kind=kind or SourceKind.GIT_REPOSITORY,
+                     origin=sub.pos("name"))

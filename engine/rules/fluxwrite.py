@@ -175,6 +175,7 @@ def _write_kustomization(k: Kustomization) -> dict[str, object]:
             for i in k.images
         ],
         "interval": format_go(k.interval),
+        "kubeConfig": {"secretRef": {"name": k.kube_config}} if k.kube_config else None,
         "namePrefix": k.name_prefix,
         "nameSuffix": k.name_suffix,
         "patches": patches,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Collection, Iterable, Iterator
 
 from engine.errors import Problems, SourcePos
 from engine.model import Rule, RuleSet
@@ -20,7 +20,7 @@ from engine.shipped import shipped_dir
 
 RULE_SUFFIX = ".rules"
 YAML_SUFFIXES = (".yaml", ".yml")
-FLUX_SCREEN = b"toolkit.fluxcd.io"
+FLUX_SCREEN = b"fluxcd.io"
 
 
 def builtin_rules_dir() -> Path:
@@ -112,24 +112,37 @@ def load_files(paths: Iterable[Path], problems: Problems, *, builtin: bool = Tru
         rules.extend(_builtin(problems))
     for path in paths:
         rules.extend(read_rule_file(path, problems))
-    return _dedupe(rules, problems)
+    return dedupe(rules, problems)
 
 
 def load_repo(root: Path, problems: Problems, *, builtin: bool = True) -> Repo:
-    """Every rule in the tree below `root`: `*.rules` files and Flux manifests."""
+    """Every rule in the tree below `root`: `*.rules` files and Flux manifests, file by file.
+
+    This is the whole-tree reading; engine/evaluate/discover.py finds Flux objects as Flux does.
+    """
     rules: list[Rule] = list(_builtin(problems)) if builtin else []
-    files: list[str] = []
     if not root.is_dir():
         problems.error("repository path is not a directory", SourcePos(display_path(root)))
         return Repo(root, RuleSet(), ())
-    for path in walk_files(root):
-        if path.suffix != RULE_SUFFIX and path.suffix not in YAML_SUFFIXES:
+    rules.extend(load_tree(walk_repo(root), problems))
+    found = dedupe(rules, problems)
+    files = tuple(dict.fromkeys(r.origin.path for r in found.all()
+                                if r.origin is not None and r.origin.path and not _is_builtin(r.origin.path)))
+    return Repo(root, found, files)
+
+
+def load_tree(files: Iterable[tuple[str, Path]], problems: Problems, *, flux: bool = True,
+              dsl: bool = True, skip: Collection[str] = (), hidden: bool = True) -> list[Rule]:
+    """Rules from the given (repo-relative path, path) files: `*.rules` files when `dsl`, Flux
+    manifests when `flux`; `skip` names files to pass over, `hidden=False` passes over every
+    file under a directory whose name starts with a dot (an archive, a tool's folder)."""
+    rules: list[Rule] = []
+    for rel, path in files:
+        if rel in skip or (not hidden and any(part.startswith(".") for part in rel.split("/")[:-1])):
             continue
-        found = read_rule_file(path, problems, screen=True)
-        if found:
-            files.append(display_path(path))
-            rules.extend(found)
-    return Repo(root, _dedupe(rules, problems), tuple(files))
+        if (path.suffix == RULE_SUFFIX and dsl) or (path.suffix in YAML_SUFFIXES and flux):
+            rules.extend(read_rule_file(path, problems, screen=True))
+    return rules
 
 
 def _builtin(problems: Problems) -> list[Rule]:
@@ -144,7 +157,7 @@ def _builtin(problems: Problems) -> list[Rule]:
     return rules
 
 
-def _dedupe(rules: list[Rule], problems: Problems) -> RuleSet:
+def dedupe(rules: Iterable[Rule], problems: Problems) -> RuleSet:
     """Keep the first definition of each object; report every later one where it stands."""
     first: dict[object, Rule] = {}
     kept: list[Rule] = []
@@ -161,6 +174,13 @@ def _dedupe(rules: list[Rule], problems: Problems) -> RuleSet:
             code="duplicate",
         )
     return RuleSet.of(kept)
+
+
+def _is_builtin(path: str) -> bool:
+    try:
+        return Path(path).resolve().is_relative_to(builtin_rules_dir().resolve())
+    except OSError:
+        return False
 
 
 def _name(rule: Rule) -> str:

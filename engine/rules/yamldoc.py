@@ -365,3 +365,35 @@ class Struct:
             if text is not None:
                 out.append((name, text))
         return tuple(out)
+
+
+def graft(value: object, original: yaml.Node | None, anchor: yaml.Node) -> yaml.Node:
+    """A node tree for `value` (an object as a build left it) that points where it was written.
+
+    Where `value`'s structure follows `original` (the document the object came from), each node
+    takes its original node's marks; a field a patch or transformer added takes its nearest
+    original ancestor's. Readers then report problems of a rendered object at the line a user
+    can open, even after kustomize moved it to another namespace or patched its spec.
+    """
+    representer = yaml.representer.SafeRepresenter()
+    representer.ignore_aliases = lambda data: True  # type: ignore[method-assign]
+    node = representer.represent_data(value)
+    _take_marks(node, original, anchor)
+    return node
+
+
+def _take_marks(node: yaml.Node, original: yaml.Node | None, anchor: yaml.Node) -> None:
+    source = original if original is not None else anchor
+    node.start_mark, node.end_mark = source.start_mark, source.end_mark
+    if isinstance(node, yaml.MappingNode):
+        pairs: dict[str, tuple[yaml.Node, yaml.Node]] = {}
+        if isinstance(original, yaml.MappingNode):
+            pairs = {str(k.value): (k, v) for k, v in original.value if isinstance(k, yaml.ScalarNode)}
+        for key, item in node.value:
+            was_key, was = pairs.get(str(key.value), (None, None))
+            _take_marks(key, was_key, source)
+            _take_marks(item, was, source)
+    elif isinstance(node, yaml.SequenceNode):
+        items = original.value if isinstance(original, yaml.SequenceNode) else []
+        for i, item in enumerate(node.value):
+            _take_marks(item, items[i] if i < len(items) else None, source)

@@ -15,6 +15,7 @@ from engine.errors import GitwardError, Problems, Severity
 from engine.model import (
     DEFAULT_COMMIT_MESSAGE,
     DEFAULT_EXCLUSION_LIST,
+    FluxObject,
     DigestReflection,
     Direction,
     GitRef,
@@ -129,9 +130,9 @@ def test_homelab_loads_every_flux_object_without_error(homelab_corpus: Path) -> 
     rules, problems = load_corpus(homelab_corpus)
     assert problems.errors == []
     assert problems.warnings == []
-    kinds = sorted(type(r).__name__ for r in rules)
+    kinds = sorted(r.KIND if isinstance(r, FluxObject) else type(r).__name__ for r in rules)
     assert kinds == [
-        "GitSource", "ImagePolicy", "ImagePolicy", "ImagePolicy", "ImageRepository",
+        "GitSource", "HelmRelease", "HelmRepository", "ImagePolicy", "ImagePolicy", "ImagePolicy", "ImageRepository",
         "ImageRepository", "ImageRepository", "ImageUpdate", "ImageUpdate", "Kustomization",
     ]
 
@@ -365,16 +366,33 @@ def test_origins_and_nested_positions() -> None:
     assert ks.depends_on[0].origin is not None and ks.depends_on[0].origin.line == 13
 
 
-def test_other_documents_are_ignored() -> None:
+def test_other_documents_are_ignored_and_flux_kinds_gitward_does_not_reconcile_are_listed() -> None:
     text = (
         "apiVersion: v1\nkind: List\nitems: []\n---\n"
         "apiVersion: source.toolkit.fluxcd.io/v1beta2\nkind: HelmRepository\nmetadata: {name: h}\n---\n"
-        "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata: {name: r}\n---\n"
+        "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata: {name: r, namespace: apps}\n---\n"
         "- just\n- a list\n---\n---\nplain scalar\n---\n" + GIT
     )
     rules, problems = read(text)
     assert len(problems) == 0
-    assert [type(r) for r in rules] == [GitSource]
+    assert [type(r) for r in rules] == [FluxObject, FluxObject, GitSource]
+    assert [(r.KIND, r.key.ref) for r in rules[:2]] == [("HelmRepository", "flux-system/h"),
+                                                        ("HelmRelease", "apps/r")]
+
+
+def test_a_kustomization_may_name_any_flux_source_kind() -> None:
+    for kind in ("OCIRepository", "Bucket", "ExternalArtifact"):
+        rules, problems = read(KS.replace("kind: GitRepository", f"kind: {kind}"))
+        assert problems.errors == []
+        assert isinstance(rules[0], Kustomization) and rules[0].source_ref.kind.value == kind
+
+
+def test_an_unknown_kind_of_a_flux_group_is_a_warning_and_still_listed() -> None:
+    rules, problems = read("apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelase\nmetadata: {name: r}\n")
+    assert [p.message for p in problems] == [
+        'HelmRelase is not a kind of helm.toolkit.fluxcd.io (did you mean "HelmRelease"?): read as '
+        "an object gitward does not reconcile"]
+    assert [r.KIND for r in rules] == ["HelmRelase"]
 
 
 def test_every_problem_of_a_file_is_collected_and_good_objects_load() -> None:
@@ -442,10 +460,9 @@ BAD = [
      "error", "spec.prune is required", 5, 1),
     ("prune-as-string", KS.replace("prune: true", "prune: 'yes'"),
      "error", "spec.prune: expected true or false, got a string", 7, 10),
-    ("oci-source", KS.replace("kind: GitRepository", "kind: OCIRepository"),
-     "error", "spec.sourceRef.kind: OCIRepository sources are not supported by gitward yet (only GitRepository)", 9, 11),
     ("source-kind-typo", KS.replace("kind: GitRepository", "kind: GitRepo"),
-     "error", 'spec.sourceRef.kind: must be GitRepository, got "GitRepo" (did you mean "GitRepository"?)', 9, 11),
+     "error", 'spec.sourceRef.kind: must be GitRepository, OCIRepository, Bucket or ExternalArtifact, '
+     'got "GitRepo" (did you mean "GitRepository"?)', 9, 11),
     ("removed-in-v1", KS + "  patchesStrategicMerge: []\n",
      "error", "spec.patchesStrategicMerge: removed in kustomize.toolkit.fluxcd.io/v1: use spec.patches", 11, 3),
     ("substitute-not-string", KS + "  postBuild:\n    substitute:\n      replicas: 3\n",
