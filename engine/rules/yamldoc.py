@@ -29,6 +29,9 @@ from engine.rules.duration import DurationError, parse_duration
 
 _FAST_LOADER: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
+_SOPS_CIPHERTEXT = re.compile(r"ENC\[AES256_GCM,data:[A-Za-z0-9+/=]*,iv:[A-Za-z0-9+/=]+,tag:[A-Za-z0-9+/=]+,type:[a-z]+\]")
+"""A value SOPS encrypted in place (`sops --encrypt`): the ciphertext, base64, and its type."""
+
 _TAG = "tag:yaml.org,2002:"
 _NULL, _STR, _BOOL, _MERGE = _TAG + "null", _TAG + "str", _TAG + "bool", _TAG + "merge"
 _TAG_NAMES = {
@@ -329,7 +332,27 @@ class Struct:
         if required:
             self.require(key)
         node = self.values.get(key)
-        return None if is_null(node) else node
+        if node is None or is_null(node) or self.encrypted(node, join(self.where, key)):
+            return None
+        return node
+
+    def encrypted(self, node: yaml.Node, where: str) -> bool:
+        """Whether `node` is a SOPS-encrypted value: a warning, and the field reads as absent.
+
+        Flux decrypts such values only while kustomize-controller applies the file (with the
+        Kustomization's spec.decryption); gitward reads the file as it is in git, so the
+        ciphertext is never taken for the value.
+        """
+        if not (isinstance(node, yaml.ScalarNode) and node.tag == _STR and node.value.startswith("ENC[")):
+            return False
+        if not _SOPS_CIPHERTEXT.fullmatch(node.value):
+            return False
+        self.problems.warning(
+            f"{where} is SOPS-encrypted: gitward does not decrypt, so it reads the field as absent "
+            "(Flux decrypts it only where the Kustomization applying this file has spec.decryption)",
+            self.doc.pos(node),
+        )
+        return True
 
     def string(self, key: str, required: bool = False) -> str | None:
         node = self.value(key, required)
@@ -338,6 +361,8 @@ class Struct:
         return self.scalar_str(node, join(self.where, key))
 
     def scalar_str(self, node: yaml.Node, where: str) -> str | None:
+        if self.encrypted(node, where):
+            return None
         if isinstance(node, yaml.ScalarNode) and node.tag == _STR:
             return str(node.value)
         hint = f'quote it: "{node.value}"' if isinstance(node, yaml.ScalarNode) and node.tag != _NULL else ""
