@@ -29,52 +29,38 @@ sops:
 URL_CIPHER = "ENC[AES256_GCM,data:5DLPmAMTFTi9R0XfiqdRZ8Q1,iv:M/CYyZnYSnCDXd4JBsyeR0Aav9ER0xZ+G2jmt0nfLLs=,tag:EY9MLwB9Pd6ggEQTDKZoLg==,type:str]"
 BOOL_CIPHER = "ENC[AES256_GCM,data:8jR0hw==,iv:7bX4S9zoVjM0/5u7sQy0b2ZmWTKF7yfDe1ulMmDLTJs=,tag:2qgWcDE0Ji6BAQMKLk+uQg==,type:bool]"
 
+def flux(api_version: str, kind: str, name: str, spec: str) -> str:
+    return f"apiVersion: {api_version}\nkind: {kind}\nmetadata: {{name: {name}, namespace: flux-system}}\nspec:\n{spec}"
+
+
 KINDS = {
-    "GitRepository": """\
-apiVersion: source.toolkit.fluxcd.io/v1
-kind: GitRepository
-metadata: {name: apps, namespace: flux-system}
-spec:
+    "GitRepository": flux("source.toolkit.fluxcd.io/v1", "GitRepository", "apps", """\
   url: https://example.com/apps.git
   interval: 5m
   ref: {branch: main}
-""",
-    "Kustomization": """\
-apiVersion: kustomize.toolkit.fluxcd.io/v1
-kind: Kustomization
-metadata: {name: apps, namespace: flux-system}
-spec:
+"""),
+    "Kustomization": flux("kustomize.toolkit.fluxcd.io/v1", "Kustomization", "apps", """\
   interval: 10m
   path: ./apps
   prune: true
   sourceRef: {kind: GitRepository, name: apps}
-""",
-    "ImageRepository": """\
-apiVersion: image.toolkit.fluxcd.io/v1
-kind: ImageRepository
-metadata: {name: web, namespace: flux-system}
-spec:
+"""),
+    "ImageRepository": flux("image.toolkit.fluxcd.io/v1", "ImageRepository", "web", """\
   image: ghcr.io/example/web
   interval: 5m
-""",
-    "ImagePolicy": """\
-apiVersion: image.toolkit.fluxcd.io/v1
-kind: ImagePolicy
-metadata: {name: web, namespace: flux-system}
-spec: {imageRepositoryRef: {name: web}, policy: {semver: {range: ">=1.0.0"}}}
-""",
-    "ImageUpdateAutomation": """\
-apiVersion: image.toolkit.fluxcd.io/v1
-kind: ImageUpdateAutomation
-metadata: {name: apps, namespace: flux-system}
-spec:
+"""),
+    "ImagePolicy": flux("image.toolkit.fluxcd.io/v1", "ImagePolicy", "web", """\
+  imageRepositoryRef: {name: web}
+  policy: {semver: {range: ">=1.0.0"}}
+"""),
+    "ImageUpdateAutomation": flux("image.toolkit.fluxcd.io/v1", "ImageUpdateAutomation", "apps", """\
   interval: 5m
   sourceRef: {kind: GitRepository, name: apps}
   git:
     commit: {author: {name: bot, email: bot@example.com}}
     push: {branch: main}
   update: {path: ./apps, strategy: Setters}
-""",
+"""),
 }
 
 
