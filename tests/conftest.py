@@ -11,6 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 CORPUS = ROOT / "tests" / "corpus"
 HOMELAB_CORPUS = ROOT.parent / "shared" / "corpus" / "homelab"
+REALWORLD_CORPUS = ROOT.parent / "shared" / "corpus" / "realworld"
 
 
 def in_ci() -> bool:
@@ -31,3 +32,10 @@ def homelab_corpus() -> Path:
     """The user's real GitOps repository (../shared/corpus/homelab), read-only."""
     require(HOMELAB_CORPUS.is_dir(), f"the homelab corpus is absent ({HOMELAB_CORPUS})")
     return HOMELAB_CORPUS
+
+
+def realworld_repo(name: str) -> Path:
+    """One repository of the realworld corpus (../shared/corpus/realworld/NAME), read-only."""
+    path = REALWORLD_CORPUS / name
+    require(path.is_dir(), f"the realworld corpus repository {name} is absent ({path})")
+    return path

@@ -6,7 +6,8 @@ string. Flux reads kustomize's output, and the text it substitutes variables int
 sigs.k8s.io/yaml (go-yaml v2: `yes`, `on` and `y` are booleans there). gitward renders plain
 directories without kustomize, so it reads them the way kustomize does: the same objects
 whichever path built them. Plain scalars are resolved by Go's rules (`go_tag`); everything
-else is PyYAML (libyaml when present), so syntax errors keep PyYAML's wording.
+else is PyYAML (libyaml when present), so syntax errors keep PyYAML's wording. A redefined
+anchor is read as go-yaml reads it (an alias names the latest definition; see yamldoc.py).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import yaml
 from yaml.constructor import ConstructorError
 
 from engine.errors import Problem, Severity, SourcePos
-from engine.rules.yamldoc import YamlSyntaxError, load_documents
+from engine.rules.yamldoc import YamlSyntaxError, is_redefined_anchor, load_documents, redefining
 
 _TAG = "tag:yaml.org,2002:"
 STR, INT, FLOAT, BOOL, NULL = _TAG + "str", _TAG + "int", _TAG + "float", _TAG + "bool", _TAG + "null"
@@ -210,6 +211,9 @@ class _V2Loader(_V3Loader):
     v2 = True
 
 
+_REDEFINING = {loader: redefining(loader) for loader in (_V3Loader, _V2Loader)}
+
+
 @dataclass(frozen=True)
 class Doc:
     """One document of a stream: its 1-based number, the line it starts on, its value."""
@@ -225,7 +229,19 @@ def read_documents(path: str, text: str, *, v2: bool = False) -> list[Doc]:
     `v2=False` reads as kustomize reads a manifest, `v2=True` as Flux reads kustomize's
     output (and substituted text). `path` is only used in messages.
     """
-    loader: Any = (_V2Loader if v2 else _V3Loader)(text)
+    loader_class = _V2Loader if v2 else _V3Loader
+    try:
+        return _read(path, text, loader_class)
+    except _AnchorRedefined:
+        return _read(path, text, _REDEFINING[loader_class])
+
+
+class _AnchorRedefined(Exception):
+    """libyaml refused the stream for a redefined anchor: read it again, composing in Python."""
+
+
+def _read(path: str, text: str, loader_class: type) -> list[Doc]:
+    loader: Any = loader_class(text)
     docs: list[Doc] = []
     number = 0
     try:
@@ -242,6 +258,8 @@ def read_documents(path: str, text: str, *, v2: bool = False) -> list[Doc]:
         pos = SourcePos(path, mark.line + 1, mark.column + 1, syntax="flux") if mark else SourcePos(path)
         raise YamlSyntaxError(Problem(Severity.ERROR, f"document {number}: {err.problem}", pos)) from None
     except (yaml.YAMLError, RecursionError) as err:
+        if is_redefined_anchor(err):
+            raise _AnchorRedefined() from None
         load_documents(path, text)  # words the syntax error as PyYAML's pure loader does
         raise YamlSyntaxError(Problem(Severity.ERROR, f"document {number or 1}: {err}",
                                       SourcePos(path))) from None

@@ -26,7 +26,7 @@ import yaml
 from engine.errors import Problem, Problems, Severity, SourcePos
 from engine.evaluate import kubeyaml
 from engine.model import Kustomization, Manifest, Patch
-from engine.rules.yamldoc import YamlSyntaxError
+from engine.rules.yamldoc import YamlSyntaxError, compose_all
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 """The names kustomize recognises, in the order it looks for them."""
@@ -284,9 +284,8 @@ def indexes_of(items: Sequence[Located]) -> dict[str, DocumentIndex]:
 def document_index(text: str) -> DocumentIndex:
     """A cheap index of a manifest file (composed, not constructed), for origins of built objects."""
     entries: dict[tuple[str, str], tuple[int, int]] = {}
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        for number, node in enumerate(yaml.compose_all(text, Loader=loader), start=1):
+        for number, node in enumerate(compose_all(text), start=1):
             if not isinstance(node, yaml.MappingNode):
                 continue
             fields = {k.value: v for k, v in node.value if isinstance(k, yaml.ScalarNode)}
@@ -297,7 +296,7 @@ def document_index(text: str) -> DocumentIndex:
                              and k.value == "name"), None)
             if isinstance(kind, yaml.ScalarNode) and isinstance(name, yaml.ScalarNode):
                 entries.setdefault((kind.value, name.value), (number, node.start_mark.line + 1))
-    except yaml.YAMLError:
+    except (yaml.YAMLError, RecursionError):
         pass
     return DocumentIndex(entries)
 

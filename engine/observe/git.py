@@ -38,7 +38,7 @@ from urllib.parse import unquote, urlsplit
 from engine.redact import public_url, scrub
 from engine.errors import GitwardError
 from engine.model import GitRef, GitSource
-from engine.rules.ignore import IGNORE_FILE, IgnoreRules
+from engine.rules.ignore import IgnoreRules
 from engine.rules.semver import ConstraintError, Version, parse_constraint, parse_version
 
 DEFAULT_BRANCH = "master"
@@ -182,7 +182,7 @@ def local_revision(path: Path, *, source: str = "", ignore: str = "") -> Checkou
     if code != 0:
         raise SourceError(f"cannot read the status of {root}: {_detail(err)}", permanent=False)
     changed = [entry[3:] for entry in out.split("\0") if len(entry) > 3]
-    rules = _IgnoreTree(root, IgnoreRules.defaults(ignore))
+    rules = IgnoreRules.load(root, ignore)
     dirty = any(not rules.ignored(rel) for rel in changed)
     code, out, err = git("show", "-s", f"--format={_INFO_FORMAT}", sha)
     if code != 0:
@@ -469,37 +469,6 @@ def _exclusive(lock: Path, deadline: float) -> Iterator[None]:
 def _listing(names: list[str]) -> str:
     shown = ", ".join(names[:LISTED])
     return f"{shown} and {len(names) - LISTED} more" if len(names) > LISTED else shown
-
-
-class _IgnoreTree:
-    """Whether a repo-relative path is left out of the source, as `walk_repo` would decide:
-    a file is out when its rules say so or when any directory above it is out."""
-
-    def __init__(self, root: Path, base: IgnoreRules) -> None:
-        self.root = root
-        self.base = base
-        self.cache: dict[str, IgnoreRules] = {}
-
-    def rules_in(self, directory: str) -> IgnoreRules:
-        if directory not in self.cache:
-            rules = self.rules_in(directory.rpartition("/")[0]) if directory else self.base
-            try:
-                text = (self.root / directory / IGNORE_FILE).read_text(encoding="utf-8",
-                                                                       errors="replace")
-                rules = rules.with_file(directory, text)
-            except OSError:
-                pass  # no .sourceignore here (or unreadable, as walk_repo treats it)
-            self.cache[directory] = rules
-        return self.cache[directory]
-
-    def ignored(self, rel: str) -> bool:
-        directory = ""
-        for part in rel.split("/")[:-1]:
-            child = f"{directory}/{part}" if directory else part
-            if self.rules_in(directory).ignored(child, is_dir=True):
-                return True
-            directory = child
-        return self.rules_in(directory).ignored(rel)
 
 
 def _detail(stderr: str) -> str:

@@ -31,7 +31,7 @@ from engine.evaluate.postbuild import Fetched
 from engine.evaluate.render import DocumentIndex, Located
 from engine.model import GitSource, Kustomization, Manifest, SubstituteFrom
 from engine.observe.kustomize import KustomizeFailed, Kustomizer, build, find_kustomizer
-from engine.rules.ignore import IgnoreRules, walk_repo
+from engine.rules.ignore import walk_repo
 from engine.rules.load import display_path, read_text
 from engine.rules.yamldoc import YamlSyntaxError
 
@@ -82,8 +82,7 @@ def build_kustomization(root: Path, ks: Kustomization, *, source: GitSource | No
     KustomizeNotFound.
     """
     rel = kustomization_path(root, ks)
-    rules = IgnoreRules.defaults(source.ignore if source else "")
-    files = {name: path for name, path in walk_repo(root, rules)}
+    files = {name: path for name, path in walk_repo(root, source.ignore if source else "")}
     order = list(files)
     problems = Problems()
 

@@ -432,26 +432,12 @@ def is_noise(rel: str) -> bool:
 
 
 def ignore_rules(root: Path) -> IgnoreRules:
-    """Flux's default exclusions plus every `.sourceignore` in the checkout."""
-    rules = IgnoreRules.defaults()
-    for directory, dirs, files in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if d != ".git")
-        if IGNORE_FILE in files:
-            rel = Path(directory).relative_to(root).as_posix()
-            try:
-                text = (Path(directory) / IGNORE_FILE).read_text(encoding="utf-8", errors="replace")
-            except OSError:
-                continue
-            rules = rules.with_file("" if rel == "." else rel, text)
-    return rules
+    """The checkout's ignore rules as source-controller applies them (every `.sourceignore`)."""
+    return IgnoreRules.load(root)
 
 
 def is_ignored(rules: IgnoreRules, rel: str) -> bool:
-    """Whether the checkout's ignore rules leave the file, or any directory above it, out."""
-    parts = rel.split("/")
-    for depth in range(1, len(parts)):
-        if rules.ignored("/".join(parts[:depth]), is_dir=True):
-            return True
+    """Whether the checkout's ignore rules leave the file out (each path is judged on its own)."""
     return rules.ignored(rel)
 
 

@@ -26,6 +26,7 @@ _METADATA = (
     "generation", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds",
     "ownerReferences", "finalizers", "managedFields", "selfLink", "clusterName",
 )
+_TOP_LEVEL = ("apiVersion", "kind", "metadata", "spec", "status", "sops")
 _GIT_REF = ("branch", "tag", "semver", "name", "commit")
 
 T = TypeVar("T")
@@ -73,9 +74,13 @@ def read_header(
     unavailable: Mapping[str, str] | None = None,
     annotations: Iterable[str] = (),
 ) -> Header:
-    """Check the top level and metadata; open `spec` with the fields this kind knows."""
+    """Check the top level and metadata; open `spec` with the fields this kind knows.
+
+    A top-level `sops` mapping (the metadata of a SOPS-encrypted file) is accepted on every kind
+    without a word: Flux decrypts such objects; values still encrypted warn where they are read.
+    """
     assert m.doc.node is not None
-    top = Struct(m.doc, m.problems, m.doc.node, "", ("apiVersion", "kind", "metadata", "spec", "status"))
+    top = Struct(m.doc, m.problems, m.doc.node, "", _TOP_LEVEL)
     meta = top.struct("metadata", _METADATA, required=True)
     name, namespace = "", DEFAULT_NAMESPACE
     notes: dict[str, tuple[str, SourcePos]] = {}

@@ -5,12 +5,27 @@ The one place that compiles user patterns (exclusion lists, tag filters, marker 
 logging is off, so a bad pattern yields one clean message and no noise on stderr. Go rejects
 `\\C` (RE2's any-byte escape) and group names beyond `[A-Za-z0-9_]`, which google-re2 accepts;
 both are refused here. Matching runs on UTF-8 bytes, as Go's does.
+
+Two places where RE2 and Go differ are made Go's:
+
+- Memory. RE2 refuses a program past its memory budget (8 MiB by default: `\\pL{500}` is too
+  large), Go past 128 MiB of 40-byte instructions. The budget here lets RE2 build as many
+  instructions as Go's limit counts (RE2 spends 2/3 of it on the program, a quarter of that on
+  16-byte instructions). RE2 compiles a Unicode class to hundreds of UTF-8 byte ranges where Go
+  has one instruction, so a pattern of many large classes can still be too large for RE2 alone;
+  the message says so.
+- `\\B`. Go tests word boundaries (ASCII, as RE2 does) only between characters; RE2 also tests
+  them between the bytes of one UTF-8 character, where `\\B` always holds. A pattern with `\\B`
+  is therefore matched on non-ASCII text by trying each character boundary in turn, leftmost
+  first, which is what Go's search does. (`\\b` never holds inside a character.)
 """
 
 from __future__ import annotations
 
 import re
 import string
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Protocol
 
 import re2
@@ -19,6 +34,13 @@ _GROUP_NAME = re.compile(rb"[A-Za-z0-9_]+")  # Go's rule; RE2 also admits Unicod
 _PLAIN = frozenset(string.ascii_letters + string.digits + "-_/:@=,")  # never special in RE2
 _ESCAPABLE = frozenset(string.punctuation)  # `\` + ASCII punctuation: that character (RE2, Go)
 _ANY_PREFIX, _END = "^.*", "$"
+
+GO_MAX_INSTRUCTIONS = (128 << 20) // 40
+"""Go's regexp/syntax refuses a program past 128 MiB of 40-byte instructions."""
+RE2_MAX_MEM = GO_MAX_INSTRUCTIONS * 16 * 4 * 3 // 2
+"""RE2's budget that holds as many (16-byte) instructions: the program gets 2/3, a quarter of it
+for instructions (RE2's Compiler::Setup)."""
+_TOO_LARGE = "pattern too large - compile failed"
 
 
 class PatternError(ValueError):
@@ -35,10 +57,66 @@ class Match(Protocol):
 
 
 class Regex(Protocol):
+    @property
+    def groups(self) -> int: ...
+
+    @property
+    def groupindex(self) -> dict[bytes, int]: ...
+
+    def search(self, text: bytes) -> Match | None: ...
+
+
+class _Anchored(Protocol):
     groups: int
     groupindex: dict[bytes, int]
 
     def search(self, text: bytes) -> Match | None: ...
+
+    def match(self, text: bytes, pos: int) -> Match | None: ...
+
+
+@dataclass(frozen=True)
+class CharacterStarts:
+    """A pattern with `\\B`: non-ASCII text is searched from character boundaries only (Go's)."""
+
+    program: _Anchored
+
+    @property
+    def groups(self) -> int:
+        return self.program.groups
+
+    @property
+    def groupindex(self) -> dict[bytes, int]:
+        return self.program.groupindex
+
+    def search(self, text: bytes) -> Match | None:
+        if text.isascii():
+            return self.program.search(text)
+        for start in rune_starts(text):
+            match = self.program.match(text, start)
+            if match is not None:
+                return match
+        return None
+
+
+def rune_starts(data: bytes) -> Iterator[int]:
+    """Where Go's UTF-8 decoding starts a character, end of text included.
+
+    A byte that starts no valid sequence (a stray continuation byte, an encoded surrogate, an
+    overlong form) is a character of its own, as Go decodes it.
+    """
+    i, n = 0, len(data)
+    while i < n:
+        yield i
+        lead = data[i]
+        width = 1 if lead < 0xC0 else 2 if lead < 0xE0 else 3 if lead < 0xF0 else 4
+        if width > 1:
+            try:
+                data[i : i + width].decode("utf-8")
+            except UnicodeDecodeError:
+                width = 1
+        i += width
+    yield n
 
 
 def utf8(text: str) -> bytes:
@@ -54,20 +132,25 @@ def text_of(data: bytes) -> str:
 
 def compile_pattern(pattern: str) -> Regex:
     """The RE2 program for `pattern`, or PatternError with RE2's reason."""
-    if _has_any_byte_escape(pattern):
+    escapes = _escapes(pattern)
+    if "C" in escapes:
         raise PatternError(pattern, "invalid escape sequence: `\\C`")
     options = re2.Options()
     options.log_errors = False
+    options.max_mem = RE2_MAX_MEM
     try:
-        regex: Regex = re2.compile(utf8(pattern), options)
+        program: _Anchored = re2.compile(utf8(pattern), options)
     except re2.error as err:
         detail = err.args[0] if err.args else b""
         cause = detail.decode("utf-8", "replace") if isinstance(detail, bytes) else str(detail)
+        if cause == _TOO_LARGE:
+            cause = (f"{cause}: RE2 needs more than {GO_MAX_INSTRUCTIONS} instructions for it "
+                     "(Go's limit; RE2 compiles Unicode classes to many more than Go)")
         raise PatternError(pattern, cause or "rejected by RE2") from None
-    for name in regex.groupindex:
+    for name in program.groupindex:
         if not _GROUP_NAME.fullmatch(name):
             raise PatternError(pattern, f"invalid named capture: `{text_of(name)}`")
-    return regex
+    return CharacterStarts(program) if "B" in escapes else program
 
 
 def suffix_literal(pattern: str) -> str | None:
@@ -96,8 +179,9 @@ def suffix_literal(pattern: str) -> str | None:
     return "".join(literal)
 
 
-def _has_any_byte_escape(pattern: str) -> bool:
-    """Whether `\\C` occurs outside a `\\Q...\\E` quote."""
+def _escapes(pattern: str) -> set[str]:
+    """The letters escaped with `\\` outside `\\Q...\\E` quotes (classes included)."""
+    found: set[str] = set()
     i = 0
     while i < len(pattern) - 1:
         if pattern[i] != "\\":
@@ -105,8 +189,7 @@ def _has_any_byte_escape(pattern: str) -> bool:
         elif pattern[i + 1] == "Q":
             end = pattern.find("\\E", i + 2)
             i = len(pattern) if end < 0 else end + 2
-        elif pattern[i + 1] == "C":
-            return True
         else:
+            found.add(pattern[i + 1])
             i += 2
-    return False
+    return found

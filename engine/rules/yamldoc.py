@@ -5,15 +5,22 @@ libyaml's CSafeLoader composes fast, and the pure SafeLoader is used only to wor
 (its messages are PyYAML's documented ones). Resolution is YAML 1.1, as PyYAML and Kubernetes'
 go-yaml read it (`yes` is a boolean, `1.10` a float).
 
+An anchor may be defined again later in a document, and an alias then names the latest
+definition: YAML 1.2 allows it and go-yaml (kustomize, Flux) reads it so, while both PyYAML
+composers refuse it. `compose_all` therefore composes in libyaml and, only for a stream libyaml
+refuses for that reason, again in Python with `AnchorComposer` (about twice as slow).
+
 `Struct` reads one mapping as a record: each getter checks the value's type and, on a mismatch,
 records an error at the value and returns None, so one pass over a file reports every problem.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import yaml
 
@@ -21,6 +28,9 @@ from engine.errors import Problem, Problems, Severity, SourcePos, UserError, did
 from engine.rules.duration import DurationError, parse_duration
 
 _FAST_LOADER: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+_SOPS_CIPHERTEXT = re.compile(r"ENC\[AES256_GCM,data:[A-Za-z0-9+/=]*,iv:[A-Za-z0-9+/=]+,tag:[A-Za-z0-9+/=]+,type:[a-z]+\]")
+"""A value SOPS encrypted in place (`sops --encrypt`): the ciphertext, base64, and its type."""
 
 _TAG = "tag:yaml.org,2002:"
 _NULL, _STR, _BOOL, _MERGE = _TAG + "null", _TAG + "str", _TAG + "bool", _TAG + "merge"
@@ -122,11 +132,66 @@ class Document:
         return Problem(Severity.ERROR, f"document {self.number}: {message}", pos)
 
 
+class AnchorComposer(yaml.composer.Composer):
+    """PyYAML's composer, but a redefined anchor replaces the earlier one (YAML 1.2, go-yaml)."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        events: Any = self  # the parser mixed in beside this class supplies the events
+        if not events.check_event(yaml.AliasEvent):
+            anchor = events.peek_event().anchor
+            if anchor is not None:
+                self.anchors.pop(anchor, None)
+        return super().compose_node(parent, index)
+
+
+def redefining(loader: type) -> type:
+    """`loader` with `AnchorComposer` composing (in Python, whatever parses the events)."""
+
+    class Loader(AnchorComposer, loader):  # type: ignore[misc]
+        def __init__(self, stream: str) -> None:
+            base: Any = loader
+            base.__init__(self, stream)
+            self.anchors = {}
+
+    Loader.__name__ = f"Redefining{loader.__name__}"
+    return Loader
+
+
+def is_redefined_anchor(err: BaseException) -> bool:
+    """Whether PyYAML refused a stream only because an anchor was defined twice."""
+    return isinstance(err, yaml.composer.ComposerError) and str(err.context or "").startswith(
+        "found duplicate anchor"
+    )
+
+
+_REDEFINING_FAST = redefining(_FAST_LOADER)
+_REDEFINING_PURE = redefining(yaml.SafeLoader)
+
+
+def compose_all(text: str) -> Iterator[yaml.Node | None]:
+    """The root node of every document of `text`, in order; raises PyYAML's errors as it goes.
+
+    libyaml composes; a stream it refuses only for a redefined anchor is composed again in
+    Python, so a caller counting documents never sees one twice.
+    """
+    nodes: list[yaml.Node | None] = []
+    try:
+        for node in yaml.compose_all(text, Loader=_FAST_LOADER):
+            nodes.append(node)
+    except (yaml.YAMLError, RecursionError) as err:
+        if is_redefined_anchor(err):
+            yield from yaml.compose_all(text, Loader=_REDEFINING_FAST)
+            return
+        yield from nodes
+        raise
+    yield from nodes
+
+
 def load_documents(path: str, text: str) -> list[Document]:
     """Every document of a YAML stream, composed (not constructed); raises YamlSyntaxError."""
     nodes: list[yaml.Node | None] = []
     try:
-        for node in yaml.compose_all(text, Loader=_FAST_LOADER):
+        for node in compose_all(text):
             nodes.append(node)
     except (yaml.YAMLError, RecursionError) as err:
         raise _syntax_error(path, text, err, len(nodes)) from None
@@ -137,7 +202,7 @@ def _syntax_error(path: str, text: str, fast: BaseException, fast_count: int) ->
     """Word the error as PyYAML's pure loader does, at its mark; libyaml's words are the fallback."""
     count = 0
     try:
-        for _ in yaml.compose_all(text, Loader=yaml.SafeLoader):
+        for _ in yaml.compose_all(text, Loader=_REDEFINING_PURE):
             count += 1
     except yaml.MarkedYAMLError as err:
         return _marked(path, count, err)
@@ -267,7 +332,27 @@ class Struct:
         if required:
             self.require(key)
         node = self.values.get(key)
-        return None if is_null(node) else node
+        if node is None or is_null(node) or self.encrypted(node, join(self.where, key)):
+            return None
+        return node
+
+    def encrypted(self, node: yaml.Node, where: str) -> bool:
+        """Whether `node` is a SOPS-encrypted value: a warning, and the field reads as absent.
+
+        Flux decrypts such values only while kustomize-controller applies the file (with the
+        Kustomization's spec.decryption); gitward reads the file as it is in git, so the
+        ciphertext is never taken for the value.
+        """
+        if not (isinstance(node, yaml.ScalarNode) and node.tag == _STR and node.value.startswith("ENC[")):
+            return False
+        if not _SOPS_CIPHERTEXT.fullmatch(node.value):
+            return False
+        self.problems.warning(
+            f"{where} is SOPS-encrypted: gitward does not decrypt, so it reads the field as absent "
+            "(Flux decrypts it only where the Kustomization applying this file has spec.decryption)",
+            self.doc.pos(node),
+        )
+        return True
 
     def string(self, key: str, required: bool = False) -> str | None:
         node = self.value(key, required)
@@ -276,6 +361,8 @@ class Struct:
         return self.scalar_str(node, join(self.where, key))
 
     def scalar_str(self, node: yaml.Node, where: str) -> str | None:
+        if self.encrypted(node, where):
+            return None
         if isinstance(node, yaml.ScalarNode) and node.tag == _STR:
             return str(node.value)
         hint = f'quote it: "{node.value}"' if isinstance(node, yaml.ScalarNode) and node.tag != _NULL else ""

@@ -381,20 +381,31 @@ def test_a_local_checkout_is_clean_or_dirty(work: WorkClone, tmp_path: Path) -> 
 
 
 def test_files_the_source_leaves_out_do_not_make_it_dirty(work: WorkClone) -> None:
-    head = work.rev()
     (work.path / ".gitignore").write_text("*.log\n")
-    (work.path / "cluster/.sourceignore").write_text("drafts/\n")
     work.commit({}, "Ignore rules")
     head = work.rev()
     (work.path / "debug.log").write_text("noise\n")  # .gitignore
     (work.path / "diagram.png").write_bytes(b"\x89PNG")  # Flux's default exclusions
     (work.path / ".github/workflows").mkdir(parents=True)
     (work.path / ".github/workflows/ci.yml").write_text("on: push\n")
+    assert local_revision(work.path).revision == head
+    (work.path / "notes.txt").write_text("spec.ignore\n")
+    assert local_revision(work.path).revision == f"{head}+dirty"  # notes.txt counts
+
+
+def test_sourceignore_and_spec_ignore_replace_the_default_exclusions(work: WorkClone) -> None:
+    # source-controller: once any .sourceignore or spec.ignore pattern exists, its default
+    # exclusions (images, CI files...) no longer apply; only the .git ones do
+    (work.path / "cluster/.sourceignore").write_text("drafts/\n")
+    work.commit({}, "Ignore drafts")
+    head = work.rev()
     (work.path / "cluster/drafts").mkdir()
     (work.path / "cluster/drafts/wip.yaml").write_text("kind: Draft\n")  # nested .sourceignore
     (work.path / "notes.txt").write_text("spec.ignore\n")
     assert local_revision(work.path, ignore="/notes.txt").revision == head
     assert local_revision(work.path).revision == f"{head}+dirty"  # notes.txt counts without it
+    (work.path / "diagram.png").write_bytes(b"\x89PNG")
+    assert local_revision(work.path, ignore="/notes.txt").revision == f"{head}+dirty"
 
 
 def test_a_directory_outside_git_is_not_a_source(tmp_path: Path) -> None:

@@ -214,16 +214,19 @@ def test_noise_is_version_control_and_editor_scratch(rel: str, noise: bool) -> N
     assert is_noise(rel) is noise
 
 
-def test_ignore_rules_cover_flux_defaults_and_nested_sourceignore(tmp_path: Path) -> None:
+def test_ignore_rules_are_source_controllers_with_nested_sourceignore(tmp_path: Path) -> None:
     (tmp_path / "apps" / "drafts").mkdir(parents=True)
     (tmp_path / "apps" / ".sourceignore").write_text("drafts/\n*.md\n")
     rules = ignore_rules(tmp_path)
     assert is_ignored(rules, "apps/drafts/new.yaml")
     assert is_ignored(rules, "apps/README.md")
-    assert is_ignored(rules, ".github/workflows/ci.yaml")
+    # a .sourceignore replaces Flux's default exclusions (source-controller keeps only .git & co)
+    assert not is_ignored(rules, ".github/workflows/ci.yaml")
+    assert is_ignored(ignore_rules(tmp_path / "apps" / "drafts"), ".github/workflows/ci.yaml")
+    assert is_ignored(rules, ".git/config")
     assert not is_ignored(rules, "apps/app.yaml")
     assert not is_ignored(rules, "README.md")  # the nested file applies below apps/ only
-    assert not is_ignored(IgnoreRules.defaults(), "apps/drafts/new.yaml")
+    assert not is_ignored(IgnoreRules.of(), "apps/drafts/new.yaml")
 
 
 def test_compare_inventory_by_identity_and_checksum() -> None:

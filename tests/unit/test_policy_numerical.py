@@ -76,23 +76,49 @@ def test_negative_zero_ties_with_zero() -> None:
     assert numerical(Direction.HIGHEST, ["0", "-0"]).selected == "-0"
 
 
+# Flux's loop over tags in descending byte order takes a NaN over what it holds and gives it
+# up for the next tag: only tags after the last NaN (byte-smaller) compete, and the NaN wins
+# when none follow it. The ranking is Flux's selection repeated with each winner removed.
+# Expected rankings were produced by Go (strconv.ParseFloat, the loop of image-policies.md §5 over
+# the tags sorted in descending byte order, tags ParseFloat rejects dropped as gitward skips them).
 NAN_CASES = [
-    # NaN ranks below every number in both directions; among NaNs, byte order.
     (Direction.HIGHEST, ["1", "NaN", "0"], ["1", "0", "NaN"]),
     (Direction.LOWEST, ["1", "NaN", "0"], ["0", "1", "NaN"]),
+    (Direction.HIGHEST, ["inf", "NaN", "1"], ["1", "NaN", "inf"]),  # "inf" > "NaN": overtaken
+    (Direction.LOWEST, ["-inf", "nan", "5"], ["-inf", "5", "nan"]),
     (Direction.HIGHEST, ["nan", "NaN"], ["NaN", "nan"]),  # all NaN: the byte-smallest wins
-    (Direction.LOWEST, ["NaN", "-inf"], ["-inf", "NaN"]),
+    (Direction.HIGHEST, ["NaN", "5", "10"], ["10", "5", "NaN"]),
+    (Direction.HIGHEST, ["nan", "9", "NaN", "Infinity", "10", "-1"], ["Infinity", "10", "9", "-1", "NaN", "nan"]),
+    (Direction.LOWEST, ["nan", "9", "NaN", "Infinity", "10", "-1"], ["-1", "9", "10", "Infinity", "NaN", "nan"]),
+    (Direction.HIGHEST, ["nAn", "NAN", "naN", "1.0", "1", "01"], ["01", "1", "1.0", "NAN", "nAn", "naN"]),
+    (Direction.HIGHEST, ["NaN"], ["NaN"]),
+    (Direction.HIGHEST, ["infinity", "NaN", "inf"], ["NaN", "inf", "infinity"]),  # nothing after the NaN
 ]
 
 
 @pytest.mark.parametrize(("direction", "tags", "ranked"), NAN_CASES)
-def test_nan_never_wins_over_a_number(direction: Direction, tags: list[str], ranked: list[str]) -> None:
+def test_nan_ranks_as_flux_selects_over_descending_byte_order(
+    direction: Direction, tags: list[str], ranked: list[str]
+) -> None:
     evaluation = numerical(direction, tags)
+    assert evaluation.error is None
     assert [t.tag for t in evaluation.tags] == ranked
     assert [t.rank for t in evaluation.tags] == list(range(1, len(ranked) + 1))
     assert evaluation.selected == ranked[0]
-    last = evaluation.tags[-1]
-    assert last.verdict is Verdict.LOWER and last.reason.startswith("NaN ranks below every number")
+
+
+def test_signed_or_padded_nan_is_not_a_number() -> None:
+    # Go's ParseFloat takes "nan" in any case, unsigned, and nothing around it
+    evaluation = numerical(Direction.HIGHEST, ["+nan", "-NaN", "nan1", "NaN", "2"])
+    assert [t.tag for t in evaluation.tags if t.rank is not None] == ["2", "NaN"]
+    assert {t.tag for t in evaluation.tags if t.verdict is Verdict.UNPARSABLE} == {"+nan", "-NaN", "nan1"}
+
+
+def test_reasons_say_why_a_nan_or_an_overtaken_tag_ranks_where_it_does() -> None:
+    lines = {t.tag: t.reason for t in numerical(Direction.HIGHEST, ["inf", "NaN", "1"]).tags}
+    assert lines["NaN"].startswith("NaN: Flux's loop takes it over the tags before it")
+    assert lines["inf"] == "value inf; NaN (NaN) follows it in descending byte order and replaces it in Flux's loop"
+    assert lines["1"] == "value 1.0"
 
 
 def test_no_numeric_value_names_three_tags_and_their_values() -> None:
