@@ -57,11 +57,12 @@ class NamespacedRef:
 
 class SourceKind(StrEnum):
     GIT_REPOSITORY = "GitRepository"
+    OCI_REPOSITORY = "OCIRepository"
 
 
 @dataclass(frozen=True)
 class SourceRef:
-    """Kustomization/automation -> source. Only GitRepository is supported today."""
+    """Kustomization/automation -> source: a GitRepository, or (Kustomizations only) an OCIRepository."""
 
     name: str
     namespace: str = ""
@@ -116,6 +117,85 @@ class GitSource:
     @property
     def key(self) -> ObjectKey:
         return ObjectKey(self.KIND, self.namespace, self.name)
+
+
+DEFAULT_OCI_TAG = "latest"
+"""The tag an OCIRepository pulls when `spec.ref` names nothing (Flux's default)."""
+
+
+@dataclass(frozen=True)
+class OCIRef:
+    """Flux's OCIRepositoryRef; precedence when several are set: digest > semver > tag, else `latest`.
+
+    `semver_filter` is an RE2 pattern a tag must match to be a semver candidate.
+    """
+
+    tag: str = ""
+    semver: str = ""
+    semver_filter: str = ""
+    digest: str = ""
+
+    def describe(self) -> str:
+        if self.digest:
+            return f"digest {self.digest}"
+        if self.semver:
+            matching = f" matching {self.semver_filter!r}" if self.semver_filter else ""
+            return f"semver {self.semver}{matching}"
+        return f"tag {self.tag or DEFAULT_OCI_TAG}"
+
+
+class LayerOperation(StrEnum):
+    """What becomes of the selected layer: unpacked into a directory, or kept as the tarball."""
+
+    EXTRACT = "extract"
+    COPY = "copy"
+
+
+@dataclass(frozen=True)
+class LayerSelector:
+    """Flux's `layerSelector`: the first layer of `media_type` (else the first layer)."""
+
+    media_type: str = ""
+    operation: LayerOperation = LayerOperation.EXTRACT
+
+
+@dataclass(frozen=True)
+class OCISource:
+    """Flux OCIRepository (source.toolkit.fluxcd.io): an artifact in an OCI registry.
+
+    `url` is `oci://host[:port]/repository` (no tag, no digest). `provider`,
+    `service_account_name` and `verify` (the signature provider, "" when none) are read so that
+    gitward can say what it does instead: it never fetches cloud credentials nor verifies
+    signatures.
+    """
+
+    name: str
+    url: str
+    namespace: str = DEFAULT_NAMESPACE
+    ref: OCIRef = OCIRef()
+    interval: timedelta = timedelta(minutes=1)
+    timeout: timedelta = timedelta(seconds=60)
+    secret_ref: str = ""
+    cert_secret_ref: str = ""
+    proxy_secret_ref: str = ""
+    insecure: bool = False
+    provider: str = "generic"
+    service_account_name: str = ""
+    layer_selector: LayerSelector = LayerSelector()
+    ignore: str = ""
+    suspend: bool = False
+    verify: str = ""
+    origin: SourcePos | None = _origin()
+
+    KIND = "OCIRepository"
+
+    @property
+    def key(self) -> ObjectKey:
+        return ObjectKey(self.KIND, self.namespace, self.name)
+
+
+Source = Union[GitSource, OCISource]
+"""What a Kustomization's `sourceRef` may name."""
 
 
 @dataclass(frozen=True)
@@ -447,7 +527,8 @@ class Alert:
         return f"{self.url}/{self.topic}" if self.kind is AlertKind.NTFY else self.url
 
 
-Rule = Union[GitSource, Kustomization, ImageRepository, ImagePolicy, ImageUpdate, MarkerDialect, Alert]
+Rule = Union[GitSource, OCISource, Kustomization, ImageRepository, ImagePolicy, ImageUpdate,
+             MarkerDialect, Alert]
 
 
 @dataclass(frozen=True)
@@ -461,6 +542,7 @@ class RuleSet:
     image_updates: tuple[ImageUpdate, ...] = ()
     marker_dialects: tuple[MarkerDialect, ...] = ()
     alerts: tuple[Alert, ...] = ()
+    oci_sources: tuple[OCISource, ...] = ()
 
     @staticmethod
     def of(rules: "list[Rule] | tuple[Rule, ...]") -> "RuleSet":
@@ -475,6 +557,7 @@ class RuleSet:
             image_updates=pick(ImageUpdate),
             marker_dialects=pick(MarkerDialect),
             alerts=pick(Alert),
+            oci_sources=pick(OCISource),
         )
 
     def all(self) -> tuple[Rule, ...]:
@@ -486,6 +569,7 @@ class RuleSet:
             *self.image_updates,
             *self.marker_dialects,
             *self.alerts,
+            *self.oci_sources,
         )
 
     def get(self, key: ObjectKey) -> Rule | None:

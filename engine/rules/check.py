@@ -35,12 +35,12 @@ def check_rules(rules: RuleSet, problems: Problems) -> None:
 
 def check_references(rules: RuleSet, problems: Problems) -> None:
     """Every reference names an object that exists."""
-    sources = {s.key for s in rules.sources}
+    sources = {s.key for s in rules.sources} | {s.key for s in rules.oci_sources}
     repos = {r.key for r in rules.image_repositories}
     kustomizations = {k.key for k in rules.kustomizations}
     for k in rules.kustomizations:
         ns, name = k.source_ref.namespace or k.namespace, k.source_ref.name
-        _expect(ObjectKey(GitSource.KIND, ns, name), sources, k, k.source_ref.origin, problems)
+        _expect(ObjectKey(k.source_ref.kind.value, ns, name), sources, k, k.source_ref.origin, problems)
         for dep in k.depends_on:
             dns, dname = dep.resolve(k.namespace)
             _expect(ObjectKey(Kustomization.KIND, dns, dname), kustomizations, k, dep.origin, problems)

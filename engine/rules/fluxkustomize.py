@@ -18,6 +18,7 @@ from engine.model import (
     NamespacedRef,
     Patch,
     Selector,
+    SourceKind,
     SourceRef,
     SubstituteFrom,
 )
@@ -56,7 +57,7 @@ def read_kustomization(m: Manifest) -> Kustomization | None:
     if spec is None:
         return None
     spec.require("prune")
-    source_ref = read_source_ref(spec)
+    source_ref = read_source_ref(spec, kinds=tuple(SourceKind))
     depends_on = []
     for where, item in spec.items("dependsOn"):
         dep = spec.child(where, item, ("name", "namespace"), ignored={"readyExpr": ""})

@@ -126,8 +126,10 @@ def read_git_ref(struct: Struct, key: str, required: bool = False) -> GitRef | N
     return GitRef(**{field: or_else(sub.string(field), "") for field in _GIT_REF})
 
 
-def read_source_ref(spec: Struct, *, default_kind: str = "") -> SourceRef | None:
-    """`spec.sourceRef`; only GitRepository sources exist in gitward today."""
+def read_source_ref(spec: Struct, *, default_kind: str = "",
+                    kinds: tuple[SourceKind, ...] = (SourceKind.GIT_REPOSITORY,)) -> SourceRef | None:
+    """`spec.sourceRef`, of one of `kinds` (an ImageUpdateAutomation's is a GitRepository; a
+    Kustomization's may also be an OCIRepository)."""
     sub = spec.struct(
         "sourceRef", ("kind", "name", "namespace"), required=True,
         ignored={"apiVersion": "the source is always source.toolkit.fluxcd.io"},
@@ -135,10 +137,13 @@ def read_source_ref(spec: Struct, *, default_kind: str = "") -> SourceRef | None
     if sub is None:
         return None
     kind = sub.string("kind", required=not default_kind) or default_kind
-    if kind != SourceKind.GIT_REPOSITORY:
+    accepted = [k.value for k in kinds]
+    if kind and kind not in accepted:
         if kind in _OTHER_SOURCES and not default_kind:
-            sub.error("kind", f"{kind} sources are not supported by gitward yet (only GitRepository)")
-        elif kind:
-            sub.error("kind", f'must be GitRepository, got "{kind}"{did_you_mean(kind, [SourceKind.GIT_REPOSITORY.value])}')
+            sub.error("kind", f"{kind} sources are not supported by gitward yet (only {' and '.join(accepted)})")
+        else:
+            hint = "" if kind in {k.value for k in SourceKind} else did_you_mean(kind, accepted)
+            sub.error("kind", f'must be {" or ".join(accepted)}, got "{kind}"{hint}')
     name = or_else(sub.string("name", required=True), "")
-    return SourceRef(name, or_else(sub.string("namespace"), ""), origin=sub.pos("name"))
+    source_kind = SourceKind(kind) if kind in accepted else kinds[0]
+    return SourceRef(name, or_else(sub.string("namespace"), ""), source_kind, origin=sub.pos("name"))

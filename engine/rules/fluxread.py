@@ -18,6 +18,7 @@ from engine.model import (
     ImageRepository,
     ImageUpdate,
     Kustomization,
+    OCISource,
     Rule,
 )
 from engine.rules.fluxapi import IMAGE_GROUP, KUSTOMIZE_GROUP, SOURCE_GROUP, VERSIONS
@@ -28,7 +29,7 @@ from engine.rules.fluximage import (
 )
 from engine.rules.fluxkustomize import read_kustomization
 from engine.rules.fluxmanifest import Manifest
-from engine.rules.fluxsource import read_git_repository
+from engine.rules.fluxsource import read_git_repository, read_oci_repository
 from engine.rules.yamldoc import Document, YamlSyntaxError, load_documents
 
 
@@ -87,6 +88,7 @@ def _read_document(doc: Document, problems: Problems) -> Rule | None:
 
 _READERS: dict[tuple[str, str], Callable[[Manifest], Rule | None]] = {
     (SOURCE_GROUP, GitSource.KIND): read_git_repository,
+    (SOURCE_GROUP, OCISource.KIND): read_oci_repository,
     (KUSTOMIZE_GROUP, Kustomization.KIND): read_kustomization,
     (IMAGE_GROUP, ImageRepository.KIND): read_image_repository,
     (IMAGE_GROUP, ImagePolicy.KIND): read_image_policy,

@@ -442,10 +442,12 @@ BAD = [
      "error", "spec.prune is required", 5, 1),
     ("prune-as-string", KS.replace("prune: true", "prune: 'yes'"),
      "error", "spec.prune: expected true or false, got a string", 7, 10),
-    ("oci-source", KS.replace("kind: GitRepository", "kind: OCIRepository"),
-     "error", "spec.sourceRef.kind: OCIRepository sources are not supported by gitward yet (only GitRepository)", 9, 11),
+    ("bucket-source", KS.replace("kind: GitRepository", "kind: Bucket"),
+     "error", "spec.sourceRef.kind: Bucket sources are not supported by gitward yet "
+              "(only GitRepository and OCIRepository)", 9, 11),
     ("source-kind-typo", KS.replace("kind: GitRepository", "kind: GitRepo"),
-     "error", 'spec.sourceRef.kind: must be GitRepository, got "GitRepo" (did you mean "GitRepository"?)', 9, 11),
+     "error", 'spec.sourceRef.kind: must be GitRepository or OCIRepository, got "GitRepo" '
+              '(did you mean "GitRepository"?)', 9, 11),
     ("removed-in-v1", KS + "  patchesStrategicMerge: []\n",
      "error", "spec.patchesStrategicMerge: removed in kustomize.toolkit.fluxcd.io/v1: use spec.patches", 11, 3),
     ("substitute-not-string", KS + "  postBuild:\n    substitute:\n      replicas: 3\n",
