@@ -602,6 +602,30 @@ class GitRevision:
     id: int | None = None
 
 
+@dataclass(frozen=True)
+class OCIRevision:
+    """An artifact an OCIRepository resolved to when gitward pulled it (credentials never kept).
+
+    `revision` is Flux's (`<tag>@sha256:<digest>`, or the digest alone for a digest reference);
+    `digest` is the manifest's, `layer_digest` the selected layer's; `origin_source`,
+    `origin_revision` and `created` are the manifest's org.opencontainers.image.* annotations.
+    """
+
+    source: str
+    url: str
+    tag: str
+    digest: str
+    revision: str
+    layer_digest: str
+    media_type: str
+    operation: LayerOperation
+    fetched_at: datetime
+    origin_source: str = ""
+    origin_revision: str = ""
+    created: str = ""
+    id: int | None = None
+
+
 class ScanStatus(StrEnum):
     OK = "ok"
     FAILED = "failed"
