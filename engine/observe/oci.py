@@ -271,16 +271,22 @@ class _Pull:
         return self.parse(body, digest, response.headers.get("content-type", ""))
 
     def not_found(self, body: bytes, tag: str, reference: str) -> SourceError:
+        """What a 404 for the manifest means: no such repository (some registries say so only
+        when its tags are listed), or no such tag (the ones there are listed) or digest."""
+        missing = self.fail(f"repository {self.image.repository} does not exist on registry "
+                            f"{self.image.registry}")
         if "NAME_UNKNOWN" in _error_codes(body):
-            return self.fail(f"repository {self.image.repository} does not exist on registry "
-                             f"{self.image.registry}")
-        if not tag:
-            return self.fail(f"digest {reference} not found in {self.image}")
+            return missing
         try:
             tags = sorted(walk_tags(self.session, 1000).tags)
-        except RegistryError:
-            return self.fail(f"tag '{tag}' not found in {self.image}")
-        return self.fail(f"tag '{tag}' not found in {self.image}; tags: {_listing(tags) or 'none'}")
+        except RegistryError as err:
+            if err.status == 404:
+                return missing
+            tags = []
+        if not tag:
+            return self.fail(f"digest {reference} not found in {self.image}")
+        listed = f"; tags: {_listing(tags) or 'none'}" if tags else ""
+        return self.fail(f"tag '{tag}' not found in {self.image}{listed}")
 
     def parse(self, body: bytes, digest: str, content_type: str) -> _Manifest:
         where = f"the manifest {self.image}@{digest}"
