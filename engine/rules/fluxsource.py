@@ -62,6 +62,16 @@ def read_git_repository(m: Manifest) -> GitSource | None:
     )
 
 
+def _carries_credentials(spec: Struct) -> None:
+    """Reported at `spec:` with the line named, so that the excerpt printed under the error does
+    not show the secret; the message does not repeat the URL."""
+    line = spec.pos("url").line
+    spec.problems.error(
+        f"spec.url (line {line}) carries credentials: put them in the Secret named by spec.secretRef",
+        spec.doc.pos(spec.at),
+    )
+
+
 def _check_git_url(spec: Struct, url: str) -> None:
     """No credentials (they belong in the Secret, never in gitward's DB), then Flux's pattern.
 
@@ -75,11 +85,7 @@ def _check_git_url(spec: Struct, url: str) -> None:
         spec.error("url", "is not a valid URL")
         return
     if password is not None or (user and parts.scheme in ("http", "https")):
-        line = spec.pos("url").line
-        spec.problems.error(
-            f"spec.url (line {line}) carries credentials: put them in the Secret named by spec.secretRef",
-            spec.doc.pos(spec.at),
-        )
+        _carries_credentials(spec)
     elif parts.scheme not in GIT_SCHEMES or not url.startswith(f"{parts.scheme}://"):
         spec.error("url", "must start with http://, https://, ssh:// or file://")
 
@@ -151,11 +157,7 @@ def _check_oci_url(spec: Struct, url: str) -> None:
     rest = url[len(OCI_SCHEME):]
     host, slash, path = rest.partition("/")
     if "@" in host:
-        line = spec.pos("url").line
-        spec.problems.error(
-            f"spec.url (line {line}) carries credentials: put them in the Secret named by spec.secretRef",
-            spec.doc.pos(spec.at),
-        )
+        _carries_credentials(spec)
     elif not host or not slash or not path:
         spec.error("url", "must be in the format oci://<host>/<org>/<repo>")
     elif "@" in path:
