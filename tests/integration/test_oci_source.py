@@ -42,7 +42,14 @@ from tests.integration.oci_env import (
     sha256,
     tarball,
 )
-from tests.integration.registry_env import KeyPair, RegistryEnv, RunningRegistry, TokenService, ssl_context
+from tests.integration.registry_env import (
+    KeyPair,
+    RegistryEnv,
+    RunningRegistry,
+    TokenService,
+    delete_manifests,
+    ssl_context,
+)
 
 FILES = {
     "deploy/namespace.yaml": "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: oci-demo\n",
@@ -243,7 +250,17 @@ def test_a_wrong_media_type_a_missing_tag_and_an_index_are_named(open_registry: 
 def test_the_token_registry_asks_for_credentials_and_takes_them(
         open_registry: RunningRegistry, token_registry: RunningRegistry, token_service: TokenService,
         registry_env: RegistryEnv, store: Store, tmp_path: Path) -> None:
+    # Only private/app is private in the token policy; the artifact's tag is deleted after the
+    # test, so the registry tests that list private/app's tags see theirs alone.
     digest = push_artifact(open_registry.url, "private/app", "manifests", tarball(FILES))
+    try:
+        _pull_private(token_registry, token_service, registry_env, store, tmp_path, digest)
+    finally:
+        delete_manifests(open_registry.url, "private/app", [digest])
+
+
+def _pull_private(token_registry: RunningRegistry, token_service: TokenService,
+                  registry_env: RegistryEnv, store: Store, tmp_path: Path, digest: str) -> None:
     private = source(token_registry, "private/app", ref=OCIRef(tag="manifests"))
     denied = reconcile_oci_source(store, private, cache_dir=tmp_path / "cache")
     assert denied.artifact is None
