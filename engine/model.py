@@ -123,6 +123,85 @@ class GitSource:
         return ObjectKey(self.KIND, self.namespace, self.name)
 
 
+DEFAULT_OCI_TAG = "latest"
+"""The tag an OCIRepository pulls when `spec.ref` names nothing (Flux's default)."""
+
+
+@dataclass(frozen=True)
+class OCIRef:
+    """Flux's OCIRepositoryRef; precedence when several are set: digest > semver > tag, else `latest`.
+
+    `semver_filter` is an RE2 pattern a tag must match to be a semver candidate.
+    """
+
+    tag: str = ""
+    semver: str = ""
+    semver_filter: str = ""
+    digest: str = ""
+
+    def describe(self) -> str:
+        if self.digest:
+            return f"digest {self.digest}"
+        if self.semver:
+            matching = f" matching {self.semver_filter!r}" if self.semver_filter else ""
+            return f"semver {self.semver}{matching}"
+        return f"tag {self.tag or DEFAULT_OCI_TAG}"
+
+
+class LayerOperation(StrEnum):
+    """What becomes of the selected layer: unpacked into a directory, or kept as the tarball."""
+
+    EXTRACT = "extract"
+    COPY = "copy"
+
+
+@dataclass(frozen=True)
+class LayerSelector:
+    """Flux's `layerSelector`: the first layer of `media_type` (else the first layer)."""
+
+    media_type: str = ""
+    operation: LayerOperation = LayerOperation.EXTRACT
+
+
+@dataclass(frozen=True)
+class OCISource:
+    """Flux OCIRepository (source.toolkit.fluxcd.io): an artifact in an OCI registry.
+
+    `url` is `oci://host[:port]/repository` (no tag, no digest). `provider`,
+    `service_account_name` and `verify` (the signature provider, "" when none) are read so that
+    gitward can say what it does instead: it never fetches cloud credentials nor verifies
+    signatures.
+    """
+
+    name: str
+    url: str
+    namespace: str = DEFAULT_NAMESPACE
+    ref: OCIRef = OCIRef()
+    interval: timedelta = timedelta(minutes=1)
+    timeout: timedelta = timedelta(seconds=60)
+    secret_ref: str = ""
+    cert_secret_ref: str = ""
+    proxy_secret_ref: str = ""
+    insecure: bool = False
+    provider: str = "generic"
+    service_account_name: str = ""
+    layer_selector: LayerSelector = LayerSelector()
+    ignore: str = ""
+    suspend: bool = False
+    verify: str = ""
+    origin: SourcePos | None = _origin()
+
+    KIND = "OCIRepository"
+
+    @property
+    def key(self) -> ObjectKey:
+        return ObjectKey(self.KIND, self.namespace, self.name)
+
+
+Source = Union[GitSource, OCISource]
+"""What a Kustomization's `sourceRef` may name."""
+
+
 @dataclass(frozen=True)
 class Selector:
     """kustomize/Flux patch target selector."""
@@ -481,8 +560,8 @@ class FluxObject:
         return ObjectKey(self.kind, self.namespace, self.name)
 
 
-Rule = Union[GitSource, Kustomization, ImageRepository, ImagePolicy, ImageUpdate, MarkerDialect, Alert,
-             FluxObject]
+Rule = Union[GitSource, OCISource, Kustomization, ImageRepository, ImagePolicy, ImageUpdate,
+             MarkerDialect, Alert, FluxObject]
 
 
 @dataclass(frozen=True)
@@ -511,6 +590,7 @@ class RuleSet:
     marker_dialects: tuple[MarkerDialect, ...] = ()
     alerts: tuple[Alert, ...] = ()
     flux_objects: tuple[FluxObject, ...] = ()
+    oci_sources: tuple[OCISource, ...] = ()
 
     @staticmethod
     def of(rules: "list[Rule] | tuple[Rule, ...]") -> "RuleSet":
@@ -526,6 +606,7 @@ class RuleSet:
             marker_dialects=pick(MarkerDialect),
             alerts=pick(Alert),
             flux_objects=pick(FluxObject),
+            oci_sources=pick(OCISource),
         )
 
     def all(self) -> tuple[Rule, ...]:
@@ -538,6 +619,7 @@ class RuleSet:
             *self.marker_dialects,
             *self.alerts,
             *self.flux_objects,
+            *self.oci_sources,
         )
 
     def get(self, key: ObjectKey) -> Rule | None:
@@ -567,6 +649,30 @@ class GitRevision:
     author: str = ""
     message: str = ""
     committed_at: datetime | None = None
+    id: int | None = None
+
+
+@dataclass(frozen=True)
+class OCIRevision:
+    """An artifact an OCIRepository resolved to when gitward pulled it (credentials never kept).
+
+    `revision` is Flux's (`<tag>@sha256:<digest>`, or the digest alone for a digest reference);
+    `digest` is the manifest's, `layer_digest` the selected layer's; `origin_source`,
+    `origin_revision` and `created` are the manifest's org.opencontainers.image.* annotations.
+    """
+
+    source: str
+    url: str
+    tag: str
+    digest: str
+    revision: str
+    layer_digest: str
+    media_type: str
+    operation: LayerOperation
+    fetched_at: datetime
+    origin_source: str = ""
+    origin_revision: str = ""
+    created: str = ""
     id: int | None = None
 
 

@@ -10,11 +10,15 @@ import click
 
 from engine.cli.check import repo_option
 from engine.cli.kinds import KUSTOMIZATION, find
-from engine.errors import Problems
+from engine.cli.sources import workdir_option
+from engine.cli.state import open_for_reading
+from engine.errors import Problems, UserError
 from engine.evaluate.kubeyaml import dump_all
-from engine.model import GitSource, Kustomization, ObjectKey
+from engine.model import GitSource, Kustomization, OCISource, ObjectKey
+from engine.observe.oci import cached_artifact, unpacked_root
 from engine.reconcile.build import build_kustomization
 from engine.rules.load import load_repo
+from engine.store.artifacts import latest_oci_revision
 
 
 @click.group()
@@ -29,8 +33,14 @@ def build() -> None:
               help="The Kustomization's namespace (or write NAME as namespace/name).")
 @click.option("-o", "--output", "fmt", type=click.Choice(["yaml", "json"]), default="yaml",
               show_default=True, help="YAML documents, or a JSON list.")
-def build_kustomization_command(name: str, repo: Path, namespace: str, fmt: str) -> int:
+@workdir_option
+@click.pass_context
+def build_kustomization_command(ctx: click.Context, name: str, repo: Path, namespace: str, fmt: str,
+                                workdir: Path) -> int:
     """Print every object the Kustomization NAME renders from its path in the checkout.
+
+    A Kustomization whose source is an OCIRepository renders from the artifact last pulled
+    (`gitward reconcile source oci NAME` pulls it into --workdir).
 
     Plain manifests are rendered directly; a path (or sub-directory) with a kustomization file,
     or a Kustomization with targetNamespace, namePrefix/nameSuffix, patches, images or
@@ -49,8 +59,10 @@ def build_kustomization_command(name: str, repo: Path, namespace: str, fmt: str)
     target = find(KUSTOMIZATION, rules, name, namespace)
     assert isinstance(target, Kustomization)
     ref = target.source_ref
-    source = rules.get(ObjectKey(GitSource.KIND, ref.namespace or target.namespace, ref.name))
-    result = build_kustomization(repo, target, source=source if isinstance(source, GitSource) else None)
+    found = rules.get(ObjectKey(ref.kind.value, ref.namespace or target.namespace, ref.name))
+    source = found if isinstance(found, (GitSource, OCISource)) else None
+    root = _artifact_root(ctx, source, workdir) if isinstance(source, OCISource) else repo
+    result = build_kustomization(root, target, source=source)
     for warning in result.warnings:
         click.echo(warning.render(excerpt=False), err=True)
     bodies = [m.body for m in result.manifests]
@@ -59,3 +71,20 @@ def build_kustomization_command(name: str, repo: Path, namespace: str, fmt: str)
     else:
         sys.stdout.write(dump_all(bodies))
     return 0
+
+
+def _artifact_root(ctx: click.Context, source: OCISource, workdir: Path) -> Path:
+    """The unpacked artifact the OCIRepository last pulled, from the cache (no network)."""
+    store = open_for_reading(ctx)
+    last = None
+    if store is not None:
+        with store:
+            last = latest_oci_revision(store, source.key.ref)
+    path = None if last is None else cached_artifact(
+        source, cache_dir=workdir, digest=last.digest, layer_digest=last.layer_digest,
+        operation=last.operation)
+    if last is None or path is None:
+        raise UserError(f"OCIRepository {source.key.ref}: the Kustomization builds from its "
+                        "artifact, which has not been pulled here; pull it with `gitward "
+                        f"reconcile source oci {source.key.ref}` (same --state and --workdir)")
+    return unpacked_root(path, last.operation)

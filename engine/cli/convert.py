@@ -12,7 +12,7 @@ from engine.errors import Problem, Problems, Severity, UserError
 from engine.model import FluxObject, Rule
 from engine.rules.flux import flux_expressible, write_flux
 from engine.rules.load import RULE_SUFFIX, load_files, load_repo
-from engine.rules.printer import print_rules
+from engine.rules.printer import dsl_expressible, print_rules
 
 
 @click.command(context_settings={"ignore_unknown_options": False})
@@ -68,17 +68,21 @@ def convert(files: tuple[Path, ...], target: str | None) -> int:
     rules = load_files(files, problems, builtin=False)
     problems.raise_if_errors()
     target = target or ("flux" if files[0].suffix == RULE_SUFFIX else "dsl")
-    objects = [r for r in rules.all() if not isinstance(r, FluxObject)]
-    for other in rules.flux_objects:
-        click.echo(Problem(Severity.WARNING, f"{other.KIND} {other.key.ref} is not a gitward rule "
-                           "(gitward does not reconcile it): left out of the output; keep it as "
-                           "YAML", other.origin).render(), err=True)
+    objects = list(rules.all())
+    expressible, lacks = ((flux_expressible, "no Flux equivalent") if target == "flux"
+                          else (dsl_expressible, "no gitward rules syntax yet"))
+    for rule in objects:
+        if isinstance(rule, FluxObject):
+            click.echo(Problem(Severity.WARNING, f"{rule.KIND} {rule.key.ref} is not a gitward rule "
+                               "(gitward does not reconcile it): left out of the output; keep it as "
+                               "YAML", rule.origin).render(), err=True)
+        elif not expressible(rule):
+            key = rule.key
+            name = f"{rule.KIND} {key.ref if key.namespace else key.name}"
+            click.echo(Problem(Severity.WARNING, f"{name} has {lacks}: left out of the output",
+                               rule.origin).render(), err=True)
     if target == "flux":
-        for rule in objects:
-            if not flux_expressible(rule):
-                key = rule.key
-                name = f"{rule.KIND} {key.ref if key.namespace else key.name}"
-                click.echo(Problem(Severity.WARNING, f"{name} has no Flux equivalent: left out "
-                                   "of the output", rule.origin).render(), err=True)
-    click.echo(write_flux(objects) if target == "flux" else print_rules(objects), nl=False)
+        click.echo(write_flux(objects), nl=False)
+    else:
+        click.echo(print_rules([rule for rule in objects if dsl_expressible(rule)]), nl=False)
     return 0

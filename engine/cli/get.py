@@ -15,6 +15,7 @@ from engine.cli.kinds import (
     KINDS,
     KUSTOMIZATION,
     SOURCE_GIT,
+    SOURCE_OCI,
     Kind,
     parse_kind,
 )
@@ -25,6 +26,7 @@ from engine.rules.load import load_repo
 from engine.store.status import ObjectStatus, object_status, short_revision
 
 IMAGE_KINDS = (IMAGE_REPOSITORY, IMAGE_POLICY, IMAGE_UPDATE)
+SOURCE_KINDS = (SOURCE_GIT, SOURCE_OCI)
 
 
 @click.command(context_settings={"ignore_unknown_options": False})
@@ -37,11 +39,13 @@ IMAGE_KINDS = (IMAGE_REPOSITORY, IMAGE_POLICY, IMAGE_UPDATE)
 @click.pass_context
 def get(ctx: click.Context, words: tuple[str, ...], repo: Path, namespace: str,
         all_namespaces: bool, fmt: str) -> int:
-    """Show objects and their state: sources git, kustomizations, images repository|policy|update, all.
+    """Show objects and their state: sources git|oci|all, kustomizations, images
+    repository|policy|update, all.
 
     \b
     Examples:
       gitward get sources git
+      gitward get sources oci -A
       gitward get images policy -A -o json
       gitward --state state.db.example get all --repo examples/homelab -A
     """
@@ -80,6 +84,8 @@ def _kinds(words: tuple[str, ...]) -> tuple[Kind, ...]:
         return KINDS
     if words in (("images",), ("images", "all"), ("image", "all")):
         return IMAGE_KINDS
+    if words in (("sources",), ("sources", "all"), ("source", "all")):
+        return SOURCE_KINDS
     kind, rest = parse_kind(words)
     if rest:
         raise click.UsageError(f"unexpected {' '.join(rest)!r}: `get` lists every object of a kind")
@@ -93,7 +99,7 @@ def _when(value: datetime | None) -> str:
 def _columns(kind: Kind, rows: list[ObjectStatus], namespaced: bool
              ) -> tuple[list[str], list[list[object]]]:
     cells: list[list[object]]
-    if kind in (SOURCE_GIT, KUSTOMIZATION):
+    if kind in (SOURCE_GIT, SOURCE_OCI, KUSTOMIZATION):
         columns = ["NAME", "REVISION", "SUSPENDED", "READY", "MESSAGE"]
         cells = [[s.name, short_revision(s.revision), str(s.suspended), s.ready, s.message] for s in rows]
     elif kind is IMAGE_REPOSITORY:

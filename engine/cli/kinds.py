@@ -1,7 +1,7 @@
 """The object kinds the CLI names, spelled as the Flux CLI spells them.
 
 One table serves `get`, `export`, `suspend`, `resume` and `reconcile`, so every verb accepts the
-same nouns: `source git`, `kustomization`, `image repository|policy|update`.
+same nouns: `source git|oci`, `kustomization`, `image repository|policy|update`.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from engine.model import (
     ImageRepository,
     ImageUpdate,
     Kustomization,
+    OCISource,
     Rule,
     RuleSet,
 )
@@ -42,13 +43,14 @@ class Kind:
 
 
 SOURCE_GIT = Kind(("source", "git"), GitSource, "sources", "git sources")
+SOURCE_OCI = Kind(("source", "oci"), OCISource, "oci_sources", "oci sources")
 KUSTOMIZATION = Kind(("kustomization",), Kustomization, "kustomizations", "kustomizations")
 IMAGE_REPOSITORY = Kind(("image", "repository"), ImageRepository, "image_repositories",
                         "image repositories")
 IMAGE_POLICY = Kind(("image", "policy"), ImagePolicy, "image_policies", "image policies")
 IMAGE_UPDATE = Kind(("image", "update"), ImageUpdate, "image_updates", "image update automations")
 
-KINDS: tuple[Kind, ...] = (SOURCE_GIT, KUSTOMIZATION, IMAGE_REPOSITORY, IMAGE_POLICY, IMAGE_UPDATE)
+KINDS: tuple[Kind, ...] = (SOURCE_GIT, SOURCE_OCI, KUSTOMIZATION, IMAGE_REPOSITORY, IMAGE_POLICY, IMAGE_UPDATE)
 
 _ALIASES = {"sources": "source", "kustomizations": "kustomization", "ks": "kustomization",
             "images": "image", "repositories": "repository", "policies": "policy",

@@ -15,6 +15,7 @@ from engine.errors import GitwardError, Problems, UserError
 from engine.evaluate.order import dependency_order
 from engine.model import Kustomization
 from engine.observe.cluster import connect
+from engine.reconcile.images import secret_reader
 from engine.reconcile.order import OrderedReconcile, Reconciled
 from engine.rules.load import load_repo
 
@@ -50,7 +51,8 @@ def reconcile_kustomization_command(ctx: click.Context, names: tuple[str, ...], 
     with open_for_writing(ctx) as store, connect(kubeconfig, context) as client:
         run = OrderedReconcile(store, rules, client, with_source=with_source, cache_dir=workdir,
                                ssh_command=ssh_command_for(ssh_key),
-                               token=os.environ.get("GITWARD_GIT_TOKEN"))
+                               token=os.environ.get("GITWARD_GIT_TOKEN"),
+                               read_secret=secret_reader(client))
         for target in order:
             click.echo(f"► reconciling Kustomization {target.key.ref}")
             outcome = run.reconcile(target)

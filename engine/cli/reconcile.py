@@ -16,6 +16,7 @@ from engine.cli.kinds import (
     IMAGE_UPDATE,
     KUSTOMIZATION,
     SOURCE_GIT,
+    SOURCE_OCI,
     Kind,
     find,
     parse_kind,
@@ -24,6 +25,7 @@ from engine.cli.kustomizations import reconcile_kustomization_command
 from engine.cli.requests import ask, serving_daemons
 from engine.cli.sources import (
     TOKEN_ENV,
+    reconcile_oci_source_command,
     reconcile_source_command,
     ssh_command_for,
     ssh_key_option,
@@ -35,7 +37,6 @@ from engine.errors import GitwardError, Problems, StoreError, UserError
 from engine.evaluate.order import dependency_order
 from engine.evaluate.plan import deployed_tags
 from engine.model import (
-    GitSource,
     ImagePolicy,
     ImageRepository,
     ImageUpdate,
@@ -77,10 +78,11 @@ class ReconcileFailed(GitwardError):
 @ssh_key_option
 @workdir_option
 @click.option("--with-source", is_flag=True,
-              help="kustomization: fetch its GitRepository first (else its last recorded revision).")
+              help="kustomization: fetch its source first (else its last recorded revision).")
 @click.option("--kubeconfig", type=click.Path(dir_okay=False, path_type=Path),
               help="The cluster's kubeconfig (else KUBECONFIG, ~/.kube/config, in-cluster): "
-                   "kustomizations apply there; image repositories read their secretRef there.")
+                   "kustomizations apply there; image repositories and OCI sources read their "
+                   "secretRef there.")
 @click.option("--context", "kube_context", help="The kubeconfig context.")
 @click.option("--all", "every", is_flag=True,
               help="kustomization: every Kustomization, each after the ones it dependsOn.")
@@ -92,7 +94,8 @@ class ReconcileFailed(GitwardError):
 def reconcile(ctx: click.Context, words: tuple[str, ...], repo: Path, namespace: str,
               ssh_key: Path | None, workdir: Path, with_source: bool, kubeconfig: Path | None,
               kube_context: str | None, every: bool, direct: bool, timeout: str) -> int:
-    """Reconcile an object now: `source git NAME` fetches its revision; `kustomization NAME`
+    """Reconcile an object now: `source git NAME` fetches its revision; `source oci NAME` pulls
+    its artifact (verified, unpacked); `kustomization NAME`
     renders its path at the source's revision and applies it to the cluster (prune, health),
     after the Kustomizations it dependsOn are Ready (`--all`: every one, dependencies first);
     `image repository NAME` scans its registry and re-decides its policies; `image policy NAME`
@@ -106,6 +109,7 @@ def reconcile(ctx: click.Context, words: tuple[str, ...], repo: Path, namespace:
     \b
     Examples:
       gitward reconcile source git flux-system --ssh-key ~/.ssh/homelab-ro
+      gitward reconcile source oci flux-manifests
       gitward reconcile kustomization flux-system --with-source
       gitward reconcile kustomization --all --with-source
       gitward reconcile image repository podinfo/podinfo
@@ -128,6 +132,10 @@ def reconcile(ctx: click.Context, words: tuple[str, ...], repo: Path, namespace:
     if kind is SOURCE_GIT:
         return reconcile_source_command(ctx, names, repo=repo, namespace=namespace,
                                         ssh_key=ssh_key, workdir=workdir)
+    if kind is SOURCE_OCI:
+        return reconcile_oci_source_command(ctx, names, repo=repo, namespace=namespace,
+                                            workdir=workdir, kubeconfig=kubeconfig,
+                                            context=kube_context)
     if kind is KUSTOMIZATION:
         return reconcile_kustomization_command(
             ctx, names, repo=repo, namespace=namespace, ssh_key=ssh_key, workdir=workdir,
@@ -187,7 +195,7 @@ def _requested(store: Store, kind: Kind, names: tuple[str, ...], repo: Path, nam
         for target in targets:
             if isinstance(target, Kustomization):
                 ref = target.source_ref
-                keys.append(ObjectKey(GitSource.KIND, ref.namespace or target.key.namespace,
+                keys.append(ObjectKey(ref.kind.value, ref.namespace or target.key.namespace,
                                       ref.name))
     keys += [target.key for target in targets]
     for key in keys:

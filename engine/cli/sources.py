@@ -1,25 +1,32 @@
-"""`gitward reconcile source git NAME`: fetch a GitRepository now and record its revision.
+"""`gitward reconcile source git|oci NAME`: fetch a GitRepository (pull an OCIRepository's
+artifact) now and record its revision.
 
-`reconcile_source_command` is called by `gitward reconcile` (engine/cli/reconcile.py), which
-carries the options below. An HTTPS token may be given in GITWARD_GIT_TOKEN (never stored).
+`reconcile_source_command` and `reconcile_oci_source_command` are called by `gitward reconcile`
+(engine/cli/reconcile.py), which carries the options below. An HTTPS token may be given in
+GITWARD_GIT_TOKEN (never stored); registry credentials come from the OCIRepository's secretRef
+(with a cluster configured) or the docker config.json.
 """
 
 from __future__ import annotations
 
 import os
 import shlex
+from contextlib import ExitStack
 from pathlib import Path
 from typing import cast
 
 import click
 
-from engine.cli.kinds import SOURCE_GIT, find
+from engine.cli.kinds import SOURCE_GIT, SOURCE_OCI, Kind, find
 from engine.cli.state import open_for_writing
 from engine.errors import Problems
-from engine.model import GitSource
-from engine.reconcile.sources import reconcile_source
+from engine.model import GitSource, OCISource, Rule
+from engine.observe.cluster import cluster_configured, connect
+from engine.reconcile.images import secret_reader
+from engine.reconcile.sources import reconcile_oci_source, reconcile_source
 from engine.rules.load import load_repo
 from engine.store import queries
+from engine.store.db import Store
 
 TOKEN_ENV = "GITWARD_GIT_TOKEN"
 
@@ -42,21 +49,16 @@ def ssh_command_for(ssh_key: Path | None) -> str | None:
 def reconcile_source_command(ctx: click.Context, names: tuple[str, ...], *, repo: Path,
                              namespace: str, ssh_key: Path | None, workdir: Path) -> int:
     """Fetch each named GitRepository and print its revision; 1 when any fetch failed."""
-    problems = Problems()
-    rules = load_repo(repo, problems).rules
-    problems.raise_if_errors()
-    sources = [cast(GitSource, find(SOURCE_GIT, rules, name, namespace)) for name in names]
+    sources = [cast(GitSource, s) for s in _named(SOURCE_GIT, names, repo, namespace)]
     ssh_command = ssh_command_for(ssh_key)
     token = os.environ.get(TOKEN_ENV) or None
     failed = False
     with open_for_writing(ctx) as store:
         for source in sources:
-            ref = source.key.ref
-            if source.suspend or queries.is_suspended(store, source.KIND, ref):
-                click.echo(f"✗ GitRepository {ref} is suspended: resume it first", err=True)
+            if _suspended(store, source):
                 failed = True
                 continue
-            click.echo(f"► fetching GitRepository {ref} ({source.ref.describe()})")
+            click.echo(f"► fetching GitRepository {source.key.ref} ({source.ref.describe()})")
             outcome = reconcile_source(store, source, cache_dir=workdir, ssh_command=ssh_command,
                                        token=token)
             if outcome.checkout is None:
@@ -65,3 +67,45 @@ def reconcile_source_command(ctx: click.Context, names: tuple[str, ...], *, repo
             else:
                 click.echo(f"✔ fetched revision {outcome.checkout.revision}")
     return 1 if failed else 0
+
+
+def reconcile_oci_source_command(ctx: click.Context, names: tuple[str, ...], *, repo: Path,
+                                 namespace: str, workdir: Path, kubeconfig: Path | None,
+                                 context: str | None) -> int:
+    """Pull each named OCIRepository's artifact and print its revision; 1 when any pull failed."""
+    sources = [cast(OCISource, s) for s in _named(SOURCE_OCI, names, repo, namespace)]
+    failed = False
+    with ExitStack() as stack, open_for_writing(ctx) as store:
+        cluster = (stack.enter_context(connect(kubeconfig, context))
+                   if any(s.secret_ref for s in sources) and cluster_configured(kubeconfig, context)
+                   else None)
+        read_secret = secret_reader(cluster) if cluster else None
+        for source in sources:
+            if _suspended(store, source):
+                failed = True
+                continue
+            click.echo(f"► pulling OCIRepository {source.key.ref} ({source.ref.describe()})")
+            outcome = reconcile_oci_source(store, source, cache_dir=workdir, read_secret=read_secret)
+            if outcome.artifact is None:
+                click.echo(f"✗ {outcome.error}", err=True)
+                failed = True
+            else:
+                click.echo(f"✔ pulled revision {outcome.artifact.revision}")
+    return 1 if failed else 0
+
+
+def _named(kind: Kind, names: tuple[str, ...], repo: Path, namespace: str) -> list[Rule]:
+    """The sources the user named, from the rules of `repo` (which must load without error)."""
+    problems = Problems()
+    rules = load_repo(repo, problems).rules
+    problems.raise_if_errors()
+    return [find(kind, rules, name, namespace) for name in names]
+
+
+def _suspended(store: Store, source: GitSource | OCISource) -> bool:
+    """Whether the source is suspended (its rule, or `gitward suspend`), said on stderr."""
+    ref = source.key.ref
+    if source.suspend or queries.is_suspended(store, source.KIND, ref):
+        click.echo(f"✗ {source.KIND} {ref} is suspended: resume it first", err=True)
+        return True
+    return False

@@ -180,13 +180,13 @@ DOCKERCONFIGJSON = "kubernetes.io/dockerconfigjson"
 
 
 def credentials_from_secret(secret: dict[str, object] | None, namespace: str, name: str,
-                            registry: str) -> Credentials | None:
-    """Credentials from a live `kubernetes.io/dockerconfigjson` Secret (an ImageRepository's
-    `secretRef`); a missing Secret or one of another type is a clear error, never a silent
-    anonymous scan."""
+                            registry: str, *, referrer: str = "ImageRepository") -> Credentials | None:
+    """Credentials from a live `kubernetes.io/dockerconfigjson` Secret (the `secretRef` of an
+    ImageRepository or an OCIRepository, the `referrer`); a missing Secret or one of another
+    type is a clear error, never a silent anonymous scan."""
     source = f"Secret {namespace}/{name}"
     if secret is None:
-        raise DockerConfigError(f"{source} (the ImageRepository's secretRef) does not exist")
+        raise DockerConfigError(f"{source} (the {referrer}'s secretRef) does not exist")
     if secret.get("type") != DOCKERCONFIGJSON:
         raise DockerConfigError(f"{source} is of type {secret.get('type')!r}, not "
                                 f"{DOCKERCONFIGJSON!r}")

@@ -1,7 +1,7 @@
 """Render a Kustomization's path from a checkout, offline: `gitward build kustomization`.
 
 The walk honours the source's ignore rules (Flux's default exclusions, `.sourceignore`, the
-GitRepository's `spec.ignore`), since kustomize-controller only ever sees the artifact they
+source's `spec.ignore`), since kustomize-controller only ever sees the artifact they
 leave. A tree of plain manifests is rendered in Python (engine/evaluate/render.py, no
 process). A tree that needs kustomize (a kustomization file anywhere under the path, or an
 overlay Flux applies through kustomize) is copied to a temporary directory, the kustomization
@@ -29,7 +29,7 @@ from engine.errors import GitwardError, Problem, Problems, Severity, SourcePos, 
 from engine.evaluate import postbuild, render
 from engine.evaluate.postbuild import Fetched
 from engine.evaluate.render import DocumentIndex, Located
-from engine.model import GitSource, Kustomization, Manifest, SubstituteFrom
+from engine.model import Kustomization, Manifest, Source, SubstituteFrom
 from engine.observe.kustomize import KustomizeFailed, Kustomizer, build, find_kustomizer
 from engine.rules.ignore import walk_repo
 from engine.rules.load import display_path, read_text
@@ -69,7 +69,7 @@ def kustomization_path(root: Path, ks: Kustomization) -> str:
     return rel
 
 
-def build_kustomization(root: Path, ks: Kustomization, *, source: GitSource | None = None,
+def build_kustomization(root: Path, ks: Kustomization, *, source: Source | None = None,
                         kustomizer: Kustomizer | None = None,
                         variables_from: VariablesReader | None = None) -> BuildResult:
     """Every object the Kustomization renders from the checkout at `root`, as Flux would apply it.

@@ -40,6 +40,7 @@ from engine.model import (
     ImageRepository,
     ImageUpdate,
     Kustomization,
+    OCISource,
     ObjectKey,
     RuleSet,
     ScanStatus,
@@ -55,7 +56,7 @@ from engine.reconcile.images import (
 from engine.reconcile.heartbeat import LEASE_TTL, Heartbeat
 from engine.reconcile.order import OrderedReconcile
 from engine.reconcile.repo import locate_all, read_marked_files
-from engine.reconcile.sources import reconcile_source
+from engine.reconcile.sources import reconcile_oci_source, reconcile_source
 from engine.reconcile.telemetry import LogLevel, Metrics, RunLog
 from engine.rules.load import load_repo, rule_files_fingerprint
 from engine.reconcile.updates import apply_commits, for_automation, plan_checkout
@@ -118,9 +119,10 @@ class Controller:
         self._heartbeat: Heartbeat | None = None
 
     def entries(self) -> list[Entry]:
-        """Every object to reconcile, in the order a first pass takes them: sources, image
-        repositories, automations, then Kustomizations after those they dependsOn."""
+        """Every object to reconcile, in the order a first pass takes them: sources (git, then
+        OCI), image repositories, automations, then Kustomizations after those they dependsOn."""
         found: list[Entry] = [Entry(s.key, s.interval, s.interval) for s in self.rules.sources]
+        found += [Entry(s.key, s.interval, s.interval) for s in self.rules.oci_sources]
         found += [Entry(r.key, r.interval, r.interval) for r in self.rules.image_repositories]
         found += [Entry(u.key, u.interval, u.interval) for u in self.rules.image_updates]
         if self.access.cluster is not None:
@@ -274,6 +276,8 @@ class Controller:
         rule = self.rules.get(key)
         if isinstance(rule, GitSource):
             return self._source(rule)
+        if isinstance(rule, OCISource):
+            return self._oci_source(rule)
         if isinstance(rule, ImageRepository):
             return self._image_repository(rule)
         if isinstance(rule, ImageUpdate):
@@ -294,6 +298,14 @@ class Controller:
             self._next_reload_check = None  # look at the new revision's rules now
         return Result(Outcome.OK, outcome.checkout.revision,
                       "new revision" if outcome.changed else "revision unchanged")
+
+    def _oci_source(self, source: OCISource) -> Result:
+        outcome = reconcile_oci_source(self.store, source, cache_dir=self.access.workdir,
+                                       read_secret=self.access.read_secret, clock=self.clock)
+        if outcome.artifact is None:
+            return Result(Outcome.FAILED, message=str(outcome.error))
+        return Result(Outcome.OK, outcome.artifact.revision,
+                      "new artifact" if outcome.changed else "artifact unchanged")
 
     def _image_repository(self, repository: ImageRepository) -> Result:
         scan = scan_repository(self.store, repository, clock=self.clock,
@@ -343,7 +355,8 @@ class Controller:
         assert self.access.cluster is not None  # entries() schedules none without a cluster
         run = OrderedReconcile(self.store, self.rules, self.access.cluster, with_source=False,
                                cache_dir=self.access.workdir, ssh_command=self.access.ssh_command,
-                               token=self.access.token, clock=self.clock)
+                               token=self.access.token, clock=self.clock,
+                               read_secret=self.access.read_secret)
         done = run.reconcile(ks)
         if done.skipped:
             return Result(Outcome.OK, done.revision, done.skipped)

@@ -8,7 +8,7 @@ the revision about to be applied (Flux's "revision is not up to date"). A Kustom
 waits on a dependency is not applied and records a `DependencyNotReady` event.
 
 Each source is fetched (or, without `--with-source`, checked out at its last recorded revision)
-once per run, so every Kustomization of a run applies the same commit of it.
+once per run, so every Kustomization of a run applies the same commit (or artifact) of it.
 """
 
 from __future__ import annotations
@@ -18,14 +18,12 @@ from pathlib import Path
 
 from engine.errors import GitwardError
 from engine.evaluate.order import dependencies
-from engine.model import GitSource, Kustomization, ObjectKey, RuleSet
+from engine.model import Kustomization, ObjectKey, RuleSet, Source
 from engine.observe.cluster import ClusterClient, impersonating
-from engine.observe.git import Checkout
 from engine.reconcile.build import build_kustomization
 from engine.reconcile.cluster import SyncResult, sync_kustomization
-from engine.reconcile.images import Clock, utcnow
-from engine.reconcile.kustomizations import SourceNotReady, checkout_for, source_of
-from engine.reconcile.sources import reconcile_source
+from engine.reconcile.images import Clock, SecretReader, utcnow
+from engine.reconcile.kustomizations import SourceTree, checkout_for, source_of
 from engine.reconcile.variables import cluster_variables
 from engine.store import queries
 from engine.store.db import Store
@@ -76,8 +74,9 @@ class OrderedReconcile:
     token: str | None = None
     clock: Clock = utcnow
     plan_id: str | None = None
+    read_secret: SecretReader | None = None
     done: dict[ObjectKey, Reconciled] = field(default_factory=dict)
-    _checkouts: dict[ObjectKey, Checkout | GitwardError] = field(default_factory=dict)
+    _checkouts: dict[ObjectKey, SourceTree | GitwardError] = field(default_factory=dict)
 
     def reconcile(self, ks: Kustomization) -> Reconciled:
         """Check out the source, wait for no dependency, render and apply; never raises a
@@ -114,27 +113,20 @@ class OrderedReconcile:
                                        plan_id=self.plan_id)
         return Reconciled(ks, checkout.revision, result)
 
-    def _checkout(self, source: GitSource) -> Checkout:
+    def _checkout(self, source: Source) -> SourceTree:
         """The source's files for this run: fetched (or checked out) on first use only."""
         if source.key not in self._checkouts:
             try:
-                self._checkouts[source.key] = self._fetch(source)
+                self._checkouts[source.key] = checkout_for(
+                    self.store, source, with_source=self.with_source, cache_dir=self.cache_dir,
+                    ssh_command=self.ssh_command, token=self.token, read_secret=self.read_secret,
+                    clock=self.clock)
             except GitwardError as err:
                 self._checkouts[source.key] = err
         found = self._checkouts[source.key]
         if isinstance(found, GitwardError):
             raise found
         return found
-
-    def _fetch(self, source: GitSource) -> Checkout:
-        if not self.with_source:
-            return checkout_for(self.store, source, with_source=False, cache_dir=self.cache_dir,
-                                ssh_command=self.ssh_command, token=self.token)
-        fetched = reconcile_source(self.store, source, cache_dir=self.cache_dir,
-                                   ssh_command=self.ssh_command, token=self.token, clock=self.clock)
-        if fetched.checkout is None:
-            raise SourceNotReady(f"GitRepository {source.key.ref}: {fetched.error}")
-        return fetched.checkout
 
     def _waiting_on(self, ks: Kustomization, revision: str) -> str:
         """Why `ks` must wait for a dependency ("" when every one is Ready and up to date)."""

@@ -1,9 +1,11 @@
-"""Git sources: fetch a GitRepository's ref and record the revision it resolved to.
+"""Sources: fetch a GitRepository's ref, or pull an OCIRepository's artifact, and record the
+revision it resolved to.
 
 A fetch that finds the commit recorded last time writes nothing to `git_revisions` and no
 event; a new (or revisited) commit writes its row and a `NewRevision` event; a failure writes
-a `GitOperationFailed` event carrying the redacted message. Credentials are parameters that
-reach git only: the store keeps the URL without them.
+a `GitOperationFailed` event carrying the redacted message. An OCIRepository is the same with
+`oci_revisions`, `NewArtifact` and `OCIOperationFailed` (Flux's reasons). Credentials are
+parameters that reach git or the registry only: the store keeps the URL without them.
 """
 
 from __future__ import annotations
@@ -11,14 +13,25 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.model import GitRevision, GitSource
+from engine.errors import GitwardError
+from engine.model import GitRevision, GitSource, OCIRevision, OCISource
+from engine.observe.dockerconfig import (
+    Credentials,
+    credentials_from_docker_config,
+    credentials_from_secret,
+)
 from engine.observe.git import Checkout, SourceError, fetch_source
-from engine.reconcile.images import Clock, utcnow
+from engine.observe.oci import Artifact, oci_image, pull_artifact
+from engine.reconcile.images import Clock, SecretReader, utcnow
 from engine.store import queries
+from engine.store.artifacts import latest_oci_revision, record_oci_revision
 from engine.store.db import Store
 
 NEW_REVISION = "NewRevision"
 FETCH_FAILED = "GitOperationFailed"
+NEW_ARTIFACT = "NewArtifact"
+UP_TO_DATE = "ArtifactUpToDate"
+PULL_FAILED = "OCIOperationFailed"
 
 
 @dataclass(frozen=True)
@@ -56,3 +69,61 @@ def reconcile_source(store: Store, source: GitSource, *, cache_dir: Path,
             severity=queries.EventSeverity.INFO, reason=NEW_REVISION,
             message=f"fetched revision {checkout.revision}: '{checkout.subject}'"))
     return SourceOutcome(source, checkout, recorded, changed)
+
+
+@dataclass(frozen=True)
+class ArtifactOutcome:
+    """What one reconciliation of an OCIRepository found: an artifact and its row, or an error."""
+
+    source: OCISource
+    artifact: Artifact | None = None
+    revision: OCIRevision | None = None
+    changed: bool = False
+    error: GitwardError | None = None
+
+
+def oci_credentials(source: OCISource, read_secret: SecretReader | None) -> Credentials | None:
+    """The Secret `spec.secretRef` names (read from the cluster, when one is configured), else
+    the docker config.json's credentials for the registry, else none (anonymous)."""
+    registry = oci_image(source).registry
+    if source.secret_ref and read_secret is not None:
+        secret = read_secret(source.namespace, source.secret_ref)
+        return credentials_from_secret(secret, source.namespace, source.secret_ref, registry,
+                                       referrer=source.KIND)
+    return credentials_from_docker_config(registry)
+
+
+def reconcile_oci_source(store: Store, source: OCISource, *, cache_dir: Path,
+                         credentials: Credentials | None = None,
+                         read_secret: SecretReader | None = None,
+                         clock: Clock = utcnow) -> ArtifactOutcome:
+    """Pull the source's artifact and record its revision; a failure is recorded and returned."""
+    name = source.key.ref
+    previous = latest_oci_revision(store, name)
+    try:
+        creds = credentials or oci_credentials(source, read_secret)
+        artifact = pull_artifact(source, cache_dir=cache_dir, credentials=creds)
+    except GitwardError as err:
+        queries.record_event(store, queries.Event(
+            time=clock(), object_kind=source.KIND, object_name=name,
+            severity=queries.EventSeverity.ERROR, reason=PULL_FAILED,
+            message=f"failed to pull artifact from '{source.url}': {err}"))
+        return ArtifactOutcome(source, error=err)
+    recorded = record_oci_revision(store, OCIRevision(
+        source=name, url=source.url, tag=artifact.tag, digest=artifact.digest,
+        revision=artifact.revision, layer_digest=artifact.layer_digest,
+        media_type=artifact.media_type, operation=artifact.operation, fetched_at=clock(),
+        origin_source=artifact.origin_source, origin_revision=artifact.origin_revision,
+        created=artifact.created))
+    changed = previous is None or previous.revision != artifact.revision
+    last = queries.list_events(store, object_kind=source.KIND, object_name=name, limit=1)
+    if changed:
+        reason, message = NEW_ARTIFACT, f"stored artifact with revision '{artifact.revision}' from '{source.url}'"
+    elif last and last[-1].severity is queries.EventSeverity.ERROR:  # healed: say so once
+        reason, message = UP_TO_DATE, f"artifact up-to-date with remote revision: '{artifact.revision}'"
+    else:
+        return ArtifactOutcome(source, artifact, recorded, changed)
+    queries.record_event(store, queries.Event(
+        time=clock(), object_kind=source.KIND, object_name=name,
+        severity=queries.EventSeverity.INFO, reason=reason, message=message))
+    return ArtifactOutcome(source, artifact, recorded, changed)

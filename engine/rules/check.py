@@ -37,7 +37,7 @@ def check_rules(rules: RuleSet, problems: Problems) -> None:
 
 def check_references(rules: RuleSet, problems: Problems) -> None:
     """Every reference names an object that exists (Flux would fail the referrer otherwise)."""
-    sources = {s.key for s in rules.sources} | {o.key for o in rules.flux_objects}
+    sources = _sources(rules)
     repos = {r.key for r in rules.image_repositories}
     kustomizations = {k.key for k in rules.kustomizations}
     for k in rules.kustomizations:
@@ -63,6 +63,11 @@ UNFETCHED_SOURCES = (SourceKind.BUCKET, SourceKind.EXTERNAL_ARTIFACT)
 in the cluster by other controllers, Buckets need cloud storage clients."""
 
 
+def _sources(rules: RuleSet) -> set[ObjectKey]:
+    return ({s.key for s in rules.sources} | {s.key for s in rules.oci_sources}
+            | {o.key for o in rules.flux_objects})
+
+
 def source_key(k: Kustomization) -> ObjectKey:
     """The source a Kustomization names; an empty namespace is the Kustomization's own."""
     ref = k.source_ref
@@ -73,7 +78,7 @@ def isolate(rules: RuleSet) -> tuple[RuleSet, tuple[SkippedObject, ...]]:
     """The rules without every object whose references do not resolve, and without what depends
     on those, as Flux would leave them failing; the others stay usable. Each left-out object
     comes back with its reason."""
-    sources = {s.key for s in rules.sources} | {o.key for o in rules.flux_objects}
+    sources = _sources(rules)
     repos = {r.key for r in rules.image_repositories}
     skipped: dict[ObjectKey, SkippedObject] = {}
 

@@ -144,7 +144,8 @@ def read_source_ref(spec: Struct, *, default_kind: str = "") -> SourceRef | None
     kind = SourceKind(text) if text in allowed else None
     if kind is None and text:
         listed = allowed[0] if len(allowed) == 1 else f"{', '.join(allowed[:-1])} or {allowed[-1]}"
-        sub.error("kind", f'must be {listed}, got "{text}"{did_you_mean(text, allowed)}')
+        hint = "" if text in {k.value for k in SourceKind} else did_you_mean(text, allowed)
+        sub.error("kind", f'must be {listed}, got "{text}"{hint}')
     name = or_else(sub.string("name", required=True), "")
     return SourceRef(name, or_else(sub.string("namespace"), ""), kind=kind or SourceKind.GIT_REPOSITORY,
                      origin=sub.pos("name"))

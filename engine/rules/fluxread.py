@@ -24,6 +24,7 @@ from engine.model import (
     ImageUpdate,
     Kustomization,
     ObjectKey,
+    OCISource,
     Rule,
     SkippedObject,
 )
@@ -42,7 +43,7 @@ from engine.rules.fluximage import (
 )
 from engine.rules.fluxkustomize import read_kustomization
 from engine.rules.fluxmanifest import Manifest
-from engine.rules.fluxsource import read_git_repository
+from engine.rules.fluxsource import read_git_repository, read_oci_repository
 from engine.rules.yamldoc import Document, Struct, YamlSyntaxError, load_documents
 
 
@@ -153,6 +154,7 @@ def _flux_object(doc: Document, problems: Problems, group: str, api_version: str
 
 _READERS: dict[tuple[str, str], Callable[[Manifest], Rule | None]] = {
     (SOURCE_GROUP, GitSource.KIND): read_git_repository,
+    (SOURCE_GROUP, OCISource.KIND): read_oci_repository,
     (KUSTOMIZE_GROUP, Kustomization.KIND): read_kustomization,
     (IMAGE_GROUP, ImageRepository.KIND): read_image_repository,
     (IMAGE_GROUP, ImagePolicy.KIND): read_image_policy,

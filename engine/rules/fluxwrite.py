@@ -22,6 +22,8 @@ from engine.model import (
     ImageRepository,
     ImageUpdate,
     Kustomization,
+    LayerSelector,
+    OCISource,
     PolicyKind,
     Rule,
     Selector,
@@ -135,6 +137,30 @@ def _write_git_source(s: GitSource) -> dict[str, object]:
     })
     spec["ref"] = _git_ref_doc(s.ref)  # always written: no ref means "master" to Flux
     return _manifest(SOURCE_GROUP, s.KIND, s.name, s.namespace, dict(sorted(spec.items())))
+
+
+def _write_oci_source(s: OCISource) -> dict[str, object]:
+    ref = s.ref
+    layer = s.layer_selector
+    spec = _compact({
+        "certSecretRef": _name_ref(s.cert_secret_ref),
+        "ignore": s.ignore,
+        "insecure": s.insecure,
+        "interval": format_go(s.interval),
+        "layerSelector": None if layer == LayerSelector() else _compact(
+            {"mediaType": layer.media_type, "operation": layer.operation.value}),
+        "provider": "" if s.provider == "generic" else s.provider,
+        "proxySecretRef": _name_ref(s.proxy_secret_ref),
+        "ref": _compact({"digest": ref.digest, "semver": ref.semver,
+                         "semverFilter": ref.semver_filter, "tag": ref.tag}) or None,
+        "secretRef": _name_ref(s.secret_ref),
+        "serviceAccountName": s.service_account_name,
+        "suspend": s.suspend,
+        "timeout": None if s.timeout == timedelta(seconds=60) else _go_minutes(s.timeout),
+        "url": s.url,
+        "verify": {"provider": s.verify} if s.verify else None,
+    })
+    return _manifest(SOURCE_GROUP, s.KIND, s.name, s.namespace, spec)
 
 
 def _source_ref_doc(ref: SourceRef) -> dict[str, object]:
@@ -256,6 +282,7 @@ def _write_image_update(u: ImageUpdate) -> dict[str, object]:
 
 _WRITERS: dict[type, Callable[..., dict[str, object]]] = {
     GitSource: _write_git_source,
+    OCISource: _write_oci_source,
     Kustomization: _write_kustomization,
     ImageRepository: _write_image_repository,
     ImagePolicy: _write_image_policy,

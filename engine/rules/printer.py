@@ -27,6 +27,7 @@ from engine.model import (
     PolicyKind,
     Rule,
     Selector,
+    SourceKind,
     SourceRef,
 )
 from engine.rules.duration import format_short
@@ -42,8 +43,16 @@ _DIGEST_WORDS = {
 }
 
 
+def dsl_expressible(rule: Rule) -> bool:
+    """Whether the DSL has a statement for `rule`: it has none for OCIRepository sources yet,
+    nor for a Kustomization whose source is one."""
+    if isinstance(rule, Kustomization):
+        return rule.source_ref.kind is SourceKind.GIT_REPOSITORY
+    return type(rule) in _WRITERS
+
+
 def print_rules(rules: Iterable[Rule]) -> str:
-    """Canonical DSL text for `rules`, one statement per rule."""
+    """Canonical DSL text for `rules`, one statement per rule (each `dsl_expressible`)."""
     return "\n".join(_statement(rule) for rule in rules)
 
 

@@ -148,7 +148,7 @@ class ClusterObjectRow(Base):
     kind: Mapped[str] = mapped_column(String(63))
     namespace: Mapped[str] = mapped_column(String(63))
     name: Mapped[str] = mapped_column(String(253))
-    revision: Mapped[str] = mapped_column(String(64))
+    revision: Mapped[str] = mapped_column(Text)
     checksum: Mapped[str] = mapped_column(String(128))
     applied_at: Mapped[datetime]
     pruned_at: Mapped[datetime | None]
@@ -232,3 +232,28 @@ class ReconcileRequestRow(Base):
     outcome: Mapped[str | None] = mapped_column(String(16))
     revision: Mapped[str | None] = mapped_column(Text)
     message: Mapped[str | None] = mapped_column(Text)
+
+
+class OciRevisionRow(Base):
+    """The artifact an OCIRepository resolved to, once per manifest digest (as `git_revisions`)."""
+
+    __tablename__ = "oci_revisions"
+    __table_args__ = (
+        UniqueConstraint("source", "digest"),
+        CheckConstraint("operation IN ('extract', 'copy')", name="operation"),
+        Index(None, "source", "fetched_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(NAME)
+    url: Mapped[str] = mapped_column(Text)
+    tag: Mapped[str] = mapped_column(String(128))
+    digest: Mapped[str] = mapped_column(String(80))
+    revision: Mapped[str] = mapped_column(Text)
+    layer_digest: Mapped[str] = mapped_column(String(80))
+    media_type: Mapped[str] = mapped_column(String(255))
+    operation: Mapped[str] = mapped_column(String(16))
+    origin_source: Mapped[str] = mapped_column(Text)
+    origin_revision: Mapped[str] = mapped_column(Text)
+    created: Mapped[str] = mapped_column(Text)
+    fetched_at: Mapped[datetime]

@@ -15,11 +15,13 @@ from engine.model import (
     ImageRepository,
     ImageUpdate,
     Kustomization,
+    OCISource,
     Rule,
     ScanStatus,
 )
 from engine.store import queries
 from engine.store.actions import list_actions
+from engine.store.artifacts import latest_oci_revision
 from engine.store.inventory import applied_revision, list_inventory
 from engine.store.db import Store
 
@@ -73,6 +75,8 @@ def object_status(store: Store | None, rule: Rule) -> ObjectStatus:
         return replace(base, message="no state store")
     if isinstance(rule, GitSource):
         return _source(store, rule, base)
+    if isinstance(rule, OCISource):
+        return _oci_source(store, rule, base)
     if isinstance(rule, ImageRepository):
         return _repository(store, rule, base)
     if isinstance(rule, ImagePolicy):
@@ -91,6 +95,21 @@ def _source(store: Store, rule: GitSource, base: ObjectStatus) -> ObjectStatus:
     revision = f"{rev.branch}@sha1:{rev.sha}"
     return replace(base, ready="True", message=f"stored artifact for revision '{short_revision(revision)}'",
                         revision=revision, last=rev.fetched_at)
+
+
+def _oci_source(store: Store, rule: OCISource, base: ObjectStatus) -> ObjectStatus:
+    """The artifact last pulled; not Ready when the latest event of the source is a failed pull."""
+    rev = latest_oci_revision(store, rule.key.ref)
+    events = queries.list_events(store, object_kind=rule.KIND, object_name=rule.key.ref, limit=1)
+    failed = events[-1] if events and events[-1].severity is queries.EventSeverity.ERROR else None
+    revision = rev.revision if rev else ""
+    if failed is not None:
+        return replace(base, ready="False", message=failed.message, revision=revision,
+                       last=failed.time)
+    if rev is None:
+        return replace(base, message="not pulled yet")
+    return replace(base, ready="True", revision=revision, last=rev.fetched_at,
+                   message=f"stored artifact for revision '{short_revision(revision)}'")
 
 
 def _repository(store: Store, rule: ImageRepository, base: ObjectStatus) -> ObjectStatus:

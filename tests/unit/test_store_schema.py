@@ -35,6 +35,10 @@ PUBLIC_COLUMNS = {
         "id", "object_kind", "object_name", "requested_at", "requested_by", "finished_at",
         "handled_by", "outcome", "revision", "message",
     ],
+    "oci_revisions": [
+        "id", "source", "url", "tag", "digest", "revision", "layer_digest", "media_type",
+        "operation", "origin_source", "origin_revision", "created", "fetched_at",
+    ],
 }
 
 
