@@ -246,6 +246,5 @@ def template_problem(update: ImageUpdate, err: TemplateError) -> Problem:
     """A template error as a problem at the automation's message template."""
     pos = update.message_origin or update.origin or SourcePos(update.key.ref)
     return Problem(Severity.ERROR, f"ImageUpdateAutomation {update.key.ref}: commit message "
-                   f"template (line {err.line} of the template): {err.message}", pos,
-                   code="message-template")
+                   f"template: {err.message}", pos, code="message-template")
 

@@ -128,7 +128,7 @@ def _urlquery(*args: Any) -> str:
 def _call(function: Any, *args: Any) -> Any:
     if function is MISSING or function is None:
         raise FuncError("call of nil")
-    raise FuncError(f"non-function {show(function)} of type {type_name(function)}")
+    raise FuncError(f"non-function of type {type_name(function)}")
 
 
 _INT, _FLOAT, _STRING, _BOOL = "int", "float", "string", "bool"

@@ -51,7 +51,8 @@ from engine.evaluate.gotemplate.values import (
     type_name,
 )
 
-MAX_DEPTH = 100_000 // 100  # Go allows 100000 nested template calls; Python's stack far fewer
+MAX_DEPTH = 100
+"""Nested `template` calls allowed (Go allows 100000; Python's stack holds far fewer)."""
 _LAZY = frozenset({"and", "or"})
 
 
@@ -108,8 +109,6 @@ class _State:
         line, column = line_column(self.text, pos)
         go_column = len(self.text[pos - column + 1:pos].encode("utf-8", "surrogatepass"))
         context = str(node)
-        if len(context) > 20:
-            context = context[:20] + "..."
         where = f"{self.parse_name}:{line}:{go_column}"
         raise TemplateError(f'template: {where}: executing "{self.name}" at <{context}>: {message}',
                             line, column)

@@ -21,7 +21,7 @@ from typing import Any
 from engine.evaluate.gotemplate.funcs import Func, FuncError, FuncMap, Param, fn
 from engine.evaluate.gotemplate.gofmt import quote, show
 from engine.evaluate.gotemplate.sprigdata import DATA_FUNCS, to_int64, to_float64, strval, strslice
-from engine.evaluate.gotemplate.values import MISSING, truth, type_name
+from engine.evaluate.gotemplate.values import MISSING, sort_keys, truth, type_name
 from engine.rules.regex import PatternError, compile_pattern, text_of, utf8
 from engine.rules.semver import ConstraintError, parse_constraint, parse_version
 
@@ -259,7 +259,7 @@ def _semver_compare(constraint: str, version: str) -> bool:
 
 def _json(value: Any, indent: bool, escape_html: bool) -> str:
     text = json.dumps(_jsonable(value), ensure_ascii=False, indent=2 if indent else None,
-                      separators=(",", ": ") if indent else (",", ":"), sort_keys=True)
+                      separators=(",", ": ") if indent else (",", ":"))
     if escape_html:
         text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
     return text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
@@ -285,7 +285,7 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, dict):
         if isinstance(value, GoMap) and value.key_type != "string":
             raise FuncError(f"json: unsupported type: {type_name(value)}")
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): _jsonable(value[k]) for k in sort_keys(value)}
     if isinstance(value, (list, tuple)):
         return [_jsonable(v) for v in value]
     raise FuncError(f"json: unsupported type: {type_name(value)}")
