@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Protocol
 
 LEFT, RIGHT = "{{", "}}"
 LEFT_COMMENT, RIGHT_COMMENT = "/*", "*/"
@@ -65,6 +66,12 @@ _NUMBER = re.compile(
     r"|[0-9_]*\.?[0-9_]*(?:[eE][+-]?[0-9_]+)?)i?")
 
 
+class _StateFn(Protocol):
+    """A lexer state: it consumes some input and returns the next state (None at the end)."""
+
+    def __call__(self) -> _StateFn | None: ...
+
+
 @dataclass(frozen=True)
 class Token:
     kind: Tok
@@ -113,7 +120,7 @@ class Lexer:
         self.out: list[Token] = []
 
     def tokens(self) -> list[Token]:
-        state = self._text
+        state: _StateFn | None = self._text
         while state is not None:
             state = state()
         return self.out
@@ -149,7 +156,7 @@ class Lexer:
 
     # -- states --------------------------------------------------------------------------------
 
-    def _text(self):  # type: ignore[no-untyped-def]
+    def _text(self) -> _StateFn | None:
         at = self.text.find(LEFT, self.pos)
         if at < 0:
             self.pos = len(self.text)
@@ -168,7 +175,7 @@ class Lexer:
         self._ignore()
         return self._left_delim
 
-    def _left_delim(self):  # type: ignore[no-untyped-def]
+    def _left_delim(self) -> _StateFn | None:
         self.pos += len(LEFT)
         trim = _left_trim(self.text, self.pos)
         after = 2 if trim else 0
@@ -182,7 +189,7 @@ class Lexer:
         self.paren_depth = 0
         return self._inside
 
-    def _comment(self):  # type: ignore[no-untyped-def]
+    def _comment(self) -> _StateFn | None:
         self.pos += len(LEFT_COMMENT)
         end = self.text.find(RIGHT_COMMENT, self.pos)
         if end < 0:
@@ -202,7 +209,7 @@ class Lexer:
         self._ignore()
         return self._text
 
-    def _right_delim(self):  # type: ignore[no-untyped-def]
+    def _right_delim(self) -> _StateFn | None:
         _, trim = self._at_right_delim()
         if trim:
             self.pos += 2
@@ -214,7 +221,7 @@ class Lexer:
             self._ignore()
         return self._text
 
-    def _inside(self):  # type: ignore[no-untyped-def]
+    def _inside(self) -> _StateFn | None:
         delim, _ = self._at_right_delim()
         if delim:
             if self.paren_depth == 0:
@@ -270,7 +277,7 @@ class Lexer:
             return None
         return self._inside
 
-    def _space(self):  # type: ignore[no-untyped-def]
+    def _space(self) -> _StateFn | None:
         count = 0
         while self._peek() and self._peek() in SPACE_CHARS:
             self.pos += 1
@@ -282,7 +289,7 @@ class Lexer:
         self._emit(Tok.SPACE)
         return self._inside
 
-    def _identifier(self):  # type: ignore[no-untyped-def]
+    def _identifier(self) -> _StateFn | None:
         while self._peek() and is_alphanumeric(self._peek()):
             self.pos += 1
         if not self._at_terminator():
@@ -297,13 +304,13 @@ class Lexer:
             self._emit(Tok.IDENTIFIER)
         return self._inside
 
-    def _field(self):  # type: ignore[no-untyped-def]
+    def _field(self) -> _StateFn | None:
         return self._field_or_variable(Tok.FIELD)
 
-    def _variable(self):  # type: ignore[no-untyped-def]
+    def _variable(self) -> _StateFn | None:
         return self._field_or_variable(Tok.VARIABLE)
 
-    def _field_or_variable(self, kind: Tok):  # type: ignore[no-untyped-def]
+    def _field_or_variable(self, kind: Tok) -> _StateFn | None:
         if self._at_terminator():
             self._emit(Tok.VARIABLE if kind is Tok.VARIABLE else Tok.DOT)
             return self._inside
@@ -315,7 +322,7 @@ class Lexer:
         self._emit(kind)
         return self._inside
 
-    def _char(self):  # type: ignore[no-untyped-def]
+    def _char(self) -> _StateFn | None:
         while True:
             char = self._peek()
             self.pos += 1
@@ -332,7 +339,7 @@ class Lexer:
         self._emit(Tok.CHAR_CONSTANT)
         return self._inside
 
-    def _number(self):  # type: ignore[no-untyped-def]
+    def _number(self) -> _StateFn | None:
         match = _NUMBER.match(self.text, self.pos)
         end = match.end() if match else self.pos
         if end == self.pos or (end < len(self.text) and is_alphanumeric(self.text[end])):
@@ -344,7 +351,7 @@ class Lexer:
         self._emit(Tok.NUMBER)
         return self._inside
 
-    def _quote(self):  # type: ignore[no-untyped-def]
+    def _quote(self) -> _StateFn | None:
         while True:
             char = self._peek()
             self.pos += 1
@@ -361,7 +368,7 @@ class Lexer:
         self._emit(Tok.STRING)
         return self._inside
 
-    def _raw_quote(self):  # type: ignore[no-untyped-def]
+    def _raw_quote(self) -> _StateFn | None:
         end = self.text.find("`", self.pos)
         if end < 0:
             self._error("unterminated raw quoted string")

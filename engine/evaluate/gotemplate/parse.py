@@ -146,7 +146,7 @@ class _Parser:
             node = self.text_or_action()
             if isinstance(node, (_End, _Else)):
                 raise self.errorf(f"unexpected {node}")
-            root.append(node)  # type: ignore[arg-type]
+            root.append(node)
         self._add(self.name, tuple(root))
         return self.templates
 
