@@ -11,6 +11,7 @@ import pytest
 
 from engine.cli import main
 from tests.conftest import EXAMPLES
+from tests.integration.test_images_update import import_tags
 from tests.unit.gotemplate_cases import CASES
 
 AUTOMATION = "cluster/apps/podinfo/image-update.yaml"
@@ -33,14 +34,6 @@ def with_template(tmp_path: Path, template: str) -> Path:
         "      messageTemplate: |\n" + block + "      messageTemplateValues:\n        cluster: homelab\n")
     path.write_text(text)
     return repo
-
-
-def import_tags(capsys: pytest.CaptureFixture[str], state: str, repo: Path, tmp_path: Path) -> None:
-    tags = tmp_path / "podinfo.txt"
-    tags.write_text("6.5.1\n6.6.0\n6.7.0\n")
-    code, _, err = run(capsys, "--state", state, "images", "import", "podinfo/podinfo", "--tags",
-                       str(tags), "--repo", str(repo))
-    assert code == 0, err
 
 
 def test_plan_shows_the_message_go_renders(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from engine.evaluate.gotemplate.values import MISSING, Struct, sort_keys, type_name
+from engine.rules.goquote import go_quote as quote
 
 
 def sprint(args: list[Any]) -> str:
@@ -206,32 +207,6 @@ def _string(text: str, spec: _Spec) -> str:
 
 def _can_backquote(text: str) -> bool:
     return all(c == "\t" or (c != "`" and c != "\ufeff" and c.isprintable()) for c in text)
-
-
-def quote(text: str, ascii_only: bool = False) -> str:
-    """strconv.Quote: Go escapes, printable characters kept (only ASCII when `ascii_only`)."""
-    out = ['"']
-    for char in text:
-        code = ord(char)
-        if char == '"' or char == "\\":
-            out.append("\\" + char)
-        elif char.isprintable() and (not ascii_only or code < 0x80) and not 0xD800 <= code < 0xE000:
-            out.append(char)
-        elif char in _ESCAPES:
-            out.append(_ESCAPES[char])
-        elif 0xD800 <= code < 0xE000:
-            out.append("\\ufffd" if ascii_only else "\ufffd")
-        elif code < 0x20 or code == 0x7F:
-            out.append(f"\\x{code:02x}")
-        elif code < 0x10000:
-            out.append(f"\\u{code:04x}")
-        else:
-            out.append(f"\\U{code:08x}")
-    out.append('"')
-    return "".join(out)
-
-
-_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v"}
 
 
 def _integer(value: int, spec: _Spec) -> str:

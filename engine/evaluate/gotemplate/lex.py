@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
+from engine.rules.goquote import go_quote
+
 LEFT, RIGHT = "{{", "}}"
 LEFT_COMMENT, RIGHT_COMMENT = "/*", "*/"
 SPACE_CHARS = " \t\r\n"
@@ -88,19 +90,8 @@ class Token:
         if self.kind in _KEYWORD_KINDS:
             return f"<{self.text}>"
         if len(self.text) > 10:
-            return go_quote_prefix(self.text, 10) + "..."
+            return go_quote(self.text[:10]) + "..."
         return go_quote(self.text)
-
-
-def go_quote(text: str) -> str:
-    from engine.evaluate.gotemplate.gofmt import quote
-
-    return quote(text)
-
-
-def go_quote_prefix(text: str, n: int) -> str:
-    """`%.10q`: the first n characters, quoted."""
-    return go_quote(text[:n])
 
 
 def is_alphanumeric(char: str) -> bool:
@@ -323,21 +314,7 @@ class Lexer:
         return self._inside
 
     def _char(self) -> _StateFn | None:
-        while True:
-            char = self._peek()
-            self.pos += 1
-            if char == "\\":
-                if self._peek() not in ("", "\n"):
-                    self.pos += 1
-                    continue
-                char = self._peek()
-            if char in ("", "\n"):
-                self._error("unterminated character constant")
-                return None
-            if char == "'":
-                break
-        self._emit(Tok.CHAR_CONSTANT)
-        return self._inside
+        return self._quoted("'", Tok.CHAR_CONSTANT, "unterminated character constant")
 
     def _number(self) -> _StateFn | None:
         match = _NUMBER.match(self.text, self.pos)
@@ -352,6 +329,10 @@ class Lexer:
         return self._inside
 
     def _quote(self) -> _StateFn | None:
+        return self._quoted('"', Tok.STRING, "unterminated quoted string")
+
+    def _quoted(self, closing: str, kind: Tok, unterminated: str) -> _StateFn | None:
+        """A literal up to `closing`, a backslash escaping the next character; one line only."""
         while True:
             char = self._peek()
             self.pos += 1
@@ -361,11 +342,11 @@ class Lexer:
                     continue
                 char = self._peek()
             if char in ("", "\n"):
-                self._error("unterminated quoted string")
+                self._error(unterminated)
                 return None
-            if char == '"':
+            if char == closing:
                 break
-        self._emit(Tok.STRING)
+        self._emit(kind)
         return self._inside
 
     def _raw_quote(self) -> _StateFn | None:

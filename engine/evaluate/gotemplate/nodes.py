@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Union
 
-from engine.evaluate.gotemplate.gofmt import quote
+from engine.rules.goquote import go_quote as quote
 
 
 @dataclass(frozen=True)

@@ -8,12 +8,12 @@ not defined`.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Collection
 
 from engine.evaluate.goparse import ParseFloatError, parse_float
 from engine.evaluate.gotemplate.error import TemplateError, line_column
 from engine.evaluate.gotemplate.lex import Lexer, Tok, Token
+from engine.evaluate.gotemplate.literals import parse_int, unquote_go
 from engine.evaluate.gotemplate.nodes import (
     Action,
     Bool,
@@ -35,10 +35,8 @@ from engine.evaluate.gotemplate.nodes import (
     Text,
     Variable,
 )
+from engine.rules.goquote import go_quote
 
-_OCTAL = re.compile(r"[+-]?0[0-7_]+")
-_ESCAPES = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v",
-            "\\": "\\", "'": "'", '"': '"'}
 
 
 class _End:
@@ -159,7 +157,7 @@ class _Parser:
     def _add(self, name: str, body: tuple[Node, ...]) -> None:
         existing = self.templates.get(name)
         if existing is not None and _has_content(existing) and _has_content(body):
-            raise self.errorf(f"template: multiple definition of template {_go_quote(name)}")
+            raise self.errorf(f"template: multiple definition of template {go_quote(name)}")
         if existing is None or _has_content(body):
             self.templates[name] = body
 
@@ -372,7 +370,7 @@ class _Parser:
             if isinstance(node, Variable):
                 return Variable(chain_pos, node.idents + tuple(fields))
             if isinstance(node, (Bool, String, Number, Nil, Dot)):
-                raise self.errorf(f"unexpected . after term {_go_quote(str(node))}")
+                raise self.errorf(f"unexpected . after term {go_quote(str(node))}")
             return Chain(chain_pos, node, tuple(fields))
         return node
 
@@ -381,10 +379,10 @@ class _Parser:
         kind = token.kind
         if kind is Tok.IDENTIFIER:
             if token.text in self.unsupported:
-                raise self.errorf(f"function {_go_quote(token.text)} is one of Flux's (sprig) "
+                raise self.errorf(f"function {go_quote(token.text)} is one of Flux's (sprig) "
                                   "template functions that gitward does not implement")
             if not self.has_function(token.text):
-                raise self.errorf(f"function {_go_quote(token.text)} not defined")
+                raise self.errorf(f"function {go_quote(token.text)} not defined")
             return Identifier(token.pos, token.text)
         if kind is Tok.DOT:
             return Dot(token.pos)
@@ -392,7 +390,7 @@ class _Parser:
             return Nil(token.pos)
         if kind is Tok.VARIABLE:
             if token.text not in self.vars:
-                raise self.errorf(f"undefined variable {_go_quote(token.text)}")
+                raise self.errorf(f"undefined variable {go_quote(token.text)}")
             return Variable(token.pos, (token.text,))
         if kind is Tok.FIELD:
             return Field(token.pos, (token.text[1:],))
@@ -428,88 +426,18 @@ class _Parser:
                 raise self.errorf(f"malformed character constant: {text}")
             return Number(token.pos, text, ord(chars), float(ord(chars)), is_char=True)
         if text.endswith("i"):
-            raise self.errorf(f"complex numbers are not supported: {_go_quote(text)}")
-        as_int = _parse_int(text)
+            raise self.errorf(f"complex numbers are not supported: {go_quote(text)}")
+        as_int = parse_int(text)
         if as_int is not None:
             return Number(token.pos, text, as_int, float(as_int))
         try:
             value = parse_float(text.lstrip("+"))
         except (ParseFloatError, ValueError):
-            raise self.errorf(f"illegal number syntax: {_go_quote(text)}") from None
+            raise self.errorf(f"illegal number syntax: {go_quote(text)}") from None
         if not any(c in text for c in ".eEpP"):
-            raise self.errorf(f"integer overflow: {_go_quote(text)}")
+            raise self.errorf(f"integer overflow: {go_quote(text)}")
         exact = int(value) if value == int(value) and -(2**63) <= value < 2**63 else None
         return Number(token.pos, text, exact, value)
-
-
-def _parse_int(text: str) -> int | None:
-    """strconv.ParseInt(text, 0, 64) (or ParseUint): 0x, 0o, 0b, a leading 0 for octal, `_`."""
-    body = text.lstrip("+-")
-    if not body or any(c in body for c in ".eEpP") and not body[:2].lower() == "0x":
-        return None
-    try:
-        if _OCTAL.fullmatch(text) and not body[:2].lower() == "0o":
-            value = int(text.replace("0", "0o", 1) if not text[0] in "+-" else
-                        text[0] + body.replace("0", "0o", 1), 0)
-        else:
-            value = int(text, 0)
-    except ValueError:
-        return None
-    return value if -(2**63) <= value < 2**64 else None
-
-
-def unquote_go(body: str, quote_char: str) -> str:
-    """The text of a Go interpreted string (or rune) literal's body; ValueError when malformed."""
-    out: list[str] = []
-    i = 0
-    while i < len(body):
-        char = body[i]
-        if char == quote_char or char == "\n":
-            raise ValueError("invalid syntax")
-        if char != "\\":
-            out.append(char)
-            i += 1
-            continue
-        i += 1
-        if i >= len(body):
-            raise ValueError("invalid syntax")
-        escape = body[i]
-        i += 1
-        if escape in _ESCAPES:
-            if (escape == "'" and quote_char == '"') or (escape == '"' and quote_char == "'"):
-                raise ValueError("invalid syntax")
-            out.append(_ESCAPES[escape])
-        elif escape in "xuU":
-            size = {"x": 2, "u": 4, "U": 8}[escape]
-            digits = body[i:i + size]
-            if len(digits) != size or not all(c in "0123456789abcdefABCDEF" for c in digits):
-                raise ValueError("invalid syntax")
-            code = int(digits, 16)
-            i += size
-            if escape == "x":
-                out.append(bytes([code]).decode("latin-1") if code < 0x80 else chr(0xDC00 + code))
-            elif code > 0x10FFFF or 0xD800 <= code < 0xE000:
-                raise ValueError("invalid syntax")
-            else:
-                out.append(chr(code))
-        elif escape in "01234567":
-            digits = body[i - 1:i + 2]
-            if len(digits) != 3 or not all(c in "01234567" for c in digits):
-                raise ValueError("invalid syntax")
-            code = int(digits, 8)
-            if code > 255:
-                raise ValueError("invalid syntax")
-            i += 2
-            out.append(chr(code) if code < 0x80 else chr(0xDC00 + code))
-        else:
-            raise ValueError("invalid syntax")
-    return "".join(out)
-
-
-def _go_quote(text: str) -> str:
-    from engine.evaluate.gotemplate.gofmt import quote
-
-    return quote(text)
 
 
 def _has_content(body: tuple[Node, ...]) -> bool:

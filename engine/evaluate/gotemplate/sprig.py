@@ -19,10 +19,12 @@ import zlib
 from typing import Any
 
 from engine.evaluate.gotemplate.funcs import Func, FuncError, FuncMap, Param, fn
-from engine.evaluate.gotemplate.gofmt import quote, show
+from engine.evaluate.gotemplate.gofmt import show
+from engine.evaluate.gotemplate.sprigregex import REGEX_FUNCS
 from engine.evaluate.gotemplate.sprigdata import DATA_FUNCS, to_int64, to_float64, strval, strslice
 from engine.evaluate.gotemplate.values import MISSING, sort_keys, truth, type_name
-from engine.rules.regex import PatternError, compile_pattern, text_of, utf8
+from engine.rules.goquote import go_quote as quote
+from engine.rules.regex import utf8
 from engine.rules.semver import ConstraintError, parse_constraint, parse_version
 
 S, I, A, B = Param.STRING, Param.INT, Param.ANY, Param.BOOL
@@ -140,110 +142,6 @@ def _round(value: Any, precision: int, *half: Any) -> float:
     frac = digit - whole
     rounded = whole + (1 if frac >= rounding else 0) if digit >= 0 else whole - (1 if -frac >= rounding else 0)
     return rounded / power
-
-
-def _regex(pattern: str) -> Any:
-    try:
-        return compile_pattern(pattern)
-    except PatternError as err:
-        raise FuncError(f"error parsing regexp: {err.cause}") from None
-
-
-def _find_all(regex: Any, text: str, limit: int) -> list[tuple[int, int, Any]]:
-    data = utf8(text)
-    found: list[tuple[int, int, Any]] = []
-    at, previous_end = 0, -1
-    while at <= len(data) and (limit < 0 or len(found) < limit):
-        match = regex.search(data, at)
-        if match is None:
-            break
-        start, end = match.span(0)
-        if start == end == previous_end:
-            at = end + 1
-            continue
-        found.append((start, end, match))
-        previous_end = end
-        at = end if end > start else end + 1
-    return found
-
-
-def _expand(template: str, match: Any, regex: Any) -> str:
-    """regexp.Expand: `$1`, `${1}`, `$name`, `${name}`, `$$`."""
-    out: list[str] = []
-    i = 0
-    names = {text_of(k): v for k, v in regex.groupindex.items()}
-    while i < len(template):
-        char = template[i]
-        if char != "$":
-            out.append(char)
-            i += 1
-            continue
-        if template.startswith("$$", i):
-            out.append("$")
-            i += 2
-            continue
-        braced = template.startswith("${", i)
-        j = i + (2 if braced else 1)
-        k = j
-        while k < len(template) and (template[k].isalnum() or template[k] == "_"):
-            k += 1
-        if k == j or (braced and not template.startswith("}", k)):
-            out.append("$")
-            i += 1
-            continue
-        name = template[j:k]
-        i = k + (1 if braced else 0)
-        index = int(name) if name.isdigit() else names.get(name)
-        if index is not None and index <= regex.groups:
-            start, end = match.span(index)
-            if start >= 0:
-                out.append(text_of(match.string[start:end]) if hasattr(match, "string")
-                           else "")
-    return "".join(out)
-
-
-def _replace_all(pattern: str, text: str, replacement: str, literal: bool) -> str:
-    regex = _regex(pattern)
-    data = utf8(text)
-    out: list[str] = []
-    last = 0
-    for start, end, match in _find_all(regex, text, -1):
-        out.append(text_of(data[last:start]))
-        out.append(replacement if literal else _expand_bytes(replacement, match, regex, data))
-        last = end
-    out.append(text_of(data[last:]))
-    return "".join(out)
-
-
-def _expand_bytes(template: str, match: Any, regex: Any, data: bytes) -> str:
-    class _Bound:
-        def __init__(self) -> None:
-            self.string = data
-
-        def span(self, group: int) -> tuple[int, int]:
-            return match.span(group)  # type: ignore[no-any-return]
-
-    return _expand(template, _Bound(), regex)
-
-
-def _regex_split(pattern: str, text: str, count: int) -> list[Any]:
-    regex = _regex(pattern)
-    if count == 0:
-        return []
-    if pattern and not text:
-        return [""]
-    data = utf8(text)
-    parts: list[Any] = []
-    last = 0
-    for start, end, _ in _find_all(regex, text, -1):
-        if count > 0 and len(parts) == count - 1:
-            break
-        if end == 0:
-            continue
-        parts.append(text_of(data[last:start]))
-        last = end
-    parts.append(text_of(data[last:]))
-    return parts
 
 
 def _semver_compare(constraint: str, version: str) -> bool:
@@ -458,19 +356,6 @@ STRING_FUNCS: dict[str, Func] = {
     "mustToRawJson": fn(A)(lambda v: _json(v, False, False)),
     "fromJson": fn(S)(lambda s: _from_json_lenient(s)),
     "mustFromJson": fn(S)(_from_json),
-    "regexMatch": fn(S, S)(lambda r, s: _find_all(_regex(r), s, 1) != [] if _valid(r) else False),
-    "mustRegexMatch": fn(S, S)(lambda r, s: _find_all(_regex(r), s, 1) != []),
-    "regexFindAll": fn(S, S, I)(lambda r, s, n: _find_strings(r, s, n)),
-    "mustRegexFindAll": fn(S, S, I)(lambda r, s, n: _find_strings(r, s, n)),
-    "regexFind": fn(S, S)(lambda r, s: (_find_strings(r, s, 1) or [""])[0]),
-    "mustRegexFind": fn(S, S)(lambda r, s: (_find_strings(r, s, 1) or [""])[0]),
-    "regexReplaceAll": fn(S, S, S)(lambda r, s, repl: _replace_all(r, s, repl, False)),
-    "mustRegexReplaceAll": fn(S, S, S)(lambda r, s, repl: _replace_all(r, s, repl, False)),
-    "regexReplaceAllLiteral": fn(S, S, S)(lambda r, s, repl: _replace_all(r, s, repl, True)),
-    "mustRegexReplaceAllLiteral": fn(S, S, S)(lambda r, s, repl: _replace_all(r, s, repl, True)),
-    "regexSplit": fn(S, S, I)(_regex_split),
-    "mustRegexSplit": fn(S, S, I)(_regex_split),
-    "regexQuoteMeta": fn(S)(lambda s: "".join("\\" + c if c in "\\.+*?()|[]{}^$" else c for c in s)),
     "semverCompare": fn(S, S)(_semver_compare),
     "ternary": fn(A, A, B)(lambda yes, no, cond: yes if cond else no),
     "default": fn(A, A, variadic=True)(lambda d, *given: given[0] if given and truth(given[0]) else d),
@@ -507,19 +392,6 @@ def _int_mod(a: int, b: int) -> int:
     return a - b * _int_div(a, b)
 
 
-def _valid(pattern: str) -> bool:
-    try:
-        compile_pattern(pattern)
-    except PatternError:
-        return False
-    return True
-
-
-def _find_strings(pattern: str, text: str, limit: int) -> list[Any]:
-    data = utf8(text)
-    return [text_of(data[s:e]) for s, e, _ in _find_all(_regex(pattern), text, limit)]
-
-
 def _jsonable_ok(value: Any) -> bool:
     try:
         _jsonable(value)
@@ -542,7 +414,7 @@ def _kind_name(value: Any) -> str:
     return {Kind.NIL: "invalid", Kind.INVALID: "invalid"}.get(kind, kind.value)
 
 
-SPRIG: FuncMap = {**STRING_FUNCS, **DATA_FUNCS}
+SPRIG: FuncMap = {**STRING_FUNCS, **DATA_FUNCS, **REGEX_FUNCS}
 
 UNSUPPORTED = frozenset({
     "ago", "duration", "durationRound", "toDate", "mustToDate", "unixEpoch", "must_date_modify",
