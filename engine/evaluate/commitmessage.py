@@ -18,19 +18,21 @@ ranges over maps in key order, so `.FileChanges` and `.Objects` are deterministi
 
 from __future__ import annotations
 
+import dataclasses
 import functools
-import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 import yaml
 
 from engine.errors import Problem, Severity, SourcePos
 from engine.evaluate.gotemplate import Template, TemplateError, parse
+from engine.evaluate.gotemplate.nodes import Chain, Field, Variable
 from engine.evaluate.gotemplate.values import GoList, GoMap, Struct
 from engine.model import ImageUpdate
 from engine.rules.yamldoc import YamlSyntaxError, load_documents
 
-_REMOVED = re.compile(r"\.(Updated|ImageResult)\b")
+_REMOVED = frozenset({"Updated", "ImageResult"})
 
 
 @dataclass(frozen=True, order=True)
@@ -232,14 +234,29 @@ def check_message(update: ImageUpdate) -> list[Problem]:
                                        update.message_template_values, sample_changes(update)))
     except TemplateError as err:
         return [template_problem(update, err)]
-    found = _REMOVED.search(update.message_template)
-    if found:
-        field = found.group(0)
-        return [Problem(Severity.WARNING, f"{what} uses {field}, which image-automation-controller "
-                        "v1 removed (Flux fails such an automation); gitward renders it as older "
-                        "Flux did", pos, code="message-template-removed",
+    removed = sorted(_REMOVED & _field_names(template.templates.values()))
+    if removed:
+        fields = " and ".join(f".{name}" for name in removed)
+        return [Problem(Severity.WARNING, f"{what} uses {fields}, which current image-automation-"
+                        "controller has removed (Flux fails such an automation); gitward renders "
+                        "it as older Flux did", pos, code="message-template-removed",
                         hint="use .Changed.Changes, .Changed.FileChanges or .Changed.Objects")]
     return []
+
+
+def _field_names(nodes: Iterable[Any]) -> set[str]:
+    """Every field name a template's parse tree uses (`.A.B`, `$x.A`, `(...).A`)."""
+    names: set[str] = set()
+    for node in nodes:
+        if isinstance(node, tuple):
+            names |= _field_names(node)
+        elif dataclasses.is_dataclass(node):
+            if isinstance(node, (Field, Chain)):
+                names.update(node.idents if isinstance(node, Field) else node.fields)
+            elif isinstance(node, Variable):
+                names.update(node.idents[1:])
+            names |= _field_names(getattr(node, f.name) for f in dataclasses.fields(node))
+    return names
 
 
 def template_problem(update: ImageUpdate, err: TemplateError) -> Problem:
