@@ -108,8 +108,6 @@ def _js(*args: Any) -> str:
         code = ord(char)
         if char in "\\'\"":
             out.append("\\" + char)
-        elif char == "`":
-            out.append("\\u0060")
         elif char in "<>&=":
             out.append(f"\\u{code:04X}")
         elif code < 0x20 or (not char.isprintable() and code >= 0x80):
@@ -134,25 +132,27 @@ def _call(function: Any, *args: Any) -> Any:
 _INT, _FLOAT, _STRING, _BOOL = "int", "float", "string", "bool"
 
 
+def _nil(value: Any) -> bool:
+    return value is None or value is MISSING
+
+
 def _basic(value: Any) -> str | None:
     kind = kind_of(value)
     return {Kind.INT: _INT, Kind.FLOAT: _FLOAT, Kind.STRING: _STRING, Kind.BOOL: _BOOL}.get(kind)
 
 
 def _equal(a: Any, b: Any) -> bool:
+    """Go's eq for one pair: basic values of one kind by value (else "incompatible types"),
+    nil (or no value) equal only to nil, structs by value, slices and maps not comparable."""
     ka, kb = _basic(a), _basic(b)
     if ka != kb:
-        if a is not MISSING and b is not MISSING and a is not None and b is not None:
+        if not _nil(a) and not _nil(b):
             raise FuncError("incompatible types for comparison")
-        if (a is None or a is MISSING) and (b is None or b is MISSING):
-            return a is b or (a is None and b is None)
-        if ka is None and kb is None and (a is None or b is None):
-            return False
         return False
     if ka is not None:
         return bool(a == b)
-    if a is MISSING or b is MISSING:
-        return False
+    if _nil(a) or _nil(b):
+        return _nil(a) and _nil(b)
     if isinstance(a, (list, dict)) or isinstance(b, (list, dict)):
         raise FuncError(f"non-comparable type {show(a)}: {type_name(a)}")
     if isinstance(a, Struct) and isinstance(b, Struct) and a.type_name != b.type_name:

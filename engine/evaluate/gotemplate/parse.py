@@ -86,9 +86,9 @@ class _Parser:
     # -- tokens ------------------------------------------------------------------------------
 
     def next(self) -> Token:
-        token = self.tokens[self.i]
-        if token.kind not in (Tok.EOF, Tok.ERROR):
-            self.i += 1
+        """The next token; past the end, the last one (EOF or ERROR) again, as Go's lexer does."""
+        token = self.tokens[min(self.i, len(self.tokens) - 1)]
+        self.i += 1
         self.current = token
         return token
 
@@ -96,7 +96,7 @@ class _Parser:
         self.i -= count
 
     def peek(self) -> Token:
-        return self.tokens[self.i]
+        return self.tokens[min(self.i, len(self.tokens) - 1)]
 
     def next_non_space(self) -> Token:
         token = self.next()

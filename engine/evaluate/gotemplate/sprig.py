@@ -207,18 +207,64 @@ def _from_json(text: str) -> Any:
         raise FuncError(str(err)) from None
 
 
+_B64 = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
+_B32 = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")
+
+
 def _b64dec(text: str) -> str:
-    try:
-        return base64.b64decode(text, validate=True).decode("utf-8", "surrogateescape")
-    except (binascii.Error, ValueError) as err:
-        return f"illegal base64 data: {err}"
+    """base64.StdEncoding.DecodeString, or its error's text (sprig returns that as the value)."""
+    bad = _b64_error(text.encode("utf-8", "surrogateescape"))
+    if bad is not None:
+        return f"illegal base64 data at input byte {bad}"
+    clean = text.replace("\r", "").replace("\n", "")
+    return base64.b64decode(clean).decode("utf-8", "surrogateescape")
+
+
+def _b64_error(src: bytes) -> int | None:
+    """Where Go's decoder stops on `src`, quantum by quantum (None: it decodes)."""
+    si = 0
+    while si < len(src):
+        j = 0
+        while j < 4:
+            if si == len(src):
+                return None if j == 0 else si - j
+            char = chr(src[si])
+            si += 1
+            if char in _B64:
+                j += 1
+                continue
+            if char in "\r\n":
+                continue
+            if char != "=" or j < 2:
+                return si - 1
+            if j == 2:
+                si = _skip_newlines(src, si)
+                if si == len(src):
+                    return len(src)
+                if chr(src[si]) != "=":
+                    return si - 1
+                si += 1
+            si = _skip_newlines(src, si)
+            return si if si < len(src) else None
+    return None
+
+
+def _skip_newlines(src: bytes, at: int) -> int:
+    while at < len(src) and src[at] in b"\r\n":
+        at += 1
+    return at
 
 
 def _b32dec(text: str) -> str:
+    """base32.StdEncoding.DecodeString; errors at the first bad byte or the short quantum."""
+    clean = text.replace("\r", "").replace("\n", "")
+    for index, char in enumerate(clean):
+        if char not in _B32 and char != "=":
+            return f"illegal base32 data at input byte {index}"
     try:
-        return base64.b32decode(text).decode("utf-8", "surrogateescape")
-    except (binascii.Error, ValueError) as err:
-        return f"illegal base32 data: {err}"
+        return base64.b32decode(clean).decode("utf-8", "surrogateescape")
+    except (binascii.Error, ValueError):
+        return f"illegal base32 data at input byte {len(clean) // 8 * 8 if len(clean) % 8 else 0}"
 
 
 def _go_clean(path: str) -> str:

@@ -87,6 +87,7 @@ def _replace_all(pattern: str, text: str, replacement: str, literal: bool) -> st
 
 
 def _regex_split(pattern: str, text: str, count: int) -> list[Any]:
+    """regexp.Split: the text between matches, at most `count` pieces (all when negative)."""
     regex = _regex(pattern)
     if count == 0:
         return []
@@ -94,15 +95,16 @@ def _regex_split(pattern: str, text: str, count: int) -> list[Any]:
         return [""]
     data = utf8(text)
     parts: list[Any] = []
-    last = 0
-    for start, end, _ in _find_all(regex, text, -1):
+    begin = end = 0
+    for start, stop, _ in _find_all(regex, text, count):
         if count > 0 and len(parts) == count - 1:
             break
-        if end == 0:
-            continue
-        parts.append(text_of(data[last:start]))
-        last = end
-    parts.append(text_of(data[last:]))
+        end = start
+        if stop != 0:
+            parts.append(text_of(data[begin:end]))
+        begin = stop
+    if end != len(data):
+        parts.append(text_of(data[begin:]))
     return parts
 
 
