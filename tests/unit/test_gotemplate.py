@@ -6,11 +6,15 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import yaml
 
 from engine.evaluate.commitmessage import MessageChange, ObjectRef, template_data
 from engine.evaluate.gotemplate import TemplateError, parse
 from engine.evaluate.gotemplate.values import Struct
+from tests.conftest import ROOT, require
 from tests.unit.gotemplate_cases import CASES, SCENARIOS
+
+SHARED_CORPUS = ROOT.parent / "shared" / "corpus"
 
 
 def data(name: str) -> Struct:
@@ -66,3 +70,25 @@ def test_the_data_is_not_changed_by_a_template() -> None:
     values = data("one")
     parse('{{ $m := dict "a" 1 }}{{ set $m "b" 2 }}{{ .Values.env }}').execute(values)
     assert parse("{{ .Values }}").execute(values) == "map[cluster:home env:prod]"
+
+
+def corpus_templates() -> set[str]:
+    """Every messageTemplate written in the shared corpora's ImageUpdateAutomations."""
+    found: set[str] = set()
+    for path in sorted(SHARED_CORPUS.rglob("*.y*ml")):
+        text = path.read_text(encoding="utf-8", errors="replace")
+        if "messageTemplate:" not in text or "kind: ImageUpdateAutomation" not in text:
+            continue
+        for doc in yaml.safe_load_all(text):
+            if isinstance(doc, dict) and doc.get("kind") == "ImageUpdateAutomation":
+                template = (((doc.get("spec") or {}).get("git") or {}).get("commit") or {}).get("messageTemplate")
+                if isinstance(template, str):
+                    found.add(template)
+    return found
+
+
+def test_every_template_of_the_corpora_is_checked_against_go() -> None:
+    require(SHARED_CORPUS.is_dir(), f"the shared corpora are absent ({SHARED_CORPUS})")
+    templates = corpus_templates()
+    assert len(templates) >= 4
+    assert templates <= {template for template, _, _, _ in CASES}
