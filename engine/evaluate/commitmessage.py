@@ -23,6 +23,7 @@ import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
+
 import yaml
 
 from engine.errors import Problem, Severity, SourcePos
@@ -187,12 +188,15 @@ def _legacy_result(per_file: dict[str, dict[ObjectRef, list[MessageChange]]]) ->
                      ((_object(o), GoList("update.ImageRef", v)) for o, v in items),
                      zero=lambda: GoList("update.ImageRef"))
 
-    files = GoMap("string", "update.FileResult", zero=lambda: Struct("update.FileResult", (("Objects", images_map([])),)))
+    def file_result(entries: list[tuple[ObjectRef, list[Struct]]]) -> Struct:
+        return Struct("update.FileResult", (("Objects", images_map(entries)),))
+
+    files = GoMap("string", "update.FileResult", zero=lambda: file_result([]))
     images: list[Struct] = []
     objects: dict[ObjectRef, list[Struct]] = {}
     for f, objs in sorted(per_file.items()):
         entries = [(o, [ref(c) for c in cs]) for o, cs in sorted(objs.items())]
-        files[f] = Struct("update.FileResult", (("Objects", images_map(entries)),))
+        files[f] = file_result(entries)
         for o, rs in entries:
             objects.setdefault(o, []).extend(rs)
             images.extend(r for r in rs if all(r is not seen for seen in images))
@@ -218,7 +222,8 @@ def sample_changes(update: ImageUpdate) -> list[MessageChange]:
         MessageChange("apps/app.yaml", ObjectRef("apps/v1", "Deployment", "app", ns),
                       "registry.example.com/app:1.0.0", "registry.example.com/app:1.0.1",
                       f"{ns}:app", f"{ns}/app", "registry.example.com/app:1.0.1"),
-        MessageChange("apps/kustomization.yaml", ObjectRef("kustomize.config.k8s.io/v1beta1", "Kustomization"),
+        MessageChange("apps/kustomization.yaml",
+                      ObjectRef("kustomize.config.k8s.io/v1beta1", "Kustomization"),
                       "2.3.0", "2.4.0", f"{ns}:web:tag", f"{ns}/web", "ghcr.io/example/web:2.4.0"),
     ]
 

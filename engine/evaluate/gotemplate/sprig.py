@@ -33,7 +33,8 @@ S, I, A, B = Param.STRING, Param.INT, Param.ANY, Param.BOOL
 def _go_slice(text: str, start: int, end: int | None = None) -> str:
     data = text.encode("utf-8", "surrogateescape")
     if start < 0 or (end is not None and (end < start or end > len(data))) or start > len(data):
-        raise FuncError(f"runtime error: slice bounds out of range [{start}:{end if end is not None else len(data)}]")
+        stop = len(data) if end is None else end
+        raise FuncError(f"runtime error: slice bounds out of range [{start}:{stop}]")
     return data[start:end].decode("utf-8", "surrogateescape")
 
 
@@ -140,7 +141,10 @@ def _round(value: Any, precision: int, *half: Any) -> float:
     digit = power * number
     whole = int(digit) if digit >= 0 else -int(-digit)
     frac = digit - whole
-    rounded = whole + (1 if frac >= rounding else 0) if digit >= 0 else whole - (1 if -frac >= rounding else 0)
+    if digit >= 0:
+        rounded = whole + (1 if frac >= rounding else 0)
+    else:
+        rounded = whole - (1 if -frac >= rounding else 0)
     return rounded / power
 
 
