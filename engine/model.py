@@ -458,6 +458,8 @@ class ImageUpdate:
     policy_selector: tuple[tuple[str, str], ...] = ()
     signing_key_secret: str = ""
     origin: SourcePos | None = _origin()
+    message_origin: SourcePos | None = _origin()
+    """Where the message template is written (its YAML value or DSL string), for its errors."""
 
     KIND = "ImageUpdateAutomation"
 
@@ -851,13 +853,23 @@ class CommitAction:
 
 
 @dataclass(frozen=True)
+class PlanError:
+    """An automation whose commit cannot be planned (its message template fails), and why."""
+
+    automation: str
+    problem: Problem
+
+
+@dataclass(frozen=True)
 class Plan:
-    """What gitward would do, and what it decided not to do, with the reasons."""
+    """What gitward would do, and what it decided not to do, with the reasons. An automation
+    in `errors` plans no commit: its changes are left for when the error is fixed."""
 
     actions: tuple[CommitAction, ...] = ()
     gates: tuple[GateDecision, ...] = ()
     skipped: tuple[str, ...] = ()
     warnings: tuple[Problem, ...] = ()
+    errors: tuple[PlanError, ...] = ()
 
 
 # Rendered objects ----------------------------------------------------------------------------

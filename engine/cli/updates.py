@@ -75,6 +75,8 @@ def _report_aside(plan: Plan) -> None:
         click.echo(f"skipped: {note}", err=True)
     for warning in plan.warnings:
         click.echo(warning.render(excerpt=False), err=True)
+    for error in plan.errors:
+        click.echo(f"✗ {error.problem.render()}", err=True)
 
 
 @click.command("check")
@@ -96,7 +98,7 @@ def check_updates(ctx: click.Context, repo: Path, offline: bool, exit_code: bool
     _report_aside(planned.plan)
     if not changes:
         click.echo("no updates", err=True)
-    return 1 if exit_code and changes else 0
+    return 1 if planned.plan.errors or (exit_code and changes) else 0
 
 
 @click.command("update")
@@ -122,7 +124,7 @@ def update_images(ctx: click.Context, repo: Path, offline: bool, push: bool, no_
     _report_aside(plan)
     if not plan.actions:
         click.echo("no updates")
-        return 0
+        return 1 if plan.errors else 0
     for action in plan.actions:
         written = write_changes(repo, planned.texts[action.target])
         for f in action.files:
@@ -135,7 +137,7 @@ def update_images(ctx: click.Context, repo: Path, offline: bool, push: bool, no_
             attempts = push_branch(repo, action.push_branch)
             retried = f" after {attempts - 1} rebase{'s' * (attempts > 2)}" if attempts > 1 else ""
             click.echo(f"✔ pushed to branch {action.push_branch}{retried}")
-    return 0
+    return 1 if plan.errors else 0
 
 
 @click.command("plan")
@@ -160,9 +162,11 @@ def plan(ctx: click.Context, repo: Path, offline: bool, fmt: str) -> int:
               "decisions": [d.to_json() for d in planned.decisions],
               "gates": [g.to_json() for g in result.gates],
               "skipped": list(result.skipped),
-              "warnings": [w.to_json() for w in result.warnings]}, "json")
-        return 0
-    if not result.actions:
+              "warnings": [w.to_json() for w in result.warnings],
+              "errors": [{"automation": e.automation, **e.problem.to_json()} for e in result.errors]},
+             "json")
+        return 1 if result.errors else 0
+    if not result.actions and not result.errors:
         click.echo("no actions: every marked value is current")
     for action in result.actions:
         files = sorted({f.path for f in action.files})
@@ -177,7 +181,7 @@ def plan(ctx: click.Context, repo: Path, offline: bool, fmt: str) -> int:
                 texts[path].splitlines(keepends=True),
                 fromfile=f"a/{path}", tofile=f"b/{path}")), nl=False)
     _report_aside(result)
-    return 0
+    return 1 if result.errors else 0
 
 
 def register(images: click.Group) -> None:
@@ -222,7 +226,7 @@ def apply(ctx: click.Context, repo: Path, offline: bool, ssh_key: Path | None, w
     else:
         _report_aside(planned.plan)
         echo_outcomes(outcomes)
-    return 1 if any(o.status == "failed" for o in outcomes) else 0
+    return 1 if planned.plan.errors or any(o.status == "failed" for o in outcomes) else 0
 
 
 def echo_outcomes(outcomes: list[Applied]) -> bool:

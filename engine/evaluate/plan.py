@@ -22,10 +22,9 @@ from datetime import datetime, timedelta
 from pathlib import PurePosixPath
 from typing import Mapping, Sequence
 
-from jinja2 import StrictUndefined, TemplateError
-from jinja2.sandbox import SandboxedEnvironment
-
 from engine.errors import Problem, SourcePos
+from engine.evaluate.commitmessage import MessageChange, object_at, render_message, template_problem
+from engine.evaluate.gotemplate import TemplateError
 from engine.evaluate.policy import evaluate_policy
 from engine.evaluate.rewrite import (
     Edit,
@@ -47,6 +46,7 @@ from engine.model import (
     ImageUpdate,
     ObjectKey,
     Plan,
+    PlanError,
     RuleSet,
 )
 from engine.rules.markers import MarkerPart
@@ -69,6 +69,7 @@ class _Change:
     change: FileChange
     edit: Edit
     decision: int | None
+    image: str  # the policy's latest reference, for the commit message's legacy `.Updated`
 
 
 Scans = dict[tuple[str, str], FileScan]
@@ -121,12 +122,18 @@ def plan_updates(rules: RuleSet, files: Mapping[str, str], selections: Mapping[s
         changes = _changes(update, rules, files, scans, selections, now, gates, warnings)
         push = update.push_branch or checkout
         groups.setdefault((source.key, push), []).append((update, source, checkout, changes))
-    actions = [_action(key, members) for key, members in sorted(groups.items())]
+    actions: list[CommitAction] = []
+    errors: list[PlanError] = []
+    for key, members in sorted(groups.items()):
+        action = _action(key, members, files, errors)
+        if action is not None:
+            actions.append(action)
     return Plan(
-        actions=tuple(a for a in actions if a is not None),
+        actions=tuple(actions),
         gates=tuple(gates),
         skipped=tuple(skipped),
         warnings=tuple(sorted(warnings.values(), key=Problem.sort_key)),
+        errors=tuple(errors),
     )
 
 
@@ -209,7 +216,8 @@ def _change(update: ImageUpdate, rules: RuleSet, value: MarkedValue,
                                   selection.tag, reason))
         return None
     change = FileChange(path, line, value.value, new, policy.key.ref, marker.setter)
-    return _Change(change, Edit(value, new), selection.decision_id)
+    image = marker_value(MarkerPart.IMAGE, repository.image, selection.tag, selection.digest)
+    return _Change(change, Edit(value, new), selection.decision_id, image)
 
 
 def _held(policy: ImagePolicy, repository: ImageRepository, selection: Selection,
@@ -258,18 +266,34 @@ def _ago(delta: timedelta) -> str:
     return f"{minutes // 60}h{minutes % 60}m" if minutes >= 60 else f"{minutes}m"
 
 
-def _action(key: tuple[ObjectKey, str],
-            members: list[tuple[ImageUpdate, GitSource, str, list[_Change]]]) -> CommitAction | None:
+Member = tuple[ImageUpdate, GitSource, str, list[_Change]]
+
+
+def _action(key: tuple[ObjectKey, str], members: list[Member], files: Mapping[str, str],
+            errors: list[PlanError]) -> CommitAction | None:
+    """One commit for every automation of the group whose message renders; the others are
+    reported in `errors` and their changes left out."""
+    messages: list[str] = []
+    rendered: list[Member] = []
+    for member in members:
+        update, _, _, changes = member
+        if not changes:
+            continue
+        try:
+            messages.append(_message(update, changes, files))
+        except TemplateError as err:
+            errors.append(PlanError(update.key.ref, template_problem(update, err)))
+            continue
+        rendered.append(member)
     unique: dict[tuple[str, int], _Change] = {}
-    for _, _, _, changes in members:
+    for _, _, _, changes in rendered:
         for c in changes:
             unique.setdefault((c.change.path, c.edit.value.start), c)
     if not unique:
         return None
-    changes = [unique[k] for k in sorted(unique)]
-    first_update, source, checkout, _ = members[0]
-    messages = [_message(u, [c.change for c in cs]) for u, _, _, cs in members if cs]
-    decisions = tuple(sorted({c.decision for c in changes if c.decision is not None}))
+    ordered = [unique[k] for k in sorted(unique)]
+    first_update, source, checkout, _ = rendered[0]
+    decisions = tuple(sorted({c.decision for c in ordered if c.decision is not None}))
     trailers = "".join(f"\n{TRAILER}: {d}" for d in decisions)
     message = "\n\n".join(messages) + ("\n" + trailers if trailers else "")
     return CommitAction(
@@ -277,16 +301,12 @@ def _action(key: tuple[ObjectKey, str],
         url=source.url,
         checkout_branch=checkout,
         push_branch=key[1],
-        automations=tuple(u.key.ref for u, _, _, cs in members if cs),
+        automations=tuple(u.key.ref for u, _, _, _ in rendered),
         author=first_update.author,
         message=message,
-        files=tuple(c.change for c in changes),
+        files=tuple(c.change for c in ordered),
         decisions=decisions,
     )
-
-
-_TEMPLATES = SandboxedEnvironment(undefined=StrictUndefined, keep_trailing_newline=False,
-                                  autoescape=False)
 
 
 def default_message(changes: list[FileChange]) -> str:
@@ -295,23 +315,18 @@ def default_message(changes: list[FileChange]) -> str:
     return "Update images\n\n" + "\n".join(lines)
 
 
-def _message(update: ImageUpdate, changes: list[FileChange]) -> str:
-    """The automation's message template rendered with Jinja2 (see docs/dsl.md for variables)."""
+def _message(update: ImageUpdate, changes: list[_Change], files: Mapping[str, str]) -> str:
+    """The automation's message template rendered as Flux renders it (engine/evaluate/
+    commitmessage.py); Flux's default text keeps gitward's list of changes."""
     if update.message_template == DEFAULT_COMMIT_MESSAGE:
-        return default_message(changes)
-    variables = {
-        "automation": update.key.ref,
-        "changes": [{"path": c.path, "line": c.line, "old": c.old, "new": c.new,
-                     "policy": c.policy, "setter": c.setter} for c in changes],
-        "files": sorted({c.path for c in changes}),
-        "images": sorted({(c.old, c.new) for c in changes}),
-        "values": dict(update.message_template_values),
-    }
-    try:
-        return _TEMPLATES.from_string(update.message_template).render(variables).rstrip()
-    except TemplateError as err:
-        return (f"{default_message(changes)}\n\n(message template of {update.key.ref} failed: "
-                f"{err}; the default message was used)")
+        return default_message([c.change for c in changes])
+    base = update.path.strip().removeprefix("./").strip("/")
+    shown = [MessageChange(
+        file=str(PurePosixPath(c.change.path).relative_to(base)) if base not in ("", ".") else c.change.path,
+        obj=object_at(files.get(c.change.path, ""), c.change.path, c.change.line),
+        old=c.change.old, new=c.change.new, setter=c.change.setter, policy=c.change.policy,
+        image=c.image) for c in changes]
+    return render_message(update, shown).rstrip()
 
 
 def rewrite_all(rules: RuleSet, files: Mapping[str, str], selections: Mapping[str, Selection],

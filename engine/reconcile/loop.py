@@ -337,6 +337,9 @@ class Controller:
                                                  automation.source_ref.namespace or automation.namespace,
                                                  automation.source_ref.name), self.repo)
         planned = plan_checkout(checkout, self.rules, self.store, now, record=True, reuse=True)
+        broken = [e.problem.message for e in planned.plan.errors if e.automation == automation.key.ref]
+        if broken:
+            return Result(Outcome.FAILED, message="; ".join(broken))
         applied = apply_commits(self.store, self.rules, for_automation(planned, automation.key.ref),
                                 now, workdir=self.access.workdir,
                                 ssh_command=self.access.ssh_command, token=self.access.token,

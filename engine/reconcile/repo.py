@@ -11,6 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from engine.errors import Problem, Problems
+from engine.evaluate.commitmessage import check_message
 from engine.evaluate.markerlint import lint_markers
 from engine.evaluate.plan import scan_files
 from engine.evaluate.rewrite import MarkedValue
@@ -53,6 +54,8 @@ def check_repository(root: Path) -> tuple[Repo, Problems]:
     problems = Problems()
     repo = load_repo(root, problems)
     check_rules(repo.rules, problems)
+    for update in repo.rules.image_updates:
+        problems.extend(check_message(update))
     values, warnings = locate_all(repo.rules, read_marked_files(root, repo.rules.marker_dialects))
     found = Problems()
     found.extend(warnings)

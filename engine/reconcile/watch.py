@@ -293,6 +293,7 @@ def replan(root: Path, store: Store | None, now: datetime, *, write: bool = Fals
         problems.extend(_as_problems(err, root))
         return WatchReport(now, tuple(trigger), tuple(problems), seconds=time.perf_counter() - started)
     problems.extend(planned.plan.warnings)
+    problems.extend(e.problem for e in planned.plan.errors)
     written: list[str] = []
     if write:
         for action in planned.plan.actions:

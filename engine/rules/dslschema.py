@@ -15,7 +15,7 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from engine.errors import did_you_mean
+from engine.errors import SourcePos, did_you_mean
 from engine.model import (
     Alert,
     AlertEvent,
@@ -172,6 +172,14 @@ def _author(v: Values) -> CommitAuthor:
     return CommitAuthor(match["name"].strip(), email)
 
 
+def _message(v: Values) -> tuple[str, SourcePos]:
+    value = v.take("a string")
+    if not value.quoted:
+        raise Invalid(f"{v.label} expects a string, not the bare word {value.shown()}", value.pos,
+                      f'strings are quoted: "{value.text}"')
+    return value.text, value.pos
+
+
 def _marker_value(v: Values) -> tuple[MarkerValue, str]:
     kind = v.choice({m.value: m for m in MarkerValue}, "value kind")
     if kind is not MarkerValue.REGEX:
@@ -258,6 +266,13 @@ _TARGET_FIELDS = {
 
 
 # --- Statements -----------------------------------------------------------------------------
+
+
+def _image_update(**attrs: Any) -> ImageUpdate:
+    """`message` keeps where its template is written, for the template's errors."""
+    if "message" in attrs:
+        attrs["message_template"], attrs["message_origin"] = attrs.pop("message")
+    return ImageUpdate(**attrs)
 
 
 def _marker_dialect(**attrs: Any) -> MarkerDialect:
@@ -362,7 +377,7 @@ KINDS = (
     ),
     Kind(
         ("image", "update"),
-        ImageUpdate,
+        _image_update,
         {
             "source": Spec("source_ref", _source_ref),
             "path": Spec("path", _string),
@@ -370,7 +385,7 @@ KINDS = (
             "suspend": Spec("suspend", _flag),
             "checkout": Spec("checkout_ref", _checkout, Merge.GIT_REF),
             "author": Spec("author", _author),
-            "message": Spec("message_template", _string),
+            "message": Spec("message", _message),
             "message-value": Spec("message_template_values", _pair, Merge.APPEND),
             "push": Spec("push_branch", _string),
             "push-refspec": Spec("push_refspec", _string),

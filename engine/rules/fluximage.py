@@ -206,6 +206,7 @@ def read_image_update(m: Manifest) -> ImageUpdate | None:
     git = spec.struct("git", ("checkout", "commit", "push"), required=True)
     checkout_ref = None
     author, message, signing = CommitAuthor("", ""), "", ""
+    message_origin = None
     values: tuple[tuple[str, str], ...] = ()
     push_options: tuple[tuple[str, str], ...] = ()
     push_branch, push_refspec = "", ""
@@ -221,6 +222,7 @@ def read_image_update(m: Manifest) -> ImageUpdate | None:
             if who is not None:
                 author = CommitAuthor(or_else(who.string("name"), ""), or_else(who.string("email", required=True), ""))
             message = or_else(commit.string("messageTemplate"), "")
+            message_origin = commit.pos("messageTemplate") if message else None
             values = commit.str_map("messageTemplateValues")
             key = commit.struct("signingKey", ("secretRef", "type"))
             if key is not None:
@@ -256,4 +258,5 @@ def read_image_update(m: Manifest) -> ImageUpdate | None:
         policy_selector=selector.str_map("matchLabels") if selector else (),
         signing_key_secret=signing,
         origin=m.origin,
+        message_origin=message_origin,
     )

@@ -18,6 +18,8 @@ from enum import Enum
 from functools import cached_property
 from typing import Callable
 
+from engine.rules.goquote import go_quote
+
 MAX_VERSION_BYTES = 256
 MAX_RANGE_BYTES = 512
 MAX_RANGE_GROUPS = 32
@@ -343,7 +345,7 @@ def parse_constraint(text: str) -> Constraint:
     for segment in segments:
         atoms = _split_group(segment)
         if atoms is None:
-            raise ConstraintError(f"improper constraint: {_go_quote(segment)}")
+            raise ConstraintError(f"improper constraint: {go_quote(segment)}")
         comparators = (_comparator(op, segment[p.start : p.end], p) for op, p in atoms)
         groups.append(ConstraintGroup(tuple(comparators)))
     return Constraint(text, tuple(groups))
@@ -492,27 +494,3 @@ _CHECKS: dict[str, Callable[[Comparator, Version], bool]] = {
     "~>": _tilde,
     "^": _caret,
 }
-
-_GO_ESCAPES = {
-    "\a": r"\a", "\b": r"\b", "\f": r"\f", "\n": r"\n", "\r": r"\r", "\t": r"\t", "\v": r"\v",
-    "\\": "\\\\", '"': '\\"',
-}
-
-
-def _go_quote(text: str) -> str:
-    """Go's `%q` (strconv.Quote), so error texts match Masterminds byte for byte."""
-    out = ['"']
-    for ch in text:
-        code = ord(ch)
-        if ch in _GO_ESCAPES:
-            out.append(_GO_ESCAPES[ch])
-        elif ch.isprintable():
-            out.append(ch)
-        elif code < 0x20 or code == 0x7F:
-            out.append(f"\\x{code:02x}")
-        elif code < 0x10000:
-            out.append(f"\\u{code:04x}")
-        else:
-            out.append(f"\\U{code:08x}")
-    out.append('"')
-    return "".join(out)

@@ -149,7 +149,7 @@ image update other/db {
   source git flux-system/flux-system
   path "./cluster"
   author "bot <bot@example.com>"
-  message "Bump {{ changes | length }} image(s) for {{ automation }}: {{ files | join(', ') }}"
+  message "Bump {{ len .Changed.Changes }} image(s) for {{ .AutomationObject }}: {{ range $f, $_ := .Changed.FileChanges }}{{ $f }}{{ end }}"
   push "main"
 }
 '''
@@ -157,23 +157,54 @@ image update other/db {
     [action] = plan.actions
     assert action.automations == ("apps/apps", "other/db")
     assert [f.policy for f in action.files] == ["apps/api", "other/db", "apps/web"]
-    assert "Bump 1 image(s) for other/db: cluster/apps/db.yaml" in action.message
+    assert "Bump 1 image(s) for other/db: apps/db.yaml" in action.message
     assert action.message.endswith("Gitward-Decision: 11\nGitward-Decision: 12\nGitward-Decision: 13")
 
 
-def test_a_broken_template_falls_back_to_the_default_message() -> None:
+def test_a_flux_template_renders_with_flux_data() -> None:
     extra = '''
 image update other/db {
   source git flux-system/flux-system
   author "bot <bot@example.com>"
-  message "{{ .AutomationObject }}"
+  message """
+    Automation: {{ .AutomationObject }} ({{ .AutomationObject.Name }})
+    {{ range .Changed.Changes -}}
+    - {{ .OldValue }} -> {{ .NewValue }} [{{ .Setter }}]
+    {{ end -}}
+    {{ range $file, $objects := .Changed.FileChanges }}{{ range $obj, $_ := $objects }}{{ $file }}: {{ $obj.Kind }}/{{ $obj.Name }}{{ end }}{{ end }}
+  """
+  push "other"
+}
+'''
+    deployment = ("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: db\n  namespace: other\n"
+                  "spec:\n  " + DB)
+    plan = plan_updates(rules(extra), {**FILES, "cluster/apps/db.yaml": deployment}, PICKS, NOW)
+    other = next(a for a in plan.actions if a.push_branch == "other")
+    assert other.message == (
+        "Automation: other/db (db)\n"
+        "- ghcr.io/org/db:1.0.0 -> ghcr.io/org/db:2.0.0 [other:db]\n"
+        "cluster/apps/db.yaml: Deployment/db\n\n"
+        "Gitward-Decision: 13")
+
+
+def test_a_broken_template_is_an_error_and_plans_no_commit_for_its_automation() -> None:
+    extra = '''
+image update other/db {
+  source git flux-system/flux-system
+  author "bot <bot@example.com>"
+  message "{{ .Changed.Foo }}"
   push "other"
 }
 '''
     plan = plan_updates(rules(extra), FILES, PICKS, NOW)
-    other = next(a for a in plan.actions if a.push_branch == "other")
-    assert other.message.startswith("Update images\n\n- ghcr.io/org/db:1.0.0 -> ghcr.io/org/db:2.0.0")
-    assert "message template of other/db failed" in other.message
+    assert [a.push_branch for a in plan.actions] == ["main"]
+    [error] = plan.errors
+    assert error.automation == "other/db"
+    assert error.problem.message == (
+        "ImageUpdateAutomation other/db: commit message template: "
+        'template: commit message:1:11: executing "commit message" at <.Changed.Foo>: '
+        "can't evaluate field Foo in type update.Result")
+    assert error.problem.pos is not None and error.problem.pos.path == "t.rules"
 
 
 @pytest.mark.parametrize("scope", ["./cluster/apps", "cluster/apps/", "cluster/apps"])
