@@ -195,18 +195,43 @@ _SafeLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _SafeDumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
-class _V3Loader(ObjectConstructor, _SafeLoader):  # type: ignore[misc]
-    """go-yaml v3's plain scalars (libyaml parses when present; resolution is ours)."""
+class _GoScalars:
+    """Plain scalars resolved by go-yaml's rules: v3 as kustomize reads, v2 as Flux reads."""
 
     v2 = False
 
     def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
         if kind is yaml.ScalarNode and implicit[0]:
             return go_tag(value, v2=self.v2)
-        return super().resolve(kind, value, implicit)
+        return super().resolve(kind, value, implicit)  # type: ignore[misc]
+
+
+class _V3Loader(_GoScalars, ObjectConstructor, _SafeLoader):  # type: ignore[misc]
+    """go-yaml v3's plain scalars (libyaml parses when present; resolution is ours)."""
 
 
 class _V2Loader(_V3Loader):
+    v2 = True
+
+
+class _Reanchoring:
+    """go-yaml lets a later anchor of the same name replace an earlier one; PyYAML (and libyaml,
+    whose composer cannot be told otherwise) refuses. Streams that redefine an anchor are read
+    again with the pure-Python composer and this rule."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if not self.check_event(yaml.AliasEvent):  # type: ignore[attr-defined]
+            anchor = self.peek_event().anchor  # type: ignore[attr-defined]
+            if anchor is not None:
+                self.anchors.pop(anchor, None)  # type: ignore[attr-defined]
+        return super().compose_node(parent, index)  # type: ignore[misc]
+
+
+class _V3Reanchoring(_Reanchoring, _GoScalars, ObjectConstructor, yaml.SafeLoader):  # type: ignore[misc]
+    pass
+
+
+class _V2Reanchoring(_V3Reanchoring):
     v2 = True
 
 
@@ -225,7 +250,18 @@ def read_documents(path: str, text: str, *, v2: bool = False) -> list[Doc]:
     `v2=False` reads as kustomize reads a manifest, `v2=True` as Flux reads kustomize's
     output (and substituted text). `path` is only used in messages.
     """
-    loader: Any = (_V2Loader if v2 else _V3Loader)(text)
+    try:
+        return _read(path, text, _V2Loader if v2 else _V3Loader)
+    except _RedefinedAnchor:
+        return _read(path, text, _V2Reanchoring if v2 else _V3Reanchoring)
+
+
+class _RedefinedAnchor(Exception):
+    pass
+
+
+def _read(path: str, text: str, loader_class: Any) -> list[Doc]:
+    loader: Any = loader_class(text)
     docs: list[Doc] = []
     number = 0
     try:
@@ -242,6 +278,8 @@ def read_documents(path: str, text: str, *, v2: bool = False) -> list[Doc]:
         pos = SourcePos(path, mark.line + 1, mark.column + 1, syntax="flux") if mark else SourcePos(path)
         raise YamlSyntaxError(Problem(Severity.ERROR, f"document {number}: {err.problem}", pos)) from None
     except (yaml.YAMLError, RecursionError) as err:
+        if isinstance(err, yaml.composer.ComposerError) and "found duplicate anchor" in str(err):
+            raise _RedefinedAnchor from None
         load_documents(path, text)  # words the syntax error as PyYAML's pure loader does
         raise YamlSyntaxError(Problem(Severity.ERROR, f"document {number or 1}: {err}",
                                       SourcePos(path))) from None
