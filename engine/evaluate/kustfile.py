@@ -153,13 +153,15 @@ def _positions(shown: str, text: str) -> dict[str, tuple[SourcePos, Any]]:
     def at(mark: Any) -> SourcePos:
         return SourcePos(shown, mark.line + 1, mark.column + 1, syntax="flux")
 
+    canonical = {name.lower(): name for name in FIELDS}
     for key, value in node.value:
         if not isinstance(key, yaml.ScalarNode):
             continue
-        found[key.value] = (at(key.start_mark), None)
+        name = canonical.get(key.value.lower(), key.value)
+        found[name] = (at(key.start_mark), None)
         if isinstance(value, yaml.SequenceNode):
             for i, item in enumerate(value.value):
-                found[f"{key.value}[{i}]"] = (at(item.start_mark), None)
+                found[f"{name}[{i}]"] = (at(item.start_mark), None)
     return found
 
 
@@ -236,7 +238,8 @@ def read_kust(tree: Tree, directory: str, problems: Problems, where: SourcePos, 
     data: Any = given
     if file is not None:
         shown = tree.display(file)
-        where = SourcePos(shown, syntax="flux")
+        if given is None:
+            where = SourcePos(shown, syntax="flux")
         text = tree.text(file, problems if given is None else None)
         if text is not None:
             positions = _positions(shown, text)

@@ -34,7 +34,7 @@ from typing import Any
 from engine.errors import Problem, Problems, Severity, SourcePos
 from engine.evaluate import kubeyaml, kusttransform
 from engine.evaluate.kustfile import KustFile, KustKind, Tree, read_kust
-from engine.evaluate.patch import DELETED, PatchError, apply_json_patch, copy_data, merge_object
+from engine.evaluate.patch import Deleted, PatchError, apply_json_patch, copy_data, merge_object
 from engine.evaluate.render import LOCAL_CONFIG, Located
 from engine.evaluate.resid import ResId, SelectorError, Target, res_id, split_api_version
 from engine.evaluate.resmap import Resource, find_by_any_id, select
@@ -548,7 +548,7 @@ class _Build:
         except PatchError as err:
             self.problems.error(f"{err} (patching {res.id}, {res.where()})", pos)
             return
-        if merged is DELETED:
+        if isinstance(merged, Deleted):
             resources.remove(res)
             return
         res.body = merged
@@ -582,18 +582,7 @@ class _Build:
 def _classify_patch(text: str) -> tuple[str, Any]:
     """kustomize's test: strategic merge when the text reads as objects, JSON 6902 when it
     reads as a list of operations; both or neither is an error."""
-    objects: list[dict[str, Any]] | None = []
-    try:
-        for doc in kubeyaml.read_documents("patch", text):
-            if isinstance(doc.value, list) and not doc.value:
-                continue
-            found, reason = objects_of(doc.value)
-            if reason:
-                objects = None
-                break
-            objects.extend(found)
-    except YamlSyntaxError:
-        objects = None
+    objects: list[dict[str, Any]] | None = _patch_objects(text)
     operations: list[Any] | None
     try:
         if text.startswith("["):
@@ -611,6 +600,23 @@ def _classify_patch(text: str) -> tuple[str, Any]:
     if operations is not None:
         return "json", operations
     return "error", f"unable to parse SM or JSON patch from {text!r}"
+
+
+def _patch_objects(text: str) -> list[dict[str, Any]] | None:
+    """The objects of a strategic-merge patch, or None when the text is not objects."""
+    objects: list[dict[str, Any]] = []
+    try:
+        docs = kubeyaml.read_documents("patch", text)
+    except YamlSyntaxError:
+        return None
+    for doc in docs:
+        if isinstance(doc.value, list) and not doc.value:
+            continue
+        found, reason = objects_of(doc.value)
+        if reason:
+            return None
+        objects.extend(found)
+    return objects
 
 
 def _json_number(text: str) -> int | float:

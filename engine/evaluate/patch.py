@@ -33,11 +33,11 @@ class PatchError(ValueError):
     """A patch kustomize refuses to apply, worded as kustomize words it."""
 
 
-class _Deleted:
+class Deleted:
     """The result of `$patch: delete`: the key (or the object) goes."""
 
 
-DELETED = _Deleted()
+DELETED = Deleted()
 
 
 def copy_data(value: Any) -> Any:
@@ -66,7 +66,7 @@ def _text(value: Any) -> str:
 # Strategic merge ----------------------------------------------------------------------------
 
 
-def merge_object(target: Mapping[str, Any], patch: Mapping[str, Any]) -> Mapping[str, Any] | _Deleted:
+def merge_object(target: Mapping[str, Any], patch: Mapping[str, Any]) -> Mapping[str, Any] | Deleted:
     """`patch` merged into the object `target` (both whole objects), or DELETED.
 
     The caller restores what kustomize restores afterwards (kind, name, namespace)."""
@@ -93,7 +93,7 @@ def _merge(target: Any, patch: Any) -> Any:
     return patch
 
 
-def _merge_map(target: dict[str, Any] | None, patch: dict[str, Any]) -> dict[str, Any] | _Deleted:
+def _merge_map(target: dict[str, Any] | None, patch: dict[str, Any]) -> dict[str, Any] | Deleted:
     if DIRECTIVE in patch:
         strategy = _text(patch[DIRECTIVE])
         if strategy == "delete":

@@ -21,7 +21,7 @@ NO_NAMESPACE = "_non_namespaceable_"
 """The effective namespace of a cluster-scoped object (kustomize's TotallyNotANamespace)."""
 
 CLUSTER_SCOPED: frozenset[tuple[str, str]] = frozenset(
-    tuple(line.split()) for line in """
+    (line.split()[0], line.split()[1]) for line in """
     v1 ComponentStatus
     v1 Namespace
     v1 Node
@@ -57,7 +57,7 @@ CLUSTER_SCOPED: frozenset[tuple[str, str]] = frozenset(
     storage.k8s.io/v1beta1 CSINode
     storage.k8s.io/v1beta1 StorageClass
     storage.k8s.io/v1beta1 VolumeAttachment
-    """.split("\n") if line.strip())  # type: ignore[misc]
+    """.split("\n") if line.strip())
 """(apiVersion, kind) pairs kustomize v5 knows as cluster-scoped, found by experiment: every
 other pair gets `metadata.namespace` from a kustomization's `namespace`."""
 
@@ -161,8 +161,9 @@ class Target:
     @staticmethod
     def of(fields: Mapping[str, str]) -> Target:
         """From a kustomization's `target:` mapping; raises SelectorError."""
-        return Target(*(_anchored(fields.get(k, "")) for k in ("group", "version", "kind", "name",
-                                                              "namespace")),
+        return Target(_anchored(fields.get("group", "")), _anchored(fields.get("version", "")),
+                      _anchored(fields.get("kind", "")), _anchored(fields.get("name", "")),
+                      _anchored(fields.get("namespace", "")),
                       parse_selector(fields.get("labelSelector", "")),
                       parse_selector(fields.get("annotationSelector", "")))
 
