@@ -22,6 +22,8 @@ from engine.evaluate import kubeyaml
 from engine.evaluate.render import KUSTOMIZATION_FILES
 from engine.rules.yamldoc import YamlSyntaxError
 
+NEEDS_KUSTOMIZE = "cannot be applied without kustomize (install kubectl or kustomize)"
+"""How every warning about something only the real kustomize does ends its first clause."""
 KUSTOMIZATION_API = "kustomize.config.k8s.io/v1beta1"
 COMPONENT_API = "kustomize.config.k8s.io/v1alpha1"
 
@@ -35,7 +37,24 @@ class Tree(Protocol):
 
     def text(self, rel: str, problems: Problems | None = None) -> str | None: ...
 
+    def data(self, rel: str) -> bytes | None: ...
+
     def display(self, rel: str) -> str: ...
+
+
+def resolve(directory: str, entry: object) -> tuple[str | None, str]:
+    """(repo-relative path, "") for a path written in a kustomization of `directory`, or
+    (None, why not): it must be a non-empty relative path that stays in the repository."""
+    if not isinstance(entry, str) or not entry:
+        return None, "an empty path"
+    if entry.startswith("/"):
+        return None, f"'{entry}' is an absolute path: the repository is all a build may read"
+    rel = posixpath.normpath(posixpath.join(directory, entry))
+    if rel == ".":
+        return "", ""
+    if rel == ".." or rel.startswith("../"):
+        return None, f"'{entry}' is outside the repository"
+    return rel, ""
 
 
 class KustKind(StrEnum):
@@ -177,6 +196,8 @@ class KustFile:
     """Where problems without a more precise place point (the file, or the caller's place)."""
     positions: Mapping[str, tuple[SourcePos, Any]] = field(default_factory=dict)
     """"field" and "field[i]" -> where it is written and the value written there (None: any)."""
+    file: str = ""
+    """The repo-relative kustomization file ("" when the kustomization was given)."""
 
     def pos(self, name: str, index: int | None = None, value: object = None) -> SourcePos:
         """Where `name` (or its item `index`) is written; `where` when not known."""
@@ -252,7 +273,8 @@ def read_kust(tree: Tree, directory: str, problems: Problems, where: SourcePos, 
     if not isinstance(data, dict):
         problems.error("kustomize: a kustomization must be a mapping", where)
         return None
-    return _checked(directory, dict(data), where, positions, problems)
+    return _checked(directory, dict(data), where, positions, problems,
+                    file if given is None and file is not None else "")
 
 
 def _first_document(shown: str, text: str, problems: Problems, where: SourcePos) -> dict[str, Any] | None:
@@ -295,7 +317,7 @@ def _still_written(positions: dict[str, tuple[SourcePos, Any]], shown: str, text
 
 
 def _checked(directory: str, data: dict[str, Any], where: SourcePos,
-             positions: Mapping[str, tuple[SourcePos, Any]], problems: Problems) -> KustFile | None:
+             positions: Mapping[str, tuple[SourcePos, Any]], problems: Problems, file: str) -> KustFile | None:
     fields, errors = _check(data, FIELDS, "")
     holder = KustFile(directory, KustKind.KUSTOMIZATION, {}, where, positions)
     for top, error in errors:
@@ -312,4 +334,4 @@ def _checked(directory: str, data: dict[str, Any], where: SourcePos,
     if all(v is None for k, v in fields.items() if k not in ("apiVersion", "kind")):
         problems.error("kustomize: the kustomization is empty", where)
         return None
-    return KustFile(directory, KustKind(kind), fields, where, positions)
+    return KustFile(directory, KustKind(kind), fields, where, positions, file)

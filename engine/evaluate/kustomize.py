@@ -7,13 +7,16 @@ accumulates its `resources` (files, `*List` kinds expanded, and directories buil
 as kustomizations of their own), then its generators, then its `components` (which work on
 everything accumulated so far), then runs its transformers: strategic-merge patches, `patches`,
 `namespace`, `namePrefix`/`nameSuffix`, `labels` and `commonLabels`, `commonAnnotations`,
-`patchesJson6902`, `replicas`, `images`. Patch semantics are in engine/evaluate/patch.py, ids
-and targets in engine/evaluate/resid.py, the transformers in engine/evaluate/kusttransform.py.
+`patchesJson6902`, `replicas`, `images`. Last, at the top only, generated objects take their
+hash and the names that `configurations` declare are rewritten. The pieces: ids and targets in
+resid.py, objects in resmap.py, the kustomization file in kustfile.py, patches in
+kustpatch.py and patch.py, generators in kustgen.py, name references in kustref.py, the other
+transformers in kusttransform.py.
 
-What kustomize can do and this cannot (`replacements`, `transformers`, `configurations`,
-`crds`, `openapi`, remote resources, ...) is a located warning naming the field, and the build
-goes on without it. What kustomize refuses is a located error, and the build goes on with what
-it can, so one broken file does not hide the rest.
+What kustomize can do and this cannot (`replacements`, `transformers`, `crds`, `openapi`,
+remote resources, ...) is a located warning naming the field, and the build goes on without
+it. What kustomize refuses is a located error, and the build goes on with what it can, so one
+broken file does not hide the rest.
 
 `keep` restricts which objects the build carries: the others keep their ids (duplicates,
 renames, patch targets and deletions still count) but their contents are never patched or
@@ -23,8 +26,6 @@ cached per tree, for the tree's lifetime.
 
 from __future__ import annotations
 
-import json
-import posixpath
 import re
 import weakref
 from collections.abc import Callable, Mapping
@@ -32,12 +33,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.errors import Problem, Problems, Severity, SourcePos
-from engine.evaluate import kubeyaml, kusttransform
-from engine.evaluate.kustfile import KustFile, KustKind, Tree, read_kust
-from engine.evaluate.patch import Deleted, PatchError, apply_json_patch, copy_data, merge_object
+from engine.evaluate import kubeyaml, kustgen, kusttransform
+from engine.evaluate.kustfile import NEEDS_KUSTOMIZE, KustFile, KustKind, Tree, read_kust, resolve
+from engine.evaluate.kustpatch import Parsed, Patcher
+from engine.evaluate.kustref import NameReference, fix_references, read_configurations
+from engine.evaluate.patch import copy_data
 from engine.evaluate.render import LOCAL_CONFIG, Located
-from engine.evaluate.resid import ResId, SelectorError, Target, res_id, split_api_version
-from engine.evaluate.resmap import Resource, find_by_any_id, select
+from engine.evaluate.resid import split_api_version
+from engine.evaluate.resmap import Resource, objects_of
 from engine.model import Manifest
 from engine.rules.yamldoc import YamlSyntaxError
 
@@ -45,9 +48,8 @@ Keep = Callable[[Mapping[str, Any]], bool]
 """Which objects a build carries (an object as read, then as built)."""
 
 FLUX_GROUP_SUFFIX = "toolkit.fluxcd.io"
-NEEDS_KUSTOMIZE = "cannot be applied without kustomize (install kubectl or kustomize)"
-UNSUPPORTED_FIELDS = ("openapi", "crds", "configurations", "generators", "transformers",
-                      "validators", "replacements", "vars", "buildMetadata", "inventory")
+UNSUPPORTED_FIELDS = ("openapi", "crds", "generators", "transformers", "validators", "replacements",
+                      "vars", "buildMetadata", "inventory")
 """Fields that may change objects and that only the real kustomize applies: a warning each."""
 _HELM_FIELDS = ("helmCharts", "helmChartInflationGenerator")
 _GENERATORS = (("configMapGenerator", "ConfigMap"), ("secretGenerator", "Secret"))
@@ -93,16 +95,17 @@ def build_directory(tree: Tree, directory: str, *, kustomization: Mapping[str, A
     build = _Build(tree, keep, problems, _cache_of(tree))
     kust = build.kust(directory, place, given=kustomization)
     resources = build.target(kust, (directory,)) if kust is not None else []
+    kustgen.add_hashes(resources)
+    fix_references(resources, build.references, problems, lambda r: build.place(r, place))
     if kust is not None and kust.located("vars"):
-        problems.warning(f"vars {NEEDS_KUSTOMIZE}: its $(VAR) references are left as written",
+        problems.warning(f"vars {NEEDS_KUSTOMIZE}: their $(VAR) references stay as written",
                          kust.pos("vars"))
     objects = []
     for res in resources:
-        if not res.kept or res.generated or _local(res.body) or (keep is not None and not keep(res.body)):
+        if not res.kept or _local(res.body) or (keep is not None and not keep(res.body)):
             continue
-        shown = tree.display(res.file)
-        objects.append(Located(Manifest(_as_output(res.body), res.where()),
-                               SourcePos(shown, res.line, 1, syntax="flux"), res.file, res.document))
+        objects.append(Located(Manifest(_as_output(res.body), res.where()), build.place(res, place),
+                               res.file, res.document))
     return Rendered(tuple(objects), tuple(problems.sorted()))
 
 
@@ -136,9 +139,8 @@ class _Parsed:
 @dataclass
 class _Cache:
     files: dict[str, _Parsed] = field(default_factory=dict)
-    kusts: dict[str, tuple[KustFile | None, tuple[Problem, ...]]] = field(default_factory=dict)
-    patches: dict[str, tuple[str, Any]] = field(default_factory=dict)
-    """Patch text -> its kind and parsed form (see `_classify_patch`)."""
+    kusts: dict[str, tuple[KustFile, tuple[Problem, ...]]] = field(default_factory=dict)
+    patches: dict[str, Parsed] = field(default_factory=dict)
 
 
 _CACHES: weakref.WeakKeyDictionary[Any, _Cache] = weakref.WeakKeyDictionary()
@@ -149,36 +151,6 @@ def _cache_of(tree: Tree) -> _Cache:
         return _CACHES.setdefault(tree, _Cache())
     except TypeError:  # a tree that cannot be weakly referenced is parsed per build
         return _Cache()
-
-
-def objects_of(value: Any) -> tuple[list[dict[str, Any]], str]:
-    """The objects one YAML document holds as kustomize reads them (`*List` kinds with items
-    expanded, recursively), or a reason it refuses the document."""
-    if value is None or value == {}:
-        return [], ""
-    if not isinstance(value, dict):
-        return [], "not a Kubernetes object (kustomize: missing Resource metadata)"
-    kind = value.get("kind")
-    if kind in (None, ""):
-        return [], "missing kind"
-    if isinstance(kind, str) and kind.endswith("List") and "items" in value:
-        items = value["items"]
-        if items is None:
-            return [], ""
-        if not isinstance(items, list):
-            return [], f"{kind}.items must be a list"
-        found: list[dict[str, Any]] = []
-        for item in items:
-            more, reason = objects_of(item) if isinstance(item, dict) else ([], "a list item is not an object")
-            if reason:
-                return [], f"{kind}.items: {reason}"
-            found.extend(more)
-        return found, ""
-    meta = value.get("metadata")
-    name = meta.get("name") if isinstance(meta, dict) else None
-    if name in (None, "") and not (isinstance(kind, str) and kind.endswith("List")):
-        return [], "missing metadata.name"
-    return [value], ""
 
 
 def _parse_objects(tree: Tree, rel: str) -> _Parsed:
@@ -212,8 +184,11 @@ class _Build:
 
     def __init__(self, tree: Tree, keep: Keep | None, problems: Problems, cache: _Cache) -> None:
         self.tree, self.keep, self.problems, self.cache = tree, keep, problems, cache
+        self.patcher = Patcher(tree, problems, cache.patches)
+        self.references: list[NameReference] = []
 
-    def kust(self, directory: str, where: SourcePos, *, given: Mapping[str, Any] | None = None) -> KustFile | None:
+    def kust(self, directory: str, where: SourcePos, *,
+             given: Mapping[str, Any] | None = None) -> KustFile | None:
         """A kustomization, read once per tree (a failed read is repeated, so each reference
         to a directory without one gets its own error)."""
         if given is not None:
@@ -230,22 +205,15 @@ class _Build:
         return cached[0]
 
     def path(self, kust: KustFile, entry: object, pos: SourcePos, what: str) -> str | None:
-        """A path written in `kust`, repo-relative; None (with an error) when it is not a
-        relative path that stays in the repository."""
-        if not isinstance(entry, str) or not entry:
-            self.problems.error(f"{what}: an empty path", pos)
-            return None
-        if entry.startswith("/"):
-            self.problems.error(f"{what}: '{entry}' is an absolute path: the repository is all "
-                                "a build may read", pos)
-            return None
-        rel = posixpath.normpath(posixpath.join(kust.directory, entry))
-        if rel == ".":
-            return ""
-        if rel == ".." or rel.startswith("../"):
-            self.problems.error(f"{what}: '{entry}' is outside the repository", pos)
-            return None
+        rel, why = resolve(kust.directory, entry)
+        if rel is None:
+            self.problems.error(f"{what}: {why}", pos)
         return rel
+
+    def place(self, res: Resource, fallback: SourcePos) -> SourcePos:
+        if not res.file:
+            return fallback
+        return SourcePos(self.tree.display(res.file), res.line, 1, syntax="flux")
 
     def target(self, kust: KustFile, chain: tuple[str, ...],
                into: list[Resource] | None = None) -> list[Resource]:
@@ -253,7 +221,14 @@ class _Build:
         resources = [] if into is None else into
         for entry, pos in kust.located("resources"):
             self.resource(kust, entry, pos, chain, resources)
-        self.generators(kust, resources)
+        self.references.extend(read_configurations(self.tree, kust, self.problems))
+        for name, kind in _GENERATORS:
+            for entry, pos in kust.located(name):
+                made = kustgen.generate(self.tree, kust, kind, entry if isinstance(entry, dict) else {},
+                                        pos, self.problems)
+                if made is not None:
+                    behavior = str(entry.get("behavior") or "create")
+                    self.fail([kustgen.absorb(resources, made, behavior, name)], pos)
         for entry, pos in kust.located("components"):
             self.component(kust, entry, pos, chain, resources)
         self.transform(kust, resources)
@@ -329,58 +304,12 @@ class _Build:
             index[res.id.key] = res
             resources.append(res)
 
-    def place(self, res: Resource, fallback: SourcePos) -> SourcePos:
-        if not res.file:
-            return fallback
-        return SourcePos(self.tree.display(res.file), res.line, 1, syntax="flux")
-
-    # generators: ids only ------------------------------------------------------------------
-
-    def generators(self, kust: KustFile, resources: list[Resource]) -> None:
-        for name, kind in _GENERATORS:
-            for entry, pos in kust.located(name):
-                self.generated(kust, name, kind, entry if isinstance(entry, dict) else {}, pos, resources)
-
-    def generated(self, kust: KustFile, field_name: str, kind: str, entry: Mapping[str, Any],
-                  pos: SourcePos, resources: list[Resource]) -> None:
-        """A generated ConfigMap or Secret: its id joins the build, its contents are never
-        made (they are no Flux object), so its source files are only checked to exist."""
-        name = entry.get("name")
-        if not name:
-            self.problems.error(f"{field_name}: a {kind.lower()} must have a name", pos)
-            return
-        for source in [*(entry.get("files") or []), *(entry.get("envs") or []), entry.get("env") or ""]:
-            path = source.split("=", 1)[-1] if isinstance(source, str) else ""
-            rel = self.path(kust, path, pos, field_name) if path else None
-            if path and rel is not None and not (self.tree.is_file(rel) or self.tree.is_dir(rel)):
-                self.problems.error(f"{field_name}: {name}: '{path}' is not a file in the repository", pos)
-        meta = {"name": name, **({"namespace": entry["namespace"]} if entry.get("namespace") else {})}
-        body = {"apiVersion": "v1", "kind": kind, "metadata": meta}
-        if self.keep is None or self.keep(body):
-            self.problems.warning(f"{field_name}: {kind} {name} is generated by kustomize and not "
-                                  "rendered here", pos)
-        res = Resource(body, "", 0, 0, False, generated=True)
-        behavior = entry.get("behavior") or "create"
-        matches = find_by_any_id(resources, res.id)
-        if not matches and behavior in ("merge", "replace"):
-            self.problems.error(f"{field_name}: {res.id} does not exist; cannot {behavior} it", pos)
-        elif not matches:
-            resources.append(res)
-        elif len(matches) > 1:
-            self.problems.error(f"{field_name}: several objects could take {res.id}", pos)
-        elif behavior not in ("merge", "replace"):
-            self.problems.error(f"{field_name}: {res.id} already exists ({matches[0].where()}); "
-                                "behavior must be merge or replace", pos)
-        else:
-            resources[resources.index(matches[0])] = res
-
-    # transformers ----------------------------------------------------------------------------
-
     def transform(self, kust: KustFile, resources: list[Resource]) -> None:
+        """The builtin transformers, in kustomize's order."""
         for entry, pos in kust.located("patchesStrategicMerge"):
-            self.strategic_merge_entry(kust, entry, pos, resources)
+            self.patcher.strategic_merge_entry(kust, entry, pos, resources)
         for entry, pos in kust.located("patches"):
-            self.patch_entry(kust, entry if isinstance(entry, dict) else {}, pos, resources)
+            self.patcher.patch_entry(kust, entry if isinstance(entry, dict) else {}, pos, resources)
         self.fail(kusttransform.set_namespace(resources, kust.string("namespace")), kust.pos("namespace"))
         kusttransform.add_affixes(resources, kust.string("namePrefix"), kust.string("nameSuffix"))
         for entry, pos in kust.located("labels"):
@@ -394,10 +323,11 @@ class _Build:
         self.fail(kusttransform.add_metadata(resources, "annotations", kust.string_map("commonAnnotations")),
                   kust.pos("commonAnnotations"))
         for entry, pos in kust.located("patchesJson6902"):
-            self.json6902_entry(kust, entry if isinstance(entry, dict) else {}, pos, resources)
+            self.patcher.json6902_entry(kust, entry if isinstance(entry, dict) else {}, pos, resources)
         for entry, pos in kust.located("replicas"):
             entry = entry if isinstance(entry, dict) else {}
-            self.fail(kusttransform.set_replicas(resources, entry.get("name") or "", entry.get("count") or 0), pos)
+            name, count = entry.get("name") or "", entry.get("count") or 0
+            self.fail(kusttransform.set_replicas(resources, name, count), pos)
         for entry, pos in kust.located("images"):
             try:
                 rule = kusttransform.ImageRule(entry if isinstance(entry, dict) else {})
@@ -416,213 +346,9 @@ class _Build:
 
     def fail(self, errors: list[str], pos: SourcePos) -> None:
         for error in errors:
-            self.problems.error(error, pos)
-
-    def patch_text(self, kust: KustFile, entry: Mapping[str, Any], pos: SourcePos, what: str,
-                   inline_key: str) -> str | None:
-        inline, path = (entry.get(inline_key) or "").strip(), entry.get("path") or ""
-        if not inline and not path:
-            self.problems.error(f"{what}: must specify one of patch and path", pos)
-            return None
-        if inline and path:
-            self.problems.error(f"{what}: patch and path can't be set at the same time", pos)
-            return None
-        if inline:
-            return str(inline)
-        rel = self.path(kust, path, pos, what)
-        text = self.tree.text(rel, self.problems) if rel is not None and self.tree.is_file(rel) else None
-        if text is None and rel is not None:
-            self.problems.error(f"{what}: failed to get the patch file from path '{path}'", pos)
-        return text
-
-    def parsed_patch(self, text: str) -> tuple[str, Any]:
-        """("smp", objects) or ("json", operations), or ("error", message): a strategic-merge
-        patch is YAML objects, a JSON patch a list of operations (YAML or JSON)."""
-        if text not in self.cache.patches:
-            self.cache.patches[text] = _classify_patch(text)
-        return self.cache.patches[text]
-
-    def patch_entry(self, kust: KustFile, entry: Mapping[str, Any], pos: SourcePos,
-                    resources: list[Resource]) -> None:
-        text = self.patch_text(kust, entry, pos, "patches", "patch")
-        if text is None:
-            return
-        kind, patch = self.parsed_patch(text)
-        if kind == "error":
-            self.problems.error(f"patches: {patch}", pos)
-            return
-        try:
-            target = Target.of(entry["target"]) if entry.get("target") else None
-        except SelectorError as err:
-            self.problems.error(f"patches: target: {err}", pos)
-            return
-        options = entry.get("options") or {}
-        if kind == "json":
-            if target is None:
-                self.problems.error("patches: must specify a target for a JSON patch", pos)
-                return
-            for res in select(resources, target):
-                self.apply_json(res, patch, pos, remember=True)
-            return
-        if target is None:
-            for body in patch:
-                self.untargeted(body, resources, pos, "patches", options)
-            return
-        if len(patch) > 1:
-            self.problems.error("patches: several strategic-merge patches in one entry may not "
-                                "have a target", pos)
-            return
-        for res in select(resources, target):
-            self.apply_smp(res, patch[0], resources, pos, options)
-
-    def strategic_merge_entry(self, kust: KustFile, entry: object, pos: SourcePos,
-                              resources: list[Resource]) -> None:
-        """A `patchesStrategicMerge` item: inline objects, else a file holding them."""
-        text = entry if isinstance(entry, str) else ""
-        kind, patch = self.parsed_patch(text)
-        if kind != "smp" or not patch:
-            rel = self.path(kust, text, pos, "patchesStrategicMerge")
-            if rel is None:
-                return
-            loaded = self.tree.text(rel, self.problems) if self.tree.is_file(rel) else None
-            if loaded is None:
-                self.problems.error(f"patchesStrategicMerge: '{text}' is not a file in the repository", pos)
-                return
-            kind, patch = self.parsed_patch(loaded)
-            if kind != "smp":
-                self.problems.error(f"patchesStrategicMerge: {text}: "
-                                    f"{patch if kind == 'error' else 'not a strategic-merge patch'}", pos)
-                return
-        for body in patch:
-            self.untargeted(body, resources, pos, "patchesStrategicMerge", {})
-
-    def json6902_entry(self, kust: KustFile, entry: Mapping[str, Any], pos: SourcePos,
-                       resources: list[Resource]) -> None:
-        target_fields = entry.get("target") or {}
-        if not target_fields.get("name"):
-            self.problems.error("patchesJson6902: must specify the target name", pos)
-            return
-        text = self.patch_text(kust, entry, pos, "patchesJson6902", "patch")
-        if text is None:
-            return
-        kind, patch = self.parsed_patch(text)
-        if kind != "json" or not patch:
-            self.problems.error(f"patchesJson6902: not a JSON patch: {patch if kind == 'error' else text!r}", pos)
-            return
-        try:
-            target = Target.of(target_fields)
-        except SelectorError as err:
-            self.problems.error(f"patchesJson6902: target: {err}", pos)
-            return
-        for res in select(resources, target):
-            self.apply_json(res, patch, pos, remember=False)
-
-    def untargeted(self, patch: Mapping[str, Any], resources: list[Resource], pos: SourcePos,
-                   what: str, options: Mapping[str, Any]) -> None:
-        """A strategic-merge patch without a target: it applies to the one object that has or
-        had the patch's own id."""
-        wanted = res_id(patch)
-        found = find_by_any_id(resources, wanted)
-        if len(found) != 1:
-            many = "multiple matches" if found else "no matches"
-            self.problems.error(f"{what}: no resource matches strategic merge patch {wanted} "
-                                f"({many} for its id)", pos)
-            return
-        self.apply_smp(found[0], patch, resources, pos, options)
-
-    def apply_smp(self, res: Resource, patch: Mapping[str, Any], resources: list[Resource],
-                  pos: SourcePos, options: Mapping[str, Any]) -> None:
-        if not res.kept:
-            if patch.get("$patch") == "delete":
-                resources.remove(res)
-            return
-        meta = res.metadata()
-        kind, name, namespace = res.body.get("kind"), meta.get("name"), meta.get("namespace")
-        rename, rekind = bool(options.get("allowNameChange")), bool(options.get("allowKindChange"))
-        if rename or rekind:
-            res.remember_id()
-        api = res.body.get("apiVersion")
-        patch = {**patch, "apiVersion": api} if api is not None else {k: v for k, v in patch.items() if k != "apiVersion"}
-        try:
-            merged = merge_object(res.body, patch)
-        except PatchError as err:
-            self.problems.error(f"{err} (patching {res.id}, {res.where()})", pos)
-            return
-        if isinstance(merged, Deleted):
-            resources.remove(res)
-            return
-        res.body = merged
-        restore: dict[str, Any] = {"namespace": namespace}
-        if not rename:
-            restore["name"] = name
-        res.with_metadata(**restore)
-        if not rekind:
-            res.body = {**res.body, "kind": kind}
-
-    def apply_json(self, res: Resource, operations: list[Any], pos: SourcePos, *, remember: bool) -> None:
-        """A JSON patch on one object; `patches` (not `patchesJson6902`) remembers the id."""
-        if not res.kept:
-            return
-        previous = list(res.previous)
-        if remember:
-            res.remember_id()
-        body = res.body
-        if res.previous and res.metadata().get("annotations") is None:
-            # kustomize keeps previous ids as annotations, so the map exists under the patch
-            body = {**body, "metadata": {**res.metadata(), "annotations": {}}}
-        try:
-            body = apply_json_patch(body, operations)
-        except PatchError as err:
-            res.previous = previous
-            self.problems.error(f"{err} (patching {res.id}, {res.where()})", pos)
-            return
-        res.body = body
+            if error:
+                self.problems.error(error, pos)
 
 
-def _classify_patch(text: str) -> tuple[str, Any]:
-    """kustomize's test: strategic merge when the text reads as objects, JSON 6902 when it
-    reads as a list of operations; both or neither is an error."""
-    objects: list[dict[str, Any]] | None = _patch_objects(text)
-    operations: list[Any] | None
-    try:
-        if text.startswith("["):
-            loaded = json.loads(text, parse_float=_json_number)
-        else:
-            docs = kubeyaml.read_documents("patch", text, v2=True)
-            loaded = docs[0].value if docs and docs[0].number == 1 else None
-        operations = [] if loaded is None else loaded if isinstance(loaded, list) else None
-    except (ValueError, YamlSyntaxError):
-        operations = None
-    if objects is not None and operations is not None:
-        return "error", f"illegally qualifies as both an SM and JSON patch: {text!r}"
-    if objects is not None:
-        return "smp", objects
-    if operations is not None:
-        return "json", operations
-    return "error", f"unable to parse SM or JSON patch from {text!r}"
-
-
-def _patch_objects(text: str) -> list[dict[str, Any]] | None:
-    """The objects of a strategic-merge patch, or None when the text is not objects."""
-    objects: list[dict[str, Any]] = []
-    try:
-        docs = kubeyaml.read_documents("patch", text)
-    except YamlSyntaxError:
-        return None
-    for doc in docs:
-        if isinstance(doc.value, list) and not doc.value:
-            continue
-        found, reason = objects_of(doc.value)
-        if reason:
-            return None
-        objects.extend(found)
-    return objects
-
-
-def _json_number(text: str) -> int | float:
-    value = float(text)
-    return int(value) if value.is_integer() and abs(value) < 2**63 else value
-
-
-__all__ = ["FLUX_GROUP_SUFFIX", "Keep", "NEEDS_KUSTOMIZE", "Rendered", "ResId", "Tree",
-           "build_directory", "flux_kinds", "objects_of"]
+__all__ = ["FLUX_GROUP_SUFFIX", "NEEDS_KUSTOMIZE", "UNSUPPORTED_FIELDS", "Keep", "Rendered", "Tree",
+           "build_directory", "flux_kinds"]

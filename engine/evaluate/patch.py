@@ -298,7 +298,8 @@ def _move(doc: Any, op: Mapping[str, Any], kind: str, path: str) -> Any:
         value = None if value is _MISSING else copy_data(value)
     target, target_key = _find(doc, path)
     if target is None:
-        raise PatchError(f"{kind} operation does not apply: doc is missing destination path: {path}: missing value")
+        raise PatchError(f"{kind} operation does not apply: doc is missing destination path: {path}: "
+                         "missing value")
     _wrap(lambda: _add(target, target_key, value), f"error in {kind} for path: '{path}'")
     return doc
 

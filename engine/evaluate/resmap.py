@@ -30,10 +30,13 @@ class Resource:
     line: int
     kept: bool
     """Whether the build carries its contents (the caller's `keep` said so)."""
-    generated: bool = False
-    """A ConfigMap or Secret from a generator: its id only, never rendered."""
+    needs_hash: bool = False
+    """A generated ConfigMap or Secret whose name takes the hash of its contents at the end."""
     previous: list[ResId] = field(default_factory=list)
     """Earlier ids, oldest first; each has the effective namespace, as kustomize stores it."""
+    prefixes: list[str] = field(default_factory=list)
+    suffixes: list[str] = field(default_factory=list)
+    """The name affixes transformers added, in order (name references compare them)."""
 
     @property
     def id(self) -> ResId:
@@ -80,7 +83,7 @@ class Resource:
         self.body = {**self.body, "metadata": meta}
 
     def where(self) -> str:
-        return f"{self.file}: document {self.document}" if self.file else "a generator"
+        return f"{self.file}: document {self.document}" if self.document else (self.file or "a generator")
 
 
 def find_by_any_id(resources: Iterable[Resource], wanted: ResId) -> list[Resource]:
@@ -95,5 +98,31 @@ def select(resources: Iterable[Resource], target: Target) -> list[Resource]:
             if target.selects(r.id, r.original, r.labels(), r.annotations())]
 
 
-def duplicate_of(index: Mapping[tuple[str, str, str, str], Resource], res: Resource) -> Resource | None:
-    return index.get(res.id.key)
+def objects_of(value: Any) -> tuple[list[dict[str, Any]], str]:
+    """The objects one YAML document holds as kustomize reads them (`*List` kinds with items
+    expanded, recursively), or a reason it refuses the document."""
+    if value is None or value == {}:
+        return [], ""
+    if not isinstance(value, dict):
+        return [], "not a Kubernetes object (kustomize: missing Resource metadata)"
+    kind = value.get("kind")
+    if kind in (None, ""):
+        return [], "missing kind"
+    listing = isinstance(kind, str) and kind.endswith("List")
+    if listing and "items" in value:
+        items = value["items"]
+        if items is None:
+            return [], ""
+        if not isinstance(items, list):
+            return [], f"{kind}.items must be a list"
+        found: list[dict[str, Any]] = []
+        for item in items:
+            more, reason = objects_of(item) if isinstance(item, dict) else ([], "a list item is not an object")
+            if reason:
+                return [], f"{kind}.items: {reason}"
+            found.extend(more)
+        return found, ""
+    meta = value.get("metadata")
+    if not listing and (meta.get("name") if isinstance(meta, dict) else None) in (None, ""):
+        return [], "missing metadata.name"
+    return [value], ""

@@ -57,6 +57,15 @@ class RepoTree:
             problems.extend(self._problems[rel])
         return self._texts[rel]
 
+    def data(self, rel: str) -> bytes | None:
+        """A file's bytes, read anew (for the few readers that need them exactly: kustomize's
+        generators); None when it is not in the tree or cannot be read."""
+        path = self._paths.get(rel)
+        try:
+            return path.read_bytes() if path is not None else None
+        except OSError:
+            return None
+
     def display(self, rel: str) -> str:
         """The path to show users: relative to the working directory when below it."""
         shown = self._shown.get(rel)
