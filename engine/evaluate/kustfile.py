@@ -155,6 +155,27 @@ def _check(value: Any, shape: Shape, where: str) -> tuple[Any, list[tuple[str, s
     return None, [(top, f"{where} must be {article} {shape}, got {_type_name(value)}")]
 
 
+def known_fields(data: Mapping[str, Any]) -> dict[str, Any]:
+    """A kustomization as kustomize-controller rewrites it before building a Flux path: decoded
+    leniently into kustomize's type and encoded again, so unknown fields (at any depth) are
+    gone and field names take Go's spelling; values of the wrong type stay, for the build to
+    refuse them as Flux's decoder would."""
+    known = _known(data, FIELDS)
+    return known if isinstance(known, dict) else {}
+
+
+def _known(value: Any, shape: Shape) -> Any:
+    if isinstance(shape, dict) and isinstance(value, dict):
+        names = {name.lower(): name for name in shape}
+        return {names[str(k).lower()]: _known(v, shape[names[str(k).lower()]])
+                for k, v in value.items() if str(k).lower() in names}
+    if isinstance(shape, tuple) and shape[0] == "list" and isinstance(value, list):
+        return [_known(item, shape[1]) for item in value]
+    if isinstance(shape, tuple) and isinstance(value, dict):
+        return {k: _known(v, shape[1]) for k, v in value.items()}
+    return value
+
+
 # Positions ---------------------------------------------------------------------------------------
 
 
@@ -232,12 +253,12 @@ def kustomization_file(tree: Tree, directory: str, problems: Problems, where: So
     found = [posixpath.join(directory, name) if directory else name for name in KUSTOMIZATION_FILES]
     found = [name for name in found if tree.is_file(name)]
     if len(found) > 1:
-        problems.error(f"kustomize: found multiple kustomization files in {tree.display(directory)}: "
+        problems.error(f"found multiple kustomization files in {tree.display(directory)}: "
                        f"{', '.join(posixpath.basename(f) for f in found)}", where)
         return None
     if not found:
         names = ", ".join(f"'{n}'" for n in KUSTOMIZATION_FILES[:-1]) + f" or '{KUSTOMIZATION_FILES[-1]}'"
-        problems.error(f"kustomize: unable to find one of {names} in directory "
+        problems.error(f"unable to find one of {names} in directory "
                        f"'{tree.display(directory)}'", where)
         return None
     return found[0]
@@ -271,7 +292,7 @@ def read_kust(tree: Tree, directory: str, problems: Problems, where: SourcePos, 
             else:
                 positions = _still_written(positions, shown, text, given)
     if not isinstance(data, dict):
-        problems.error("kustomize: a kustomization must be a mapping", where)
+        problems.error("a kustomization must be a mapping", where)
         return None
     return _checked(directory, dict(data), where, positions, problems,
                     file if given is None and file is not None else "")
@@ -283,11 +304,10 @@ def _first_document(shown: str, text: str, problems: Problems, where: SourcePos)
     except YamlSyntaxError as err:
         problems.extend([err.problem])
         return None
-    if not docs or docs[0].number != 1 or docs[0].value in ({}, None):
-        problems.error(f"kustomize: {posixpath.basename(shown)} is empty", where)
-        return None
+    if not docs or docs[0].number != 1:
+        return {}  # kustomize reads the first document only
     if not isinstance(docs[0].value, dict):
-        problems.error("kustomize: a kustomization must be a mapping", where)
+        problems.error("a kustomization must be a mapping", where)
         return None
     return docs[0].value
 
@@ -321,17 +341,17 @@ def _checked(directory: str, data: dict[str, Any], where: SourcePos,
     fields, errors = _check(data, FIELDS, "")
     holder = KustFile(directory, KustKind.KUSTOMIZATION, {}, where, positions)
     for top, error in errors:
-        problems.error(f"kustomize: invalid kustomization: {error}", holder.pos(top))
+        problems.error(f"invalid kustomization: {error}", holder.pos(top))
     kind = fields.get("kind") or KustKind.KUSTOMIZATION.value
     if kind not in (KustKind.KUSTOMIZATION.value, KustKind.COMPONENT.value):
-        problems.error(f"kustomize: kind should be {KustKind.KUSTOMIZATION.value} or "
+        problems.error(f"kind should be {KustKind.KUSTOMIZATION.value} or "
                        f"{KustKind.COMPONENT.value}, not {kind!r}", holder.pos("kind"))
         return None
     api = KUSTOMIZATION_API if kind == KustKind.KUSTOMIZATION.value else COMPONENT_API
     if fields.get("apiVersion") and fields["apiVersion"] != api:
-        problems.error(f"kustomize: apiVersion for {kind} should be {api}", holder.pos("apiVersion"))
+        problems.error(f"apiVersion for {kind} should be {api}", holder.pos("apiVersion"))
         return None
     if all(v is None for k, v in fields.items() if k not in ("apiVersion", "kind")):
-        problems.error("kustomize: the kustomization is empty", where)
+        problems.error(f"{posixpath.basename(file) if file else 'the kustomization'} is empty", where)
         return None
     return KustFile(directory, KustKind(kind), fields, where, positions, file)

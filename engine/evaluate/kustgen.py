@@ -117,7 +117,7 @@ def generate(tree: Tree, kust: KustFile, kind: str, entry: Mapping[str, Any], po
              problems: Problems) -> Resource | None:
     """The ConfigMap or Secret one generator entry makes; None (with errors) when it cannot."""
     name = entry.get("name")
-    what = f"{'configMapGenerator' if kind == 'ConfigMap' else 'secretGenerator'}: {name}"
+    what = ("configMapGenerator" if kind == "ConfigMap" else "secretGenerator") + (f": {name}" if name else "")
     if not name:
         problems.error(f"{what}: a {kind.lower()} must have a name", pos)
         return None
@@ -155,6 +155,7 @@ def generate(tree: Tree, kust: KustFile, kind: str, entry: Mapping[str, Any], po
             body["binaryData"] = binary
     if options["immutable"]:
         body["immutable"] = True
+    # kept whatever the caller keeps: the name hash needs the contents, patches included
     return Resource(body, kust.file, 0, pos.line, True, needs_hash=not options["disableNameSuffixHash"])
 
 

@@ -97,9 +97,6 @@ def build_directory(tree: Tree, directory: str, *, kustomization: Mapping[str, A
     resources = build.target(kust, (directory,)) if kust is not None else []
     kustgen.add_hashes(resources)
     fix_references(resources, build.references, problems, lambda r: build.place(r, place))
-    if kust is not None and kust.located("vars"):
-        problems.warning(f"vars {NEEDS_KUSTOMIZE}: their $(VAR) references stay as written",
-                         kust.pos("vars"))
     objects = []
     for res in resources:
         if not res.kept or _local(res.body) or (keep is not None and not keep(res.body)):
@@ -219,8 +216,9 @@ class _Build:
                into: list[Resource] | None = None) -> list[Resource]:
         """kustomize's accumulateTarget: `into` is the parent's objects for a component."""
         resources = [] if into is None else into
+        index = {r.id.key: r for r in resources}
         for entry, pos in kust.located("resources"):
-            self.resource(kust, entry, pos, chain, resources)
+            self.resource(kust, entry, pos, chain, resources, index)
         self.references.extend(read_configurations(self.tree, kust, self.problems))
         for name, kind in _GENERATORS:
             for entry, pos in kust.located(name):
@@ -235,7 +233,7 @@ class _Build:
         return resources
 
     def resource(self, kust: KustFile, entry: object, pos: SourcePos, chain: tuple[str, ...],
-                 resources: list[Resource]) -> None:
+                 resources: list[Resource], index: dict[tuple[str, str, str, str], Resource]) -> None:
         if isinstance(entry, str) and _REMOTE.search(entry):
             self.problems.warning(f"resources: remote resource '{entry}' {NEEDS_KUSTOMIZE}: its "
                                   "objects are missing", pos)
@@ -244,7 +242,7 @@ class _Build:
         if rel is None:
             return
         if self.tree.is_file(rel):
-            self.append(resources, self.read(rel), pos)
+            self.append(resources, index, self.read(rel), pos)
         elif self.tree.is_dir(rel):
             sub = self.directory(rel, pos, chain, "resources")
             if sub is None:
@@ -253,7 +251,7 @@ class _Build:
                 self.problems.error(f"resources: '{entry}' is a Component: list it under "
                                     "components (kustomize: expected kind != 'Component')", pos)
                 return
-            self.append(resources, self.target(sub, (*chain, rel)), pos)
+            self.append(resources, index, self.target(sub, (*chain, rel)), pos)
         else:
             self.problems.error(f"resources: '{entry}' is neither a file nor a directory in the "
                                 "repository", pos)
@@ -292,9 +290,10 @@ class _Build:
         return [Resource(body, rel, number, line, self.keep is None or self.keep(body))
                 for body, number, line in parsed.objects]
 
-    def append(self, resources: list[Resource], new: list[Resource], pos: SourcePos) -> None:
-        """Add objects, refusing an id that is already there (kustomize's Append)."""
-        index = {r.id.key: r for r in resources}
+    def append(self, resources: list[Resource], index: dict[tuple[str, str, str, str], Resource],
+               new: list[Resource], pos: SourcePos) -> None:
+        """Add objects, refusing an id that is already there (kustomize's Append); `index`
+        holds the ids of `resources`."""
         for res in new:
             first = index.get(res.id.key)
             if first is not None:
@@ -336,7 +335,7 @@ class _Build:
                 continue
             self.fail(kusttransform.set_images(resources, rule), pos)
         for name in UNSUPPORTED_FIELDS:
-            if name != "vars" and kust.fields.get(name):
+            if kust.fields.get(name):
                 self.problems.warning(f"{name} {NEEDS_KUSTOMIZE}: the objects are rendered without it",
                                       kust.pos(name))
         for name in _HELM_FIELDS:

@@ -29,7 +29,8 @@ class Resource:
     document: int
     line: int
     kept: bool
-    """Whether the build carries its contents (the caller's `keep` said so)."""
+    """Whether the build works on its contents: the caller's `keep` said so, or a generator
+    made it (its name hash needs them). Output is filtered by `keep` again at the end."""
     needs_hash: bool = False
     """A generated ConfigMap or Secret whose name takes the hash of its contents at the end."""
     previous: list[ResId] = field(default_factory=list)
@@ -38,9 +39,15 @@ class Resource:
     suffixes: list[str] = field(default_factory=list)
     """The name affixes transformers added, in order (name references compare them)."""
 
+    _id: tuple[Mapping[str, Any], ResId] | None = field(default=None, init=False, repr=False)
+
     @property
     def id(self) -> ResId:
-        return res_id(self.body)
+        """The current id (kept while the body is the same object: bodies are replaced, never
+        changed in place)."""
+        if self._id is None or self._id[0] is not self.body:
+            self._id = (self.body, res_id(self.body))
+        return self._id[1]
 
     @property
     def original(self) -> ResId:

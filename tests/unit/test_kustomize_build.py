@@ -211,7 +211,7 @@ FAILURES: list[tuple[str, dict[str, str], str]] = [
     ("not an object", {K: "resources: [a.yaml]\n", "a.yaml": "- a\n"}, "not a Kubernetes object"),
     ("an unknown kustomization field", {K: "resources: []\nfoo: 1\n"}, 'unknown field "foo"'),
     ("a boolean where a string belongs", {K: "resources: []\nnamePrefix: yes\n"}, "namePrefix must be a string"),
-    ("an empty kustomization", {K: "kind: Kustomization\nresources:\n"}, "the kustomization is empty"),
+    ("an empty kustomization", {K: "kind: Kustomization\nresources:\n"}, "kustomization.yaml is empty"),
     ("a Component listed as a resource", {K: "resources: [c]\n", "c/" + K: COMPONENT + "resources: []\n"},
      "expected kind != 'Component'"),
     ("a Kustomization listed as a component", {K: "components: [c]\n", "c/" + K: "resources: []\n"},

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from engine.errors import Problems, SourcePos
-from engine.evaluate.kustfile import read_kust
+from engine.evaluate.kustfile import known_fields, read_kust
 from engine.evaluate.resid import NO_NAMESPACE, ResId, SelectorError, Target, parse_selector
 from engine.rules.ignore import IgnoreRules
 from engine.rules.tree import RepoTree
@@ -117,5 +117,15 @@ def test_kustomization_fields_are_located_and_checked(tmp_path: Path) -> None:
     assert [(value, pos.line, pos.column) for value, pos in kust.located("resources")] == [
         ("a.yaml", 2, 5), ("b.yaml", 3, 5), ("c", 4, 9)]
     assert [p.message for p in problems.items] == [
-        "kustomize: invalid kustomization: images[0].newTag must be a string, got a number"]
+        "invalid kustomization: images[0].newTag must be a string, got a number"]
     assert problems.items[0].pos is not None and problems.items[0].pos.line == 5
+
+
+def test_known_fields_are_what_flux_writes_back() -> None:
+    """kustomize-controller decodes a path's kustomization leniently and writes it again."""
+    written = {"Resources": ["a.yaml"], "foo": 1, "namePrefix": True,
+               "patches": [{"patch": "x", "extra": 1, "target": {"kind": "A", "bogus": 2}}],
+               "commonLabels": {"a": "b"}}
+    assert known_fields(written) == {"resources": ["a.yaml"], "namePrefix": True,
+                                     "patches": [{"patch": "x", "target": {"kind": "A"}}],
+                                     "commonLabels": {"a": "b"}}
