@@ -218,7 +218,7 @@ class KustFile:
     positions: Mapping[str, tuple[SourcePos, Any]] = field(default_factory=dict)
     """"field" and "field[i]" -> where it is written and the value written there (None: any)."""
     file: str = ""
-    """The repo-relative kustomization file ("" when the kustomization was given)."""
+    """The repo-relative kustomization file of the directory ("" when it has none)."""
 
     def pos(self, name: str, index: int | None = None, value: object = None) -> SourcePos:
         """Where `name` (or its item `index`) is written; `where` when not known."""
@@ -294,8 +294,7 @@ def read_kust(tree: Tree, directory: str, problems: Problems, where: SourcePos, 
     if not isinstance(data, dict):
         problems.error("a kustomization must be a mapping", where)
         return None
-    return _checked(directory, dict(data), where, positions, problems,
-                    file if given is None and file is not None else "")
+    return _checked(directory, dict(data), where, positions, problems, file or "")
 
 
 def _first_document(shown: str, text: str, problems: Problems, where: SourcePos) -> dict[str, Any] | None:

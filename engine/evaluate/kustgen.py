@@ -155,8 +155,10 @@ def generate(tree: Tree, kust: KustFile, kind: str, entry: Mapping[str, Any], po
             body["binaryData"] = binary
     if options["immutable"]:
         body["immutable"] = True
+    # where it is written, when that is the kustomization file (not a caller's place)
+    file = kust.file if kust.file and pos.path == tree.display(kust.file) else ""
     # kept whatever the caller keeps: the name hash needs the contents, patches included
-    return Resource(body, kust.file, 0, pos.line, True, needs_hash=not options["disableNameSuffixHash"])
+    return Resource(body, file, 0, pos.line, True, needs_hash=not options["disableNameSuffixHash"])
 
 
 def absorb(resources: list[Resource], res: Resource, behavior: str, what: str) -> str:
