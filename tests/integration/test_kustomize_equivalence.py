@@ -28,6 +28,7 @@ from engine.errors import Problems, Severity
 from engine.evaluate import kubeyaml, render
 from engine.evaluate.kustomize import NEEDS_KUSTOMIZE, UNSUPPORTED_FIELDS, build_directory, flux_kinds
 from engine.model import Kustomization
+from engine.observe.kustomize import clean_message
 from engine.rules.flux import read_flux
 from engine.rules.tree import RepoTree
 from tests.conftest import HOMELAB_CORPUS, ROOT, require
@@ -54,8 +55,8 @@ def kustomize_command() -> list[str]:
 class Tally:
     """What one repository's comparison found."""
 
-    compared: int = 0
-    equal: int = 0
+    compared: list[str] = field(default_factory=list)
+    equal: list[str] = field(default_factory=list)
     both_failed: list[str] = field(default_factory=list)
     approximate: list[str] = field(default_factory=list)
     """Builds kustomize did and the Python build warned it could not do exactly."""
@@ -91,7 +92,7 @@ class Reference:
                 else:
                     written.write_bytes(saved)
         if run.returncode != 0:
-            return False, run.stderr.strip()
+            return False, clean_message(run.stderr)
         docs = kubeyaml.read_documents("kustomize output", run.stdout, v2=True)
         return True, {key(d.value): d.value for d in docs if isinstance(d.value, dict) and flux_kinds(d.value)}
 
@@ -102,14 +103,13 @@ def compare(reference: Reference, rel: str, label: str, tally: Tally,
     rendered = build_directory(reference.tree, rel, kustomization=kustomization, keep=flux_kinds)
     ours = {key(item.manifest.body): item.manifest.body for item in rendered.objects}
     errors = [p.render(excerpt=False) for p in rendered.errors]
-    tally.compared += 1
+    tally.compared.append(label)
     remote = [p for p in rendered.warnings if p.message.startswith("resources: remote")]
     if not ok:
         if errors:
-            tally.both_failed.append(f"{label}: kustomize: {expected.splitlines()[-1][-160:]} | "
-                                     f"ours: {errors[0].splitlines()[0][-160:]}")
+            tally.both_failed.append(f"{label}: kustomize: {expected[-160:]} | ours: {errors[0][-160:]}")
         elif remote:  # offline here, kustomize cannot fetch it either
-            tally.approximate.append(f"{label}: {remote[0].message} (kustomize: {expected[:200]})")
+            tally.approximate.append(f"{label}: {remote[0].message} (kustomize, offline: {expected[-120:]})")
         else:
             tally.mismatches.append(f"{label}: kustomize fails ({expected}) but the Python build "
                                     "reports no error")
@@ -120,14 +120,14 @@ def compare(reference: Reference, rel: str, label: str, tally: Tally,
     unsupported = [p for p in rendered.warnings if NEEDS_KUSTOMIZE in p.message]
     for warning in unsupported:
         named = warning.message.split(":", 1)[0].split(" ", 1)[0]
-        assert named in (*UNSUPPORTED_FIELDS, "labels", "resources"), warning.message
+        assert named in (*UNSUPPORTED_FIELDS, "configurations", "labels", "resources"), warning.message
         assert warning.pos is not None
     if unsupported:
         tally.approximate.append(f"{label}: {[w.message.split(':', 1)[0] for w in unsupported]} "
                                  f"({'equal' if ours == expected else 'different'})")
         return
     if ours == expected and len(rendered.objects) == len(expected):
-        tally.equal += 1
+        tally.equal.append(label)
         return
     differing = sorted(str(k) for k in set(expected) | set(ours) if expected.get(k) != ours.get(k))
     tally.mismatches.append(f"{label}: objects differ: {differing[:5]}")
@@ -161,8 +161,12 @@ def run_corpus(root: Path, tmp_path: Path, command: list[str]) -> Tally:
                                               for r in render.generated_resources(tree.files, rel)]
         kus = render.flux_kustomization(existing, resources, ks)
         compare(reference, rel, f"Kustomization {ks.name} (path {rel or '.'})", tally, kus)
-    print(f"\n{root.name}: {tally.compared} builds compared, {tally.equal} equal, "
-          f"{len(tally.both_failed)} failed in both, {len(tally.approximate)} approximate "
+    def count(labels: list[str]) -> str:
+        paths = sum(label.startswith("Kustomization") for label in labels)
+        return f"{len(labels)} ({len(labels) - paths} directories, {paths} Flux paths)"
+
+    print(f"\n{root.name}: {count(tally.compared)} builds compared, {count(tally.equal)} equal, "
+          f"{count(tally.both_failed)} failed in both, {count(tally.approximate)} approximate "
           f"(warned), {len(tally.mismatches)} mismatched", file=sys.stderr)
     for line in tally.approximate:
         print(f"  approximate: {line}", file=sys.stderr)
@@ -175,7 +179,7 @@ def test_realworld_repository_renders_as_kustomize_does(repo: str, tmp_path: Pat
                                                         kustomize_command: list[str]) -> None:
     require(bool(REPOS), f"the realworld corpus is absent ({REALWORLD})")
     tally = run_corpus(REALWORLD / repo, tmp_path, kustomize_command)
-    assert tally.compared > 0
+    assert tally.compared
     assert tally.mismatches == []
 
 
@@ -183,7 +187,7 @@ def test_realworld_repository_renders_as_kustomize_does(repo: str, tmp_path: Pat
 def test_homelab_renders_as_kustomize_does(tmp_path: Path, kustomize_command: list[str]) -> None:
     require(HOMELAB_CORPUS.is_dir(), f"the homelab corpus is absent ({HOMELAB_CORPUS})")
     tally = run_corpus(HOMELAB_CORPUS, tmp_path, kustomize_command)
-    assert tally.compared > 0
+    assert tally.compared
     assert tally.mismatches == []
 
 
