@@ -196,15 +196,19 @@ _SafeLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _SafeDumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
-class _V3Loader(ObjectConstructor, _SafeLoader):  # type: ignore[misc]
-    """go-yaml v3's plain scalars (libyaml parses when present; resolution is ours)."""
+class _GoScalars:
+    """Plain scalars resolved by go-yaml's rules: v3 as kustomize reads, v2 as Flux reads."""
 
     v2 = False
 
     def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
         if kind is yaml.ScalarNode and implicit[0]:
             return go_tag(value, v2=self.v2)
-        return super().resolve(kind, value, implicit)
+        return super().resolve(kind, value, implicit)  # type: ignore[misc]
+
+
+class _V3Loader(_GoScalars, ObjectConstructor, _SafeLoader):  # type: ignore[misc]
+    """go-yaml v3's plain scalars (libyaml parses when present; resolution is ours)."""
 
 
 class _V2Loader(_V3Loader):

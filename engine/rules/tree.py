@@ -1,0 +1,74 @@
+"""A checkout's files that count, read at most once each.
+
+Discovery renders many kustomizations over one checkout, and kustomizations share files (a
+base, a component, a large CRD bundle), so every reader goes through one `RepoTree`: the
+files source-controller's artifact would hold (Flux's exclusions, `.sourceignore`, the
+GitRepository's `spec.ignore`), each read once and kept. It is pure data access: paths and
+text, no YAML.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from pathlib import Path
+
+from engine.errors import Problem, Problems
+from engine.rules.ignore import walk_repo
+from engine.rules.load import display_path, read_text
+
+
+class RepoTree:
+    """The files of a checkout that count, as repo-relative POSIX paths ("" is the root)."""
+
+    __slots__ = ("root", "files", "_paths", "_dirs", "_texts", "_problems", "_shown", "__weakref__")
+
+    def __init__(self, root: Path, spec_ignore: str = "") -> None:
+        self.root = root
+        self._paths: dict[str, Path] = dict(walk_repo(root, spec_ignore))
+        self.files: tuple[str, ...] = tuple(self._paths)
+        """Every file that counts, in walk order (lexical, depth first)."""
+        dirs = {""}
+        for rel in self.files:
+            parent = posixpath.dirname(rel)
+            while parent not in dirs:
+                dirs.add(parent)
+                parent = posixpath.dirname(parent)
+        self._dirs = frozenset(dirs)
+        self._texts: dict[str, str | None] = {}
+        self._problems: dict[str, tuple[Problem, ...]] = {}
+        self._shown: dict[str, str] = {}
+
+    def is_file(self, rel: str) -> bool:
+        return rel in self._paths
+
+    def is_dir(self, rel: str) -> bool:
+        """Whether `rel` is the root or a directory holding at least one file that counts."""
+        return rel in self._dirs
+
+    def text(self, rel: str, problems: Problems | None = None) -> str | None:
+        """A file's text (UTF-8, BOM tolerated), read once; None when it is not in the tree or
+        cannot be read, and then the located reason goes to `problems` (each time it is asked)."""
+        if rel not in self._texts:
+            path = self._paths.get(rel)
+            found = Problems()
+            self._texts[rel] = read_text(path, self.display(rel), found) if path else None
+            self._problems[rel] = tuple(found.items)
+        if problems is not None:
+            problems.extend(self._problems[rel])
+        return self._texts[rel]
+
+    def data(self, rel: str) -> bytes | None:
+        """A file's bytes, read anew (for the few readers that need them exactly: kustomize's
+        generators); None when it is not in the tree or cannot be read."""
+        path = self._paths.get(rel)
+        try:
+            return path.read_bytes() if path is not None else None
+        except OSError:
+            return None
+
+    def display(self, rel: str) -> str:
+        """The path to show users: relative to the working directory when below it."""
+        shown = self._shown.get(rel)
+        if shown is None:
+            shown = self._shown[rel] = display_path(self.root / rel if rel else self.root)
+        return shown
