@@ -8,16 +8,17 @@ from pathlib import Path
 
 import click
 
-from engine.cli.check import repo_option
-from engine.cli.kinds import KUSTOMIZATION, find
+from engine.cli.kinds import KUSTOMIZATION
+from engine.cli.repo import find_in, load, repo_option
 from engine.cli.sources import workdir_option
 from engine.cli.state import open_for_reading
-from engine.errors import Problems, UserError
+from engine.errors import GitwardError, UserError
 from engine.evaluate.kubeyaml import dump_all
-from engine.model import GitSource, Kustomization, OCISource, ObjectKey
+from engine.model import GitSource, Kustomization, OCISource
 from engine.observe.oci import cached_artifact, unpacked_root
 from engine.reconcile.build import build_kustomization
-from engine.rules.load import load_repo
+from engine.rules.check import source_key
+from engine.rules.load import display_path
 from engine.store.artifacts import latest_oci_revision
 
 
@@ -53,15 +54,19 @@ def build_kustomization_command(ctx: click.Context, name: str, repo: Path, names
       gitward build kustomization flux-system --repo examples/homelab
       gitward build kustomization flux-system --repo . -o json | jq length
     """
-    problems = Problems()
-    rules = load_repo(repo, problems).rules
-    problems.raise_if_errors()
-    target = find(KUSTOMIZATION, rules, name, namespace)
+    cluster, target = find_in(load(repo), KUSTOMIZATION, name, namespace)
     assert isinstance(target, Kustomization)
-    ref = target.source_ref
-    found = rules.get(ObjectKey(ref.kind.value, ref.namespace or target.namespace, ref.name))
+    key = source_key(target)
+    found = cluster.rules.get(key)
     source = found if isinstance(found, (GitSource, OCISource)) else None
-    root = _artifact_root(ctx, source, workdir) if isinstance(source, OCISource) else repo
+    if isinstance(source, OCISource):
+        root = _artifact_root(ctx, source, workdir)
+    elif source is None or key not in cluster.held:
+        what = "is not reconciled by gitward" if source is None else "is not this checkout"
+        raise GitwardError(f"Kustomization {target.key.ref} builds from {key.kind} {key.ref}, which "
+                           f"{what}: `gitward build` renders from the checkout {display_path(repo)}")
+    else:
+        root = repo
     result = build_kustomization(root, target, source=source)
     for warning in result.warnings:
         click.echo(warning.render(excerpt=False), err=True)

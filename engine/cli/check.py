@@ -7,17 +7,9 @@ from pathlib import Path
 
 import click
 
+from engine.cli.repo import repo_option, spec
 from engine.errors import Problems
-from engine.reconcile.repo import check_repository
-
-repo_option = click.option(
-    "--repo",
-    "repo",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("."),
-    show_default=True,
-    help="The repository checkout to read rules and manifests from.",
-)
+from engine.reconcile.repo import Loaded, check_repository
 
 
 @click.command()
@@ -35,30 +27,44 @@ def check(repo: Path, strict: bool, fmt: str) -> int:
     Example:
       gitward check --repo examples/homelab
     """
-    loaded, problems = check_repository(repo)
+    loaded, problems = check_repository(spec(repo))
     failed = bool(problems.errors) or (strict and bool(problems.warnings))
     if fmt == "json":
-        click.echo(json.dumps(_as_json(problems, len(loaded.rules), failed), indent=2))
+        click.echo(json.dumps(_as_json(loaded, problems, failed), indent=2))
     else:
         for problem in problems:
             click.echo(problem.render(), err=True)
-        click.echo(_summary(problems, len(loaded.rules), len(loaded.files)), err=True)
+        for line in _failing(loaded):
+            click.echo(line, err=True)
+        click.echo(_summary(loaded, problems), err=True)
     return 2 if failed else 0
 
 
-def _summary(problems: Problems, objects: int, files: int) -> str:
+def _failing(loaded: Loaded) -> list[str]:
+    """The objects Flux would fail, and why (their errors are above)."""
+    return [f"✗ {s.key.kind} {s.key.ref}: {s.reason}" for s in loaded.skipped]
+
+
+def _summary(loaded: Loaded, problems: Problems) -> str:
     errors, warnings = len(problems.errors), len(problems.warnings)
     verdict = "✗" if errors else "✔"
+    objects = sum(len(c.everything) for c in loaded.clusters)
+    files = len({f for c in loaded.clusters for f in c.files})
+    where = ""
+    if len(loaded.clusters) > 1 or loaded.clusters[0].entry:
+        where = " in " + ", ".join(f"cluster {c.name}" for c in loaded.clusters)
     return (
-        f"{verdict} {objects} objects from {files} files: "
+        f"{verdict} {objects} objects from {files} files{where}: "
         f"{errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)}"
     )
 
 
-def _as_json(problems: Problems, objects: int, failed: bool) -> dict[str, object]:
+def _as_json(loaded: Loaded, problems: Problems, failed: bool) -> dict[str, object]:
     return {
         "ok": not failed,
-        "objects": objects,
+        "objects": sum(len(c.everything) for c in loaded.clusters),
+        "clusters": [{"path": c.name, "objects": len(c.everything),
+                      "skipped": [s.to_json() for s in c.skipped]} for c in loaded.clusters],
         "errors": len(problems.errors),
         "warnings": len(problems.warnings),
         "problems": [p.to_json() for p in problems],

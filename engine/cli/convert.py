@@ -6,12 +6,12 @@ from pathlib import Path
 
 import click
 
-from engine.cli.check import repo_option
+from engine.cli.repo import load_one, repo_option
 from engine.cli.kinds import KINDS, find, parse_kind
 from engine.errors import Problem, Problems, Severity, UserError
 from engine.model import FluxObject, Rule
 from engine.rules.flux import flux_expressible, write_flux
-from engine.rules.load import RULE_SUFFIX, load_files, load_repo
+from engine.rules.load import RULE_SUFFIX, load_files
 from engine.rules.printer import dsl_expressible, print_rules
 
 
@@ -32,9 +32,7 @@ def export(repo: Path, words: tuple[str, ...], namespace: str, all_namespaces: b
       gitward export source git flux-system
       gitward export image policy --all -A
     """
-    problems = Problems()
-    rules = load_repo(repo, problems).rules
-    problems.raise_if_errors()
+    rules = load_one(repo).rules
     chosen: list[Rule] = []
     if not words or words == ("all",):
         chosen = [r for k in KINDS for r in k.objects(rules)]

@@ -7,14 +7,13 @@ from pathlib import Path
 
 import click
 
-from engine.cli.check import repo_option
+from engine.cli.repo import load_one, repo_option
 from engine.cli.kinds import KUSTOMIZATION, find
 from engine.cli.state import open_for_reading
-from engine.errors import GitwardError, Problems
+from engine.errors import GitwardError
 from engine.model import Kustomization
 from engine.observe.cluster import connect
 from engine.reconcile.diff import DiffResult, diff_kustomization
-from engine.rules.load import load_repo
 
 
 class DiffFailed(GitwardError):
@@ -84,9 +83,7 @@ def diff_kustomization_command(ctx: click.Context, name: str, repo: Path, namesp
 
 def _diff(ctx: click.Context, name: str, repo: Path, namespace: str, local: Path | None,
           kubeconfig: Path | None, kube_context: str | None) -> DiffResult:
-    problems = Problems()
-    rules = load_repo(repo, problems).rules
-    problems.raise_if_errors()
+    rules = load_one(repo).rules
     target = find(KUSTOMIZATION, rules, name, namespace)
     assert isinstance(target, Kustomization)
     store = open_for_reading(ctx)

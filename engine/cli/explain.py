@@ -6,15 +6,14 @@ from pathlib import Path
 
 import click
 
-from engine.cli.check import repo_option
+from engine.cli.repo import load_one, repo_option
 from engine.cli.kinds import IMAGE_POLICY, find, parse_kind
 from engine.cli.output import dump, table
 from engine.cli.state import open_for_reading
-from engine.errors import Problems, UserError
+from engine.errors import UserError
 from engine.evaluate.decision import GATED
 from engine.evaluate.explain import explain as explain_decision
 from engine.model import ImagePolicy
-from engine.rules.load import load_repo
 from engine.store import queries
 
 
@@ -37,9 +36,7 @@ def explain(ctx: click.Context, words: tuple[str, ...], repo: Path, namespace: s
     kind, names = parse_kind(words)
     if kind is not IMAGE_POLICY or len(names) != 1:
         raise UserError("usage: gitward explain image policy NAMESPACE/NAME")
-    problems = Problems()
-    rules = load_repo(repo, problems).rules
-    problems.raise_if_errors()
+    rules = load_one(repo).rules
     policy = find(IMAGE_POLICY, rules, names[0], namespace)
     assert isinstance(policy, ImagePolicy)
     store = open_for_reading(ctx)

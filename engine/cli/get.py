@@ -7,13 +7,14 @@ from pathlib import Path
 
 import click
 
-from engine.cli.check import repo_option
+from engine.cli.repo import load, repo_option
 from engine.cli.kinds import (
     IMAGE_POLICY,
     IMAGE_REPOSITORY,
     IMAGE_UPDATE,
     KINDS,
     KUSTOMIZATION,
+    LISTED_KINDS,
     SOURCE_GIT,
     SOURCE_OCI,
     Kind,
@@ -21,8 +22,8 @@ from engine.cli.kinds import (
 )
 from engine.cli.output import dump, output_option, table
 from engine.cli.state import open_for_reading
-from engine.errors import Problems
-from engine.rules.load import load_repo
+from engine.reconcile.repo import LoadedCluster
+from engine.store.db import Store
 from engine.store.status import ObjectStatus, object_status, short_revision
 
 IMAGE_KINDS = (IMAGE_REPOSITORY, IMAGE_POLICY, IMAGE_UPDATE)
@@ -39,8 +40,12 @@ SOURCE_KINDS = (SOURCE_GIT, SOURCE_OCI)
 @click.pass_context
 def get(ctx: click.Context, words: tuple[str, ...], repo: Path, namespace: str,
         all_namespaces: bool, fmt: str) -> int:
-    """Show objects and their state: sources git|oci|all, kustomizations, images
-    repository|policy|update, all.
+    """Show objects and their state: sources git|oci|helm|chart|bucket|all, kustomizations,
+    images repository|policy|update, helmreleases, all.
+
+    Objects gitward left out (a reference that does not resolve, an error of their own) are
+    listed with READY False and the reason; Flux kinds gitward does not reconcile are listed
+    as such. A repository with several clusters is shown cluster by cluster.
 
     \b
     Examples:
@@ -50,43 +55,61 @@ def get(ctx: click.Context, words: tuple[str, ...], repo: Path, namespace: str,
       gitward --state state.db.example get all --repo examples/homelab -A
     """
     kinds = _kinds(words)
-    problems = Problems()
-    rules = load_repo(repo, problems).rules
-    problems.raise_if_errors()
+    loaded = load(repo)
     store = open_for_reading(ctx)
     try:
-        sections = [
-            (kind, [object_status(store, r) for r in kind.objects(rules)
-                    if all_namespaces or r.key.namespace == namespace])
-            for kind in kinds
-        ]
+        clusters = [(cluster, [(kind, _rows(store, cluster, kind, namespace, all_namespaces))
+                               for kind in kinds])
+                    for cluster in loaded.clusters]
     finally:
         if store is not None:
             store.close()
+    several = len(clusters) > 1
     if fmt != "table":
-        dump([s.to_json() for _, rows in sections for s in rows], fmt)
+        dump([{**s.to_json(), **({"cluster": c.name} if several else {})}
+              for c, sections in clusters for _, rows in sections for s in rows], fmt)
         return 0
+    for n, (cluster, sections) in enumerate(clusters):
+        if several:
+            click.echo(("\n" if n else "") + f"cluster {cluster.name}:")
+        _print_sections(kinds, sections, namespace, all_namespaces)
+    return 0
+
+
+def _rows(store: Store | None, cluster: LoadedCluster, kind: Kind, namespace: str,
+          every: bool) -> list[ObjectStatus]:
+    """The kind's usable objects with their state, then the skipped ones with their reason."""
+    rows = [object_status(store, r) for r in kind.objects(cluster.rules)
+            if every or r.key.namespace == namespace]
+    rows += [ObjectStatus(s.key.kind, s.key.namespace, s.key.name, "False",
+                          f"skipped: {s.reason}", False)
+             for s in cluster.skipped
+             if s.key.kind == kind.flux_kind and (every or s.key.namespace == namespace)]
+    return rows
+
+
+def _print_sections(kinds: tuple[Kind, ...], sections: list[tuple[Kind, list[ObjectStatus]]],
+                    namespace: str, every: bool) -> None:
     shown = [(kind, rows) for kind, rows in sections if rows or len(kinds) == 1]
     for i, (kind, rows) in enumerate(shown):
         if len(kinds) > 1:
             click.echo(("\n" if i else "") + f"{kind.title}:")
         if not rows:
-            where = "any namespace" if all_namespaces else f"namespace {namespace}"
+            where = "any namespace" if every else f"namespace {namespace}"
             click.echo(f"no {kind.title} found in {where}", err=True)
             continue
-        columns, cells = _columns(kind, rows, all_namespaces)
+        columns, cells = _columns(kind, rows, every)
         table(columns, cells)
-    return 0
 
 
 def _kinds(words: tuple[str, ...]) -> tuple[Kind, ...]:
     if words == ("all",):
-        return KINDS
+        return (*KINDS, *LISTED_KINDS)
     if words in (("images",), ("images", "all"), ("image", "all")):
         return IMAGE_KINDS
     if words in (("sources",), ("sources", "all"), ("source", "all")):
-        return SOURCE_KINDS
-    kind, rest = parse_kind(words)
+        return (*SOURCE_KINDS, *(k for k in LISTED_KINDS if k.words[0] == "source"))
+    kind, rest = parse_kind(words, (*KINDS, *LISTED_KINDS))
     if rest:
         raise click.UsageError(f"unexpected {' '.join(rest)!r}: `get` lists every object of a kind")
     return (kind,)
@@ -106,6 +129,9 @@ def _columns(kind: Kind, rows: list[ObjectStatus], namespaced: bool
         columns = ["NAME", "TAGS", "LAST SCAN", "SUSPENDED", "READY", "MESSAGE"]
         cells = [[s.name, "" if s.tags is None else s.tags, _when(s.last), str(s.suspended), s.ready,
                   s.message] for s in rows]
+    elif kind.flux:
+        columns = ["NAME", "READY", "MESSAGE"]
+        cells = [[s.name, s.ready, s.message] for s in rows]
     elif kind is IMAGE_POLICY:
         columns = ["NAME", "LATEST TAG", "PREVIOUS", "READY", "MESSAGE"]
         cells = [[s.name, s.latest, s.previous, s.ready, s.message] for s in rows]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from engine.cli.check import repo_option
+from engine.cli.repo import load_one, repo_option
 from engine.cli.kinds import IMAGE_REPOSITORY, find
 from engine.cli.output import dump, table
 from engine.cli.state import open_for_reading, open_for_writing
@@ -19,7 +19,7 @@ from engine.model import ImagePolicy, ImageRepository, RuleSet
 from engine.reconcile.images import record_tags
 from engine.rules.check import check_patterns, lint_policies
 from engine.rules.duration import DurationError, parse_age
-from engine.rules.load import load_files, load_repo
+from engine.rules.load import load_files
 from engine.store import queries
 
 
@@ -169,9 +169,7 @@ def _stamp(value: datetime | None) -> str:
 
 
 def _rules(repo: Path) -> RuleSet:
-    problems = Problems()
-    rules = load_repo(repo, problems).rules
-    problems.raise_if_errors()
+    rules = load_one(repo).rules
     return rules
 
 

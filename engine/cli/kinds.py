@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from engine.errors import UserError
 from engine.model import (
+    FluxObject,
     GitSource,
     ImagePolicy,
     ImageRepository,
@@ -23,23 +24,27 @@ from engine.model import (
 
 @dataclass(frozen=True)
 class Kind:
-    """A CLI noun: its words, the model class and the RuleSet attribute holding its objects."""
+    """A CLI noun: its words, the model class and the RuleSet attribute holding its objects.
+
+    A kind gitward does not reconcile names its Flux kind in `flux` and lists FluxObjects."""
 
     words: tuple[str, ...]
     model: type
     attr: str
     title: str
+    flux: str = ""
 
     @property
     def flux_kind(self) -> str:
-        return str(self.model.KIND)  # type: ignore[attr-defined]
+        return self.flux or str(self.model.KIND)  # type: ignore[attr-defined]
 
     @property
     def cli_name(self) -> str:
         return " ".join(self.words)
 
     def objects(self, rules: RuleSet) -> tuple[Rule, ...]:
-        return tuple(getattr(rules, self.attr))
+        found: tuple[Rule, ...] = tuple(getattr(rules, self.attr))
+        return tuple(r for r in found if r.KIND == self.flux) if self.flux else found
 
 
 SOURCE_GIT = Kind(("source", "git"), GitSource, "sources", "git sources")
@@ -52,18 +57,41 @@ IMAGE_UPDATE = Kind(("image", "update"), ImageUpdate, "image_updates", "image up
 
 KINDS: tuple[Kind, ...] = (SOURCE_GIT, SOURCE_OCI, KUSTOMIZATION, IMAGE_REPOSITORY, IMAGE_POLICY, IMAGE_UPDATE)
 
+
+def _listed(words: tuple[str, ...], flux: str, title: str) -> Kind:
+    return Kind(words, FluxObject, "flux_objects", title, flux)
+
+
+LISTED_KINDS: tuple[Kind, ...] = (
+    _listed(("source", "helm"), "HelmRepository", "helm sources"),
+    _listed(("source", "chart"), "HelmChart", "chart sources"),
+    _listed(("source", "bucket"), "Bucket", "bucket sources"),
+    _listed(("source", "external"), "ExternalArtifact", "external artifacts"),
+    _listed(("helmrelease",), "HelmRelease", "helm releases"),
+    _listed(("alert",), "Alert", "alerts"),
+    _listed(("alert-provider",), "Provider", "alert providers"),
+    _listed(("receiver",), "Receiver", "receivers"),
+)
+"""Flux kinds `get` lists although gitward does not reconcile them."""
+
 _ALIASES = {"sources": "source", "kustomizations": "kustomization", "ks": "kustomization",
             "images": "image", "repositories": "repository", "policies": "policy",
-            "updates": "update"}
+            "updates": "update", "helmreleases": "helmrelease", "hr": "helmrelease",
+            "alerts": "alert", "alert-providers": "alert-provider", "receivers": "receiver"}
 
 
-def parse_kind(words: tuple[str, ...]) -> tuple[Kind, tuple[str, ...]]:
+def parse_kind(words: tuple[str, ...], kinds: tuple[Kind, ...] = KINDS) -> tuple[Kind, tuple[str, ...]]:
     """Split `("image", "policy", "podinfo/podinfo")` into the Kind and the remaining words."""
     normal = tuple(_ALIASES.get(w, w) for w in words)
-    for kind in sorted(KINDS, key=lambda k: -len(k.words)):
+    for kind in sorted(kinds, key=lambda k: -len(k.words)):
         if normal[: len(kind.words)] == kind.words:
             return kind, words[len(kind.words):]
-    choices = ", ".join(k.cli_name for k in KINDS)
+    if kinds is KINDS:
+        for kind in LISTED_KINDS:
+            if normal[: len(kind.words)] == kind.words:
+                raise UserError(f"{kind.flux_kind} is not reconciled by gitward: `gitward get "
+                                f"{kind.cli_name}` lists them")
+    choices = ", ".join(k.cli_name for k in kinds)
     raise UserError(f"unknown kind {' '.join(words[:2]) or '(none)'!r}: expected one of {choices}")
 
 

@@ -11,13 +11,14 @@ import click
 from engine.cli.kinds import KUSTOMIZATION, find
 from engine.cli.sources import ssh_command_for
 from engine.cli.state import open_for_writing
-from engine.errors import GitwardError, Problems, UserError
+from engine.cli.repo import load_one
+from engine.errors import GitwardError, UserError
+from engine.evaluate.discover import BOOTSTRAP_SOURCE
 from engine.evaluate.order import dependency_order
 from engine.model import Kustomization
 from engine.observe.cluster import connect
 from engine.reconcile.images import secret_reader
 from engine.reconcile.order import OrderedReconcile, Reconciled
-from engine.rules.load import load_repo
 
 
 class SyncFailed(GitwardError):
@@ -32,9 +33,8 @@ def reconcile_kustomization_command(ctx: click.Context, names: tuple[str, ...], 
                                     namespace: str, ssh_key: Path | None, workdir: Path,
                                     with_source: bool, kubeconfig: Path | None,
                                     context: str | None, every: bool = False) -> int:
-    problems = Problems()
-    rules = load_repo(repo, problems).rules
-    problems.raise_if_errors()
+    loaded = load_one(repo)
+    rules = loaded.rules
     if every:
         targets: list[Kustomization] = list(rules.kustomizations)
     else:
@@ -49,6 +49,8 @@ def reconcile_kustomization_command(ctx: click.Context, names: tuple[str, ...], 
     order = dependency_order(rules.kustomizations, targets)
     failed: list[Reconciled] = []
     with open_for_writing(ctx) as store, connect(kubeconfig, context) as client:
+        if BOOTSTRAP_SOURCE in loaded.inferred:  # the cluster knows it better than a guess
+            rules = load_one(repo, live=client).rules
         run = OrderedReconcile(store, rules, client, with_source=with_source, cache_dir=workdir,
                                ssh_command=ssh_command_for(ssh_key),
                                token=os.environ.get("GITWARD_GIT_TOKEN"),

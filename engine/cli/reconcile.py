@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from engine.cli.check import repo_option
+from engine.cli.repo import load_one, repo_option
 from engine.cli.kinds import (
     IMAGE_POLICY,
     IMAGE_UPDATE,
@@ -33,7 +33,7 @@ from engine.cli.sources import (
 )
 from engine.cli.state import holder_name, open_for_reading, open_for_writing
 from engine.cli.updates import echo_outcomes
-from engine.errors import GitwardError, Problems, StoreError, UserError
+from engine.errors import GitwardError, StoreError, UserError
 from engine.evaluate.order import dependency_order
 from engine.evaluate.plan import deployed_tags
 from engine.model import (
@@ -62,7 +62,6 @@ from engine.reconcile.images import (
 from engine.reconcile.repo import locate_all, read_marked_files
 from engine.reconcile.updates import apply_commits, for_automation, plan_checkout
 from engine.rules.duration import DurationError, parse_duration
-from engine.rules.load import load_repo
 from engine.store import queries
 from engine.store.db import Store
 
@@ -140,9 +139,7 @@ def reconcile(ctx: click.Context, words: tuple[str, ...], repo: Path, namespace:
         return reconcile_kustomization_command(
             ctx, names, repo=repo, namespace=namespace, ssh_key=ssh_key, workdir=workdir,
             with_source=with_source, kubeconfig=kubeconfig, context=kube_context, every=every)
-    problems = Problems()
-    rules = load_repo(repo, problems).rules
-    problems.raise_if_errors()
+    rules = load_one(repo).rules
     if kind is IMAGE_UPDATE:
         return _automations(ctx, names, rules, repo, namespace, ssh_key, workdir)
     values, _ = locate_all(rules, read_marked_files(repo, rules.marker_dialects))
@@ -181,9 +178,7 @@ def _requested(store: Store, kind: Kind, names: tuple[str, ...], repo: Path, nam
                every: bool, with_source: bool) -> list[ObjectKey]:
     """The objects to ask the daemon for, in order (sources first with `--with-source`);
     a suspended one is refused, as the daemon would leave it alone."""
-    problems = Problems()
-    rules = load_repo(repo, problems).rules
-    problems.raise_if_errors()
+    rules = load_one(repo).rules
     if every:
         targets: list[Rule] = list(dependency_order(rules.kustomizations))
     elif names:

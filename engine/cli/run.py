@@ -15,16 +15,16 @@ from types import FrameType
 import click
 from prometheus_client import start_http_server
 
-from engine.cli.check import repo_option
+from engine.cli.repo import load_one, repo_option, spec
+from engine.reconcile.repo import live_sources
 from engine.cli.kinds import SOURCE_GIT, find
 from engine.cli.sources import TOKEN_ENV, ssh_command_for, ssh_key_option, workdir_option
 from engine.cli.state import holder_name, open_for_writing
-from engine.errors import Problems, UserError
+from engine.errors import UserError
 from engine.observe.cluster import cluster_configured, connect
 from engine.reconcile.images import secret_reader, utcnow
 from engine.reconcile.loop import Access, Controller
 from engine.reconcile.telemetry import LogFormat, LogLevel, Metrics, RunLog
-from engine.rules.load import load_repo
 
 
 @click.command("run")
@@ -68,10 +68,6 @@ def run(ctx: click.Context, repo: Path, ssh_key: Path | None, workdir: Path,
       gitward run --repo . --metrics-addr 127.0.0.1:9090
       gitward run --repo /work/repo --rules-from flux-system --kubeconfig ~/.kube/config
     """
-    problems = Problems()
-    rules = load_repo(repo, problems).rules
-    problems.raise_if_errors()
-    rules_source = find(SOURCE_GIT, rules, rules_from, "flux-system").key if rules_from else None
     listen = _address(metrics_addr) if metrics_addr else None
     log = RunLog(sys.stderr, LogFormat(log_format), LogLevel[log_level.upper()], utcnow)
     stop = threading.Event()
@@ -83,11 +79,15 @@ def run(ctx: click.Context, repo: Path, ssh_key: Path | None, workdir: Path,
             metrics = Metrics()
             stack.enter_context(_serving(metrics, *listen))
         cluster = stack.enter_context(connect(kubeconfig, kube_context)) if configured else None
+        hints = live_sources(cluster) if cluster is not None else {}
+        rules = load_one(repo, live=cluster).rules
+        rules_source = find(SOURCE_GIT, rules, rules_from, "flux-system").key if rules_from else None
         access = Access(workdir=workdir, holder=holder_name(), ssh_command=ssh_command_for(ssh_key),
                         token=os.environ.get(TOKEN_ENV) or None, cluster=cluster,
                         read_secret=secret_reader(cluster) if cluster else None)
         Controller(store, rules, repo, access, log, clock=utcnow, rng=random.Random(),
-                   stop=stop, metrics=metrics, rules_source=rules_source).run(once=once)
+                   stop=stop, metrics=metrics, rules_source=rules_source, spec=spec(repo),
+                   hints=hints).run(once=once)
     return 0
 
 

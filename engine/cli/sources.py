@@ -19,12 +19,11 @@ import click
 
 from engine.cli.kinds import SOURCE_GIT, SOURCE_OCI, Kind, find
 from engine.cli.state import open_for_writing
-from engine.errors import Problems
+from engine.cli.repo import load_one
 from engine.model import GitSource, OCISource, Rule
 from engine.observe.cluster import cluster_configured, connect
 from engine.reconcile.images import secret_reader
 from engine.reconcile.sources import reconcile_oci_source, reconcile_source
-from engine.rules.load import load_repo
 from engine.store import queries
 from engine.store.db import Store
 
@@ -95,10 +94,8 @@ def reconcile_oci_source_command(ctx: click.Context, names: tuple[str, ...], *, 
 
 
 def _named(kind: Kind, names: tuple[str, ...], repo: Path, namespace: str) -> list[Rule]:
-    """The sources the user named, from the rules of `repo` (which must load without error)."""
-    problems = Problems()
-    rules = load_repo(repo, problems).rules
-    problems.raise_if_errors()
+    """The sources the user named, from the rules of `repo`."""
+    rules = load_one(repo).rules
     return [find(kind, rules, name, namespace) for name in names]
 
 

@@ -7,20 +7,17 @@ from typing import Any, Callable, TypeVar
 
 import click
 
-from engine.cli.check import repo_option
+from engine.cli.repo import load_one, repo_option
 from engine.cli.kinds import find, parse_kind
 from engine.cli.state import open_for_writing
-from engine.errors import Problems, UserError
+from engine.errors import UserError
 from engine.model import Rule
-from engine.rules.load import load_repo
 from engine.store import queries
 
 
 def _targets(words: tuple[str, ...], repo: Path, namespace: str, every: bool) -> list[Rule]:
     kind, names = parse_kind(words)
-    problems = Problems()
-    rules = load_repo(repo, problems).rules
-    problems.raise_if_errors()
+    rules = load_one(repo).rules
     if every:
         return [r for r in kind.objects(rules) if r.key.namespace == namespace]
     if not names:

@@ -10,13 +10,12 @@ from pathlib import Path
 
 import click
 
-from engine.cli.check import repo_option
+from engine.cli.repo import load_one, repo_option
 from engine.cli.state import open_for_reading, state_option_url
-from engine.errors import Problems, UserError
+from engine.errors import UserError
 from engine.model import ClusterObject, GitRevision, GitSource, Kustomization, ObjectKey, RuleSet
 from engine.observe.git import revision_of
 from engine.redact import public_url
-from engine.rules.load import load_repo
 from engine.store.db import Store
 from engine.store.inventory import applied_revision, list_inventory
 from engine.store.queries import latest_git_revision
@@ -167,9 +166,7 @@ def trace(ctx: click.Context, kind: str, ref: str, repo: Path, namespace: str | 
       gitward trace Deployment.apps podinfo -n podinfo -o json
       gitward trace namespace podinfo
     """
-    problems = Problems()
-    rules = load_repo(repo, problems).rules
-    problems.raise_if_errors()
+    rules = load_one(repo).rules
     query = ObjectQuery.parse(kind, ref, namespace)
     store = open_for_reading(ctx)
     if store is None:

@@ -10,11 +10,10 @@ from pathlib import Path
 import click
 
 from engine.act.checkout import commit_files, push_branch
-from engine.cli.check import repo_option
+from engine.cli.repo import load, repo_option
 from engine.cli.output import dump
 from engine.cli.sources import TOKEN_ENV, ssh_command_for, ssh_key_option, workdir_option
 from engine.cli.state import holder_name, open_for_reading, open_for_writing
-from engine.errors import Problems
 from engine.model import Plan, RuleSet
 from engine.reconcile.images import scan_repository
 from engine.reconcile.updates import (
@@ -24,7 +23,7 @@ from engine.reconcile.updates import (
     plan_checkout,
     write_changes,
 )
-from engine.rules.load import load_repo
+from engine.reconcile.repo import LoadedCluster
 from engine.store.db import Store
 
 offline_option = click.option(
@@ -32,11 +31,14 @@ offline_option = click.option(
     help="Use the recorded tags only; do not scan the registries first.")
 
 
-def _rules(repo: Path) -> RuleSet:
-    problems = Problems()
-    rules = load_repo(repo, problems).rules
-    problems.raise_if_errors()
-    return rules
+def _clusters(repo: Path, *, writing: bool) -> list[LoadedCluster]:
+    """The clusters whose automations to plan: every one that has any (one when `writing`:
+    a commit is made for one cluster's automations at a time)."""
+    loaded = load(repo)
+    acting = [c for c in loaded.clusters if c.rules.image_updates] or list(loaded.clusters[:1])
+    if writing and len(acting) > 1:
+        return [loaded.one()]
+    return acting
 
 
 def _scan(store: Store, rules: RuleSet) -> None:
@@ -50,17 +52,22 @@ def _scan(store: Store, rules: RuleSet) -> None:
                            err=True)
 
 
-def _plan(ctx: click.Context, repo: Path, offline: bool, *, record: bool) -> tuple[RuleSet, RepoPlan]:
-    rules = _rules(repo)
+def _plan(ctx: click.Context, repo: Path, offline: bool, *, record: bool) -> list[tuple[str, RepoPlan]]:
+    """Each cluster's plan (named by its directory when the repository has several)."""
+    clusters = _clusters(repo, writing=record)
     now = datetime.now(UTC)
     if offline and not record:
         store = open_for_reading(ctx)
     else:
         store = open_for_writing(ctx)
     try:
-        if store is not None and not offline:
-            _scan(store, rules)
-        return rules, plan_checkout(repo, rules, store, now, record=record)
+        plans = []
+        for cluster in clusters:
+            if store is not None and not offline:
+                _scan(store, cluster.rules)
+            name = cluster.name if len(clusters) > 1 else ""
+            plans.append((name, plan_checkout(repo, cluster.rules, store, now, record=record)))
+        return plans
     finally:
         if store is not None:
             store.close()
@@ -91,14 +98,18 @@ def check_updates(ctx: click.Context, repo: Path, offline: bool, exit_code: bool
     Example:
       gitward --state state.db.example images check --repo examples/homelab --offline
     """
-    _, planned = _plan(ctx, repo, offline, record=False)
-    changes = [f for action in planned.plan.actions for f in action.files]
-    for f in changes:
-        click.echo(f"{f.path}:{f.line}  {f.policy}  {f.old} -> {f.new}")
-    _report_aside(planned.plan)
+    changes = []
+    plans = _plan(ctx, repo, offline, record=False)
+    for _, planned in plans:
+        found = [f for action in planned.plan.actions for f in action.files]
+        for f in found:
+            click.echo(f"{f.path}:{f.line}  {f.policy}  {f.old} -> {f.new}")
+        _report_aside(planned.plan)
+        changes += found
     if not changes:
         click.echo("no updates", err=True)
-    return 1 if planned.plan.errors or (exit_code and changes) else 0
+    failed = any(planned.plan.errors for _, planned in plans)
+    return 1 if failed or (exit_code and changes) else 0
 
 
 @click.command("update")
@@ -119,7 +130,7 @@ def update_images(ctx: click.Context, repo: Path, offline: bool, push: bool, no_
     """
     if push and no_commit:
         raise click.UsageError("--push needs a commit: drop --no-commit")
-    _, planned = _plan(ctx, repo, offline, record=True)
+    [(_, planned)] = _plan(ctx, repo, offline, record=True)
     plan = planned.plan
     _report_aside(plan)
     if not plan.actions:
@@ -155,17 +166,31 @@ def plan(ctx: click.Context, repo: Path, offline: bool, fmt: str) -> int:
     Example:
       gitward --state state.db.example plan --repo examples/homelab --offline
     """
-    _, planned = _plan(ctx, repo, offline, record=False)
-    result = planned.plan
+    plans = _plan(ctx, repo, offline, record=False)
     if fmt == "json":
-        dump({"actions": [a.to_json() for a in result.actions],
-              "decisions": [d.to_json() for d in planned.decisions],
-              "gates": [g.to_json() for g in result.gates],
-              "skipped": list(result.skipped),
-              "warnings": [w.to_json() for w in result.warnings],
-              "errors": [{"automation": e.automation, **e.problem.to_json()} for e in result.errors]},
-             "json")
-        return 1 if result.errors else 0
+        dump([_plan_json(name, planned) for name, planned in plans] if len(plans) > 1
+             else _plan_json("", plans[0][1]), "json")
+        return 1 if any(planned.plan.errors for _, planned in plans) else 0
+    for name, planned in plans:
+        if name:
+            click.echo(f"cluster {name}:")
+        _print_plan(planned)
+    return 1 if any(planned.plan.errors for _, planned in plans) else 0
+
+
+def _plan_json(cluster: str, planned: RepoPlan) -> dict[str, object]:
+    result = planned.plan
+    return {**({"cluster": cluster} if cluster else {}),
+            "actions": [a.to_json() for a in result.actions],
+            "decisions": [d.to_json() for d in planned.decisions],
+            "gates": [g.to_json() for g in result.gates],
+            "skipped": list(result.skipped),
+            "warnings": [w.to_json() for w in result.warnings],
+            "errors": [{"automation": e.automation, **e.problem.to_json()} for e in result.errors]}
+
+
+def _print_plan(planned: RepoPlan) -> None:
+    result = planned.plan
     if not result.actions and not result.errors:
         click.echo("no actions: every marked value is current")
     for action in result.actions:
@@ -181,7 +206,6 @@ def plan(ctx: click.Context, repo: Path, offline: bool, fmt: str) -> int:
                 texts[path].splitlines(keepends=True),
                 fromfile=f"a/{path}", tofile=f"b/{path}")), nl=False)
     _report_aside(result)
-    return 1 if result.errors else 0
 
 
 def register(images: click.Group) -> None:
@@ -210,7 +234,8 @@ def apply(ctx: click.Context, repo: Path, offline: bool, ssh_key: Path | None, w
     Example:
       gitward apply --repo . --ssh-key ~/.ssh/homelab-rw
     """
-    rules = _rules(repo)
+    [cluster] = _clusters(repo, writing=True)
+    rules = cluster.rules
     now = datetime.now(UTC)
     with open_for_writing(ctx) as store:
         if not offline:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -55,10 +56,11 @@ from engine.reconcile.images import (
 )
 from engine.reconcile.heartbeat import LEASE_TTL, Heartbeat
 from engine.reconcile.order import OrderedReconcile
-from engine.reconcile.repo import locate_all, read_marked_files
+from engine.evaluate.discover import SourceHint
+from engine.reconcile.repo import RepoSpec, load_repository, locate_all, read_marked_files
 from engine.reconcile.sources import reconcile_oci_source, reconcile_source
 from engine.reconcile.telemetry import LogLevel, Metrics, RunLog
-from engine.rules.load import load_repo, rule_files_fingerprint
+from engine.rules.load import rule_files_fingerprint
 from engine.reconcile.updates import apply_commits, for_automation, plan_checkout
 from engine.store import queries
 from engine.store.db import Store
@@ -98,10 +100,16 @@ class Controller:
 
     def __init__(self, store: Store, rules: RuleSet, repo: Path, access: Access, log: RunLog, *,
                  clock: Clock, rng: random.Random, stop: threading.Event,
-                 metrics: Metrics | None = None, rules_source: ObjectKey | None = None) -> None:
+                 metrics: Metrics | None = None, rules_source: ObjectKey | None = None,
+                 spec: RepoSpec | None = None,
+                 hints: Mapping[ObjectKey, SourceHint] | None = None) -> None:
         self.store = store
         self.rules = rules
         self.repo = repo
+        self.spec = spec or RepoSpec(repo)
+        """How the rules are read again (`--cluster`, `--source`), from whichever checkout."""
+        self.hints = dict(hints or {})
+        """GitRepositories git does not hold, as the live cluster has them."""
         self.rules_source = rules_source
         """A GitRepository whose fetched checkout the rules are read from, once it is fetched."""
         self.access = access
@@ -204,13 +212,21 @@ class Controller:
             return
         self._fingerprint = fingerprint
         problems = Problems()
-        rules = load_repo(self.repo, problems).rules
-        if problems.errors:
-            for problem in problems.errors:
-                self.log.write(LogLevel.ERROR, problem.render(excerpt=False), outcome="kept")
-            self.log.write(LogLevel.ERROR, "the rules have errors: running on the previous rules "
-                           "until they are fixed", repo=str(self.repo), outcome="kept")
+        try:
+            cluster = load_repository(self.spec.at(self.repo), problems, hints=self.hints).one()
+        except GitwardError as err:
+            self.log.write(LogLevel.ERROR, f"cannot read the rules: {err}; running on the previous "
+                           "rules", repo=str(self.repo), outcome="kept")
             return
+        for problem in problems.errors:
+            self.log.write(LogLevel.ERROR, problem.render(excerpt=False), outcome="kept")
+        previous = {rule.key: rule for rule in self.rules.all()}
+        kept = [previous[s.key] for s in cluster.skipped if s.key in previous]
+        for skipped in cluster.skipped:
+            state = "kept its previous version" if skipped.key in previous else "left out"
+            self.log.write(LogLevel.ERROR, f"{skipped.key.kind} {skipped.key.ref}: {skipped.reason}: "
+                           f"{state}", outcome="kept" if skipped.key in previous else "skipped")
+        rules = RuleSet.of([*cluster.rules.all(), *kept]) if kept else cluster.rules
         before = {rule.key for rule in self.rules.all()}
         after = {rule.key for rule in rules.all()}
         self.rules = rules

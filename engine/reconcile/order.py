@@ -25,6 +25,7 @@ from engine.reconcile.cluster import SyncResult, sync_kustomization
 from engine.reconcile.images import Clock, SecretReader, utcnow
 from engine.reconcile.kustomizations import SourceTree, checkout_for, source_of
 from engine.reconcile.variables import cluster_variables
+from engine.rules.check import UNFETCHED_SOURCES
 from engine.store import queries
 from engine.store.db import Store
 from engine.store.inventory import applied_revision
@@ -55,6 +56,18 @@ class Reconciled:
     def failed(self) -> bool:
         """Not applied, or applied and not Ready; a suspended Kustomization has not failed."""
         return not self.skipped and not self.ready
+
+
+def not_applied(ks: Kustomization) -> str:
+    """Why gitward leaves a Kustomization alone although Flux would apply it, or "": it applies
+    to another cluster, or its source is one gitward does not fetch."""
+    if ks.remote_cluster:
+        return (f"Kustomization {ks.key.ref} applies to another cluster (spec.kubeConfig): "
+                "gitward does not apply it")
+    if ks.source_ref.kind in UNFETCHED_SOURCES:
+        return (f"Kustomization {ks.key.ref}: its source is {ks.source_ref.kind.value} "
+                f"{ks.source_ref.name}, which gitward does not fetch: not applied")
+    return ""
 
 
 @dataclass
@@ -89,6 +102,8 @@ class OrderedReconcile:
         ref = ks.key.ref
         if ks.suspend or queries.is_suspended(self.store, Kustomization.KIND, ref):
             return Reconciled(ks, skipped=f"Kustomization {ref} is suspended")
+        if not_applied(ks):
+            return Reconciled(ks, skipped=not_applied(ks))
         try:
             source = source_of(self.rules, ks)
             checkout = self._checkout(source)

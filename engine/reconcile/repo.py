@@ -1,24 +1,50 @@
-"""A repository checkout as the evaluator sees it: its rules, and the files markers may be in.
+"""A repository checkout as the evaluator sees it: its clusters' rules, and the files markers
+may be in.
 
-Reading is here, at the edge; everything after it is pure. A file is read only when one of
-the marker dialects applies to its name and its bytes contain the dialect's screen string, so
-a large tree of unmarked manifests costs one read each and no YAML parse.
+`load_repository` is how every command reads a checkout: discovery (engine/evaluate/discover.py)
+finds each cluster's Flux objects as Flux would, the `*.rules` files join every cluster, and
+`isolate` leaves out the objects whose references do not resolve (and what depends on them),
+each with its reason, so one broken object never blocks the others.
+
+Reading is here, at the edge; everything after it is pure. A file is read for markers only when
+one of the marker dialects applies to its name and its bytes contain the dialect's screen
+string, so a large tree of unmarked manifests costs one read each and no YAML parse.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from pathlib import Path
 
-from engine.errors import Problem, Problems
+import yaml
+
+from engine.errors import Problem, Problems, UserError
 from engine.evaluate.commitmessage import check_message
+from engine.evaluate.discover import BOOTSTRAP_SOURCE, Cluster, Origin, SourceHint, discover
 from engine.evaluate.markerlint import lint_markers
 from engine.evaluate.plan import scan_files
 from engine.evaluate.rewrite import MarkedValue
-from engine.model import MarkerDialect, RuleSet
-from engine.rules.check import check_rules
+from engine.model import (
+    DEFAULT_NAMESPACE,
+    GitRef,
+    GitSource,
+    Kustomization,
+    MarkerDialect,
+    ObjectKey,
+    RuleSet,
+    SkippedObject,
+)
+from engine.observe.cluster import ClusterClient, read_object
+from engine.observe.git import checkout_origin
+from engine.rules.fluxapi import SOURCE_GROUP
+from engine.rules.fluxread import read_object as read_object_doc
+from engine.rules.yamldoc import Document, graft
+from engine.rules.check import check_rules, isolate, source_key
 from engine.rules.ignore import walk_repo
-from engine.rules.load import Repo, display_path, load_repo
+from engine.rules.load import builtin_rules, display_path
 from engine.rules.markers import dialect_applies
 
 
@@ -49,19 +75,175 @@ def locate_all(rules: RuleSet, files: dict[str, str]) -> tuple[list[MarkedValue]
     return values, warnings
 
 
-def check_repository(root: Path) -> tuple[Repo, Problems]:
-    """`gitward check`: load the rules, check them, and lint every marker in the tree."""
+_SOURCE = re.compile(r"^(?:(?P<ns>[a-z0-9-]+)/)?(?P<name>[a-z0-9.-]+)=(?P<url>[^#\s]+)(?:#(?P<branch>\S+))?$")
+
+
+@dataclass(frozen=True)
+class RepoSpec:
+    """What to read: a checkout, optionally one of its clusters (`--cluster`), and the
+    GitRepositories git does not hold (`--source NAME=URL#BRANCH`)."""
+
+    root: Path
+    cluster: str | None = None
+    sources: tuple[str, ...] = ()
+
+    def at(self, root: Path) -> "RepoSpec":
+        """The same reading of another checkout (a fetched revision of the same repository)."""
+        return replace(self, root=root)
+
+    def hints(self) -> dict[ObjectKey, SourceHint]:
+        """`--source` values as GitRepositories; a malformed one is a UserError."""
+        found: dict[ObjectKey, SourceHint] = {}
+        for text in self.sources:
+            match = _SOURCE.match(text)
+            if match is None:
+                raise UserError(f"--source {text}: expected NAME=URL#BRANCH (NAME may be NAMESPACE/NAME)")
+            ns, name = match["ns"] or DEFAULT_NAMESPACE, match["name"]
+            branch = match["branch"] or "main"
+            source = GitSource(name, match["url"], ns, GitRef(branch=branch), timedelta(minutes=1))
+            found[source.key] = SourceHint(source, f"GitRepository {source.key.ref} taken from "
+                                           f"--source as {match['url']}#{branch}")
+        return found
+
+
+@dataclass(frozen=True)
+class LoadedCluster:
+    """One cluster's rules as commands use them: what references resolve, and what was left out."""
+
+    found: Cluster
+    """As discovery found it, before isolation (what `check` checks)."""
+    rules: RuleSet
+    """Usable objects only: every reference among them resolves."""
+    skipped: tuple[SkippedObject, ...]
+
+    @property
+    def path(self) -> str:
+        return self.found.path
+
+    @property
+    def name(self) -> str:
+        return self.found.name
+
+    @property
+    def everything(self) -> RuleSet:
+        return self.found.rules
+
+    @property
+    def files(self) -> tuple[str, ...]:
+        return self.found.files
+
+    @property
+    def entry(self) -> bool:
+        return self.found.entry
+
+    @property
+    def held(self) -> frozenset[ObjectKey]:
+        """GitRepositories whose files this checkout holds."""
+        return self.found.held
+
+    @property
+    def inferred(self) -> tuple[ObjectKey, ...]:
+        """GitRepositories taken from outside git (the bootstrap source, `--source`)."""
+        return self.found.inferred
+
+    def buildable(self) -> tuple[Kustomization, ...]:
+        """The Kustomizations this checkout renders offline for this cluster: their source is
+        this checkout, and they apply here (not to another cluster through spec.kubeConfig)."""
+        return tuple(k for k in self.rules.kustomizations
+                     if source_key(k) in self.held and not k.remote_cluster)
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A checkout's clusters, and every problem found reading them."""
+
+    root: Path
+    clusters: tuple[LoadedCluster, ...]
+    problems: Problems = field(default_factory=Problems)
+
+    def one(self) -> LoadedCluster:
+        """The cluster a command that acts on one works with; several need `--cluster`."""
+        if len(self.clusters) == 1:
+            return self.clusters[0]
+        names = ", ".join(c.name for c in self.clusters)
+        raise UserError(f"{display_path(self.root)} holds {len(self.clusters)} clusters ({names}): "
+                        "name one with --cluster")
+
+    @property
+    def skipped(self) -> tuple[SkippedObject, ...]:
+        return tuple(dict.fromkeys(s for c in self.clusters for s in c.skipped))
+
+
+def load_repository(spec: RepoSpec, problems: Problems | None = None, *,
+                    hints: Mapping[ObjectKey, SourceHint] | None = None) -> Loaded:
+    """Every cluster of the checkout, as Flux would see it; problems are collected, never
+    raised, except a checkout that cannot be read at all (a UserError)."""
+    problems = problems if problems is not None else Problems()
+    root = spec.root
+    if not root.is_dir():
+        raise UserError(f"{display_path(root)}: the repository path is not a directory")
+    origin = checkout_origin(root)
+    given = {**spec.hints(), **dict(hints or {})}
+    clusters = discover(root, problems, cluster=spec.cluster,
+                        origin=Origin(origin.url, origin.branch) if origin else None,
+                        hints=given, builtin=builtin_rules(problems))
+    return Loaded(root, tuple(_usable(c) for c in clusters), problems)
+
+
+def live_sources(client: ClusterClient) -> dict[ObjectKey, SourceHint]:
+    """The bootstrap GitRepository as the live cluster has it (flux bootstrap created it there;
+    git need not hold it); empty when the cluster has no such object or no such kind."""
+    key = BOOTSTRAP_SOURCE
+    body = read_object(client, f"{SOURCE_GROUP}/v1", key.kind, key.namespace, key.name)
+    if body is None:
+        return {}
+    body = {k: body[k] for k in ("apiVersion", "kind", "metadata", "spec") if k in body}
+    body["metadata"] = {k: v for k, v in (body.get("metadata") or {}).items() if k in ("name", "namespace")}
+    shown = f"cluster: {key.kind} {key.ref}"
+    anchor = yaml.ScalarNode("tag:yaml.org,2002:null", "", _MARK, _MARK)
+    found = read_object_doc(Document(shown, 0, graft(body, None, anchor)), Problems())
+    if not isinstance(found, GitSource):
+        return {}
+    source = replace(found, origin=None)
+    return {key: SourceHint(source, f"GitRepository {key.ref} is not in git: taken from the live "
+                                    f"cluster as {source.url}#{source.ref.describe()}")}
+
+
+_MARK = yaml.Mark("cluster", 0, 0, 0, "", 0)
+
+
+def _usable(cluster: Cluster) -> LoadedCluster:
+    rules, skipped = isolate(cluster.rules)
+    return LoadedCluster(cluster, rules, (*cluster.broken, *skipped))
+
+
+def check_repository(spec: RepoSpec) -> tuple[Loaded, Problems]:
+    """`gitward check`: load every cluster, check its rules, and lint every marker in the tree."""
     problems = Problems()
-    repo = load_repo(root, problems)
-    check_rules(repo.rules, problems)
-    for update in repo.rules.image_updates:
-        problems.extend(check_message(update))
-    values, warnings = locate_all(repo.rules, read_marked_files(root, repo.rules.marker_dialects))
-    found = Problems()
-    found.extend(warnings)
-    lint_markers(repo.rules, values, found)
-    problems.extend(_shown_from(root, p) for p in found.items)
-    return repo, problems
+    loaded = load_repository(spec, problems)
+    for cluster in loaded.clusters:
+        found = Problems()
+        check_rules(cluster.everything, found)
+        for update in cluster.everything.image_updates:
+            found.extend(check_message(update))
+        values, warnings = locate_all(cluster.everything,
+                                      read_marked_files(spec.root, cluster.everything.marker_dialects))
+        found.extend(warnings)
+        lint_markers(cluster.everything, values, found)
+        problems.extend(_shown_from(spec.root, p) for p in found.items)
+    return loaded, unique(problems.items)
+
+
+def unique(items: Iterable[Problem]) -> Problems:
+    """Each problem once: a file several clusters read is checked in each."""
+    out = Problems()
+    seen: set[tuple[str, str, str]] = set()
+    for p in items:
+        token = (p.severity.value, str(p.pos), p.message)
+        if token not in seen:
+            seen.add(token)
+            out.extend([p])
+    return out
 
 
 def _shown_from(root: Path, problem: Problem) -> Problem:

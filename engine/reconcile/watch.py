@@ -55,8 +55,8 @@ from engine.observe.cluster import ClusterClient, ClusterError, connect, imperso
 from engine.reconcile.build import build_kustomization
 from engine.reconcile.cluster import sync_kustomization
 from engine.reconcile.diff import DiffResult, diff_kustomization
-from engine.reconcile.order import Reconciled
-from engine.reconcile.repo import check_repository
+from engine.reconcile.order import Reconciled, not_applied
+from engine.reconcile.repo import LoadedCluster, RepoSpec, check_repository
 from engine.reconcile.updates import plan_checkout, write_changes
 from engine.reconcile.variables import cluster_variables
 from engine.rules.ignore import IGNORE_FILE, IgnoreRules
@@ -282,11 +282,14 @@ def replan(root: Path, store: Store | None, now: datetime, *, write: bool = Fals
     `cluster.apply` nothing is recorded in the store.
     """
     started = time.perf_counter()
-    repo, found = check_repository(root)
+    try:
+        loaded, found = check_repository(RepoSpec(root))
+        checkout = loaded.one()
+        rules = checkout.rules
+    except GitwardError as err:
+        return WatchReport(now, tuple(trigger), tuple(_as_problems(err, root)),
+                           seconds=time.perf_counter() - started)
     problems = list(found.sorted())
-    if found.errors:
-        return WatchReport(now, tuple(trigger), tuple(problems), seconds=time.perf_counter() - started)
-    rules = repo.rules
     try:
         planned = plan_checkout(root, rules, store, now, record=False)
     except GitwardError as err:
@@ -299,19 +302,20 @@ def replan(root: Path, store: Store | None, now: datetime, *, write: bool = Fals
         for action in planned.plan.actions:
             written.extend(write_changes(root, planned.texts[action.target]))
     if cluster is not None:
-        objects, applied = _against_cluster(root, rules, store, now, cluster, problems)
+        objects, applied = _against_cluster(root, checkout, store, now, cluster, problems)
     else:
-        objects, applied = _against_store(root, rules, store, problems), ()
+        objects, applied = _against_store(root, checkout, store, problems), ()
     return WatchReport(now, tuple(trigger), tuple(dict.fromkeys(problems)),
                        tuple(f for a in planned.plan.actions for f in a.files),
                        planned.plan.gates, planned.plan.skipped, tuple(objects), tuple(written),
                        time.perf_counter() - started, applied, planned=True)
 
 
-def _against_store(root: Path, rules: RuleSet, store: Store | None,
+def _against_store(root: Path, checkout: LoadedCluster, store: Store | None,
                    problems: list[Problem]) -> list[ObjectDiff]:
     objects: list[ObjectDiff] = []
-    for ks in rules.kustomizations:
+    rules = checkout.rules
+    for ks in checkout.buildable():
         try:
             built = build_kustomization(root, ks, source=_source(rules, ks))
             inventory = list_inventory(store, ks.key.ref) if store is not None else ()
@@ -323,7 +327,7 @@ def _against_store(root: Path, rules: RuleSet, store: Store | None,
     return objects
 
 
-def _against_cluster(root: Path, rules: RuleSet, store: Store | None, now: datetime,
+def _against_cluster(root: Path, checkout: LoadedCluster, store: Store | None, now: datetime,
                      cluster: LiveCluster, problems: list[Problem]
                      ) -> tuple[list[ObjectDiff], tuple[Reconciled, ...]]:
     """Diff every Kustomization with the live cluster, then apply if asked and nothing failed.
@@ -336,7 +340,8 @@ def _against_cluster(root: Path, rules: RuleSet, store: Store | None, now: datet
         return [], ()
     objects: list[ObjectDiff] = []
     trouble = False
-    for ks in rules.kustomizations:
+    rules = checkout.rules
+    for ks in checkout.buildable():
         try:
             result = diff_kustomization(store, rules, ks, root=root, client=client)
         except GitwardError as err:
@@ -383,6 +388,9 @@ def apply_worktree(root: Path, rules: RuleSet, store: Store, client: ClusterClie
         ref = ks.key.ref
         if ks.suspend or is_suspended(store, Kustomization.KIND, ref):
             outcomes.append(Reconciled(ks, skipped=f"Kustomization {ref} is suspended: not applied"))
+            continue
+        if not_applied(ks):
+            outcomes.append(Reconciled(ks, skipped=not_applied(ks)))
             continue
         waiting = [key.ref for key in dependencies(ks) if key in failed]
         if waiting:

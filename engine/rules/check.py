@@ -43,8 +43,9 @@ def check_references(rules: RuleSet, problems: Problems) -> None:
     for k in rules.kustomizations:
         key = source_key(k)
         if k.source_ref.kind in UNFETCHED_SOURCES:
-            problems.warning(f"Kustomization {k.key.ref}: its source is a {key.kind}, which gitward "
-                             "does not fetch: the Kustomization is listed but not built or applied",
+            problems.warning(f"Kustomization {k.key.ref}: its source is {key.kind} {key.ref}, which "
+                             "gitward does not fetch: the Kustomization is listed but not built or "
+                             "applied",
                              k.source_ref.origin or k.origin, code="source-not-reconciled")
         else:
             _expect(key, sources, k, k.source_ref.origin, problems)

@@ -109,7 +109,8 @@ def _kube_config(spec: Struct) -> str:
             names.append(or_else(ref.string("name", required=True), ""))
     name = next((n for n in names if n), "(unnamed)")
     spec.warning("kubeConfig", "gitward applies to the cluster it is configured for, not to the "
-                 "cluster this Secret names: this Kustomization is not applied", at_key=True)
+                 "cluster this Secret names: this Kustomization is not applied, and the Flux "
+                 "objects it renders are not read", at_key=True)
     return name
 
 

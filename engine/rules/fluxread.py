@@ -47,18 +47,27 @@ from engine.rules.fluxsource import read_git_repository, read_oci_repository
 from engine.rules.yamldoc import Document, Struct, YamlSyntaxError, load_documents
 
 
-def read_flux(path: str, text: str, problems: Problems) -> list[Rule]:
+def read_flux(path: str, text: str, problems: Problems,
+              skipped: list[SkippedObject] | None = None) -> list[Rule]:
     """The Flux objects of a (multi-document) YAML file; every problem goes to `problems`.
 
-    An object with an error is left out; the others load. A YAML syntax error loses the file.
+    An object with an error is left out (named in `skipped` when given); the others load. A
+    YAML syntax error loses the file.
     """
     try:
         docs = load_documents(path, text)
     except YamlSyntaxError as err:
         problems.extend([err.problem])
         return []
-    return [r for r in (read_object(doc, problems) for doc in docs) if r is not None
-            and not isinstance(r, SkippedObject)]
+    rules: list[Rule] = []
+    for doc in docs:
+        found = read_object(doc, problems)
+        if isinstance(found, SkippedObject):
+            if skipped is not None:
+                skipped.append(found)
+        elif found is not None:
+            rules.append(found)
+    return rules
 
 
 def read_object(doc: Document, problems: Problems) -> Rule | SkippedObject | None:

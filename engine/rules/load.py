@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Collection, Iterable, Iterator
 
 from engine.errors import Problems, SourcePos
-from engine.model import Rule, RuleSet
+from engine.model import Rule, RuleSet, SkippedObject
 from engine.rules.flux import read_flux
 from engine.rules.ignore import walk_repo
 from engine.rules.parse import parse_rules
@@ -82,7 +82,8 @@ def read_text(path: Path, shown: str, problems: Problems) -> str | None:
         return None
 
 
-def read_rule_file(path: Path, problems: Problems, *, screen: bool = False) -> list[Rule]:
+def read_rule_file(path: Path, problems: Problems, *, screen: bool = False,
+                   skipped: list[SkippedObject] | None = None) -> list[Rule]:
     """Rules from one file, by its suffix; `screen` skips YAML that mentions no Flux group.
 
     The screen comes first: a tree of plain manifests costs one read per file, nothing more.
@@ -100,7 +101,7 @@ def read_rule_file(path: Path, problems: Problems, *, screen: bool = False) -> l
         return parse_rules(shown, text, problems) if text is not None else []
     if path.suffix in YAML_SUFFIXES:
         text = read_text(path, shown, problems)
-        return read_flux(shown, text, problems) if text is not None else []
+        return read_flux(shown, text, problems, skipped) if text is not None else []
     problems.error("not a rule file: expected *.rules, *.yaml or *.yml", SourcePos(shown))
     return []
 
@@ -109,7 +110,7 @@ def load_files(paths: Iterable[Path], problems: Problems, *, builtin: bool = Tru
     """Rules from the given files (plus the built-in ones), duplicates reported."""
     rules: list[Rule] = []
     if builtin:
-        rules.extend(_builtin(problems))
+        rules.extend(builtin_rules(problems))
     for path in paths:
         rules.extend(read_rule_file(path, problems))
     return dedupe(rules, problems)
@@ -120,32 +121,34 @@ def load_repo(root: Path, problems: Problems, *, builtin: bool = True) -> Repo:
 
     This is the whole-tree reading; engine/evaluate/discover.py finds Flux objects as Flux does.
     """
-    rules: list[Rule] = list(_builtin(problems)) if builtin else []
+    rules: list[Rule] = list(builtin_rules(problems)) if builtin else []
     if not root.is_dir():
         problems.error("repository path is not a directory", SourcePos(display_path(root)))
         return Repo(root, RuleSet(), ())
     rules.extend(load_tree(walk_repo(root), problems))
     found = dedupe(rules, problems)
     files = tuple(dict.fromkeys(r.origin.path for r in found.all()
-                                if r.origin is not None and r.origin.path and not _is_builtin(r.origin.path)))
+                                if r.origin is not None and r.origin.path and not is_builtin_path(r.origin.path)))
     return Repo(root, found, files)
 
 
 def load_tree(files: Iterable[tuple[str, Path]], problems: Problems, *, flux: bool = True,
-              dsl: bool = True, skip: Collection[str] = (), hidden: bool = True) -> list[Rule]:
+              dsl: bool = True, skip: Collection[str] = (), hidden: bool = True,
+              skipped: list[SkippedObject] | None = None) -> list[Rule]:
     """Rules from the given (repo-relative path, path) files: `*.rules` files when `dsl`, Flux
     manifests when `flux`; `skip` names files to pass over, `hidden=False` passes over every
-    file under a directory whose name starts with a dot (an archive, a tool's folder)."""
+    file under a directory whose name starts with a dot (an archive, a tool's folder). Objects
+    left out for an error are named in `skipped` when given."""
     rules: list[Rule] = []
     for rel, path in files:
         if rel in skip or (not hidden and any(part.startswith(".") for part in rel.split("/")[:-1])):
             continue
         if (path.suffix == RULE_SUFFIX and dsl) or (path.suffix in YAML_SUFFIXES and flux):
-            rules.extend(read_rule_file(path, problems, screen=True))
+            rules.extend(read_rule_file(path, problems, screen=True, skipped=skipped))
     return rules
 
 
-def _builtin(problems: Problems) -> list[Rule]:
+def builtin_rules(problems: Problems) -> list[Rule]:
     folder = builtin_rules_dir()
     if not folder.is_dir():  # a broken install: without them every marker dialect is unknown
         problems.error(f"gitward's built-in rules are missing: expected them in {folder} "
@@ -176,7 +179,7 @@ def dedupe(rules: Iterable[Rule], problems: Problems) -> RuleSet:
     return RuleSet.of(kept)
 
 
-def _is_builtin(path: str) -> bool:
+def is_builtin_path(path: str) -> bool:
     try:
         return Path(path).resolve().is_relative_to(builtin_rules_dir().resolve())
     except OSError:

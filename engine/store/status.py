@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from engine.model import (
+    FluxObject,
     GitSource,
     ImagePolicy,
     ImageRepository,
@@ -67,6 +68,9 @@ def short_revision(revision: str) -> str:
 def object_status(store: Store | None, rule: Rule) -> ObjectStatus:
     """The status of one rule object; with no store every object is Unknown."""
     name = rule.key.ref
+    if isinstance(rule, FluxObject):
+        return ObjectStatus(rule.KIND, rule.key.namespace, rule.name, "Unknown",
+                            "not reconciled by gitward", False)
     suspended = bool(getattr(rule, "suspend", False)) or (
         store is not None and queries.is_suspended(store, rule.KIND, name)
     )

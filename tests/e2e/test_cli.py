@@ -55,9 +55,19 @@ def test_get_without_a_store_says_unknown(capsys: pytest.CaptureFixture[str],
 
 
 def test_get_unknown_kind_is_a_user_error(capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = run(capsys, "get", "helmreleases", "--repo", HOMELAB)
+    code, _, err = run(capsys, "get", "helmcharts-and-more", "--repo", HOMELAB)
     assert code == 2
     assert "unknown kind" in err and "Traceback" not in err
+
+
+def test_get_lists_flux_kinds_gitward_does_not_reconcile(capsys: pytest.CaptureFixture[str],
+                                                         homelab_corpus: Path) -> None:
+    code, out, _ = run(capsys, "get", "helmreleases", "-A", "--repo", str(homelab_corpus))
+    assert code == 0
+    assert "traefik" in out and "not reconciled by gitward" in out
+    code, _, err = run(capsys, "suspend", "helmrelease", "traefik", "--repo", str(homelab_corpus))
+    assert code == 2
+    assert "HelmRelease is not reconciled by gitward" in err
 
 
 def test_export_all_is_flux_yaml_that_reads_back(capsys: pytest.CaptureFixture[str]) -> None:
