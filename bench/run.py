@@ -14,9 +14,9 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from bench import BenchError, Result, daemon, markers, policy, scan, sync, watch
+from bench import BenchError, Result, daemon, discovery, markers, policy, scan, sync, watch
 
-BENCHMARKS = ("policy", "scan", "store", "markers", "sync", "watch", "daemon")
+BENCHMARKS = ("policy", "scan", "store", "markers", "sync", "watch", "daemon", "discovery")
 FULL_RUNS = 5
 QUICK_RUNS = 3
 _COLUMNS = ("benchmark", "size", "runs", "median s", "rate", "baseline s", "ratio", "goal", "verdict")
@@ -47,6 +47,8 @@ def _plan(quick: bool, runs: int, workdir: Path) -> dict[str, Callable[[], list[
         "sync": lambda: sync.run(namespaces, objects, runs, workdir),
         "watch": lambda: watch.run(runs if quick else max(runs, watch.SAVES), workdir),
         "daemon": lambda: daemon.run(*_daemon_minutes(quick), runs, workdir),
+        "discovery": lambda: discovery.run(
+            discovery.QUICK_REPOSITORY if quick else discovery.FULL_REPOSITORY, runs),
     }
 
 

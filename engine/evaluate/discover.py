@@ -168,7 +168,8 @@ class _Graph:
 
     found: dict[ObjectKey, _Found] = field(default_factory=dict)
     done: set[ObjectKey] = field(default_factory=set)
-    rendered_paths: list[str] = field(default_factory=list)
+    rendered: dict[str, tuple[ObjectKey, bool]] = field(default_factory=dict)
+    """Each built path -> the Kustomization that built it, and whether its build succeeded."""
     held: set[ObjectKey] = field(default_factory=set)
     files: dict[str, None] = field(default_factory=dict)
     broken: dict[ObjectKey, SkippedObject] = field(default_factory=dict)
@@ -200,15 +201,18 @@ class _Discovery:
         """What bootstrap applies from the entry directory, and everything it leads to."""
         tree = self.tree("")
         graph = _Graph()
-        seed_dir = posixpath.join(path, "flux-system") if tree.is_dir(posixpath.join(path, "flux-system")) else path
-        for rule, _ in self._objects(graph, tree, self._render_dir(tree, seed_dir, None)):
+        for rule in gitward_rules:
             self._add(graph, rule, None)
-        if not self._kustomizations(graph):
+        seed_dir = posixpath.join(path, "flux-system") if tree.is_dir(posixpath.join(path, "flux-system")) else path
+        seeds = [rule for rule, _ in self._objects(graph, tree, self._render_dir(tree, seed_dir, None) or ())]
+        for rule in seeds:
+            self._add(graph, rule, None)
+        if not any(isinstance(r, (GitSource, Kustomization)) for r in seeds):  # a placeholder
             self._add(graph, self._bootstrap_kustomization(path), None)
         graph.held |= {self._source_key(k) for k in self._kustomizations(graph)
                        if k.source_ref.kind is SourceKind.GIT_REPOSITORY}
         self._walk(graph)
-        return self._cluster(path, graph, gitward_rules, entry=True)
+        return self._cluster(path, graph, entry=True)
 
     def whole_repository(self, gitward_rules: list[Rule]) -> Cluster:
         """Every Flux manifest outside hidden directories, corrected by the graph's renders."""
@@ -224,7 +228,7 @@ class _Discovery:
                                "every Flux manifest of the repository was read, and the "
                                "Kustomizations followed from there; name one with --cluster",
                                code="no-entry")
-        for rule in read:
+        for rule in [*gitward_rules, *read]:
             self._add(graph, rule, None)
         for k in self._kustomizations(graph):
             source = self._source(graph, k)
@@ -232,15 +236,18 @@ class _Discovery:
                     self.origin is None or same_repository(self.origin.url, source.url)):
                 graph.held.add(source.key)
         self._walk(graph)
-        kept = {key: f for key, f in graph.found.items()
-                if f.owner is not None or not self._under_rendered(graph, f.rule)}
-        for key in graph.found.keys() - kept.keys():
-            rule = graph.found[key].rule
-            self.problems.note(f"{rule.KIND} {key.ref} is not applied: no kustomization under "
-                               "the Kustomization path holding its file lists it", rule.origin,
-                               code="not-applied")
-        graph.found = kept
-        return self._cluster("", graph, gitward_rules, entry=False)
+        for key, found in list(graph.found.items()):
+            cover = None if found.owner is not None else self._covering(graph, found.rule)
+            if cover is None:
+                continue
+            del graph.found[key]
+            built, ok = cover
+            why = (f"the build of Kustomization {built.ref}, whose path holds its file, fails"
+                   if not ok else f"no kustomization under the path of Kustomization {built.ref} "
+                   "lists its file")
+            self.problems.note(f"{found.rule.KIND} {key.ref} is not applied: {why}",
+                               found.rule.origin, code="not-applied")
+        return self._cluster("", graph, entry=False)
 
     # -- the walk ----------------------------------------------------------------------------
 
@@ -265,8 +272,8 @@ class _Discovery:
                     continue
                 tree = self.tree(source.ignore)
                 items = self._render_kustomization(tree, k)
-                graph.rendered_paths.append(_normal(k.path))
-                for rule, _ in self._objects(graph, tree, items):
+                graph.rendered[_normal(k.path)] = (k.key, items is not None)
+                for rule, _ in self._objects(graph, tree, items or ()):
                     self._add(graph, rule, k.key)
 
     def _say_not_followed(self, k: Kustomization, source: Rule | None) -> None:
@@ -379,7 +386,9 @@ class _Discovery:
     # -- rendering ---------------------------------------------------------------------------
 
     def _render_dir(self, tree: RepoTree, directory: str, kus: Mapping[str, object] | None,
-                    where: SourcePos | None = None) -> list[Located]:
+                    where: SourcePos | None = None) -> list[Located] | None:
+        """The Flux objects kustomize would emit for the directory; None when its build fails
+        (Flux applies nothing of a build that fails)."""
         if kus is None and render.kustomization_in(self._file_set(tree), directory) is None:
             resources = render.generated_resources(tree.files, directory)
             kus = {"apiVersion": render.KUSTOMIZE_API, "kind": "Kustomization",
@@ -387,31 +396,32 @@ class _Discovery:
         result = build_directory(tree, directory, kustomization=kus, keep=flux_kinds, where=where)
         self._report(result.problems)
         if any(p.severity is Severity.ERROR for p in result.problems):
-            return []
+            return None
         return list(result.objects)
 
-    def _render_kustomization(self, tree: RepoTree, k: Kustomization) -> list[Located]:
-        """The Flux objects a Kustomization's build emits, with its post-build variables."""
+    def _render_kustomization(self, tree: RepoTree, k: Kustomization) -> list[Located] | None:
+        """The Flux objects a Kustomization's build emits, with its post-build variables; None
+        when the build fails."""
         rel = _normal(k.path)
         if rel == ".." or rel.startswith("../") or not tree.is_dir(rel):
             self._error_once(f"Kustomization {k.key.ref}: spec.path {k.path or '.'!r} is not a "
                              "directory of the repository", k.origin)
-            return []
+            return None
         kfile = render.kustomization_in(self._file_set(tree), rel)
-        kus: dict[str, object] | None = None
-        if render.needs_kustomize(k) or kfile is None:
-            existing = None
-            if kfile is not None:
-                text = tree.text(kfile)
-                try:
-                    existing = known_fields(render.read_kustomization(tree.display(kfile), text or ""))
-                except YamlSyntaxError as err:
-                    self._report([err.problem])
-                    return []
-            resources = [] if kfile else render.generated_resources(tree.files, rel)
-            relative = [f"./{posixpath.relpath(r, rel or '.')}" for r in resources]
-            kus = render.flux_kustomization(existing, relative, k)
+        existing = None
+        if kfile is not None:  # kustomize-controller rewrites it, dropping unknown fields
+            try:
+                existing = known_fields(render.read_kustomization(tree.display(kfile),
+                                                                  tree.text(kfile) or ""))
+            except YamlSyntaxError as err:
+                self._report([err.problem])
+                return None
+        resources = [] if kfile else render.generated_resources(tree.files, rel)
+        relative = [f"./{posixpath.relpath(r, rel or '.')}" for r in resources]
+        kus = render.flux_kustomization(existing, relative, k)
         items = self._render_dir(tree, rel, kus, k.origin)
+        if items is None:
+            return None
         variables = postbuild.check_variables(k, self.problems)
         if k.substitute_from:  # read from the cluster: unknown here, so left as written
             for item in items:
@@ -460,15 +470,18 @@ class _Discovery:
 
     # -- the result --------------------------------------------------------------------------
 
-    def _under_rendered(self, graph: _Graph, rule: Rule) -> bool:
-        if rule.origin is None or not rule.origin.syntax == "flux":
-            return False
+    def _covering(self, graph: _Graph, rule: Rule) -> tuple[ObjectKey, bool] | None:
+        """The build whose path holds the file a rule was read from (the deepest such path)."""
+        if rule.origin is None or rule.origin.syntax != "flux":
+            return None
         rel = _relative(self.root, rule.origin.path)
-        return rel is not None and any(
-            p == "" or rel.startswith(p + "/") for p in graph.rendered_paths)
+        if rel is None:
+            return None
+        paths = [p for p in graph.rendered if p == "" or rel.startswith(p + "/")]
+        return graph.rendered[max(paths, key=len)] if paths else None
 
-    def _cluster(self, path: str, graph: _Graph, gitward_rules: list[Rule], *, entry: bool) -> Cluster:
-        rules = dedupe([*gitward_rules, *(f.rule for f in graph.found.values())], self.problems)
+    def _cluster(self, path: str, graph: _Graph, *, entry: bool) -> Cluster:
+        rules = dedupe([f.rule for f in graph.found.values()], self.problems)
         inferred = tuple(k for k, f in graph.found.items()
                          if f.owner is None and f.rule.origin is None and isinstance(f.rule, GitSource))
         files = tuple(dict.fromkeys(r.origin.path for r in rules.all()

@@ -151,7 +151,8 @@ def substitute_variables(items: Sequence[Located], variables: Mapping[str, str],
         bodies = read_objects(values[0], where, item.pos, problems) if len(values) == 1 else []
         if len(values) != 1:
             problems.error(f"{where}: expected one object, got {len(values)} documents", item.pos)
-        out.extend(Located(Manifest(b, item.manifest.origin), item.pos) for b in bodies)
+        out.extend(Located(Manifest(b, item.manifest.origin), item.pos, item.file, item.document)
+                   for b in bodies)
     return out
 
 

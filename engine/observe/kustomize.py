@@ -31,12 +31,21 @@ class KustomizeNotFound(GitwardError):
 
 
 class KustomizeFailed(UserError):
-    """kustomize refused the directory: its message, with the directory named (exit 2)."""
+    """kustomize refused the directory: its message, with the directory named (exit 2; exit 1
+    when a remote base could not be fetched, which is no fault of the repository)."""
 
     def __init__(self, directory: str, detail: str) -> None:
         self.directory = directory
         self.detail = detail
         super().__init__(f"kustomize build {directory}: {detail}")
+        if _UNREACHABLE.search(detail):
+            self.exit_code = 1
+
+
+_UNREACHABLE = re.compile(r"could not resolve host|no such host|network is unreachable|"
+                          r"connection (?:refused|timed out)|i/o timeout|TLS handshake timeout",
+                          re.IGNORECASE)
+"""How git and Go word a remote base that cannot be reached from this machine."""
 
 
 @dataclass(frozen=True)

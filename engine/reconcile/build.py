@@ -27,6 +27,7 @@ from pathlib import Path
 
 from engine.errors import GitwardError, Problem, Problems, Severity, SourcePos, UserError
 from engine.evaluate import postbuild, render
+from engine.evaluate.kustfile import known_fields
 from engine.evaluate.postbuild import Fetched
 from engine.evaluate.render import DocumentIndex, Located
 from engine.model import Kustomization, Manifest, Source, SubstituteFrom
@@ -154,7 +155,7 @@ class _KustomizeRun:
             text = read_text(self.files[root_file], self.show(root_file), problems)
             problems.raise_if_errors()
             try:
-                existing = render.read_kustomization(self.show(root_file), text or "")
+                existing = known_fields(render.read_kustomization(self.show(root_file), text or ""))
             except YamlSyntaxError as err:
                 problems.extend([err.problem])
                 problems.raise_if_errors()

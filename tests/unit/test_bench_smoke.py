@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from bench import BenchError, Result, Timing, interleaved, ready, sync
+from bench.discovery import REALWORLD
 from bench.markers import NAMESPACE, POLICIES, SCREEN, prepared, write_tree
 from bench.policy import make_tags
 from bench.run import format_table, main
@@ -45,6 +46,7 @@ def _ratio_lines(out: str) -> dict[str, re.Match[str]]:
         ("store", ["store write of new tags", "store unchanged rescan"]),
         ("scan", ["scan list_tags, pages of 100"]),
         ("markers", ["markers images update, 40 marked", "markers plan+rewrite in-process, 40 marked"]),
+        ("discovery", ["check tinyrack-net__homelab"]),
     ],
 )
 def test_quick_run_prints_ratio_lines(
@@ -54,6 +56,9 @@ def test_quick_run_prints_ratio_lines(
         require(shutil.which("docker-registry") is not None, "docker-registry is not installed (apt-get install docker-registry)")
     if benchmark == "markers":
         require(shutil.which("grep") is not None, "grep is not installed: it is the marker benchmark's baseline")
+    if benchmark == "discovery":
+        require(shutil.which("kubectl") is not None, "kubectl is not installed: it is the discovery benchmark's baseline")
+        require(REALWORLD.is_dir(), f"the realworld corpus is absent ({REALWORLD})")
     status = main(["--quick", "--runs", "1", "--only", benchmark])
     out, err = capsys.readouterr()
     assert status == 0, err
