@@ -398,7 +398,8 @@ class DigestReflection(StrEnum):
 
 @dataclass(frozen=True)
 class ImagePolicy:
-    """Flux ImagePolicy. `hold`, `never_downgrade` and `pin` are gitward's gates (no Flux field)."""
+    """Flux ImagePolicy. `hold`, `never_downgrade`, `pin` and `allow_rollback` are gitward's
+    gates (no Flux field): `allow_rollback` lets an update move git to an older image."""
 
     name: str
     repository: NamespacedRef
@@ -411,6 +412,7 @@ class ImagePolicy:
     hold: timedelta | None = None
     never_downgrade: bool = False
     pin: str = ""
+    allow_rollback: bool = False
     origin: SourcePos | None = _origin()
 
     KIND = "ImagePolicy"
@@ -722,6 +724,23 @@ class RegistryTag:
 
 
 @dataclass(frozen=True)
+class ImageFacts:
+    """What gitward knows of one image of a repository, named by its tag (or by its digest
+    alone): the manifest digest (an image index's for a multi-platform image), when the image
+    was built (its configuration's `created`), and when the ledger first saw the tag.
+
+    `missing` says why `created` is not known ("the registry was not asked: offline", the
+    registry's error), so a gate can say so instead of guessing.
+    """
+
+    tag: str
+    digest: str = ""
+    created: datetime | None = None
+    first_seen: datetime | None = None
+    missing: str = ""
+
+
+@dataclass(frozen=True)
 class TagVerdict:
     """One tag's line in a decision's trace.
 
@@ -803,6 +822,8 @@ class Gate(StrEnum):
     HOLD = "hold"
     NEVER_DOWNGRADE = "never-downgrade"
     PIN = "pin"
+    ROLLBACK = "rollback"  # the selected image is older than the one git deploys, or may be
+    DIGEST = "digest"  # the value pins a digest and the new tag's digest is not known
 
 
 @dataclass(frozen=True)

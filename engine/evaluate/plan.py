@@ -10,19 +10,23 @@ Per image update automation (Flux's ImageUpdateAutomation):
 - the value a marker writes is Flux's (the repository's image as written, `:tag`, `:name`,
   `:digest`), computed from the policy's selection, or its `pin`;
 - gates, gitward's own: `hold` (the tag must have been in the ledger that long), `never
-  downgrade` (the policy's own ordering must not rank the new tag below the one in the file);
+  downgrade` (the new image must not be older than the one in the file: by time when the facts
+  tell, else by the policy's own ordering), `rollback` (the new image must be known not to be
+  older, engine/evaluate/chronology.py, unless the policy says `allow rollback`), `digest` (a
+  value that pins a digest moves only with the new tag's digest: never stripped nor blanked);
 - changes for one (repository, push branch) from every automation become one CommitAction,
   with a templated message and `Gitward-Decision: <id>` trailers.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import PurePosixPath
 from typing import Mapping, Sequence
 
-from engine.errors import Problem, SourcePos
+from engine.errors import Problem, Severity, SourcePos
+from engine.evaluate.chronology import Age, Comparison, compare, pinned_digest
 from engine.evaluate.commitmessage import MessageChange, object_at, render_message, template_problem
 from engine.evaluate.gotemplate import TemplateError
 from engine.evaluate.policy import evaluate_policy
@@ -37,16 +41,20 @@ from engine.evaluate.rewrite import (
 from engine.model import (
     DEFAULT_COMMIT_MESSAGE,
     CommitAction,
+    DigestReflection,
+    Direction,
     FileChange,
     Gate,
     GateDecision,
     GitSource,
+    ImageFacts,
     ImagePolicy,
     ImageRepository,
     ImageUpdate,
     ObjectKey,
     Plan,
     PlanError,
+    PolicyKind,
     RuleSet,
 )
 from engine.rules.markers import MarkerPart
@@ -56,12 +64,29 @@ TRAILER = "Gitward-Decision"
 
 @dataclass(frozen=True)
 class Selection:
-    """A policy's current pick, from the store: the tag, and when the ledger first saw it."""
+    """A policy's current pick, from the store: the tag, and when the ledger first saw it.
+
+    `images` are the facts gathered for the images a change involves (the selected tag, and
+    each tag or digest git deploys for the policy), for the rollback and digest gates.
+    """
 
     tag: str
     digest: str = ""
     decision_id: int | None = None
     first_seen: datetime | None = None
+    images: tuple[ImageFacts, ...] = ()
+
+    def image(self, tag: str, digest: str = "") -> ImageFacts:
+        """The facts of the image `tag` names (pinned to `digest`, when given)."""
+        for facts in self.images:
+            if facts.tag == tag and (not digest or facts.digest == digest):
+                return facts
+        for facts in self.images:
+            if digest and facts.digest == digest:
+                return replace(facts, tag=tag or facts.tag)
+        if tag == self.tag and (not digest or digest == self.digest):
+            return ImageFacts(tag, self.digest, first_seen=self.first_seen)
+        return ImageFacts(tag, digest)
 
 
 @dataclass(frozen=True)
@@ -167,6 +192,7 @@ def _changes(update: ImageUpdate, rules: RuleSet, files: Mapping[str, str], scan
              selections: Mapping[str, Selection], now: datetime, gates: list[GateDecision],
              warnings: dict[tuple[str, int, str], Problem]) -> list[_Change]:
     found: list[_Change] = []
+    deployed = deployed_tags([v for scan in scans.values() for v in scan.values])
     for path in sorted(files):
         if not in_scope(path, update.path):
             continue
@@ -176,15 +202,16 @@ def _changes(update: ImageUpdate, rules: RuleSet, files: Mapping[str, str], scan
                 pos = w.pos or SourcePos(path)
                 warnings.setdefault((pos.path, pos.line, w.message), w)
             for value in scan.values:
-                change = _change(update, rules, value, selections, now, gates)
+                change = _change(update, rules, value, selections, now, gates, warnings, deployed)
                 if change is not None:
                     found.append(change)
     return found
 
 
 def _change(update: ImageUpdate, rules: RuleSet, value: MarkedValue,
-            selections: Mapping[str, Selection], now: datetime,
-            gates: list[GateDecision]) -> _Change | None:
+            selections: Mapping[str, Selection], now: datetime, gates: list[GateDecision],
+            warnings: dict[tuple[str, int, str], Problem],
+            deployed: Mapping[str, str]) -> _Change | None:
     marker = value.marker
     if marker.policy_namespace != update.namespace:
         return None  # Flux applies only its own namespace's policies; `gitward check` says so
@@ -203,25 +230,74 @@ def _change(update: ImageUpdate, rules: RuleSet, value: MarkedValue,
                                       policy.pin, f"pinned to {policy.pin}"
                                       + (f" (the policy selects {selection.tag})" if selection else ""),
                                       applied=True))
-        selection = Selection(policy.pin)
+        selection = Selection(policy.pin, images=selection.images if selection else ())
     if selection is None:
         return None
-    new = marker_value(marker.part, repository.image, selection.tag, selection.digest)
+    pinned = pinned_digest(value.value, marker.part)
+    git_tag = deployed.get(policy.key.ref) if marker.part is MarkerPart.DIGEST else current_tag
+    digest = _digest(policy, selection, pinned, git_tag)
+    new = marker_value(marker.part, repository.image, selection.tag, digest or "")
     if new == value.value:
         return None
-    held = _held(policy, repository, selection, current_tag, now)
+    held = _held(policy, repository, selection, current_tag, now,
+                 _age(selection, marker.part, git_tag, pinned))
+    if held is None and digest is None:
+        missing = selection.image(selection.tag).missing or "not in the ledger"
+        held = Gate.DIGEST, (f"the digest of {selection.tag} is not known ({missing}); the "
+                             "value keeps its pin until it is (a pin is never stripped)")
     if held is not None:
         gate, reason = held
         gates.append(GateDecision(policy.key.ref, gate, path, line, current_tag or value.value,
                                   selection.tag, reason))
         return None
+    if pinned and digest != pinned and policy.digest_reflection is DigestReflection.NEVER:
+        _warn_pin(warnings, value, policy, selection.tag)
     change = FileChange(path, line, value.value, new, policy.key.ref, marker.setter)
-    image = marker_value(MarkerPart.IMAGE, repository.image, selection.tag, selection.digest)
+    image = marker_value(MarkerPart.IMAGE, repository.image, selection.tag, digest or "")
     return _Change(change, Edit(value, new), selection.decision_id, image)
 
 
+def _digest(policy: ImagePolicy, selection: Selection, pinned: str, git_tag: str | None) -> str | None:
+    """The digest a marked value gets: "" for none, None when it needs one that is not known.
+
+    As Flux, a policy that reflects digests writes the selected tag's. Unlike Flux, a value that
+    pins a digest keeps a pin under `Never` (Flux strips or blanks it): the same one while the
+    tag stays, the new tag's when it moves.
+    """
+    reflects = policy.digest_reflection is not DigestReflection.NEVER
+    if not reflects and not pinned:
+        return ""
+    if not reflects and git_tag == selection.tag:
+        return pinned
+    known = selection.image(selection.tag).digest
+    if known:
+        return known
+    return pinned if git_tag == selection.tag else None
+
+
+def _age(selection: Selection, part: MarkerPart, git_tag: str | None, pinned: str) -> Comparison | None:
+    """The selected image's age next to the one the value deploys; None when the value deploys
+    no image version (a `:name` marker, an empty or untagged placeholder)."""
+    if part is MarkerPart.NAME or not (git_tag or pinned):
+        return None
+    return compare(selection.image(git_tag or "", pinned), selection.image(selection.tag))
+
+
+def _warn_pin(warnings: dict[tuple[str, int, str], Problem], value: MarkedValue,
+              policy: ImagePolicy, tag: str) -> None:
+    """A pinned digest that Flux would drop (digestReflectionPolicy Never) and gitward moves."""
+    m = value.marker
+    flux = "blank it" if m.part is MarkerPart.DIGEST else "strip it from the reference"
+    message = (f"ImagePolicy {policy.key.ref} does not reflect digests (digestReflectionPolicy "
+               f"Never): Flux would {flux}; gitward keeps the pin, with the digest of {tag}")
+    pos = SourcePos(m.path, m.line, m.column, syntax="marker")
+    warnings.setdefault((m.path, m.line, message), Problem(
+        Severity.WARNING, message, pos, "digest-pin-never",
+        "set digestReflectionPolicy: IfNotPresent (DSL: digest if-not-present) so Flux does the same"))
+
+
 def _held(policy: ImagePolicy, repository: ImageRepository, selection: Selection,
-          current: str | None, now: datetime) -> tuple[Gate, str] | None:
+          current: str | None, now: datetime, age: Comparison | None) -> tuple[Gate, str] | None:
     """The gate that holds this update back, and why; None when it may go ahead."""
     if policy.pin:
         return None
@@ -231,12 +307,28 @@ def _held(policy: ImagePolicy, repository: ImageRepository, selection: Selection
             return Gate.HOLD, (f"{selection.tag} was first seen {_ago(now - selection.first_seen)}"
                                f" ago; hold {_ago(policy.hold)} lasts until "
                                f"{ready:%Y-%m-%dT%H:%M:%SZ}")
-    if policy.never_downgrade and current and current != selection.tag:
+    if policy.never_downgrade and age is not None and age.age is Age.OLDER:
+        return Gate.NEVER_DOWNGRADE, f"{age.basis} (never downgrade)"
+    timed = age is not None and age.age is not Age.UNKNOWN
+    if policy.never_downgrade and not timed and current and current != selection.tag:
         ranked = evaluate_policy(policy, repository, [current, selection.tag])
         if ranked.selected == current:
             return Gate.NEVER_DOWNGRADE, (f"{selection.tag} ranks below {current}, the tag git "
-                                          "has now (never downgrade)")
+                                          "has now (never downgrade, by the policy's order: the "
+                                          "images' ages are not known)")
+    if age is not None and age.age in (Age.OLDER, Age.UNKNOWN) and not policy.allow_rollback:
+        return Gate.ROLLBACK, _rollback_reason(policy, age)
     return None
+
+
+def _rollback_reason(policy: ImagePolicy, age: Comparison) -> str:
+    choice = policy.choice
+    lowest = ("; the policy selects the LOWEST value (Flux: order desc), the oldest for date or "
+              "build-number tags" if choice.kind is not PolicyKind.SEMVER
+              and choice.direction is Direction.LOWEST else "")
+    held = ": a rollback" if age.age is Age.OLDER else "; held as a possible rollback until it can"
+    return (f"{age.basis}{held}{lowest}; to roll back on purpose, write `allow rollback` "
+            '(Flux: annotation gitward.dev/allow-rollback: "true")')
 
 
 def tag_of(value: str, part: MarkerPart) -> str | None:

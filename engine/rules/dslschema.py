@@ -162,6 +162,13 @@ def _never(v: Values) -> bool:
     return True
 
 
+def _allow(v: Values) -> bool:
+    word = v.word("rollback")
+    if word.text != "rollback":
+        raise Invalid(f"allow expects rollback, not {word.shown()}", word.pos)
+    return True
+
+
 def _author(v: Values) -> CommitAuthor:
     text = v.string('"Name <email>"')
     match = _AUTHOR.fullmatch(text.strip())
@@ -372,6 +379,7 @@ KINDS = (
             "hold": Spec("hold", _duration),
             "never": Spec("never_downgrade", _never),
             "pin": Spec("pin", _string),
+            "allow": Spec("allow_rollback", _allow),
         },
         {"repository": "repository NAME", "select": 'select highest semver ">=1.0.0"'},
     ),

@@ -16,6 +16,7 @@ PAGE_SIZE_ANNOTATION = "gitward.dev/page-size"
 HOLD_ANNOTATION = "gitward.dev/hold"
 NEVER_DOWNGRADE_ANNOTATION = "gitward.dev/never-downgrade"
 PIN_ANNOTATION = "gitward.dev/pin"
+ALLOW_ROLLBACK_ANNOTATION = "gitward.dev/allow-rollback"
 GITWARD_PREFIX = "gitward.dev/"
 
 NOT_RECONCILED: dict[str, tuple[str, ...]] = {

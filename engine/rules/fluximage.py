@@ -1,7 +1,7 @@
 """Reading the Flux image automation kinds (image.toolkit.fluxcd.io) into the model.
 
 ImageRepository, ImagePolicy and ImageUpdateAutomation; the gitward gates Flux has no field for
-(page size, hold, never-downgrade, pin) are read from their `gitward.dev/*` annotations.
+(page size, hold, never-downgrade, pin, allow-rollback) are read from their `gitward.dev/*` annotations.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from engine.model import (
 )
 from engine.rules.duration import DurationError, parse_duration
 from engine.rules.fluxapi import (
+    ALLOW_ROLLBACK_ANNOTATION,
     HOLD_ANNOTATION,
     NEVER_DOWNGRADE_ANNOTATION,
     PAGE_SIZE_ANNOTATION,
@@ -104,7 +105,8 @@ def read_image_policy(m: Manifest) -> ImagePolicy | None:
         m,
         ("imageRepositoryRef", "policy", "filterTags", "digestReflectionPolicy", "interval", "suspend"),
         unavailable=m.since({"digestReflectionPolicy": "v1beta2", "interval": "v1beta2", "suspend": "v1"}),
-        annotations=(HOLD_ANNOTATION, NEVER_DOWNGRADE_ANNOTATION, PIN_ANNOTATION),
+        annotations=(HOLD_ANNOTATION, NEVER_DOWNGRADE_ANNOTATION, PIN_ANNOTATION,
+                     ALLOW_ROLLBACK_ANNOTATION),
     )
     spec = h.spec
     if spec is None:
@@ -136,6 +138,7 @@ def read_image_policy(m: Manifest) -> ImagePolicy | None:
         hold=_hold(spec, h.annotations),
         never_downgrade=_flag(spec, h.annotations, NEVER_DOWNGRADE_ANNOTATION),
         pin=h.annotations[PIN_ANNOTATION][0] if PIN_ANNOTATION in h.annotations else "",
+        allow_rollback=_flag(spec, h.annotations, ALLOW_ROLLBACK_ANNOTATION),
         origin=m.origin,
     )
 

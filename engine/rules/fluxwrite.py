@@ -31,6 +31,7 @@ from engine.model import (
 )
 from engine.rules.duration import format_go
 from engine.rules.fluxapi import (
+    ALLOW_ROLLBACK_ANNOTATION,
     HOLD_ANNOTATION,
     IMAGE_GROUP,
     KUSTOMIZE_GROUP,
@@ -253,6 +254,7 @@ def _write_image_policy(p: ImagePolicy) -> dict[str, object]:
         HOLD_ANNOTATION: format_go(p.hold) if p.hold is not None else None,
         NEVER_DOWNGRADE_ANNOTATION: "true" if p.never_downgrade else None,
         PIN_ANNOTATION: p.pin,
+        ALLOW_ROLLBACK_ANNOTATION: "true" if p.allow_rollback else None,
     })
     return _manifest(IMAGE_GROUP, p.KIND, p.name, p.namespace, spec, {k: str(v) for k, v in notes.items()})
 

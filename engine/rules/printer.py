@@ -277,6 +277,8 @@ def _image_policy(rule: ImagePolicy, b: _Block) -> None:
     if rule.never_downgrade:
         b.add("never", "downgrade")
     b.string("pin", rule.pin)
+    if rule.allow_rollback:
+        b.add("allow", "rollback")
 
 
 def _image_update(rule: ImageUpdate, b: _Block) -> None:

@@ -248,6 +248,7 @@ image policy apps/podinfo {
   hold 1h30m
   never downgrade
   pin "20240101-1200"
+  allow rollback
 }
 """
     assert parse_one(text) == ImagePolicy(
@@ -262,6 +263,7 @@ image policy apps/podinfo {
         hold=timedelta(hours=1, minutes=30),
         never_downgrade=True,
         pin="20240101-1200",
+        allow_rollback=True,
     )
 
 

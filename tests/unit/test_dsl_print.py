@@ -186,6 +186,7 @@ image_policies = st.builds(
     hold=optional_durations,
     never_downgrade=st.booleans(),
     pin=texts,
+    allow_rollback=st.booleans(),
 )
 
 image_updates = st.builds(
@@ -281,7 +282,7 @@ def test_canonical_layout() -> None:
                       images=(ImageOverride("nginx", new_tag="1.2"),),
                       patches=(Patch("x: 1", Selector(kind="Deployment")),)),
         ImagePolicy(name="p", repository=NamespacedRef("r"), choice=PolicyChoice(PolicyKind.SEMVER, range=">=1"),
-                    never_downgrade=True, hold=timedelta(hours=1)),
+                    never_downgrade=True, hold=timedelta(hours=1), allow_rollback=True),
         ImageRepository(name="r", image="ghcr.io/o/r", exclusion_list=()),
     ]
     assert print_rules(models) == '''source git podinfo {
@@ -313,6 +314,7 @@ image policy p {
   select highest semver ">=1"
   hold 1h
   never downgrade
+  allow rollback
 }
 
 image repository r {

@@ -347,12 +347,13 @@ def test_gitward_annotations_are_read() -> None:
     text = POLICY.replace(
         "  name: web\n",
         "  name: web\n  annotations:\n    gitward.dev/hold: 1h\n    gitward.dev/never-downgrade: 'true'\n"
-        "    gitward.dev/pin: 1.2.3\n    other.example/x: '1'\n",
+        "    gitward.dev/pin: 1.2.3\n    gitward.dev/allow-rollback: 'true'\n    other.example/x: '1'\n",
         1,
     )
     policy = read_one(text)
     assert isinstance(policy, ImagePolicy)
-    assert (policy.hold, policy.never_downgrade, policy.pin) == (timedelta(hours=1), True, "1.2.3")
+    assert (policy.hold, policy.never_downgrade, policy.pin, policy.allow_rollback) == \
+        (timedelta(hours=1), True, "1.2.3", True)
     repo = read_one(REPO.replace("  name: web\n", "  name: web\n  annotations: {gitward.dev/page-size: '50'}\n", 1))
     assert isinstance(repo, ImageRepository) and repo.page_size == 50
 

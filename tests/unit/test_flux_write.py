@@ -94,11 +94,13 @@ def test_gitward_only_fields_become_annotations() -> None:
     policy = ImagePolicy(
         "web", NamespacedRef("web"), PolicyChoice(PolicyKind.ALPHABETICAL, Direction.LOWEST),
         namespace="apps", hold=timedelta(hours=1), never_downgrade=True, pin="1.2.3",
+        allow_rollback=True,
     )
     repo = ImageRepository("web", "ghcr.io/acme/web", namespace="apps", page_size=50)
     docs = list(yaml.safe_load_all(write_flux([policy, repo])))
     assert docs[0]["metadata"] == {
-        "annotations": {"gitward.dev/hold": "1h0m0s", "gitward.dev/never-downgrade": "true", "gitward.dev/pin": "1.2.3"},
+        "annotations": {"gitward.dev/allow-rollback": "true", "gitward.dev/hold": "1h0m0s",
+                        "gitward.dev/never-downgrade": "true", "gitward.dev/pin": "1.2.3"},
         "name": "web",
         "namespace": "apps",
     }
@@ -216,6 +218,7 @@ IMAGE_POLICIES = st.builds(
     name=NAMES, repository=st.builds(NamespacedRef, name=WORDS, namespace=TEXT), choice=CHOICES,
     namespace=NAMES, filter=st.none() | st.builds(TagFilter, pattern=TEXT, extract=TEXT),
     suspend=st.booleans(), hold=st.none() | MILLIS, never_downgrade=st.booleans(), pin=TEXT,
+    allow_rollback=st.booleans(),
 )
 IMAGE_UPDATES = st.builds(
     ImageUpdate, name=NAMES, source_ref=st.builds(SourceRef, name=WORDS, namespace=TEXT),

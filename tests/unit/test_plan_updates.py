@@ -9,7 +9,7 @@ import pytest
 
 from engine.errors import Problems
 from engine.evaluate.plan import Selection, plan_updates, rewrite_all
-from engine.model import Gate, RuleSet
+from engine.model import Gate, ImageFacts, RuleSet
 from engine.rules.load import builtin_rules_dir, load_files
 from engine.rules.parse import parse_rules
 
@@ -70,9 +70,16 @@ FILES = {
     "cluster/apps/db.yaml": DB,
     "cluster/infra/web.yaml": WEB,
 }
-PICKS = {"apps/web": Selection("1.2.0", decision_id=11),
-         "apps/api": Selection("1.1.0", decision_id=12),
-         "other/db": Selection("2.0.0", decision_id=13)}
+
+
+def newer(tag: str, decision: int) -> Selection:
+    """A selection the ledger first saw after 1.0.0, the tag the files deploy: not a rollback."""
+    return Selection(tag, decision_id=decision, images=(
+        ImageFacts(tag, first_seen=NOW - timedelta(days=1)),
+        ImageFacts("1.0.0", first_seen=NOW - timedelta(days=30))))
+
+
+PICKS = {"apps/web": newer("1.2.0", 11), "apps/api": newer("1.1.0", 12), "other/db": newer("2.0.0", 13)}
 
 
 def test_one_action_with_every_change_in_scope_and_namespace() -> None:
