@@ -3,8 +3,10 @@
 The tree (generated from a fixed seed) is 20,000 Kubernetes manifests under cluster/apps/<app>/,
 2,000 of them with a Flux marker on an image line, and one rules file: a git source, 20 image
 repositories and policies in namespace `apps`, and one `image update apps/apps` over
-"./cluster". Each repository's tags are recorded in a fresh SQLite store, so every policy
-selects a newer tag than the files hold and the update rewrites all 2,000 marked values.
+"./cluster". Each repository's tags are recorded in a fresh SQLite store, in two scans with the
+tag every policy selects an hour after the others, so it is newer than the files' tags by the
+ledger's first sighting too (the rollback gate lets it through) and the update rewrites all 2,000
+marked values.
 
 - `images update`: the real command, `gitward --state DB images update --repo TREE --offline
   --no-commit`, as a subprocess. Goal (from the issue): within 3x of `grep -rl '$imagepolicy'
@@ -35,7 +37,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
 
@@ -91,12 +93,14 @@ class Tree:
     """A generated repository: where it is, and what the update must write.
 
     `expected` maps each marked file (repo-relative) to its full text after the update; `tags`
-    maps each image repository's name to the tags the store records for it.
+    maps each image repository's name to the tags the store records for it, `winners` to the
+    tag its policy selects.
     """
 
     root: Path
     expected: dict[str, str]
     tags: dict[str, tuple[str, ...]]
+    winners: dict[str, str]
 
 
 @dataclass(frozen=True)
@@ -172,7 +176,8 @@ def write_tree(root: Path, manifests: int, marked: int, seed: int = SEED) -> Tre
         path = root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
-    return Tree(root, expected, {p.name: p.tags for p in policies})
+    return Tree(root, expected, {p.name: p.tags for p in policies},
+                {p.name: p.winner for p in policies})
 
 
 def _layout(rng: random.Random, manifests: int) -> list[tuple[str, tuple[str, ...]]]:
@@ -309,8 +314,12 @@ def seed_store(tree: Tree, database: Path) -> None:
         raise BenchError(f"the generated rules do not load: {problems.errors[0].message}")
     with open_store(_url(database)) as store:
         for repository in _repositories(rules):
-            record_tags(store, repository, tree.tags[repository.name],
+            tags = tree.tags[repository.name]
+            newest = tree.winners[repository.name]
+            record_tags(store, repository, [t for t in tags if t != newest],
                         started_at=_RECORDED_AT, finished_at=_RECORDED_AT)
+            record_tags(store, repository, tags, started_at=_RECORDED_AT + timedelta(hours=1),
+                        finished_at=_RECORDED_AT + timedelta(hours=1))
     connection = sqlite3.connect(database)
     try:
         connection.execute("PRAGMA journal_mode = DELETE")

@@ -60,6 +60,7 @@ from engine.reconcile.images import (
     utcnow,
 )
 from engine.reconcile.repo import locate_all, read_marked_files
+from engine.reconcile.imagefacts import RegistryAccess
 from engine.reconcile.updates import apply_commits, for_automation, plan_checkout
 from engine.rules.duration import DurationError, parse_duration
 from engine.store import queries
@@ -207,7 +208,7 @@ def _automations(ctx: click.Context, names: tuple[str, ...], rules: RuleSet, rep
     now = utcnow()
     failed = False
     with open_for_writing(ctx) as store:
-        planned = plan_checkout(repo, rules, store, now, record=True)
+        planned = plan_checkout(repo, rules, store, now, record=True, access=RegistryAccess())
         for automation in automations:
             assert isinstance(automation, ImageUpdate)
             ref = automation.key.ref

@@ -15,6 +15,7 @@ from engine.cli.output import dump
 from engine.cli.sources import TOKEN_ENV, ssh_command_for, ssh_key_option, workdir_option
 from engine.cli.state import holder_name, open_for_reading, open_for_writing
 from engine.model import Plan, RuleSet
+from engine.reconcile.imagefacts import RegistryAccess
 from engine.reconcile.images import scan_repository
 from engine.reconcile.updates import (
     Applied,
@@ -66,7 +67,8 @@ def _plan(ctx: click.Context, repo: Path, offline: bool, *, record: bool) -> lis
             if store is not None and not offline:
                 _scan(store, cluster.rules)
             name = cluster.name if len(clusters) > 1 else ""
-            plans.append((name, plan_checkout(repo, cluster.rules, store, now, record=record)))
+            plans.append((name, plan_checkout(repo, cluster.rules, store, now, record=record,
+                                              access=None if offline else RegistryAccess())))
         return plans
     finally:
         if store is not None:
@@ -240,7 +242,8 @@ def apply(ctx: click.Context, repo: Path, offline: bool, ssh_key: Path | None, w
     with open_for_writing(ctx) as store:
         if not offline:
             _scan(store, rules)
-        planned = plan_checkout(repo, rules, store, now, record=True)
+        planned = plan_checkout(repo, rules, store, now, record=True,
+                                access=None if offline else RegistryAccess())
         outcomes = apply_commits(store, rules, planned, now, workdir=workdir,
                                  ssh_command=ssh_command_for(ssh_key),
                                  token=os.environ.get(TOKEN_ENV) or None,

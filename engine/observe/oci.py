@@ -34,7 +34,7 @@ from engine.model import DEFAULT_OCI_TAG, LayerOperation, OCISource
 from engine.observe.dockerconfig import Credentials
 from engine.observe.git import SourceError
 from engine.observe.registry import parse_image, walk_tags
-from engine.observe.registryhttp import ImageName, RegistryError, RegistrySession
+from engine.observe.registryhttp import ImageName, RegistryError, RegistrySession, read_capped
 from engine.observe.untar import ArchiveError, extract
 from engine.rules.regex import PatternError, compile_pattern, utf8
 from engine.rules.semver import ConstraintError, parse_constraint, parse_version
@@ -253,7 +253,7 @@ class _Pull:
         url = httpx.URL(f"{self.image.base_url}/v2/{self.image.repository}/manifests/{reference}")
         response = self.session.fetch(url, accept=ACCEPT, expect=(200, 404), stream=True)
         try:
-            body = _read_capped(response, MAX_MANIFEST_BYTES)
+            body = read_capped(response, MAX_MANIFEST_BYTES)
         finally:
             response.close()
         if body is None:
@@ -405,16 +405,6 @@ def _error_codes(body: bytes) -> list[str]:
     if not isinstance(errors, list):
         return []
     return [str(e.get("code")) for e in errors if isinstance(e, dict)]
-
-
-def _read_capped(response: httpx.Response, limit: int) -> bytes | None:
-    """The body of a streamed answer, or None when it is longer than `limit`."""
-    body = b""
-    for chunk in response.iter_bytes(_CHUNK):
-        body += chunk
-        if len(body) > limit:
-            return None
-    return body
 
 
 def _entry_name(digest: str, layer_digest: str, operation: LayerOperation) -> str:

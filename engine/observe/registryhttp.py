@@ -126,14 +126,14 @@ class RegistrySession:
         return self.deadline - time.monotonic()
 
     def fetch(self, url: httpx.URL, *, accept: str = "application/json", expect: Collection[int] = (200,),
-              stream: bool = False) -> httpx.Response:
-        """GET a registry URL, authenticating once on a 401: a response whose status is in `expect`
-        (the caller closes it when `stream`), or a RegistryError."""
-        response = self.send("GET", url, headers=self.auth_headers(accept), stream=stream)
+              stream: bool = False, method: str = "GET") -> httpx.Response:
+        """GET (or HEAD) a registry URL, authenticating once on a 401: a response whose status is
+        in `expect` (the caller closes it when `stream`), or a RegistryError."""
+        response = self.send(method, url, headers=self.auth_headers(accept), stream=stream)
         if response.status_code == 401:
             response.close()
             self.authenticate(response)
-            response = self.send("GET", url, headers=self.auth_headers(accept), stream=stream)
+            response = self.send(method, url, headers=self.auth_headers(accept), stream=stream)
         if response.status_code in expect:
             return response
         _drain(response)
@@ -319,6 +319,16 @@ class RegistrySession:
             permanent=True,
             status=code,
         )
+
+
+def read_capped(response: httpx.Response, limit: int) -> bytes | None:
+    """The body of a streamed answer, or None when it is longer than `limit`."""
+    body = b""
+    for chunk in response.iter_bytes(1 << 16):
+        body += chunk
+        if len(body) > limit:
+            return None
+    return body
 
 
 def _drain(response: httpx.Response) -> None:

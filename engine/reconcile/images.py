@@ -114,6 +114,19 @@ def secret_reader(cluster: ClusterClient) -> SecretReader:
 """Reads a Secret (namespace, name) from the cluster, when one is configured."""
 
 
+def registry_credentials(repository: ImageRepository, registry: str,
+                         credentials: Credentials | None = None,
+                         read_secret: SecretReader | None = None) -> Credentials | None:
+    """Those given, else the Secret the repository's `secretRef` names when a cluster is
+    configured (`read_secret`), else the docker config.json's for the registry."""
+    creds = credentials
+    if creds is None and repository.secret_ref and read_secret is not None:
+        secret = read_secret(repository.namespace, repository.secret_ref)
+        creds = credentials_from_secret(secret, repository.namespace, repository.secret_ref,
+                                        registry)
+    return creds or credentials_from_docker_config(registry)
+
+
 def scan_repository(store: Store, repository: ImageRepository, *, clock: Clock = utcnow,
                     credentials: Credentials | None = None,
                     read_secret: SecretReader | None = None) -> ImageScan:
@@ -126,12 +139,7 @@ def scan_repository(store: Store, repository: ImageRepository, *, clock: Clock =
     before = _Before.of(store, repository)
     try:
         image = parse_image(repository.image, repository.insecure)
-        creds = credentials
-        if creds is None and repository.secret_ref and read_secret is not None:
-            secret = read_secret(repository.namespace, repository.secret_ref)
-            creds = credentials_from_secret(secret, repository.namespace, repository.secret_ref,
-                                            image.registry)
-        creds = creds or credentials_from_docker_config(image.registry)
+        creds = registry_credentials(repository, image.registry, credentials, read_secret)
         listing = list_tags(image, credentials=creds, page_size=repository.page_size,
                             timeout=repository.effective_timeout.total_seconds())
         listed = listed_tags(repository, listing.tags)

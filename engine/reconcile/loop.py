@@ -31,13 +31,14 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 
-from engine.act.notify import Event, failure_event, notify, update_event
+from engine.act.notify import Event, failure_event, held_event, notify, update_event
 from engine.errors import GitwardError, Problems
 from engine.evaluate.order import dependency_order
 from engine.evaluate.plan import deployed_tags
 from engine.evaluate.schedule import Entry, Outcome, Schedule
 from engine.model import (
     GitSource,
+    ImagePolicy,
     ImageRepository,
     ImageUpdate,
     Kustomization,
@@ -61,6 +62,7 @@ from engine.reconcile.repo import RepoSpec, load_repository, locate_all, read_ma
 from engine.reconcile.sources import reconcile_oci_source, reconcile_source
 from engine.reconcile.telemetry import LogLevel, Metrics, RunLog
 from engine.rules.load import rule_files_fingerprint
+from engine.reconcile.imagefacts import RegistryAccess
 from engine.reconcile.updates import apply_commits, for_automation, plan_checkout
 from engine.store import queries
 from engine.store.db import Store
@@ -352,7 +354,13 @@ class Controller:
         checkout = self._checkouts.get(ObjectKey(GitSource.KIND,
                                                  automation.source_ref.namespace or automation.namespace,
                                                  automation.source_ref.name), self.repo)
-        planned = plan_checkout(checkout, self.rules, self.store, now, record=True, reuse=True)
+        planned = plan_checkout(checkout, self.rules, self.store, now, record=True, reuse=True,
+                                access=RegistryAccess(read_secret=self.access.read_secret))
+        for gate in planned.warned:  # once per change: the next pass holding it says nothing
+            self.log.write(LogLevel.WARNING, f"update held: {gate.gate.value}: {gate.reason}",
+                           kind=ImagePolicy.KIND, object=gate.policy, file=f"{gate.path}:{gate.line}",
+                           current=gate.current, proposed=gate.proposed)
+            self.alert(held_event(gate, now))
         broken = [e.problem.message for e in planned.plan.errors if e.automation == automation.key.ref]
         if broken:
             return Result(Outcome.FAILED, message="; ".join(broken))

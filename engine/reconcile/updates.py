@@ -26,6 +26,7 @@ from engine.evaluate.plan import (
 )
 from engine.model import (
     CommitAction,
+    Gate,
     GateDecision,
     Decision,
     ImagePolicy,
@@ -34,6 +35,7 @@ from engine.model import (
     Plan,
     RuleSet,
 )
+from engine.reconcile.imagefacts import RegistryAccess, gather_images
 from engine.reconcile.images import record_decision
 from engine.reconcile.repo import read_marked_files
 from engine.store import queries
@@ -47,6 +49,8 @@ class RepoPlan:
     """A plan for a checkout, the decisions behind it, the files it read, and their new text.
 
     `texts` maps each commit action's target to the new text of every file it changes.
+    `warned` are the gates that held an update back for a new reason (recorded with a warning
+    event); the same gate on the next pass is not in it, so a warning is said once per change.
     """
 
     plan: Plan
@@ -54,6 +58,7 @@ class RepoPlan:
     files: dict[str, str]
     texts: dict[str, dict[str, str]]
     selections: dict[str, Selection]
+    warned: tuple[GateDecision, ...] = ()
 
 
 def decide_all(store: Store | None, rules: RuleSet, deployed: dict[str, str], now: datetime,
@@ -94,15 +99,45 @@ def _reusable(store: Store | None, policy: ImagePolicy) -> Decision | None:
     return None
 
 
-def _record_gate(store: Store, gate: GateDecision, now: datetime) -> None:
+UPDATE_HELD = "UpdateHeld"
+WARNED_GATES = frozenset({Gate.ROLLBACK, Gate.NEVER_DOWNGRADE, Gate.DIGEST})
+"""Gates worth a warning: they hold an update until someone acts (a hold ends by itself)."""
+
+
+def _record_gate(store: Store, gate: GateDecision, now: datetime) -> bool:
     """Record a gate holding an update back: once while the same gate holds the same tag (its
-    reason, "first seen 4m ago", changes with every pass)."""
-    latest = queries.latest_decision(store, gate.policy)
+    reason, "first seen 4m ago", changes with every pass). True when this gate is new for the
+    policy: the gate last recorded held another tag or by another gate, or the policy has since
+    selected another tag."""
+    prefix = f"{GATED}{gate.gate.value}:"
+    recent = queries.decisions(store, gate.policy, limit=GATE_LOOKBACK)
+    new = True
+    for seen in recent:
+        if (seen.error or "").startswith(GATED):
+            new = not (seen.selected_tag == gate.proposed and (seen.error or "").startswith(prefix))
+            break
+        if seen.selected_tag != gate.proposed:
+            break
+    latest = recent[0] if recent else None
     if (latest is not None and latest.selected_tag == gate.proposed
-            and (latest.error or "").startswith(f"{GATED}{gate.gate.value}:")):
-        return
+            and (latest.error or "").startswith(prefix)):
+        return new
     last = queries.latest_selection(store, gate.policy)
     queries.record_decision(store, gated(gate, last.previous_tag if last else None, now))
+    return new
+
+
+GATE_LOOKBACK = 10
+"""Decisions looked through for the gate last recorded (each scan adds one in between)."""
+
+
+def _warn(store: Store, gate: GateDecision, now: datetime) -> None:
+    """The event of a gate that holds an update until someone acts."""
+    queries.record_event(store, queries.Event(
+        time=now, object_kind=ImagePolicy.KIND, object_name=gate.policy,
+        severity=queries.EventSeverity.WARNING, reason=UPDATE_HELD,
+        message=f"{gate.current} -> {gate.proposed} held ({gate.path}:{gate.line}): "
+                f"{gate.gate.value}: {gate.reason}"))
 
 
 def _selection(store: Store | None, policy: ImagePolicy, chosen: Decision) -> Selection:
@@ -138,24 +173,30 @@ def _first_seen(store: Store | None, policy: ImagePolicy, tag: str) -> datetime 
 
 
 def plan_checkout(root: Path, rules: RuleSet, store: Store | None, now: datetime, *,
-                  record: bool = False, reuse: bool = False) -> RepoPlan:
+                  record: bool = False, reuse: bool = False,
+                  access: RegistryAccess | None = None) -> RepoPlan:
     """Decide every policy (`reuse`: see `decide_all`) and plan every automation's changes on a
-    checkout."""
+    checkout. With `access`, the registries are asked what the store does not know of the
+    images a change involves (engine/reconcile/imagefacts.py); without, the plan is offline."""
     files = read_marked_files(root, rules.marker_dialects)
     scans = scan_files(rules, files)
     values = [v for scan in scans.values() for v in scan.values]
     selections, decisions = decide_all(store, rules, deployed_tags(values), now, record=record,
                                        reuse=reuse)
+    if store is not None:
+        selections = gather_images(store, rules, selections, values, now, access)
     suspended = frozenset(s.object_name for s in queries.list_suspensions(store)
                           if s.object_kind == "ImageUpdateAutomation") if store else frozenset()
     plan = plan_updates(rules, files, selections, now, suspended, scans)
+    warned: list[GateDecision] = []
     if record and store is not None:
         for gate in plan.gates:
-            if not gate.applied:
-                _record_gate(store, gate, now)
+            if not gate.applied and _record_gate(store, gate, now) and gate.gate in WARNED_GATES:
+                _warn(store, gate, now)
+                warned.append(gate)
     texts = {a.target: rewrite_all(rules, files, selections, now, (a,), scans)
              for a in plan.actions}
-    return RepoPlan(plan, decisions, files, texts, selections)
+    return RepoPlan(plan, decisions, files, texts, selections, tuple(warned))
 
 
 def write_atomically(path: Path, text: str) -> None:

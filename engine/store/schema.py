@@ -117,6 +117,17 @@ class ImageTagRow(Base):
     excluded: Mapped[bool] = mapped_column(Boolean)
 
 
+class ImageConfigRow(Base):
+    """When an image was built, as its configuration says (`created`, NULL when it says
+    nothing): read once per manifest digest, for the rollback gate."""
+
+    __tablename__ = "image_configs"
+
+    digest: Mapped[str] = mapped_column(String(100), primary_key=True)
+    created: Mapped[datetime | None]
+    fetched_at: Mapped[datetime]
+
+
 class PolicyDecisionRow(Base):
     __tablename__ = "policy_decisions"
     __table_args__ = (Index(None, "policy", "decided_at"),)

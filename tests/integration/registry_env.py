@@ -238,22 +238,38 @@ def _upload_blob(client: httpx.Client, base: str, repository: str, data: bytes) 
     return digest
 
 
-def seed_tags(base: str, repository: str, tags: Iterable[str], *, workers: int = 8) -> dict[str, str]:
-    """Push one tiny OCI image per tag (distinct manifests); returns tag -> manifest digest."""
+def image_config(created: str | None = None) -> bytes:
+    """An image configuration, with `created` (RFC 3339) when given, as `docker build` writes it."""
+    doc: dict[str, Any] = {"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": []}}
+    if created is not None:
+        doc = {"created": created, **doc}
+    return json.dumps(doc).encode()
+
+
+def seed_tags(base: str, repository: str, tags: Iterable[str], *, workers: int = 8,
+              created: dict[str, str] | None = None) -> dict[str, str]:
+    """Push one tiny OCI image per tag (distinct manifests); returns tag -> manifest digest.
+
+    `created` gives a tag's image a configuration of its own that says when it was built; the
+    others share one that says nothing.
+    """
     with httpx.Client(timeout=30, trust_env=False) as client:
         layer = b"gitward test layer\n"
-        config = json.dumps({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": []}})
+        shared = image_config()
         layer_digest = _upload_blob(client, base, repository, layer)
-        config_digest = _upload_blob(client, base, repository, config.encode())
+        shared_digest = _upload_blob(client, base, repository, shared)
+        own = {tag: image_config(when) for tag, when in (created or {}).items()}
+        own_digests = {tag: _upload_blob(client, base, repository, blob) for tag, blob in own.items()}
 
         def push(tag: str) -> tuple[str, str]:
+            config = own.get(tag, shared)
             manifest = json.dumps(
                 {
                     "schemaVersion": 2,
                     "mediaType": OCI_MANIFEST,
                     "config": {
                         "mediaType": "application/vnd.oci.image.config.v1+json",
-                        "digest": config_digest,
+                        "digest": own_digests.get(tag, shared_digest),
                         "size": len(config),
                     },
                     "layers": [

@@ -24,10 +24,12 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
 
 
 def record_tags(capsys: pytest.CaptureFixture[str], state: str, repo: Path, tmp: Path) -> None:
-    tags = tmp / "tags.txt"
-    tags.write_text("6.5.1\n6.6.0\n6.7.0\n")
-    assert run(capsys, "--state", state, "images", "import", "podinfo/podinfo", "--tags",
-               str(tags), "--repo", str(repo))[0] == 0
+    """The tag git deploys, then newer ones in a later scan: the ledger tells they are newer."""
+    for day, listed in enumerate(("6.5.1\n", "6.5.1\n6.6.0\n6.7.0\n")):
+        tags = tmp / f"tags-{day}.txt"
+        tags.write_text(listed)
+        assert run(capsys, "--state", state, "images", "import", "podinfo/podinfo", "--tags",
+                   str(tags), "--repo", str(repo))[0] == 0
 
 
 def test_apply_pushes_one_commit_and_records_the_action(

@@ -243,10 +243,11 @@ def test_reconcile_image_update_commits_and_pushes_the_automations_updates(
         homelab_remote: tuple[BareRepo, Path], tmp_path: Path) -> None:
     bare, repo = homelab_remote
     state = str(tmp_path / "state.db")
-    tags = tmp_path / "tags.txt"
-    tags.write_text("6.5.1\n6.6.0\n6.7.0\n")
-    assert call("--state", state, "images", "import", "podinfo/podinfo", "--tags", str(tags),
-                "--repo", str(repo)).returncode == 0
+    for day, listed in enumerate(("6.5.1\n", "6.5.1\n6.6.0\n6.7.0\n")):  # 6.7.0 is seen later
+        tags = tmp_path / f"tags-{day}.txt"
+        tags.write_text(listed)
+        assert call("--state", state, "images", "import", "podinfo/podinfo", "--tags", str(tags),
+                    "--repo", str(repo)).returncode == 0
 
     done = call("--state", state, "reconcile", "image", "update", "podinfo", "-n", "podinfo",
                 "--repo", str(repo), "--workdir", str(tmp_path / "cache"))

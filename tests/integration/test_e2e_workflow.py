@@ -98,7 +98,8 @@ def test_registry_errors_lose_nothing_and_the_update_proceeds_after(
     proxy = paging_proxy(open_registry)
     lab = homelab(proxy.host)
     name = lab.image.split("/", 1)[1]
-    seed_tags(open_registry.url, name, ["6.5.1", "6.6.0"])
+    seed_tags(open_registry.url, name, ["6.5.1", "6.6.0"],  # one scan lists both: the build
+              created={"6.5.1": "2025-11-03T11:30:00Z", "6.6.0": "2025-11-04T08:05:00Z"})  # times tell
 
     lab.run_once(kube_api)  # scan, decide 6.6.0 and push it; the Kustomization is at the seed
     lab.run_once(kube_api)  # the source sees the push; 6.6.0 is applied

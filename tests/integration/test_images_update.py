@@ -20,11 +20,14 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
 
 
 def import_tags(capsys: pytest.CaptureFixture[str], state: str, repo: Path, tmp: Path) -> None:
-    tags = tmp / "podinfo.txt"
-    tags.write_text("6.5.1\n6.6.0\n6.7.0\n7.0.0-rc.1\nlatest\n")
-    code, _, err = run(capsys, "--state", state, "images", "import", "podinfo/podinfo", "--tags",
-                       str(tags), "--repo", str(repo))
-    assert code == 0, err
+    """Two scans: the tag git deploys, then the newer ones. The registry is out of reach, so the
+    ledger's first sightings are what tells the rollback gate that 6.7.0 is newer."""
+    for day, listed in enumerate(("6.5.1\n", "6.5.1\n6.6.0\n6.7.0\n7.0.0-rc.1\nlatest\n")):
+        tags = tmp / f"podinfo-{day}.txt"
+        tags.write_text(listed)
+        code, _, err = run(capsys, "--state", state, "images", "import", "podinfo/podinfo", "--tags",
+                           str(tags), "--repo", str(repo))
+        assert code == 0, err
 
 
 def log(repo: BareRepo) -> list[str]:

@@ -51,11 +51,12 @@ def test_once_fetches_the_source_and_pushes_the_image_update(
     bare, repo = homelab_remote
     initial = bare.rev("main")
     state = str(tmp_path / "state.db")
-    tags = tmp_path / "tags.txt"
-    tags.write_text("6.5.1\n6.6.0\n6.7.0\n")
-    imported = call("--state", state, "images", "import", "podinfo/podinfo", "--tags", str(tags),
-                    "--repo", str(repo))
-    assert imported.returncode == 0, imported.stderr
+    for day, listed in enumerate(("6.5.1\n", "6.5.1\n6.6.0\n6.7.0\n")):  # 6.7.0 is seen later
+        tags = tmp_path / f"tags-{day}.txt"
+        tags.write_text(listed)
+        imported = call("--state", state, "images", "import", "podinfo/podinfo", "--tags",
+                        str(tags), "--repo", str(repo))
+        assert imported.returncode == 0, imported.stderr
     for namespace in ("podinfo", "ledger"):  # the registries are out of reach: decide on the ledger
         held = call("--state", state, "suspend", "image", "repository", "--all", "-n", namespace,
                     "--repo", str(repo))

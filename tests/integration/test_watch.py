@@ -85,10 +85,11 @@ def checkout(tmp_path: Path) -> tuple[Path, str]:
     shutil.copytree(EXAMPLES / "homelab", repo)
     edit(repo / DEPLOYMENT, OLD_IMAGE, NEW_IMAGE)
     state = str(tmp_path / "state.db")
-    tags = tmp_path / "tags.txt"
-    tags.write_text("6.5.1\n6.5.2\n6.6.0\n7.0.0\n")
-    assert main(["--state", state, "images", "import", "podinfo/podinfo", "--tags", str(tags),
-                 "--repo", str(repo)]) == 0
+    for day, listed in enumerate(("6.5.1\n", "6.5.1\n6.5.2\n6.6.0\n7.0.0\n")):  # newer: seen later
+        tags = tmp_path / f"tags-{day}.txt"
+        tags.write_text(listed)
+        assert main(["--state", state, "images", "import", "podinfo/podinfo", "--tags", str(tags),
+                     "--repo", str(repo)]) == 0
     ks = Kustomization("flux-system", SourceRef("flux-system", "flux-system"), path="./cluster",
                        prune=True)
     now = datetime.now(UTC)

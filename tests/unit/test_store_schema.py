@@ -19,6 +19,7 @@ PUBLIC_COLUMNS = {
     "git_revisions": ["id", "source", "url", "branch", "sha", "author", "message", "committed_at", "fetched_at"],
     "image_scans": ["id", "repository", "started_at", "finished_at", "status", "tag_count", "error"],
     "image_tags": ["id", "repository", "tag", "digest", "first_seen", "last_seen", "gone_at", "excluded"],
+    "image_configs": ["digest", "created", "fetched_at"],
     "policy_decisions": [
         "id", "policy", "scan_id", "selected_tag", "previous_tag", "candidates", "verdict_counts",
         "trace", "error", "decided_at",
