@@ -29,7 +29,7 @@ from sqlalchemy.engine import make_url
 from engine.cli.db import db as db_group
 from engine.errors import StoreError
 from engine.model import Decision, GitRevision, ListedTag, ScanStatus, TagVerdict
-from engine.store import queries
+from engine.store import images, queries
 from engine.store.db import (
     Store,
     alembic_config,
@@ -221,6 +221,24 @@ def test_a_digest_or_exclusion_change_rewrites_only_that_tag(store: Store) -> No
     assert tags["a"].digest == "sha256:9" and tags["c"].excluded and tags["b"].digest == "sha256:2"
 
 
+def test_a_tag_s_digest_and_an_image_s_build_time_are_kept_once(store: Store) -> None:
+    _scan(store, ["a", "b"], T0)
+    rows = RowsWritten(store)
+    assert images.record_tag_digest(store, "podinfo/podinfo", "a", "sha256:1")
+    assert not images.record_tag_digest(store, "podinfo/podinfo", "a", "sha256:1")
+    assert not images.record_tag_digest(store, "podinfo/podinfo", "never-seen", "sha256:1")
+    assert rows.take() == 1
+    assert _tags(store)["a"].digest == "sha256:1" and _tags(store)["b"].digest is None
+    _scan(store, ["a", "b"], T0 + timedelta(hours=1))  # a listing names no digest: kept
+    assert _tags(store)["a"].digest == "sha256:1"
+    built = datetime(2025, 11, 3, 11, 30, tzinfo=UTC)
+    images.record_image_created(store, "sha256:1", built, T0)
+    images.record_image_created(store, "sha256:2", None, T0)
+    images.record_image_created(store, "sha256:1", T0, T0)  # a digest names one image for good
+    assert images.image_created(store, ["sha256:1", "sha256:2", "sha256:3"]) == {
+        "sha256:1": built, "sha256:2": None}
+
+
 def test_a_rescan_with_nothing_new_writes_one_row(store: Store) -> None:
     listing = [f"1.{n}.0" for n in range(300)]
     _scan(store, listing, T0)
@@ -361,7 +379,7 @@ def test_db_commands(url: str) -> None:
     again = runner.invoke(db_group, ["upgrade"], obj={"state": url})
     assert f"already at revision {head_revision()}" in again.output
     history = runner.invoke(db_group, ["history"], obj={"state": url})
-    assert history.exit_code == 0 and f"* 0004 -> {head_revision()}: oci revisions" in history.output
+    assert history.exit_code == 0 and f"* 0005 -> {head_revision()}: image configs" in history.output
     assert "  0003 -> 0004: reconcile requests" in history.output
     assert "  0001 -> 0002: leases" in history.output
     assert "  <base> -> 0001: initial schema" in history.output
