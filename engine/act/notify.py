@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from engine.model import Alert, AlertEvent, AlertKind, CommitAction, GateDecision, ObjectKey
+from engine.model import Alert, AlertEvent, AlertKind, CommitAction, Gate, GateDecision, ObjectKey
 from engine.redact import public_url, scrub
 
 TIMEOUT = httpx.Timeout(5.0)
@@ -79,7 +79,7 @@ def held_event(gate: GateDecision, at: datetime) -> Event:
     """An update a gate holds until someone acts (a rollback, say): sent as a failure, since a
     policy asks for what gitward refuses to do; the gate's reason says what to do."""
     namespace, _, name = gate.policy.rpartition("/")
-    what = "a rollback" if gate.gate.value == "rollback" else f"the {gate.gate.value} gate"
+    what = "a rollback" if gate.gate is Gate.ROLLBACK else f"the {gate.gate.value} gate"
     title = f"gitward: ImagePolicy {gate.policy}: update held by {what}"
     message = (f"{gate.current} -> {gate.proposed} ({gate.path}:{gate.line}) held: "
                f"{gate.gate.value}: {gate.reason}")

@@ -48,27 +48,26 @@ def compare(deployed: ImageFacts, selected: ImageFacts) -> Comparison:
     """How old `selected` is next to `deployed`, by digest, creation time, then first seen."""
     if deployed.digest and deployed.digest == selected.digest:
         return Comparison(Age.SAME, f"{name(selected)} is the image git deploys ({deployed.digest})")
-    built_then, built_now = built(deployed), built(selected)
-    if built_then is not None and built_now is not None and built_then != built_now:
-        older = built_now < built_then
-        return Comparison(
-            Age.OLDER if older else Age.NEWER,
-            f"{name(selected)} was built {stamp(built_now)}, {'before' if older else 'after'} "
-            f"{name(deployed)}, the image git deploys ({stamp(built_then)}; the images' "
-            "creation times in the registry)")
-    seen_then, seen_now = deployed.first_seen, selected.first_seen
-    if seen_then is not None and seen_now is not None and seen_then != seen_now:
-        older = seen_now < seen_then
-        return Comparison(
-            Age.OLDER if older else Age.NEWER,
-            f"the ledger first saw {name(selected)} at {stamp(seen_now)}, "
-            f"{'before' if older else 'after'} {name(deployed)}, the image git deploys "
-            f"({stamp(seen_then)}; no creation times to compare: {_why_not_built(deployed, selected)})")
+    then, now = built(deployed), built(selected)
+    if then is not None and now is not None and then != now:
+        return _ordered(now < then, f"{name(selected)} was built {stamp(now)}", deployed,
+                        f"{stamp(then)}; the images' creation times in the registry")
+    then, now = deployed.first_seen, selected.first_seen
+    if then is not None and now is not None and then != now:
+        return _ordered(now < then, f"the ledger first saw {name(selected)} at {stamp(now)}",
+                        deployed, f"{stamp(then)}; no creation times to compare: "
+                                  f"{_why_not_built(deployed, selected)}")
     return Comparison(
         Age.UNKNOWN,
         f"cannot tell whether {name(selected)} is older than {name(deployed)}, the image git "
         f"deploys: no creation times to compare ({_why_not_built(deployed, selected)}) and "
         f"{_why_not_seen(deployed, selected)}")
+
+
+def _ordered(older: bool, lead: str, deployed: ImageFacts, detail: str) -> Comparison:
+    return Comparison(Age.OLDER if older else Age.NEWER,
+                      f"{lead}, {'before' if older else 'after'} {name(deployed)}, the image git "
+                      f"deploys ({detail})")
 
 
 def built(facts: ImageFacts) -> datetime | None:

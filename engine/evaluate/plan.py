@@ -240,7 +240,7 @@ def _change(update: ImageUpdate, rules: RuleSet, value: MarkedValue,
     if new == value.value:
         return None
     held = _held(policy, repository, selection, current_tag, now,
-                 _age(selection, marker.part, git_tag, pinned))
+                 _age(selection, marker.part, git_tag, pinned, digest))
     if held is None and digest is None:
         missing = selection.image(selection.tag).missing or "not in the ledger"
         held = Gate.DIGEST, (f"the digest of {selection.tag} is not known ({missing}); the "
@@ -275,10 +275,14 @@ def _digest(policy: ImagePolicy, selection: Selection, pinned: str, git_tag: str
     return pinned if git_tag == selection.tag else None
 
 
-def _age(selection: Selection, part: MarkerPart, git_tag: str | None, pinned: str) -> Comparison | None:
-    """The selected image's age next to the one the value deploys; None when the value deploys
-    no image version (a `:name` marker, an empty or untagged placeholder)."""
+def _age(selection: Selection, part: MarkerPart, git_tag: str | None, pinned: str,
+         digest: str | None) -> Comparison | None:
+    """The selected image's age next to the one the value deploys; None when no image version
+    moves: the value deploys none (a `:name` marker, an empty or untagged placeholder), or it
+    keeps its tag and its pin (a new image name, a digest added to an unpinned reference)."""
     if part is MarkerPart.NAME or not (git_tag or pinned):
+        return None
+    if git_tag == selection.tag and (not pinned or not digest or digest == pinned):
         return None
     return compare(selection.image(git_tag or "", pinned), selection.image(selection.tag))
 

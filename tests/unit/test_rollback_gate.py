@@ -209,3 +209,9 @@ def test_always_moves_a_repushed_tag_unless_its_image_is_older() -> None:
     back = pick("v2", ImageFacts("v2", B, NOV, SCAN_1), ImageFacts("v2", A, JAN, SCAN_1))
     [gate] = plan_updates(rules("digest always"), files, back, NOW).gates
     assert gate.gate is Gate.ROLLBACK and "v2 was built 2025-11-03" in gate.reason
+
+
+def test_a_new_image_name_on_the_same_tag_is_no_rollback() -> None:
+    files = {"m.yaml": 'image: mirror.example/org/app:20251103-1130 # {"$imagepolicy": "apps:app"}\n'}
+    [action] = plan_updates(rules(), files, pick("20251103-1130"), NOW).actions
+    assert [f.new for f in action.files] == ["ghcr.io/org/app:20251103-1130"]
