@@ -147,10 +147,11 @@ def test_run_once_alerts_on_the_pushed_update_and_on_a_failure(
         f'alert phone {{\n  on failure\n  ntfy "{receiver.url}/ntfy/gitward"\n}}\n\n'
         f'source git missing {{\n  url "file://{tmp_path}/missing.git"\n}}\n')
     state = str(tmp_path / "state.db")
-    tags = tmp_path / "tags.txt"
-    tags.write_text("6.5.1\n6.6.0\n6.7.0\n")
-    assert call("--state", state, "images", "import", "podinfo/podinfo", "--tags", str(tags),
-                "--repo", str(repo)).returncode == 0
+    for day, listed in enumerate(("6.5.1\n", "6.5.1\n6.6.0\n6.7.0\n")):  # 6.7.0 is seen later
+        tags = tmp_path / f"tags-{day}.txt"
+        tags.write_text(listed)
+        assert call("--state", state, "images", "import", "podinfo/podinfo", "--tags", str(tags),
+                    "--repo", str(repo)).returncode == 0
     for namespace in ("podinfo", "ledger"):  # the registries are out of reach: decide on the ledger
         assert call("--state", state, "suspend", "image", "repository", "--all", "-n", namespace,
                     "--repo", str(repo)).returncode == 0
