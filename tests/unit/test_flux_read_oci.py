@@ -129,8 +129,8 @@ def test_fields_gitward_cannot_honour_are_located_warnings() -> None:
     ]
     source = rules[0]
     assert isinstance(source, OCISource)
-    assert (source.provider, source.service_account_name, source.verify, source.cert_secret_ref) == (
-        "aws", "puller", "cosign", "tls")
+    assert (source.provider, source.service_account_name, source.cert_secret_ref) == ("aws", "puller", "tls")
+    assert [(f.path, f.value) for f in source.flux_fields] == [("spec.verify", '{"provider":"cosign"}')]
 
 
 BAD = [
