@@ -68,9 +68,10 @@ def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
 _Dumper.add_representer(str, _represent_str)
 
 
-def dump_value(value: object) -> str:
-    """A YAML value as block text (patches read from deprecated inline forms)."""
-    return str(yaml.dump(value, Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True))
+def dump_value(value: object, width: int = 80) -> str:
+    """A YAML value as block text (patches read from deprecated inline forms, `flux` fields)."""
+    return str(yaml.dump(value, Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True,
+                         width=width))
 
 
 def flux_expressible(rule: Rule) -> bool:
