@@ -104,7 +104,7 @@ def read_image_policy(m: Manifest) -> ImagePolicy | None:
     h = read_header(
         m,
         ("imageRepositoryRef", "policy", "filterTags", "digestReflectionPolicy", "interval", "suspend"),
-        unavailable=m.since({"digestReflectionPolicy": "v1beta2", "interval": "v1beta2", "suspend": "v1"}),
+        unavailable=m.since({"digestReflectionPolicy": "v1beta2", "interval": "v1beta2", "suspend": "v1beta2"}),
         annotations=(HOLD_ANNOTATION, NEVER_DOWNGRADE_ANNOTATION, PIN_ANNOTATION),
     )
     spec = h.spec
