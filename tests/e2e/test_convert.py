@@ -80,3 +80,12 @@ def test_an_object_without_a_statement_is_named_and_exits_1(capsys: pytest.Captu
     assert rules.startswith("kustomization apps {")
     assert (f"{flux}:21:1: warning: HelmRelease flux-system/traefik is not a gitward rule (gitward does "
             "not reconcile it): left out of the output; keep it as YAML") in err
+
+
+def test_export_keeps_what_gitward_does_not_model(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    (tmp_path / "apps.yaml").write_text(KUSTOMIZATION)
+    code, out, err = run(capsys, "export", "kustomization", "apps", "--repo", str(tmp_path))
+    assert code == 0, err
+    [doc] = yaml.safe_load_all(out)
+    assert doc["spec"]["decryption"] == {"provider": "sops", "secretRef": {"name": "sops-age"}}
+    assert doc["metadata"]["labels"] == {"team": "platform"}
