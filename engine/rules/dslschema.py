@@ -312,6 +312,16 @@ _TARGET_FIELDS = {
 }
 
 
+_REGISTRY_ACCESS = {
+    "secret": Spec("secret_ref", _string),
+    "cert-secret": Spec("cert_secret_ref", _string),
+    "proxy-secret": Spec("proxy_secret_ref", _string),
+    "service-account": Spec("service_account_name", _string),
+    "provider": Spec("provider", lambda v: v.choice({p: p for p in _PROVIDERS}, "provider")),
+    "insecure": Spec("insecure", _flag),
+}
+"""How an image repository or an OCI source reaches its registry."""
+
 _FLUX = Spec("flux_fields", _flux, Merge.APPEND)
 """`flux PATH "YAML"`: a Flux field gitward does not model (dslflux.py), on every Flux kind."""
 
@@ -371,12 +381,7 @@ KINDS = (
             **{kw: Spec("ref", _oci_ref_part(kw), Merge.PARTS, parts=OCIRef) for kw in _OCI_REF_FIELDS},
             "interval": Spec("interval", _duration),
             "timeout": Spec("timeout", _duration),
-            "secret": Spec("secret_ref", _string),
-            "cert-secret": Spec("cert_secret_ref", _string),
-            "proxy-secret": Spec("proxy_secret_ref", _string),
-            "insecure": Spec("insecure", _flag),
-            "provider": Spec("provider", lambda v: v.choice({p: p for p in _PROVIDERS}, "provider")),
-            "service-account": Spec("service_account_name", _string),
+            **_REGISTRY_ACCESS,
             "layer": Spec("layer_selector", _layer),
             "ignore": Spec("ignore", _string),
             "suspend": Spec("suspend", _flag),
@@ -421,12 +426,7 @@ KINDS = (
             "image": Spec("image", _string),
             "interval": Spec("interval", _duration),
             "timeout": Spec("timeout", _duration),
-            "secret": Spec("secret_ref", _string),
-            "cert-secret": Spec("cert_secret_ref", _string),
-            "proxy-secret": Spec("proxy_secret_ref", _string),
-            "service-account": Spec("service_account_name", _string),
-            "provider": Spec("provider", lambda v: v.choice({p: p for p in _PROVIDERS}, "provider")),
-            "insecure": Spec("insecure", _flag),
+            **_REGISTRY_ACCESS,
             "suspend": Spec("suspend", _flag),
             "exclude": Spec("exclusion_list", _exclude, Merge.EXTEND),
             "page-size": Spec("page_size", _page_size),

@@ -208,13 +208,7 @@ def _oci_source(rule: OCISource, b: _Block) -> None:
         b.string(keyword, value)
     b.duration("interval", rule.interval, _default_duration(rule, "interval"))
     b.duration("timeout", rule.timeout, _default_duration(rule, "timeout"))
-    b.string("secret", rule.secret_ref)
-    b.string("cert-secret", rule.cert_secret_ref)
-    b.string("proxy-secret", rule.proxy_secret_ref)
-    b.flag("insecure", rule.insecure)
-    if rule.provider != _default(rule, "provider"):
-        b.add("provider", rule.provider)
-    b.string("service-account", rule.service_account_name)
+    _registry_access(rule, b)
     layer = rule.layer_selector
     if layer != LayerSelector():
         copy = (layer.operation.value,) if layer.operation is not LayerOperation.EXTRACT else ()
@@ -278,10 +272,8 @@ def _selector(target: Selector | None) -> _Block | None:
     return inner
 
 
-def _image_repository(rule: ImageRepository, b: _Block) -> None:
-    b.string("image", rule.image, default=None)
-    b.duration("interval", rule.interval, _default_duration(rule, "interval"))
-    b.duration("timeout", rule.timeout)
+def _registry_access(rule: ImageRepository | OCISource, b: _Block) -> None:
+    """How an image or OCI repository reaches its registry."""
     b.string("secret", rule.secret_ref)
     b.string("cert-secret", rule.cert_secret_ref)
     b.string("proxy-secret", rule.proxy_secret_ref)
@@ -289,6 +281,13 @@ def _image_repository(rule: ImageRepository, b: _Block) -> None:
     if rule.provider != _default(rule, "provider"):
         b.add("provider", rule.provider)
     b.flag("insecure", rule.insecure)
+
+
+def _image_repository(rule: ImageRepository, b: _Block) -> None:
+    b.string("image", rule.image, default=None)
+    b.duration("interval", rule.interval, _default_duration(rule, "interval"))
+    b.duration("timeout", rule.timeout)
+    _registry_access(rule, b)
     if rule.suspend:
         b.add("suspend")
     if not rule.exclusion_list:
