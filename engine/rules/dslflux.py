@@ -86,19 +86,19 @@ def check_flux_fields(rule: FluxRule, problems: Problems, what: str) -> FluxRule
     """`rule` with its flux fields in canonical (path) order, or None when one cannot be kept
     (each such field is a located error in `problems`; Flux's warnings about them are too)."""
     fields = sorted(rule.flux_fields, key=lambda f: f.path)
-    failed = False
-    for first, second in zip(fields, fields[1:]):
-        if under(second.path, first.path):
-            failed = True
-            problems.error(_overlap(second, first), second.origin, code="dsl-duplicate")
-    if failed:
-        return None
+    inner = set()
+    for i, field in enumerate(fields):
+        outer = next((f for f in fields[:i] if under(field.path, f.path)), None)
+        if outer is not None:
+            inner.add(i)
+            problems.error(_overlap(field, outer), field.origin, code="dsl-duplicate")
+    failed = bool(inner)
     ordered = dataclasses.replace(rule, flux_fields=tuple(fields))
-    version = [f for f in fields if f.path == _API_VERSION]
+    version = [f for f in fields if f.path == _API_VERSION][:1]
     baseline = _reread(dataclasses.replace(rule, flux_fields=()), what)[1]
     broken = any(p.severity is Severity.ERROR for p in baseline.values())
-    for field in fields:
-        if field.path != _API_VERSION:
+    for i, field in enumerate(fields):
+        if field.path != _API_VERSION and i not in inner:
             failed |= not _check(dataclasses.replace(rule, flux_fields=(*version, field)), field, baseline,
                                  broken, problems, what)
     if not failed and not broken and version and not _kept(_reread(ordered, what)[0], version[0]):
