@@ -19,6 +19,10 @@ PIN_ANNOTATION = "gitward.dev/pin"
 ALLOW_ROLLBACK_ANNOTATION = "gitward.dev/allow-rollback"
 GITWARD_PREFIX = "gitward.dev/"
 
+NOT_KEPT = "not-kept"
+"""The code of a warning about a value gitward cannot carry: read as absent (SOPS ciphertext)
+or never read (status, fields the API server sets). `gitward convert` exits 1 on one."""
+
 NOT_RECONCILED: dict[str, tuple[str, ...]] = {
     SOURCE_GROUP: ("HelmRepository", "HelmChart", "Bucket", "OCIRepository", "ExternalArtifact"),
     "source.extensions.fluxcd.io": ("ArtifactGenerator",),

@@ -86,6 +86,7 @@ def read_image_repository(m: Manifest) -> ImageRepository | None:
         suspend=bool(spec.boolean("suspend")),
         exclusion_list=exclusions or DEFAULT_EXCLUSION_LIST,
         page_size=page_size,
+        flux_fields=h.carried.flux_fields(),
         origin=m.origin,
     )
 
@@ -104,7 +105,7 @@ def read_image_policy(m: Manifest) -> ImagePolicy | None:
     h = read_header(
         m,
         ("imageRepositoryRef", "policy", "filterTags", "digestReflectionPolicy", "interval", "suspend"),
-        unavailable=m.since({"digestReflectionPolicy": "v1beta2", "interval": "v1beta2", "suspend": "v1"}),
+        unavailable=m.since({"digestReflectionPolicy": "v1beta2", "interval": "v1beta2", "suspend": "v1beta2"}),
         annotations=(HOLD_ANNOTATION, NEVER_DOWNGRADE_ANNOTATION, PIN_ANNOTATION,
                      ALLOW_ROLLBACK_ANNOTATION),
     )
@@ -139,6 +140,7 @@ def read_image_policy(m: Manifest) -> ImagePolicy | None:
         never_downgrade=_flag(spec, h.annotations, NEVER_DOWNGRADE_ANNOTATION),
         pin=h.annotations[PIN_ANNOTATION][0] if PIN_ANNOTATION in h.annotations else "",
         allow_rollback=_flag(spec, h.annotations, ALLOW_ROLLBACK_ANNOTATION),
+        flux_fields=h.carried.flux_fields(),
         origin=m.origin,
     )
 
@@ -158,6 +160,8 @@ def _policy_choice(spec: Struct) -> PolicyChoice | None:
             f"sets {' and '.join(present)}: Flux uses {present[0]} (semver, then alphabetical, then numerical)",
             at_key=True,
         )
+        for unused in present[1:]:
+            policy.carry(unused)
     choices = []
     for kind in present:
         origin = policy.key_pos(kind)
@@ -233,6 +237,7 @@ def read_image_update(m: Manifest) -> ImageUpdate | None:
                 key.require("secretRef")
                 if key.enum("type", ("gpg", "ssh")) == "ssh":
                     key.warning("type", "ssh signing keys are not supported by gitward yet (it signs with gpg)")
+                key.carry("type")
         push = git.struct("push", ("branch", "refspec", "options"))
         if push is not None:
             push_branch = or_else(push.string("branch"), "")
@@ -260,6 +265,7 @@ def read_image_update(m: Manifest) -> ImageUpdate | None:
         push_options=push_options,
         policy_selector=selector.str_map("matchLabels") if selector else (),
         signing_key_secret=signing,
+        flux_fields=h.carried.flux_fields(),
         origin=m.origin,
         message_origin=message_origin,
     )
