@@ -388,6 +388,8 @@ class TagFilter:
     pattern: str
     extract: str = ""
     origin: SourcePos | None = _origin()
+    extract_origin: SourcePos | None = _origin()
+    """Where `extract` is written, for lints about it (None: at `origin`)."""
 
 
 class DigestReflection(StrEnum):
