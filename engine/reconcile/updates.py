@@ -10,12 +10,14 @@ from __future__ import annotations
 import os
 import tempfile
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from engine.act.git import CommitRequest, CommitStatus, GitTarget, commit_and_push
 from engine.evaluate.decision import GATED, ScanFacts, decide, gated
+from engine.evaluate.unknown import unknown_policies
 from engine.evaluate.plan import (
     Selection,
     deployed_tags,
@@ -33,9 +35,10 @@ from engine.model import (
     ImageUpdate,
     Plan,
     RuleSet,
+    UnknownPolicy,
 )
 from engine.reconcile.images import record_decision
-from engine.reconcile.repo import read_marked_files
+from engine.reconcile.repo import checkout_lints, read_marked_files, unique
 from engine.store import queries
 from engine.store.actions import finish_action, start_action
 from engine.store.db import Store
@@ -140,7 +143,7 @@ def _first_seen(store: Store | None, policy: ImagePolicy, tag: str) -> datetime 
 def plan_checkout(root: Path, rules: RuleSet, store: Store | None, now: datetime, *,
                   record: bool = False, reuse: bool = False) -> RepoPlan:
     """Decide every policy (`reuse`: see `decide_all`) and plan every automation's changes on a
-    checkout."""
+    checkout; the plan also says which policies its markers need are unknown, and the lints."""
     files = read_marked_files(root, rules.marker_dialects)
     scans = scan_files(rules, files)
     values = [v for scan in scans.values() for v in scan.values]
@@ -149,6 +152,10 @@ def plan_checkout(root: Path, rules: RuleSet, store: Store | None, now: datetime
     suspended = frozenset(s.object_name for s in queries.list_suspensions(store)
                           if s.object_kind == "ImageUpdateAutomation") if store else frozenset()
     plan = plan_updates(rules, files, selections, now, suspended, scans)
+    lints = checkout_lints(root, rules, values)
+    plan = replace(plan, unknown=unknown_policies(rules, values, {d.policy: d for d in decisions},
+                                                  suspended),
+                   warnings=tuple(unique([*plan.warnings, *lints]).sorted()))
     if record and store is not None:
         for gate in plan.gates:
             if not gate.applied:
@@ -249,6 +256,31 @@ def apply_commits(store: Store, rules: RuleSet, planned: RepoPlan, now: datetime
         _commit_event(store, applied, now)
         outcomes.append(applied)
     return outcomes
+
+
+def unknown_of(planned: RepoPlan, automation: ImageUpdate) -> list[UnknownPolicy]:
+    """The unknown policies an automation's markers need (it applies its own namespace's)."""
+    return [u for u in planned.plan.unknown if u.policy.partition("/")[0] == automation.namespace]
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """How an automation's run ended, as `gitward run` logs it and `reconciles` records it."""
+
+    failed: bool
+    revision: str
+    message: str
+
+
+def run_summary(applied: Sequence[Applied], unknown: Sequence[UnknownPolicy]) -> RunSummary:
+    """The commits pushed and what became of each action; `no updates` when there was none,
+    never without the unknown policies that make "no updates" unsure."""
+    unsure = f"; unknown: {', '.join(u.policy for u in unknown)}" if unknown else ""
+    if not applied:
+        return RunSummary(False, "", f"no updates{unsure}")
+    return RunSummary(any(a.status == "failed" for a in applied),
+                      ",".join(a.commit for a in applied if a.commit),
+                      "; ".join(f"{a.action.target}: {a.summary}" for a in applied) + unsure)
 
 
 def _commit_event(store: Store, applied: Applied, now: datetime) -> None:

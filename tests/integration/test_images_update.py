@@ -19,11 +19,13 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     return code, out.out, out.err
 
 
-def import_tags(capsys: pytest.CaptureFixture[str], state: str, repo: Path, tmp: Path) -> None:
-    tags = tmp / "podinfo.txt"
-    tags.write_text("6.5.1\n6.6.0\n6.7.0\n7.0.0-rc.1\nlatest\n")
-    code, _, err = run(capsys, "--state", state, "images", "import", "podinfo/podinfo", "--tags",
-                       str(tags), "--repo", str(repo))
+def import_tags(capsys: pytest.CaptureFixture[str], state: str, repo: Path, tmp: Path,
+                repository: str = "podinfo/podinfo",
+                tags: str = "6.5.1\n6.6.0\n6.7.0\n7.0.0-rc.1\nlatest\n") -> None:
+    listed = tmp / f"{repository.replace('/', '-')}.txt"
+    listed.write_text(tags)
+    code, _, err = run(capsys, "--state", state, "images", "import", repository, "--tags",
+                       str(listed), "--repo", str(repo))
     assert code == 0, err
 
 
