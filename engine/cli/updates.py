@@ -141,6 +141,8 @@ def update_images(ctx: click.Context, repo: Path, offline: bool, push: bool, no_
     """Rewrite marked values in the checkout, commit them, and optionally push.
 
     Decisions are recorded in the store; each commit carries `Gitward-Decision: <id>` trailers.
+    The policies a marker needs that gitward does not know are listed on stderr; the updates it
+    can make are made.
 
     \b
     Examples:
