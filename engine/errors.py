@@ -94,6 +94,11 @@ def read_line(path: str, line: int) -> str | None:
     return None
 
 
+def of_severity(items: Iterable[Problem], severity: Severity) -> tuple[Problem, ...]:
+    """The problems of one severity, in their order (a report's errors, its warnings)."""
+    return tuple(p for p in items if p.severity is severity)
+
+
 class GitwardError(Exception):
     """Base of every error a user can cause; the CLI prints `str(err)` and exits `exit_code`."""
 

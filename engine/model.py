@@ -26,6 +26,25 @@ def _origin() -> SourcePos | None:
     return field(default=None, compare=False, repr=False)
 
 
+@dataclass(frozen=True)
+class FluxField:
+    """A Flux field gitward does not model, kept verbatim so that nothing is lost between Flux
+    YAML and the DSL (`gitward convert`, `gitward export`).
+
+    `path` says where it sits in the object (`spec.decryption`, `metadata.labels`,
+    `spec.dependsOn[0].readyExpr`, `apiVersion`); `value` is its JSON text, keys sorted, so two
+    equal values compare equal.
+    """
+
+    path: str
+    value: str
+    origin: SourcePos | None = _origin()
+
+
+KUBE_CONFIG_PATH = "spec.kubeConfig"
+"""Where a Kustomization names another cluster; gitward carries it and does not apply there."""
+
+
 @dataclass(frozen=True, order=True)
 class ObjectKey:
     """Identity of a rule object: kind, namespace and name."""
@@ -114,6 +133,7 @@ class GitSource:
     ignore: str = ""
     suspend: bool = False
     recurse_submodules: bool = False
+    flux_fields: tuple[FluxField, ...] = ()
     origin: SourcePos | None = _origin()
 
     KIND = "GitRepository"
@@ -167,10 +187,10 @@ class LayerSelector:
 class OCISource:
     """Flux OCIRepository (source.toolkit.fluxcd.io): an artifact in an OCI registry.
 
-    `url` is `oci://host[:port]/repository` (no tag, no digest). `provider`,
-    `service_account_name` and `verify` (the signature provider, "" when none) are read so that
-    gitward can say what it does instead: it never fetches cloud credentials nor verifies
-    signatures.
+    `url` is `oci://host[:port]/repository` (no tag, no digest). `provider` and
+    `service_account_name` are read so that gitward can say what it does instead: it never
+    fetches cloud credentials. `spec.verify` is carried in `flux_fields` (no signature is
+    verified).
     """
 
     name: str
@@ -188,7 +208,7 @@ class OCISource:
     layer_selector: LayerSelector = LayerSelector()
     ignore: str = ""
     suspend: bool = False
-    verify: str = ""
+    flux_fields: tuple[FluxField, ...] = ()
     origin: SourcePos | None = _origin()
 
     KIND = "OCIRepository"
@@ -290,8 +310,7 @@ class Kustomization:
     substitute_from: tuple[SubstituteFrom, ...] = ()
     health_checks: tuple[HealthCheck, ...] = ()
     components: tuple[str, ...] = ()
-    kube_config: str = ""
-    """`spec.kubeConfig.secretRef.name`: the Kustomization applies to another cluster."""
+    flux_fields: tuple[FluxField, ...] = ()
     origin: SourcePos | None = _origin()
 
     KIND = "Kustomization"
@@ -302,7 +321,8 @@ class Kustomization:
 
     @property
     def remote_cluster(self) -> bool:
-        return bool(self.kube_config)
+        """Whether `spec.kubeConfig` names another cluster to apply to."""
+        return any(f.path == KUBE_CONFIG_PATH for f in self.flux_fields)
 
     @property
     def effective_retry_interval(self) -> timedelta:
@@ -333,6 +353,7 @@ class ImageRepository:
     suspend: bool = False
     exclusion_list: tuple[str, ...] = DEFAULT_EXCLUSION_LIST
     page_size: int = 1000
+    flux_fields: tuple[FluxField, ...] = ()
     origin: SourcePos | None = _origin()
 
     KIND = "ImageRepository"
@@ -413,6 +434,7 @@ class ImagePolicy:
     hold: timedelta | None = None
     never_downgrade: bool = False
     pin: str = ""
+    flux_fields: tuple[FluxField, ...] = ()
     origin: SourcePos | None = _origin()
 
     KIND = "ImagePolicy"
@@ -459,6 +481,7 @@ class ImageUpdate:
     push_options: tuple[tuple[str, str], ...] = ()
     policy_selector: tuple[tuple[str, str], ...] = ()
     signing_key_secret: str = ""
+    flux_fields: tuple[FluxField, ...] = ()
     origin: SourcePos | None = _origin()
     message_origin: SourcePos | None = _origin()
     """Where the message template is written (its YAML value or DSL string), for its errors."""

@@ -8,11 +8,11 @@ import click
 
 from engine.cli.repo import load_one, repo_option
 from engine.cli.kinds import KINDS, find, parse_kind
-from engine.errors import Problem, Problems, Severity, UserError
-from engine.model import FluxObject, Rule
-from engine.rules.flux import flux_expressible, write_flux
+from engine.errors import Problems, UserError
+from engine.model import Rule
+from engine.rules.conversion import Syntax, convert as convert_rules, left_out
+from engine.rules.flux import write_flux
 from engine.rules.load import RULE_SUFFIX, load_files
-from engine.rules.printer import dsl_expressible, print_rules
 
 
 @click.command(context_settings={"ignore_unknown_options": False})
@@ -68,10 +68,13 @@ def _nothing_in(kind: str, namespace: str, everywhere: list[Rule], all_namespace
 @click.command()
 @click.argument("files", nargs=-1, required=True,
                 type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--to", "target", type=click.Choice(["dsl", "flux"]),
+@click.option("--to", "target", type=click.Choice([s.value for s in Syntax]),
               help="Output syntax (default: the other one of the first file's).")
 def convert(files: tuple[Path, ...], target: str | None) -> int:
     """Turn Flux YAML into gitward rules, or rules into Flux YAML.
+
+    Flux fields gitward does not model travel too (as `flux` fields in the rules); what cannot
+    travel is a warning naming it, and the exit code is then 1.
 
     \b
     Examples:
@@ -81,22 +84,12 @@ def convert(files: tuple[Path, ...], target: str | None) -> int:
     problems = Problems()
     rules = load_files(files, problems, builtin=False)
     problems.raise_if_errors()
-    target = target or ("flux" if files[0].suffix == RULE_SUFFIX else "dsl")
-    objects = list(rules.all())
-    expressible, lacks = ((flux_expressible, "no Flux equivalent") if target == "flux"
-                          else (dsl_expressible, "no gitward rules syntax yet"))
-    for rule in objects:
-        if isinstance(rule, FluxObject):
-            click.echo(Problem(Severity.WARNING, f"{rule.KIND} {rule.key.ref} is not a gitward rule "
-                               "(gitward does not reconcile it): left out of the output; keep it as "
-                               "YAML", rule.origin).render(), err=True)
-        elif not expressible(rule):
-            key = rule.key
-            name = f"{rule.KIND} {key.ref if key.namespace else key.name}"
-            click.echo(Problem(Severity.WARNING, f"{name} has {lacks}: left out of the output",
-                               rule.origin).render(), err=True)
-    if target == "flux":
-        click.echo(write_flux(objects), nl=False)
-    else:
-        click.echo(print_rules([rule for rule in objects if dsl_expressible(rule)]), nl=False)
-    return 0
+    syntax = Syntax(target or ("flux" if files[0].suffix == RULE_SUFFIX else "dsl"))
+    text = convert_rules(rules, syntax, problems)
+    for problem in problems:
+        click.echo(problem.render(), err=True)
+    lost = left_out(problems)
+    if lost:
+        click.echo(f"{lost} left out of the output: see the warnings above", err=True)
+    click.echo(text, nl=False)
+    return 1 if lost else 0

@@ -54,8 +54,8 @@ from engine.reconcile.images import (
     PolicyOutcome,
     SecretReader,
     decide_policy,
-    policies_of,
-    scan_repository,
+    is_suspended,
+    reconcile_repository,
     secret_reader,
     utcnow,
 )
@@ -245,31 +245,34 @@ def _images(ctx: click.Context, kind: Kind, names: tuple[str, ...], rules: RuleS
     with open_for_writing(ctx) as store:
         for name in names:
             target = find(kind, rules, name, namespace)
-            if isinstance(target, ImageRepository):
+            if isinstance(target, (ImageRepository, ImagePolicy)) and is_suspended(store, target):
+                click.echo(f"✗ {target.KIND} {target.key.ref} is suspended: resume it first",
+                           err=True)
+                failed = True
+            elif isinstance(target, ImageRepository):
                 failed |= _repository(store, rules, target, deployed, read_secret)
             elif isinstance(target, ImagePolicy):
-                failed |= _report(_decide(store, rules, target, deployed))
+                failed |= _report(decide_policy(store, rules, target, now=utcnow(),
+                                                deployed=deployed.get(target.key.ref)))
     return failed
 
 
 def _repository(store: Store, rules: RuleSet, repository: ImageRepository,
                 deployed: dict[str, str], read_secret: SecretReader | None) -> bool:
+    """The ImageRepository's reconcile, as `gitward run` does it (suspended policies left alone)."""
     click.echo(f"► scanning ImageRepository {repository.key.ref}")
-    scan = scan_repository(store, repository, read_secret=read_secret)
+    done = reconcile_repository(store, rules, repository, deployed=deployed, read_secret=read_secret)
+    scan = done.scan
     if scan.status is ScanStatus.FAILED:
         click.echo(f"✗ scan failed: {scan.error}", err=True)
-    else:
-        click.echo(f"✔ scan #{scan.id}: {scan.tag_count} tags")
-    failed = scan.status is ScanStatus.FAILED
-    for policy in policies_of(rules, repository):
-        failed |= _report(_decide(store, rules, policy, deployed))
+        return True
+    click.echo(f"✔ scan #{scan.id}: {scan.tag_count} tags")
+    for ref in done.suspended:
+        click.echo(f"• ImagePolicy {ref} is suspended: not decided")
+    failed = False
+    for outcome in done.decisions:
+        failed |= _report(outcome)
     return failed
-
-
-def _decide(store: Store, rules: RuleSet, policy: ImagePolicy,
-            deployed: dict[str, str]) -> PolicyOutcome:
-    """Decide with the tag git deploys now, so a scan that lost it is not trusted."""
-    return decide_policy(store, rules, policy, now=utcnow(), deployed=deployed.get(policy.key.ref))
 
 
 def _report(outcome: PolicyOutcome) -> bool:

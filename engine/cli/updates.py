@@ -10,7 +10,6 @@ from pathlib import Path
 
 import click
 
-from engine.act.checkout import commit_files, push_branch
 from engine.cli.repo import load, repo_option
 from engine.cli.output import dump
 from engine.cli.sources import TOKEN_ENV, ssh_command_for, ssh_key_option, workdir_option
@@ -22,7 +21,7 @@ from engine.reconcile.updates import (
     RepoPlan,
     apply_commits,
     plan_checkout,
-    write_changes,
+    update_checkout,
 )
 from engine.reconcile.repo import LoadedCluster
 from engine.store.db import Store
@@ -158,19 +157,23 @@ def update_images(ctx: click.Context, repo: Path, offline: bool, push: bool, no_
         click.echo(f"no updates; {unknown_note(len(plan.unknown))}" if plan.unknown
                    else "no updates")
         return 1 if plan.errors else 0
-    for action in plan.actions:
-        written = write_changes(repo, planned.texts[action.target])
-        for f in action.files:
+    with open_for_writing(ctx) as store:
+        updates = update_checkout(store, planned, repo, datetime.now(UTC), commit=not no_commit,
+                                  push=push, holder=holder_name())
+    for update in updates:
+        for f in update.applied.action.files:
             click.echo(f"✔ {f.path}:{f.line}  {f.old} -> {f.new}")
-        if no_commit or not written:
-            continue
-        sha = commit_files(repo, written, action.author, action.message)
-        click.echo(f"✔ committed {sha[:7]} ({len(written)} file{'s' * (len(written) != 1)})")
-        if push:
-            attempts = push_branch(repo, action.push_branch)
-            retried = f" after {attempts - 1} rebase{'s' * (attempts > 2)}" if attempts > 1 else ""
-            click.echo(f"✔ pushed to branch {action.push_branch}{retried}")
-    return 1 if plan.errors else 0
+        sha, written = update.applied.commit, update.written
+        if sha:
+            click.echo(f"✔ committed {sha[:7]} ({len(written)} file{'s' * (len(written) != 1)})")
+        if update.attempts:
+            retried = (f" after {update.attempts - 1} rebase{'s' * (update.attempts > 2)}"
+                       if update.attempts > 1 else "")
+            click.echo(f"✔ pushed to branch {update.applied.action.push_branch}{retried}")
+        elif update.applied.status == "waiting":
+            click.echo(f"✗ {update.applied.summary}", err=True)
+    waiting = any(u.applied.status == "waiting" for u in updates)
+    return 1 if plan.errors or waiting else 0
 
 
 @click.command("plan")

@@ -32,7 +32,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.errors import Problem, Problems, Severity, SourcePos
+from engine.errors import Problem, Problems, Severity, SourcePos, of_severity
 from engine.evaluate import kubeyaml, kustgen, kusttransform
 from engine.evaluate.kustfile import NEEDS_KUSTOMIZE, KustFile, KustKind, Tree, read_kust, resolve
 from engine.evaluate.kustpatch import Parsed, Patcher
@@ -73,11 +73,11 @@ class Rendered:
 
     @property
     def errors(self) -> tuple[Problem, ...]:
-        return tuple(p for p in self.problems if p.severity is Severity.ERROR)
+        return of_severity(self.problems, Severity.ERROR)
 
     @property
     def warnings(self) -> tuple[Problem, ...]:
-        return tuple(p for p in self.problems if p.severity is Severity.WARNING)
+        return of_severity(self.problems, Severity.WARNING)
 
 
 def build_directory(tree: Tree, directory: str, *, kustomization: Mapping[str, Any] | None = None,

@@ -1,8 +1,9 @@
 """Run the real kustomize: `kustomize build` when that binary is on PATH, else `kubectl kustomize`.
 
-gitward never re-implements kustomize. It runs it the way kustomize-controller does: no load
-restriction (a kustomization may use files above its directory), plugins and Helm off (the
-CLI's defaults). A failure comes back as a `KustomizeFailed` carrying kustomize's own message
+What gitward applies is built by the real kustomize, run the way kustomize-controller runs it:
+no load restriction (a kustomization may use files above its directory), plugins and Helm off
+(the CLI's defaults). (Discovery, which only needs the Flux objects of a path, uses gitward's
+own kustomize subset, engine/evaluate/kustomize.py, so reading a repository needs no binary.) A failure comes back as a `KustomizeFailed` carrying kustomize's own message
 with the logging noise around it removed (kubectl prints it as a klog line).
 """
 

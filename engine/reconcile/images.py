@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
 from engine.errors import GitwardError
 from engine.evaluate.decision import GATED, ScanFacts, decide
@@ -189,3 +189,38 @@ def record_decision(store: Store, decision: Decision) -> Decision:
 
 def policies_of(rules: RuleSet, repository: ImageRepository) -> list[ImagePolicy]:
     return [p for p in rules.image_policies if p.repository_key == repository.key]
+
+
+def is_suspended(store: Store, rule: ImagePolicy | ImageRepository) -> bool:
+    """Suspended in its rule (`spec.suspend`) or in the store (`gitward suspend`)."""
+    return rule.suspend or queries.is_suspended(store, rule.KIND, rule.key.ref)
+
+
+@dataclass(frozen=True)
+class RepositoryOutcome:
+    """One reconcile of an ImageRepository: its scan, then its policies' decisions."""
+
+    scan: ImageScan
+    decisions: tuple[PolicyOutcome, ...] = ()
+    suspended: tuple[str, ...] = ()
+    """Policies left alone because they are suspended."""
+
+
+def reconcile_repository(store: Store, rules: RuleSet, repository: ImageRepository, *,
+                         deployed: Mapping[str, str], clock: Clock = utcnow,
+                         read_secret: SecretReader | None = None) -> RepositoryOutcome:
+    """Scan the repository and decide each of its policies that is not suspended, with the tags
+    git deploys now (`deployed`, by policy): the one way `gitward run` and `gitward reconcile
+    image repository` do it. After a failed scan nothing is decided."""
+    scan = scan_repository(store, repository, clock=clock, read_secret=read_secret)
+    if scan.status is ScanStatus.FAILED:
+        return RepositoryOutcome(scan)
+    decided: list[PolicyOutcome] = []
+    left: list[str] = []
+    for policy in policies_of(rules, repository):
+        if is_suspended(store, policy):
+            left.append(policy.key.ref)
+            continue
+        decided.append(decide_policy(store, rules, policy, now=clock(),
+                                     deployed=deployed.get(policy.key.ref)))
+    return RepositoryOutcome(scan, tuple(decided), tuple(left))

@@ -50,9 +50,8 @@ from engine.observe.cluster import ClusterClient
 from engine.reconcile.images import (
     Clock,
     SecretReader,
-    decide_policy,
     policies_of,
-    scan_repository,
+    reconcile_repository,
 )
 from engine.reconcile.heartbeat import LEASE_TTL, Heartbeat
 from engine.reconcile.notices import CLEARED, LINTS, UNKNOWN, lint_line, policy_lints, say_once
@@ -346,23 +345,21 @@ class Controller:
     def _image_repository(self, repository: ImageRepository) -> Result:
         for policy in policies_of(self.rules, repository):
             self.say(policy.key, LINTS, [lint_line(p) for p in policy_lints(policy)])
-        scan = scan_repository(self.store, repository, clock=self.clock,
-                               read_secret=self.access.read_secret)
+        values, _ = locate_all(self.rules, read_marked_files(self.repo, self.rules.marker_dialects))
+        done = reconcile_repository(self.store, self.rules, repository,
+                                    deployed=deployed_tags(values), clock=self.clock,
+                                    read_secret=self.access.read_secret)
+        scan = done.scan
         if scan.status is ScanStatus.FAILED:
             return Result(Outcome.FAILED, message=f"scan failed: {scan.error}")
-        values, _ = locate_all(self.rules, read_marked_files(self.repo, self.rules.marker_dialects))
-        deployed = deployed_tags(values)
         selected: list[str] = []
         refused: list[str] = []
-        for policy in policies_of(self.rules, repository):
-            if policy.suspend or queries.is_suspended(self.store, policy.KIND, policy.key.ref):
-                continue
-            decision = decide_policy(self.store, self.rules, policy, now=self.clock(),
-                                     deployed=deployed.get(policy.key.ref)).decision
+        for outcome in done.decisions:
+            decision = outcome.decision
             if decision.selected_tag is None:
-                refused.append(f"ImagePolicy {policy.key.ref}: {decision.error}")
+                refused.append(f"ImagePolicy {decision.policy}: {decision.error}")
             else:
-                selected.append(f"{policy.key.ref}={decision.selected_tag}")
+                selected.append(f"{decision.policy}={decision.selected_tag}")
         if refused:  # no scan id in the message: the same refusal is one alert, not one per scan
             return Result(Outcome.FAILED, ",".join(selected), "; ".join(refused))
         return Result(Outcome.OK, ",".join(selected), f"scan #{scan.id}: {scan.tag_count} tags")

@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from engine.act.checkout import CheckoutError, commit_files, push_branch
 from engine.act.git import CommitRequest, CommitStatus, GitTarget, commit_and_push
 from engine.evaluate.decision import GATED, ScanFacts, decide, gated
 from engine.evaluate.unknown import unknown_policies
@@ -256,6 +257,58 @@ def apply_commits(store: Store, rules: RuleSet, planned: RepoPlan, now: datetime
         _commit_event(store, applied, now)
         outcomes.append(applied)
     return outcomes
+
+
+@dataclass(frozen=True)
+class LocalUpdate:
+    """What `images update` did for one commit action in the user's checkout."""
+
+    applied: Applied
+    written: tuple[str, ...]
+    attempts: int = 0
+    """Pushes tried (a rejected push is rebased and tried again); 0 when nothing was pushed."""
+
+
+def update_checkout(store: Store, planned: RepoPlan, root: Path, now: datetime, *,
+                    commit: bool, push: bool, holder: str,
+                    plan_id: str | None = None) -> list[LocalUpdate]:
+    """`images update`: write each commit action into the checkout at `root`, commit it, and
+    push it, as `apply` and `run` do: the push holds the branch's lease, so it never races a
+    `gitward run` pushing the same branch, and each commit is recorded in `actions` with its
+    event. A commit or push that fails is recorded, then raised (a CheckoutError)."""
+    plan_id = plan_id or uuid.uuid4().hex[:12]
+    done: list[LocalUpdate] = []
+    for action in planned.plan.actions:
+        written = tuple(write_changes(root, planned.texts[action.target]))
+        if not commit or not written:
+            done.append(LocalUpdate(Applied(action, "written", "written, not committed"), written))
+            continue
+        action_id = start_action(store, plan_id=plan_id, type=action.TYPE, target=action.target,
+                                 payload=action.to_json(), now=now)
+        attempts = 0
+        try:
+            sha = commit_files(root, list(written), action.author, action.message)
+            if push:
+                with hold_lease(store, git_lease_name(action.url, action.push_branch), holder,
+                                LEASE_TTL, now):
+                    attempts = push_branch(root, action.push_branch)
+        except LeaseHeld as err:
+            waiting = f"committed locally, not pushed: {err}"
+            finish_action(store, action_id, status="skipped", now=now, error=waiting)
+            done.append(LocalUpdate(Applied(action, "waiting", waiting, sha), written))
+            continue
+        except CheckoutError as err:
+            finish_action(store, action_id, status="failed", now=now, error=str(err))
+            _commit_event(store, Applied(action, "failed", str(err)), now)
+            raise
+        status, summary = ("done", f"pushed to {action.push_branch}") if push else (
+            "skipped", "committed locally, not pushed")
+        finish_action(store, action_id, status=status, now=now,
+                      payload={"commit": sha, "attempts": attempts, "forced": False})
+        applied = Applied(action, status, summary, sha)
+        _commit_event(store, applied, now)
+        done.append(LocalUpdate(applied, written, attempts))
+    return done
 
 
 def unknown_of(planned: RepoPlan, automation: ImageUpdate) -> list[UnknownPolicy]:

@@ -30,7 +30,7 @@ from pathlib import Path
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
-from engine.errors import GitwardError, Problem, RuleError, Severity, SourcePos
+from engine.errors import GitwardError, Problem, RuleError, Severity, SourcePos, of_severity
 from engine.evaluate.apply import (
     Change,
     ObjectAction,
@@ -238,11 +238,11 @@ class WatchReport:
 
     @property
     def errors(self) -> tuple[Problem, ...]:
-        return tuple(p for p in self.problems if p.severity is Severity.ERROR)
+        return of_severity(self.problems, Severity.ERROR)
 
     @property
     def warnings(self) -> tuple[Problem, ...]:
-        return tuple(p for p in self.problems if p.severity is Severity.WARNING)
+        return of_severity(self.problems, Severity.WARNING)
 
     @property
     def ok(self) -> bool:

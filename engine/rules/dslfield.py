@@ -25,7 +25,7 @@ class Merge(Enum):
     ONCE = "once"  # given at most once
     APPEND = "append"  # repeatable: each line adds one item
     EXTEND = "extend"  # repeatable: each line adds its values; None (`none`) is an explicit empty list
-    GIT_REF = "git-ref"  # (label, GitRef field, value) parts gathered into one GitRef, each once
+    PARTS = "parts"  # (label, field, value) parts gathered into one object (`Spec.parts`), each once
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,8 @@ class Spec:
     read: Callable[[Values], Any]
     merge: Merge = Merge.ONCE
     block: bool = False
+    parts: Callable[..., Any] | None = None
+    """What `Merge.PARTS` builds from the gathered fields (a GitRef, an OCIRef)."""
 
 
 class Values:

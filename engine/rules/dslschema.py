@@ -23,6 +23,8 @@ from engine.model import (
     CommitAuthor,
     DigestReflection,
     Direction,
+    FluxField,
+    GitRef,
     GitSource,
     HealthCheck,
     ImageOverride,
@@ -30,19 +32,25 @@ from engine.model import (
     ImageRepository,
     ImageUpdate,
     Kustomization,
+    LayerOperation,
+    LayerSelector,
     MarkerDialect,
     MarkerValue,
     NamespacedRef,
+    OCIRef,
+    OCISource,
     Patch,
     PolicyChoice,
     PolicyKind,
     Rule,
     Selector,
+    SourceKind,
     SourceRef,
     SubstituteFrom,
     TagFilter,
 )
 from engine.rules.dslfield import Merge, Spec, Values
+from engine.rules.dslflux import read_flux_field
 from engine.rules.syntax import Invalid, Value
 
 _KIND_WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*")
@@ -68,13 +76,38 @@ def _pair(v: Values) -> tuple[str, str]:
     return v.string("a key and a value"), v.string("a key and a value")
 
 
+SOURCE_WORDS = {
+    "git": SourceKind.GIT_REPOSITORY,
+    "oci": SourceKind.OCI_REPOSITORY,
+    "bucket": SourceKind.BUCKET,
+    "external-artifact": SourceKind.EXTERNAL_ARTIFACT,
+}
+"""The word for each kind of source a Kustomization may name (`source oci NAME`)."""
+
+
 def _source_ref(v: Values) -> SourceRef:
+    kind = v.choice(SOURCE_WORDS, "source kind")
+    namespace, name, pos = v.ref(f"{v.last.text} NAME")
+    return SourceRef(name, namespace, kind, origin=pos)
+
+
+def _git_source_ref(v: Values) -> SourceRef:
+    """An image update's source: the git repository it pushes to."""
     kind = v.word("git NAME")
     if kind.text != "git":
         hint = "write: source git NAME"
-        raise Invalid(f"only git sources are supported, not '{kind.text}'", kind.pos, hint)
+        raise Invalid(f"an image update pushes to a git source, not '{kind.text}'", kind.pos, hint)
     namespace, name, pos = v.ref("git NAME")
     return SourceRef(name, namespace, origin=pos)
+
+
+def _flux(v: Values) -> FluxField:
+    path = v.take("a Flux field path and its YAML value, e.g. spec.deletionPolicy \"Delete\"")
+    value = v.take("a YAML value (a string), e.g. \"Delete\"")
+    if not value.quoted:
+        raise Invalid(f"flux expects its value as a string of YAML, not the bare word {value.shown()}",
+                      value.pos, f'strings are quoted: "{value.text}"')
+    return read_flux_field(path.text, path.pos, value.text, value.pos)
 
 
 def _namespaced_ref(v: Values) -> NamespacedRef:
@@ -94,6 +127,20 @@ _GIT_REF_FIELDS = {"branch": "branch", "tag": "tag", "semver": "semver", "refnam
 
 def _git_ref_part(keyword: str) -> Callable[[Values], tuple[str, str, str]]:
     return lambda v: (keyword, _GIT_REF_FIELDS[keyword], v.string())
+
+
+_OCI_REF_FIELDS = {"tag": "tag", "semver": "semver", "semver-filter": "semver_filter", "digest": "digest"}
+
+
+def _oci_ref_part(keyword: str) -> Callable[[Values], tuple[str, str, str]]:
+    return lambda v: (keyword, _OCI_REF_FIELDS[keyword], v.string())
+
+
+def _layer(v: Values) -> LayerSelector:
+    media_type = v.string('a media type, e.g. "application/vnd.cncf.flux.content.v1.tar+gzip"')
+    if not v.more():
+        return LayerSelector(media_type)
+    return LayerSelector(media_type, v.choice({op.value: op for op in LayerOperation}, "layer operation"))
 
 
 def _checkout(v: Values) -> tuple[str, str, str]:
@@ -266,6 +313,20 @@ _TARGET_FIELDS = {
 }
 
 
+_REGISTRY_ACCESS = {
+    "secret": Spec("secret_ref", _string),
+    "cert-secret": Spec("cert_secret_ref", _string),
+    "proxy-secret": Spec("proxy_secret_ref", _string),
+    "service-account": Spec("service_account_name", _string),
+    "provider": Spec("provider", lambda v: v.choice({p: p for p in _PROVIDERS}, "provider")),
+    "insecure": Spec("insecure", _flag),
+}
+"""How an image repository or an OCI source reaches its registry."""
+
+_FLUX = Spec("flux_fields", _flux, Merge.APPEND)
+"""`flux PATH "YAML"`: a Flux field gitward does not model (dslflux.py), on every Flux kind."""
+
+
 # --- Statements -----------------------------------------------------------------------------
 
 
@@ -302,15 +363,32 @@ KINDS = (
         GitSource,
         {
             "url": Spec("url", _string),
-            **{kw: Spec("ref", _git_ref_part(kw), Merge.GIT_REF) for kw in _GIT_REF_FIELDS},
+            **{kw: Spec("ref", _git_ref_part(kw), Merge.PARTS, parts=GitRef) for kw in _GIT_REF_FIELDS},
             "interval": Spec("interval", _duration),
             "timeout": Spec("timeout", _duration),
             "secret": Spec("secret_ref", _string),
             "ignore": Spec("ignore", _string),
             "suspend": Spec("suspend", _flag),
             "recurse-submodules": Spec("recurse_submodules", _flag),
+            "flux": _FLUX,
         },
         {"url": 'url "https://github.com/org/repo"'},
+    ),
+    Kind(
+        ("source", "oci"),
+        OCISource,
+        {
+            "url": Spec("url", _string),
+            **{kw: Spec("ref", _oci_ref_part(kw), Merge.PARTS, parts=OCIRef) for kw in _OCI_REF_FIELDS},
+            "interval": Spec("interval", _duration),
+            "timeout": Spec("timeout", _duration),
+            **_REGISTRY_ACCESS,
+            "layer": Spec("layer_selector", _layer),
+            "ignore": Spec("ignore", _string),
+            "suspend": Spec("suspend", _flag),
+            "flux": _FLUX,
+        },
+        {"url": 'url "oci://ghcr.io/org/manifests"'},
     ),
     Kind(
         ("kustomization",),
@@ -338,6 +416,7 @@ KINDS = (
             "substitute-from": Spec("substitute_from", _substitute_from, Merge.APPEND),
             "health-check": Spec("health_checks", _health_check, Merge.APPEND),
             "component": Spec("components", _string, Merge.APPEND),
+            "flux": _FLUX,
         },
         {"source": "source git NAME"},
     ),
@@ -348,15 +427,11 @@ KINDS = (
             "image": Spec("image", _string),
             "interval": Spec("interval", _duration),
             "timeout": Spec("timeout", _duration),
-            "secret": Spec("secret_ref", _string),
-            "cert-secret": Spec("cert_secret_ref", _string),
-            "proxy-secret": Spec("proxy_secret_ref", _string),
-            "service-account": Spec("service_account_name", _string),
-            "provider": Spec("provider", lambda v: v.choice({p: p for p in _PROVIDERS}, "provider")),
-            "insecure": Spec("insecure", _flag),
+            **_REGISTRY_ACCESS,
             "suspend": Spec("suspend", _flag),
             "exclude": Spec("exclusion_list", _exclude, Merge.EXTEND),
             "page-size": Spec("page_size", _page_size),
+            "flux": _FLUX,
         },
         {"image": 'image "ghcr.io/org/app"'},
     ),
@@ -373,6 +448,7 @@ KINDS = (
             "hold": Spec("hold", _duration),
             "never": Spec("never_downgrade", _never),
             "pin": Spec("pin", _string),
+            "flux": _FLUX,
         },
         {"repository": "repository NAME", "select": 'select highest semver ">=1.0.0"'},
     ),
@@ -380,11 +456,11 @@ KINDS = (
         ("image", "update"),
         _image_update,
         {
-            "source": Spec("source_ref", _source_ref),
+            "source": Spec("source_ref", _git_source_ref),
             "path": Spec("path", _string),
             "interval": Spec("interval", _duration),
             "suspend": Spec("suspend", _flag),
-            "checkout": Spec("checkout_ref", _checkout, Merge.GIT_REF),
+            "checkout": Spec("checkout_ref", _checkout, Merge.PARTS, parts=GitRef),
             "author": Spec("author", _author),
             "message": Spec("message", _message),
             "message-value": Spec("message_template_values", _pair, Merge.APPEND),
@@ -393,6 +469,7 @@ KINDS = (
             "push-option": Spec("push_options", _pair, Merge.APPEND),
             "policy-selector": Spec("policy_selector", _pair, Merge.APPEND),
             "signing-key": Spec("signing_key_secret", _string),
+            "flux": _FLUX,
         },
         {"source": "source git NAME", "author": 'author "Flux Bot <flux@example.com>"'},
     ),
@@ -447,8 +524,8 @@ def kind_of(header: Sequence[Value]) -> tuple[Kind, Value]:
             raise Invalid(f"the name of {kind.label} is written without quotes", header[n].pos, code="dsl-name")
         return kind, header[n]
     if words[0] == "source" and len(header) > 1:
-        hint = "write: source git NAME {"
-        message = f"only git sources are supported, not '{header[1].text}'"
+        hint = "write: source git NAME { or source oci NAME {"
+        message = f"unknown source '{header[1].text}': gitward fetches git and oci sources"
         raise Invalid(message, header[1].pos, hint, "dsl-statement")
     two_word = any(k.words[0] == words[0] and len(k.words) == 2 for k in KINDS) and len(header) > 1
     phrase = " ".join(words[:2]) if two_word else words[0]

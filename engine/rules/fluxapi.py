@@ -18,6 +18,10 @@ NEVER_DOWNGRADE_ANNOTATION = "gitward.dev/never-downgrade"
 PIN_ANNOTATION = "gitward.dev/pin"
 GITWARD_PREFIX = "gitward.dev/"
 
+NOT_KEPT = "not-kept"
+"""The code of a warning about a value gitward cannot carry: read as absent (SOPS ciphertext)
+or never read (status, fields the API server sets). `gitward convert` exits 1 on one."""
+
 NOT_RECONCILED: dict[str, tuple[str, ...]] = {
     SOURCE_GROUP: ("HelmRepository", "HelmChart", "Bucket", "OCIRepository", "ExternalArtifact"),
     "source.extensions.fluxcd.io": ("ArtifactGenerator",),

@@ -85,6 +85,7 @@ def read_image_repository(m: Manifest) -> ImageRepository | None:
         suspend=bool(spec.boolean("suspend")),
         exclusion_list=exclusions or DEFAULT_EXCLUSION_LIST,
         page_size=page_size,
+        flux_fields=h.carried.flux_fields(),
         origin=m.origin,
     )
 
@@ -103,7 +104,7 @@ def read_image_policy(m: Manifest) -> ImagePolicy | None:
     h = read_header(
         m,
         ("imageRepositoryRef", "policy", "filterTags", "digestReflectionPolicy", "interval", "suspend"),
-        unavailable=m.since({"digestReflectionPolicy": "v1beta2", "interval": "v1beta2", "suspend": "v1"}),
+        unavailable=m.since({"digestReflectionPolicy": "v1beta2", "interval": "v1beta2", "suspend": "v1beta2"}),
         annotations=(HOLD_ANNOTATION, NEVER_DOWNGRADE_ANNOTATION, PIN_ANNOTATION),
     )
     spec = h.spec
@@ -137,6 +138,7 @@ def read_image_policy(m: Manifest) -> ImagePolicy | None:
         hold=_hold(spec, h.annotations),
         never_downgrade=_flag(spec, h.annotations, NEVER_DOWNGRADE_ANNOTATION),
         pin=h.annotations[PIN_ANNOTATION][0] if PIN_ANNOTATION in h.annotations else "",
+        flux_fields=h.carried.flux_fields(),
         origin=m.origin,
     )
 
@@ -156,6 +158,8 @@ def _policy_choice(spec: Struct) -> PolicyChoice | None:
             f"sets {' and '.join(present)}: Flux uses {present[0]} (semver, then alphabetical, then numerical)",
             at_key=True,
         )
+        for unused in present[1:]:
+            policy.carry(unused)
     choices = []
     for kind in present:
         origin = policy.key_pos(kind)
@@ -231,6 +235,7 @@ def read_image_update(m: Manifest) -> ImageUpdate | None:
                 key.require("secretRef")
                 if key.enum("type", ("gpg", "ssh")) == "ssh":
                     key.warning("type", "ssh signing keys are not supported by gitward yet (it signs with gpg)")
+                key.carry("type")
         push = git.struct("push", ("branch", "refspec", "options"))
         if push is not None:
             push_branch = or_else(push.string("branch"), "")
@@ -258,6 +263,7 @@ def read_image_update(m: Manifest) -> ImageUpdate | None:
         push_options=push_options,
         policy_selector=selector.str_map("matchLabels") if selector else (),
         signing_key_secret=signing,
+        flux_fields=h.carried.flux_fields(),
         origin=m.origin,
         message_origin=message_origin,
     )

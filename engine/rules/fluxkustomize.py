@@ -43,16 +43,16 @@ def read_kustomization(m: Manifest) -> Kustomization | None:
     }
     removed = "removed in kustomize.toolkit.fluxcd.io/v1: use spec.patches"
     unavailable: dict[str, str] = {}
+    retired: dict[str, str] = {}
     if beta:
         known += ["patchesStrategicMerge", "patchesJson6902"]
-        ignored["validation"] = "deprecated by Flux"
-        ignored["serviceAccount"] = "deprecated by Flux: use serviceAccountName"
+        retired = {"validation": "deprecated by Flux", "serviceAccount": "deprecated by Flux: use serviceAccountName"}
     else:
         unavailable = {
             "patchesStrategicMerge": removed, "patchesJson6902": removed,
             "validation": "removed in kustomize.toolkit.fluxcd.io/v1",
         }
-    h = read_header(m, known, ignored=ignored, unavailable=unavailable)
+    h = read_header(m, known, ignored=ignored, retired=retired, unavailable=unavailable)
     spec = h.spec
     if spec is None:
         return None
@@ -63,7 +63,7 @@ def read_kustomization(m: Manifest) -> Kustomization | None:
         dep = spec.child(where, item, ("name", "namespace"), ignored={"readyExpr": ""})
         name = or_else(dep.string("name", required=True), "")
         depends_on.append(NamespacedRef(name, or_else(dep.string("namespace"), ""), origin=dep.pos("name")))
-    kube_config = _kube_config(spec)
+    _kube_config(spec)
     common = spec.struct("commonMetadata", ("labels", "annotations"))
     post = spec.struct("postBuild", ("substitute", "substituteFrom"))
     return Kustomization(
@@ -91,27 +91,27 @@ def read_kustomization(m: Manifest) -> Kustomization | None:
         substitute_from=tuple(_substitute_from(post)) if post else (),
         health_checks=tuple(_health_checks(spec)),
         components=spec.str_list("components"),
-        kube_config=kube_config,
+        flux_fields=h.carried.flux_fields(),
         origin=m.origin,
     )
 
 
-def _kube_config(spec: Struct) -> str:
-    """`spec.kubeConfig`: the Secret (or ConfigMap) naming another cluster (read so that discovery
-    and `convert` know of it; gitward applies to the cluster it is configured for only)."""
+def _kube_config(spec: Struct) -> None:
+    """`spec.kubeConfig`: the Secret (or ConfigMap) naming another cluster, checked and carried
+    (so that discovery and `convert` know of it; gitward applies to the cluster it is
+    configured for only)."""
     sub = spec.struct("kubeConfig", ("secretRef", "configMapRef"))
     if sub is None:
-        return ""
-    names = []
+        return
     for field in ("secretRef", "configMapRef"):
         ref = sub.struct(field, ("name", "key"))
         if ref is not None:
-            names.append(or_else(ref.string("name", required=True), ""))
-    name = next((n for n in names if n), "(unnamed)")
+            ref.string("name", required=True)
+            ref.string("key")
     spec.warning("kubeConfig", "gitward applies to the cluster it is configured for, not to the "
                  "cluster this Secret names: this Kustomization is not applied, and the Flux "
                  "objects it renders are not read", at_key=True)
-    return name
+    spec.carry("kubeConfig")
 
 
 def _images(spec: Struct) -> Iterable[ImageOverride]:

@@ -4,6 +4,12 @@
 with the fields the kind knows; `read_local_ref`, `read_git_ref` and `read_source_ref` read the
 references several kinds share. The per-group readers (fluxsource.py, fluxkustomize.py,
 fluximage.py) build on these.
+
+What a kind does not model is kept verbatim (`Carried`, then the rule's `flux_fields`): the
+spec fields a reader ignores or carries, metadata labels, annotations (but gitward's own),
+finalizers, owner references and `generateName`, and the apiVersion when a field the v1 API
+removed is kept. What cannot be kept is a warning with the code NOT_KEPT: `status` and the
+fields the API server sets (never read), and SOPS ciphertext (never decrypted).
 """
 
 from __future__ import annotations
@@ -13,10 +19,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
+import yaml
+
 from engine.errors import Problems, SourcePos, did_you_mean
-from engine.model import DEFAULT_NAMESPACE, GitRef, SourceKind, SourceRef
-from engine.rules.fluxapi import GITWARD_PREFIX
-from engine.rules.yamldoc import Document, Struct
+from engine.model import DEFAULT_NAMESPACE, FluxField, GitRef, SourceKind, SourceRef
+from engine.rules.fluxapi import GITWARD_PREFIX, NOT_KEPT
+from engine.rules.fluxfields import carried
+from engine.rules.yamldoc import Document, Struct, Verbatim, ciphertext_in, is_null, join
 
 _AGE = {"v1beta1": 0, "v1beta2": 1, "v1": 2}
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -25,6 +34,11 @@ _METADATA = (
     "name", "namespace", "labels", "annotations", "generateName", "uid", "resourceVersion",
     "generation", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds",
     "ownerReferences", "finalizers", "managedFields", "selfLink", "clusterName",
+)
+_CARRIED_METADATA = ("labels", "finalizers", "ownerReferences", "generateName")
+_SERVER_SET = (
+    "uid", "resourceVersion", "generation", "creationTimestamp", "deletionTimestamp",
+    "deletionGracePeriodSeconds", "managedFields", "selfLink", "clusterName",
 )
 _TOP_LEVEL = ("apiVersion", "kind", "metadata", "spec", "status", "sops")
 _GIT_REF = ("branch", "tag", "semver", "name", "commit")
@@ -56,14 +70,40 @@ class Manifest:
         }
 
 
+class Carried:
+    """The fields of one object that gitward does not model, gathered while it is read: the
+    structs opened by `read_header` add the fields they keep to `verbatim`."""
+
+    def __init__(self, m: Manifest) -> None:
+        self.m = m
+        self.verbatim: list[Verbatim] = []
+        self.built: list[FluxField] = []
+
+    def flux_fields(self) -> tuple[FluxField, ...]:
+        """Every kept field, by path; one holding SOPS ciphertext is a NOT_KEPT warning instead
+        (call it once, when the object is read)."""
+        found = list(self.built)
+        for item in self.verbatim:
+            secret = ciphertext_in(item.value)
+            if secret is not None:
+                self.m.problems.warning(
+                    f"{item.path} holds a SOPS-encrypted value: gitward does not decrypt, so it "
+                    "cannot keep the field", self.m.doc.pos(secret), code=NOT_KEPT)
+                continue
+            found.append(carried(item.path, self.m.doc.to_json(item.value), self.m.doc.pos(item.key)))
+        return tuple(sorted(found, key=lambda f: f.path))
+
+
 @dataclass(frozen=True)
 class Header:
-    """What every kind has: metadata (name, namespace, the gitward annotations) and `spec`."""
+    """What every kind has: metadata (name, namespace, the gitward annotations), `spec`, and
+    what the reader keeps verbatim."""
 
     name: str
     namespace: str
     spec: Struct | None
     annotations: dict[str, tuple[str, SourcePos]]
+    carried: Carried
 
 
 def read_header(
@@ -71,16 +111,22 @@ def read_header(
     spec_fields: Iterable[str],
     *,
     ignored: Mapping[str, str] | None = None,
+    retired: Mapping[str, str] | None = None,
     unavailable: Mapping[str, str] | None = None,
     annotations: Iterable[str] = (),
 ) -> Header:
     """Check the top level and metadata; open `spec` with the fields this kind knows.
 
-    A top-level `sops` mapping (the metadata of a SOPS-encrypted file) is accepted on every kind
-    without a word: Flux decrypts such objects; values still encrypted warn where they are read.
+    `ignored` spec fields are warnings and kept verbatim; `retired` ones too (fields of a beta
+    API that v1 removed), and the object then keeps its apiVersion, since v1 has no place for
+    them. A top-level `sops` mapping (the metadata of a SOPS-encrypted file) is accepted on
+    every kind without a word: Flux decrypts such objects and drops it; values still encrypted
+    warn where they are read.
     """
     assert m.doc.node is not None
-    top = Struct(m.doc, m.problems, m.doc.node, "", _TOP_LEVEL)
+    keep = Carried(m)
+    top = Struct(m.doc, m.problems, m.doc.node, "", _TOP_LEVEL, verbatim=keep.verbatim)
+    _not_kept(top, "status", "is written by Flux's controllers")
     meta = top.struct("metadata", _METADATA, required=True)
     name, namespace = "", DEFAULT_NAMESPACE
     notes: dict[str, tuple[str, SourcePos]] = {}
@@ -91,29 +137,50 @@ def read_header(
         namespace = or_else(meta.string("namespace"), "") or DEFAULT_NAMESPACE
         if len(namespace) > 63 or not _DNS_LABEL.match(namespace):
             meta.error("namespace", f'"{namespace}" is not a valid namespace (lower-case letters, digits and "-")')
-        notes = _gitward_annotations(meta, tuple(annotations))
-    spec = top.struct("spec", tuple(spec_fields), required=True, ignored=ignored, unavailable=unavailable)
-    return Header(name, namespace, spec, notes)
+        notes = _annotations(meta, tuple(annotations), keep)
+        for field in _CARRIED_METADATA:
+            meta.carry(field)
+        for field in _SERVER_SET:
+            _not_kept(meta, field, "is set by the API server")
+    spec = top.struct("spec", tuple(spec_fields), required=True, ignored={**(ignored or {}), **(retired or {})},
+                      unavailable=unavailable)
+    if spec is not None and retired and not set(retired).isdisjoint(spec.keys):
+        keep.built.append(carried("apiVersion", m.api_version, m.origin))
+    return Header(name, namespace, spec, notes, keep)
 
 
-def _gitward_annotations(meta: Struct, allowed: tuple[str, ...]) -> dict[str, tuple[str, SourcePos]]:
-    """The `gitward.dev/*` annotations this kind reads, as text with the value's position."""
+def _not_kept(struct: Struct, key: str, why: str) -> None:
+    """A field gitward never reads and so cannot carry: a NOT_KEPT warning, unless empty."""
+    node = struct.values.get(key)
+    if node is None or is_null(node) or (isinstance(node, yaml.CollectionNode) and not node.value):
+        return
+    struct.problems.warning(f"{join(struct.where, key)} {why}: gitward does not read it, and convert and "
+                            "export leave it out", struct.key_pos(key), code=NOT_KEPT)
+
+
+def _annotations(meta: Struct, allowed: tuple[str, ...], keep: Carried) -> dict[str, tuple[str, SourcePos]]:
+    """The `gitward.dev/*` annotations this kind reads, as text with the value's position; the
+    others are kept verbatim."""
     sub = meta.struct("annotations", (), open_keys=True)
     found: dict[str, tuple[str, SourcePos]] = {}
     if sub is None:
         return found
+    others: dict[str, object] = {}
     for key in sub.names():
-        if not key.startswith(GITWARD_PREFIX):
+        if key in allowed:
+            text = sub.string(key)
+            if text is not None:
+                found[key] = (text, sub.pos(key))
             continue
-        if key not in allowed:
+        if key.startswith(GITWARD_PREFIX):
             sub.problems.warning(
                 f'{sub.where}: annotation "{key}" means nothing to gitward here{did_you_mean(key, allowed)}',
                 sub.key_pos(key),
             )
-            continue
-        text = sub.string(key)
-        if text is not None:
-            found[key] = (text, sub.pos(key))
+        if not sub.encrypted(sub.values[key], f"{sub.where}.{key}"):
+            others[key] = sub.doc.to_json(sub.values[key])
+    if others:
+        keep.built.append(carried("metadata.annotations", others, meta.key_pos("annotations")))
     return found
 
 

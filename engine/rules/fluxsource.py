@@ -38,8 +38,9 @@ def read_git_repository(m: Manifest) -> GitSource | None:
         ignored={
             "provider": "", "serviceAccountName": "", "proxySecretRef": "", "include": "",
             "verify": "commit signatures are not verified",
-            "sparseCheckout": "the whole repository is checked out", **beta,
+            "sparseCheckout": "the whole repository is checked out",
         },
+        retired=beta,
     )
     spec = h.spec
     if spec is None:
@@ -58,6 +59,7 @@ def read_git_repository(m: Manifest) -> GitSource | None:
         ignore=or_else(spec.string("ignore"), ""),
         suspend=bool(spec.boolean("suspend")),
         recurse_submodules=bool(spec.boolean("recurseSubmodules")),
+        flux_fields=h.carried.flux_fields(),
         origin=m.origin,
     )
 
@@ -128,6 +130,7 @@ def read_oci_repository(m: Manifest) -> OCISource | None:
                            ("proxySecretRef", "HTTPS_PROXY and friends from the environment apply")):
         if spec.has(field):
             spec.warning(field, f"not applied by gitward: {instead}", at_key=True)
+    _read_verify(spec)
     return OCISource(
         name=h.name,
         url=url,
@@ -144,7 +147,7 @@ def read_oci_repository(m: Manifest) -> OCISource | None:
         layer_selector=_read_layer_selector(spec),
         ignore=or_else(spec.string("ignore"), ""),
         suspend=bool(spec.boolean("suspend")),
-        verify=_read_verify(spec),
+        flux_fields=h.carried.flux_fields(),
         origin=m.origin,
     )
 
@@ -199,12 +202,12 @@ def _read_layer_selector(spec: Struct) -> LayerSelector:
                          LayerOperation(operation or LayerOperation.EXTRACT.value))
 
 
-def _read_verify(spec: Struct) -> str:
-    """The signature provider named by `spec.verify`, with the warning that it is not checked."""
+def _read_verify(spec: Struct) -> None:
+    """`spec.verify`, checked and carried, with the warning that no signature is verified."""
     sub = spec.struct("verify", ("provider", "secretRef", "matchOIDCIdentity"))
     if sub is None:
-        return ""
+        return
     provider = or_else(sub.enum("provider", ("cosign", "notation"), "cosign"), "cosign")
     spec.warning("verify", f"{provider} signatures are not verified by gitward: the artifact is "
                  "checked against the digests in its manifest only", at_key=True)
-    return provider
+    spec.carry("verify")

@@ -2,7 +2,8 @@
 
 The v1 of each group, keys in alphabetical order (Flux marshals through JSON), Go durations,
 defaults omitted. gitward's own gates, which Flux has no field for, travel as `gitward.dev/*`
-annotations that the reader takes back, so every model object round-trips.
+annotations that the reader takes back, and the Flux fields gitward does not model
+(`flux_fields`) go back where they were read, so every model object round-trips.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from engine.model import (
     DEFAULT_COMMIT_MESSAGE,
     DEFAULT_EXCLUSION_LIST,
     DigestReflection,
+    FluxField,
     GitRef,
     GitSource,
     ImagePolicy,
@@ -30,6 +32,7 @@ from engine.model import (
     SourceRef,
 )
 from engine.rules.duration import format_go
+from engine.rules.fluxfields import place
 from engine.rules.fluxapi import (
     HOLD_ANNOTATION,
     IMAGE_GROUP,
@@ -65,9 +68,10 @@ def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
 _Dumper.add_representer(str, _represent_str)
 
 
-def dump_value(value: object) -> str:
-    """A YAML value as block text (patches read from deprecated inline forms)."""
-    return str(yaml.dump(value, Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True))
+def dump_value(value: object, width: int = 80) -> str:
+    """A YAML value as block text (patches read from deprecated inline forms, `flux` fields)."""
+    return str(yaml.dump(value, Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True,
+                         width=width))
 
 
 def flux_expressible(rule: Rule) -> bool:
@@ -92,10 +96,13 @@ def write_flux(rules: Iterable[Rule]) -> str:
 
 
 def _manifest(group: str, kind: str, name: str, namespace: str, spec: dict[str, object],
-              annotations: dict[str, str] | None = None) -> dict[str, object]:
+              fields: tuple[FluxField, ...], annotations: dict[str, str] | None = None) -> dict[str, object]:
     metadata: dict[str, object] = {"annotations": annotations} if annotations else {}
     metadata.update(name=name, namespace=namespace)
-    return {"apiVersion": f"{group}/v1", "kind": kind, "metadata": metadata, "spec": spec}
+    doc: dict[str, object] = {"apiVersion": f"{group}/v1", "kind": kind, "metadata": metadata, "spec": spec}
+    for field in fields:
+        place(doc, field)
+    return doc
 
 
 def _compact(fields: dict[str, object]) -> dict[str, object]:
@@ -136,7 +143,7 @@ def _write_git_source(s: GitSource) -> dict[str, object]:
         "url": s.url,
     })
     spec["ref"] = _git_ref_doc(s.ref)  # always written: no ref means "master" to Flux
-    return _manifest(SOURCE_GROUP, s.KIND, s.name, s.namespace, dict(sorted(spec.items())))
+    return _manifest(SOURCE_GROUP, s.KIND, s.name, s.namespace, dict(sorted(spec.items())), s.flux_fields)
 
 
 def _write_oci_source(s: OCISource) -> dict[str, object]:
@@ -158,9 +165,8 @@ def _write_oci_source(s: OCISource) -> dict[str, object]:
         "suspend": s.suspend,
         "timeout": None if s.timeout == timedelta(seconds=60) else _go_minutes(s.timeout),
         "url": s.url,
-        "verify": {"provider": s.verify} if s.verify else None,
     })
-    return _manifest(SOURCE_GROUP, s.KIND, s.name, s.namespace, spec)
+    return _manifest(SOURCE_GROUP, s.KIND, s.name, s.namespace, spec, s.flux_fields)
 
 
 def _source_ref_doc(ref: SourceRef) -> dict[str, object]:
@@ -201,7 +207,6 @@ def _write_kustomization(k: Kustomization) -> dict[str, object]:
             for i in k.images
         ],
         "interval": format_go(k.interval),
-        "kubeConfig": {"secretRef": {"name": k.kube_config}} if k.kube_config else None,
         "namePrefix": k.name_prefix,
         "nameSuffix": k.name_suffix,
         "patches": patches,
@@ -216,7 +221,7 @@ def _write_kustomization(k: Kustomization) -> dict[str, object]:
         "wait": k.wait,
     })
     spec["prune"] = k.prune  # required by Flux, so written even when false
-    return _manifest(KUSTOMIZE_GROUP, k.KIND, k.name, k.namespace, dict(sorted(spec.items())))
+    return _manifest(KUSTOMIZE_GROUP, k.KIND, k.name, k.namespace, dict(sorted(spec.items())), k.flux_fields)
 
 
 def _write_image_repository(r: ImageRepository) -> dict[str, object]:
@@ -235,7 +240,7 @@ def _write_image_repository(r: ImageRepository) -> dict[str, object]:
         "timeout": _go_minutes(r.timeout) if r.timeout is not None else None,
     })
     notes = {PAGE_SIZE_ANNOTATION: str(r.page_size)} if r.page_size != 1000 else None
-    return _manifest(IMAGE_GROUP, r.KIND, r.name, r.namespace, spec, notes)
+    return _manifest(IMAGE_GROUP, r.KIND, r.name, r.namespace, spec, r.flux_fields, notes)
 
 
 def _write_image_policy(p: ImagePolicy) -> dict[str, object]:
@@ -254,7 +259,8 @@ def _write_image_policy(p: ImagePolicy) -> dict[str, object]:
         NEVER_DOWNGRADE_ANNOTATION: "true" if p.never_downgrade else None,
         PIN_ANNOTATION: p.pin,
     })
-    return _manifest(IMAGE_GROUP, p.KIND, p.name, p.namespace, spec, {k: str(v) for k, v in notes.items()})
+    return _manifest(IMAGE_GROUP, p.KIND, p.name, p.namespace, spec, p.flux_fields,
+                     {k: str(v) for k, v in notes.items()})
 
 
 def _write_image_update(u: ImageUpdate) -> dict[str, object]:
@@ -277,7 +283,7 @@ def _write_image_update(u: ImageUpdate) -> dict[str, object]:
         "suspend": u.suspend,
         "update": _compact({"path": u.path, "strategy": "Setters"}),
     })
-    return _manifest(IMAGE_GROUP, u.KIND, u.name, u.namespace, spec)
+    return _manifest(IMAGE_GROUP, u.KIND, u.name, u.namespace, spec, u.flux_fields)
 
 
 _WRITERS: dict[type, Callable[..., dict[str, object]]] = {

@@ -8,12 +8,13 @@ docs/dsl.md.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from engine.errors import Problems, SourcePos, did_you_mean
-from engine.model import DEFAULT_NAMESPACE, GitRef, Rule
+from engine.model import DEFAULT_NAMESPACE, Rule
 from engine.rules.dslfield import Merge, Spec, Values, check_name, one_of, split_ref
+from engine.rules.dslflux import FLUX_RULES, check_flux_fields
 from engine.rules.dslschema import KINDS as _KINDS
 from engine.rules.dslschema import kind_of
 from engine.rules.syntax import (
@@ -98,7 +99,12 @@ class _Reader:
             return None
         if kind.namespaced:
             attrs["namespace"] = namespace or DEFAULT_NAMESPACE
-        return kind.build(name=rule_name, origin=name.pos, **attrs)
+        rule = kind.build(name=rule_name, origin=name.pos, **attrs)
+        if isinstance(rule, FLUX_RULES) and rule.flux_fields:
+            checked = check_flux_fields(rule, self.problems, what)
+            self.errors += checked is None
+            return checked
+        return rule
 
     def fields(
         self, block: Block, specs: Mapping[str, Spec], what: str, pairs: bool = False
@@ -113,7 +119,8 @@ class _Reader:
                     self._field(one, specs, what, found, first, given)
                 except Invalid as bad:
                     self.report(bad)
-        return {attr: _frozen(value) for attr, value in found.items()}, given
+        parts = {spec.attr: spec.parts for spec in specs.values() if spec.parts is not None}
+        return {attr: _frozen(value, parts.get(attr)) for attr, value in found.items()}, given
 
     def _field(
         self,
@@ -165,12 +172,12 @@ class _Reader:
             found.setdefault(spec.attr, {})[ref_field] = text
 
 
-def _frozen(value: Any) -> Any:
-    """Lists become tuples and gathered git reference parts a GitRef."""
+def _frozen(value: Any, parts: Callable[..., Any] | None) -> Any:
+    """Lists become tuples and gathered reference parts the object they make (a GitRef)."""
     if isinstance(value, list):
         return tuple(value)
-    if isinstance(value, dict):
-        return GitRef(**value)
+    if isinstance(value, dict) and parts is not None:
+        return parts(**value)
     return value
 
 

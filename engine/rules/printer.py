@@ -1,9 +1,10 @@
 """The `*.rules` writer: canonical DSL text for model objects.
 
 Statements come in the order given, separated by a blank line; fields come in a fixed order
-(the order of docs/dsl.md) and a field equal to its default is left out. Every string is written
-in a form that reads back to exactly the same string, so `parse_rules(print_rules(rules))` gives
-the rules back (origins aside).
+(the order of docs/dsl.md) and a field equal to its default is left out; the Flux fields
+gitward does not model come last, as `flux` fields. Every string is written in a form that
+reads back to exactly the same string, so `parse_rules(print_rules(rules))` gives the rules
+back (origins aside).
 """
 
 from __future__ import annotations
@@ -16,22 +17,28 @@ from engine.model import (
     DEFAULT_NAMESPACE,
     Alert,
     DigestReflection,
+    FluxField,
     GitRef,
     GitSource,
     ImagePolicy,
     ImageRepository,
     ImageUpdate,
     Kustomization,
+    LayerOperation,
+    LayerSelector,
     MarkerDialect,
     MarkerValue,
+    OCISource,
     PolicyKind,
     Rule,
     Selector,
-    SourceKind,
     SourceRef,
 )
+from engine.rules.dslflux import value_text
+from engine.rules.dslschema import SOURCE_WORDS
 from engine.rules.duration import format_short
 from engine.rules.parse import decode_literal
+from engine.rules.syntax import is_word
 
 _INDENT = "  "
 _JSON_ESCAPES = {'"': '\\"', "\n": "\\n", "\t": "\\t", "\r": "\\r", "\b": "\\b", "\f": "\\f"}
@@ -44,10 +51,8 @@ _DIGEST_WORDS = {
 
 
 def dsl_expressible(rule: Rule) -> bool:
-    """Whether the DSL has a statement for `rule`: it has none for OCIRepository sources yet,
-    nor for a Kustomization whose source is one."""
-    if isinstance(rule, Kustomization):
-        return rule.source_ref.kind is SourceKind.GIT_REPOSITORY
+    """Whether the DSL has a statement for `rule`: it has none for the Flux kinds gitward does
+    not reconcile (FluxObject)."""
     return type(rule) in _WRITERS
 
 
@@ -168,8 +173,17 @@ def _git_ref(block: _Block, ref: GitRef, prefix: str = "") -> None:
             block.add(prefix + keyword, block.quote(value))
 
 
+_SOURCE_WORDS = {kind: word for word, kind in SOURCE_WORDS.items()}
+
+
 def _source_ref(block: _Block, ref: SourceRef) -> None:
-    block.add("source", "git", _ref(ref.namespace, ref.name))
+    block.add("source", _SOURCE_WORDS[ref.kind], _ref(ref.namespace, ref.name))
+
+
+def _flux_fields(block: _Block, fields: Iterable[FluxField]) -> None:
+    for field in fields:
+        path = field.path if is_word(field.path) else block.quote(field.path)
+        block.add("flux", path, block.quote(value_text(field)))
 
 
 def _git_source(rule: GitSource, b: _Block) -> None:
@@ -183,6 +197,26 @@ def _git_source(rule: GitSource, b: _Block) -> None:
     if rule.suspend:
         b.add("suspend")
     b.flag("recurse-submodules", rule.recurse_submodules)
+    _flux_fields(b, rule.flux_fields)
+
+
+def _oci_source(rule: OCISource, b: _Block) -> None:
+    b.string("url", rule.url, default=None)
+    ref = rule.ref
+    for keyword, value in (("tag", ref.tag), ("semver", ref.semver), ("semver-filter", ref.semver_filter),
+                           ("digest", ref.digest)):
+        b.string(keyword, value)
+    b.duration("interval", rule.interval, _default_duration(rule, "interval"))
+    b.duration("timeout", rule.timeout, _default_duration(rule, "timeout"))
+    _registry_access(rule, b)
+    layer = rule.layer_selector
+    if layer != LayerSelector():
+        copy = (layer.operation.value,) if layer.operation is not LayerOperation.EXTRACT else ()
+        b.add("layer", b.quote(layer.media_type), *copy)
+    b.string("ignore", rule.ignore)
+    if rule.suspend:
+        b.add("suspend")
+    _flux_fields(b, rule.flux_fields)
 
 
 def _kustomization(rule: Kustomization, b: _Block) -> None:
@@ -221,6 +255,7 @@ def _kustomization(rule: Kustomization, b: _Block) -> None:
         b.add("health-check", b.quote(check.api_version), check.kind, _ref(check.namespace, check.name))
     for component in rule.components:
         b.add("component", b.quote(component))
+    _flux_fields(b, rule.flux_fields)
 
 
 def _selector(target: Selector | None) -> _Block | None:
@@ -237,10 +272,8 @@ def _selector(target: Selector | None) -> _Block | None:
     return inner
 
 
-def _image_repository(rule: ImageRepository, b: _Block) -> None:
-    b.string("image", rule.image, default=None)
-    b.duration("interval", rule.interval, _default_duration(rule, "interval"))
-    b.duration("timeout", rule.timeout)
+def _registry_access(rule: ImageRepository | OCISource, b: _Block) -> None:
+    """How an image or OCI repository reaches its registry."""
     b.string("secret", rule.secret_ref)
     b.string("cert-secret", rule.cert_secret_ref)
     b.string("proxy-secret", rule.proxy_secret_ref)
@@ -248,6 +281,13 @@ def _image_repository(rule: ImageRepository, b: _Block) -> None:
     if rule.provider != _default(rule, "provider"):
         b.add("provider", rule.provider)
     b.flag("insecure", rule.insecure)
+
+
+def _image_repository(rule: ImageRepository, b: _Block) -> None:
+    b.string("image", rule.image, default=None)
+    b.duration("interval", rule.interval, _default_duration(rule, "interval"))
+    b.duration("timeout", rule.timeout)
+    _registry_access(rule, b)
     if rule.suspend:
         b.add("suspend")
     if not rule.exclusion_list:
@@ -256,6 +296,7 @@ def _image_repository(rule: ImageRepository, b: _Block) -> None:
         b.add("exclude", *(b.quote(p) for p in rule.exclusion_list))
     if rule.page_size != _default(rule, "page_size"):
         b.add("page-size", str(rule.page_size))
+    _flux_fields(b, rule.flux_fields)
 
 
 def _image_policy(rule: ImagePolicy, b: _Block) -> None:
@@ -277,6 +318,7 @@ def _image_policy(rule: ImagePolicy, b: _Block) -> None:
     if rule.never_downgrade:
         b.add("never", "downgrade")
     b.string("pin", rule.pin)
+    _flux_fields(b, rule.flux_fields)
 
 
 def _image_update(rule: ImageUpdate, b: _Block) -> None:
@@ -295,6 +337,7 @@ def _image_update(rule: ImageUpdate, b: _Block) -> None:
     b.strings("push-option", rule.push_options)
     b.strings("policy-selector", rule.policy_selector)
     b.string("signing-key", rule.signing_key_secret)
+    _flux_fields(b, rule.flux_fields)
 
 
 def _marker_dialect(rule: MarkerDialect, b: _Block) -> None:
@@ -313,6 +356,7 @@ def _alert(rule: Alert, b: _Block) -> None:
 
 _WRITERS: dict[type, tuple[str, Callable[..., None]]] = {
     GitSource: ("source git", _git_source),
+    OCISource: ("source oci", _oci_source),
     Kustomization: ("kustomization", _kustomization),
     ImageRepository: ("image repository", _image_repository),
     ImagePolicy: ("image policy", _image_policy),

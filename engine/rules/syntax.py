@@ -29,6 +29,11 @@ def read_statements(path: str, text: str) -> list[Statement]:
     return [_statement(path, node) for node in tree.children if isinstance(node, lark.Tree)]
 
 
+def is_word(text: str) -> bool:
+    """Whether `text` may be written unquoted, as a bare word."""
+    return _terminal("WORD").fullmatch(text) is not None
+
+
 def decode_literal(text: str) -> str | None:
     """The string a literal denotes, or None unless `text` is exactly one valid string literal.
 

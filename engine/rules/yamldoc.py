@@ -16,6 +16,7 @@ records an error at the value and returns None, so one pass over a file reports 
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ import yaml
 
 from engine.errors import Problem, Problems, Severity, SourcePos, UserError, did_you_mean
 from engine.rules.duration import DurationError, parse_duration
+from engine.rules.fluxapi import NOT_KEPT
 
 _FAST_LOADER: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -34,6 +36,7 @@ _SOPS_CIPHERTEXT = re.compile(r"ENC\[AES256_GCM,data:[A-Za-z0-9+/=]*,iv:[A-Za-z0
 
 _TAG = "tag:yaml.org,2002:"
 _NULL, _STR, _BOOL, _MERGE = _TAG + "null", _TAG + "str", _TAG + "bool", _TAG + "merge"
+_INT, _FLOAT = _TAG + "int", _TAG + "float"
 _TAG_NAMES = {
     _NULL: "null",
     _STR: "a string",
@@ -79,6 +82,23 @@ def is_null(node: yaml.Node | None) -> bool:
     return node is None or (isinstance(node, yaml.ScalarNode) and node.tag == _NULL)
 
 
+def is_ciphertext(node: yaml.Node) -> bool:
+    """Whether `node` is a value SOPS encrypted in place (`ENC[AES256_GCM,...]`)."""
+    return (isinstance(node, yaml.ScalarNode) and node.tag == _STR and node.value.startswith("ENC[")
+            and _SOPS_CIPHERTEXT.fullmatch(node.value) is not None)
+
+
+def ciphertext_in(node: yaml.Node) -> yaml.Node | None:
+    """The first SOPS-encrypted value at or below `node`, if any."""
+    if isinstance(node, yaml.MappingNode):
+        items: list[yaml.Node] = [v for _, v in node.value]
+    elif isinstance(node, yaml.SequenceNode):
+        items = list(node.value)
+    else:
+        return node if is_ciphertext(node) else None
+    return next((found for item in items if (found := ciphertext_in(item)) is not None), None)
+
+
 @dataclass(frozen=True)
 class Document:
     """One document of a multi-document file; `node` is None for an empty (or null) document."""
@@ -106,6 +126,20 @@ class Document:
             raise YamlSyntaxError(self._problem(f"invalid value: {err}", node.start_mark)) from err
         except RecursionError as err:
             raise YamlSyntaxError(self._problem("value nested too deeply", node.start_mark)) from err
+
+    def to_json(self, node: yaml.Node) -> object:
+        """The value of a node as Kubernetes reads YAML into JSON: mappings (merge keys applied,
+        keys as strings), lists, null, booleans and numbers; every other scalar (a timestamp,
+        binary, an infinite number, a custom tag) is the string it is written as."""
+        if isinstance(node, yaml.MappingNode):
+            return {str(key.value): self.to_json(value) for key, value in self.pairs(node)}
+        if isinstance(node, yaml.SequenceNode):
+            return [self.to_json(item) for item in node.value]
+        if node.tag in (_NULL, _BOOL, _INT, _FLOAT):
+            value = self.to_python(node)
+            if not (isinstance(value, float) and not math.isfinite(value)):
+                return value
+        return str(node.value)
 
     def pairs(self, node: yaml.MappingNode) -> list[tuple[yaml.Node, yaml.Node]]:
         """A mapping's key/value nodes with merge keys (`<<`) applied: explicit keys win."""
@@ -234,6 +268,15 @@ def _located(path: str, count: int, message: str, pos: SourcePos | None = None, 
     return YamlSyntaxError(Problem(Severity.ERROR, f"document {count + 1}: {message}", where, hint=hint))
 
 
+@dataclass(frozen=True)
+class Verbatim:
+    """A field kept as written: where it is (`spec.decryption`), its key and its value."""
+
+    path: str
+    key: yaml.Node
+    value: yaml.Node
+
+
 def join(where: str, key: str) -> str:
     """`spec` + `url` -> `spec.url`; the top level has no prefix."""
     return f"{where}.{key}" if where else key
@@ -243,9 +286,11 @@ class Struct:
     """One YAML mapping read as a record with a fixed set of fields.
 
     `known` fields are read by the getters; `ignored` ones are valid but have no meaning for
-    the reader (a warning each); `unavailable` maps a field to the error it is (a field of
+    the reader (a warning each), and are kept verbatim in `verbatim` when a list is given
+    (`carry` keeps a known field so); `unavailable` maps a field to the error it is (a field of
     another API version); any other field is an error with a did-you-mean. A node that is
-    not a mapping is one error, after which every getter returns None quietly.
+    not a mapping is one error, after which every getter returns None quietly. The structs
+    opened from this one share its `verbatim` list.
     """
 
     def __init__(
@@ -260,9 +305,11 @@ class Struct:
         ignored: Mapping[str, str] | None = None,
         unavailable: Mapping[str, str] | None = None,
         open_keys: bool = False,
+        verbatim: list[Verbatim] | None = None,
     ) -> None:
         self.doc, self.problems, self.node, self.where = doc, problems, node, where
         self.at = at or node
+        self.verbatim = verbatim
         self.values: dict[str, yaml.Node] = {}
         self.keys: dict[str, yaml.Node] = {}
         self.broken = not isinstance(node, yaml.MappingNode)
@@ -288,6 +335,7 @@ class Struct:
             elif ignored and name in ignored:
                 reason = f" ({ignored[name]})" if ignored[name] else ""
                 self.problems.warning(f"{join(where, name)} is ignored by gitward{reason}", doc.pos(key))
+                self._keep(name, key, value)
             elif name in known or open_keys:
                 self.keys[name], self.values[name] = key, value
                 continue
@@ -296,6 +344,15 @@ class Struct:
                 label = f" in {where}" if where else ""
                 self.problems.error(f'unknown field "{name}"{label}{did_you_mean(name, choices)}', doc.pos(key))
             self.keys.setdefault(name, key)
+
+    def _keep(self, name: str, key: yaml.Node, value: yaml.Node) -> None:
+        if self.verbatim is not None and not is_null(value):
+            self.verbatim.append(Verbatim(join(self.where, name), key, value))
+
+    def carry(self, key: str) -> None:
+        """Keep a known field verbatim too (one read for its checks, carried as written)."""
+        if key in self.values:
+            self._keep(key, self.keys[key], self.values[key])
 
     # -- positions and problems -------------------------------------------------------------
 
@@ -343,14 +400,12 @@ class Struct:
         Kustomization's spec.decryption); gitward reads the file as it is in git, so the
         ciphertext is never taken for the value.
         """
-        if not (isinstance(node, yaml.ScalarNode) and node.tag == _STR and node.value.startswith("ENC[")):
-            return False
-        if not _SOPS_CIPHERTEXT.fullmatch(node.value):
+        if not is_ciphertext(node):
             return False
         self.problems.warning(
             f"{where} is SOPS-encrypted: gitward does not decrypt, so it reads the field as absent "
             "(Flux decrypts it only where the Kustomization applying this file has spec.decryption)",
-            self.doc.pos(node),
+            self.doc.pos(node), code=NOT_KEPT,
         )
         return True
 
@@ -418,6 +473,7 @@ class Struct:
         return Struct(
             self.doc, self.problems, node, join(self.where, key), known,
             at=self.keys.get(key), ignored=ignored, unavailable=unavailable, open_keys=open_keys,
+            verbatim=self.verbatim,
         )
 
     def items(self, key: str, required: bool = False) -> Iterator[tuple[str, yaml.Node]]:
@@ -435,7 +491,7 @@ class Struct:
         self, where: str, node: yaml.Node, known: Collection[str], *, ignored: Mapping[str, str] | None = None
     ) -> Struct:
         """A list element read as a record (`where` comes from `items`)."""
-        return Struct(self.doc, self.problems, node, where, known, ignored=ignored)
+        return Struct(self.doc, self.problems, node, where, known, ignored=ignored, verbatim=self.verbatim)
 
     def str_list(self, key: str) -> tuple[str, ...]:
         out = [self.scalar_str(item, where) for where, item in self.items(key)]

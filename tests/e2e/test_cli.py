@@ -125,9 +125,10 @@ def test_convert_to_flux_says_what_flux_cannot_hold(capsys: pytest.CaptureFixtur
     rules.write_text('source git homelab {\n  url "https://example.com/homelab.git"\n}\n\n'
                      'alert ops {\n  on failure\n  webhook "https://hooks.example.com/x"\n}\n')
     code, out, err = run(capsys, "convert", str(rules), "--to", "flux")
-    assert code == 0
+    assert code == 1
     assert [d["kind"] for d in yaml.safe_load_all(out)] == ["GitRepository"]
     assert "ops.rules:5:7: warning: Alert ops has no Flux equivalent: left out of the output" in err
+    assert err.endswith("1 left out of the output: see the warnings above\n")
 
 
 def test_convert_flux_to_dsl(capsys: pytest.CaptureFixture[str]) -> None:

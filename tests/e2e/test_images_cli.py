@@ -179,3 +179,23 @@ def test_a_scan_that_lost_the_deployed_tag_is_not_trusted(tmp_path: Path,
                     "--repo", HOMELAB, "-o", "json")
     [row] = json.loads(out)
     assert (row["ready"], row["latest"]) == ("False", "6.7.0")
+
+
+def test_a_suspended_policy_is_left_alone_whoever_asks(homelab_corpus: Path, tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """`gitward reconcile image policy` refuses a suspended policy, as `gitward run` skips it."""
+    state, repo = str(tmp_path / "s.db"), str(homelab_corpus)
+    tags = write(tmp_path / "t.txt", ["2.0.0", "2.0.2"])
+    run(capsys, "--state", state, "images", "import", "uptime-kuma/uptime-kuma", "--tags", tags,
+        "--repo", repo)
+    code, _, err = run(capsys, "--state", state, "suspend", "image", "policy", "uptime-kuma",
+                       "-n", "uptime-kuma", "--repo", repo)
+    assert code == 0, err
+    code, out, err = run(capsys, "--state", state, "reconcile", "image", "policy",
+                         "uptime-kuma/uptime-kuma", "--repo", repo)
+    assert code == 1
+    assert "ImagePolicy uptime-kuma/uptime-kuma is suspended: resume it first" in err
+    assert "selected" not in out
+    _, out, _ = run(capsys, "--state", state, "sql", "SELECT count(*) AS n FROM policy_decisions",
+                    "-o", "json")
+    assert json.loads(out) == [{"n": 0}]

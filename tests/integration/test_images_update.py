@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from engine.cli import main
+from engine.store.actions import list_actions
+from engine.store.db import open_store, state_url
+from engine.store.leases import acquire_lease, git_lease_name, release_lease
+from engine.store.queries import list_events
 from tests.integration.git_env import BareRepo, SshRepo, clone, git, push_commit
 
 PODINFO = "cluster/apps/podinfo/deployment.yaml"
@@ -121,3 +126,36 @@ def test_hold_is_recorded_and_explained(bare_repo: BareRepo, tmp_path: Path,
     assert code == 0
     assert "Not applied to git: hold: 20251105-1650-sha-8b9c0d1 was first seen 0m ago" in out
     assert "Selected 20251105-1650-sha-8b9c0d1 (value 20251105-1650)" in out
+
+
+def test_a_push_waits_for_the_branch_lease_and_every_commit_is_an_action(
+        bare_repo: BareRepo, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`images update --push` writes to the branch as `apply` and `run` do: under its lease, and
+    recorded in `actions` with an event."""
+    work = clone(bare_repo.url, tmp_path / "work")
+    state = str(tmp_path / "state.db")
+    import_tags(capsys, state, work.path, tmp_path)
+    lease = git_lease_name("ssh://git@github.com/example/homelab", "main")
+    now = datetime.now(UTC)
+    with open_store(state_url(state)) as store:
+        assert acquire_lease(store, lease, "daemon-elsewhere", timedelta(minutes=1), now)
+    code, out, err = run(capsys, "--state", state, "images", "update", "--repo", str(work.path),
+                         "--offline", "--push")
+    assert code == 1
+    assert "committed locally, not pushed: another gitward (daemon-elsewhere) is writing to" in err
+    assert len(log(bare_repo)) == 1  # nothing reached the remote
+    with open_store(state_url(state)) as store:
+        [action] = list_actions(store)
+        assert (action.type, action.status) == ("commit", "skipped")
+        assert "daemon-elsewhere" in (action.error or "")
+        release_lease(store, lease, "daemon-elsewhere")
+
+    git("reset", "--hard", "HEAD~1", cwd=work.path)
+    code, out, err = run(capsys, "--state", state, "images", "update", "--repo", str(work.path),
+                         "--offline", "--push")
+    assert code == 0, err
+    with open_store(state_url(state)) as store:
+        done = [a for a in list_actions(store) if a.status == "done"]
+        assert len(done) == 1 and done[0].payload["commit"] == bare_repo.rev()
+        events = list_events(store, object_kind="ImageUpdateAutomation")
+        assert [e.reason for e in events] == ["CommitPushed"]

@@ -77,13 +77,17 @@ CASES = {
         "image polcy a {\n}\n",
         (1, 7, "unknown statement 'image polcy' (did you mean \"image policy\"?)"),
     ),
-    "source other than git": (
-        "source oci a {\n}\n",
-        (1, 8, "only git sources are supported, not 'oci'"),
+    "source other than git or oci": (
+        "source helm a {\n}\n",
+        (1, 8, "unknown source 'helm': gitward fetches git and oci sources"),
     ),
-    "reference to a source other than git": (
-        "kustomization a {\n  source oci x\n}\n",
-        (2, 10, "only git sources are supported, not 'oci'"),
+    "reference to an unknown kind of source": (
+        "kustomization a {\n  source helm x\n}\n",
+        (2, 10, "unknown source kind 'helm': expected git, oci, bucket or external-artifact"),
+    ),
+    "image update on a source other than git": (
+        'image update a {\n  source oci x\n  author "<a@b.c>"\n}\n',
+        (2, 10, "an image update pushes to a git source, not 'oci'"),
     ),
     "unknown field keyword": (
         'source git a {\n  url "x"\n  intervall 5m\n}\n',

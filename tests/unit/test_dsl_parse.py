@@ -26,6 +26,7 @@ from engine.model import (
     MarkerDialect,
     MarkerValue,
     NamespacedRef,
+    OCISource,
     Patch,
     PolicyChoice,
     PolicyKind,
@@ -536,8 +537,8 @@ def test_docs_show_every_statement_and_document_every_keyword() -> None:
     examples = "\n".join(_doc_examples())
     rules = parse_ok(examples)
     kinds = {type(rule) for rule in rules}
-    assert kinds == {GitSource, Kustomization, ImageRepository, ImagePolicy, ImageUpdate, MarkerDialect,
-                     Alert}
+    assert kinds == {GitSource, OCISource, Kustomization, ImageRepository, ImagePolicy, ImageUpdate,
+                     MarkerDialect, Alert}
     doc = DOCS.read_text(encoding="utf-8")
     for kind in parse._KINDS:
         assert f"### `{kind.label} NAME`" in doc

@@ -19,7 +19,8 @@ from engine.model import (
 )
 from engine.rules.check import check_references
 from engine.rules.flux import read_flux, write_flux
-from engine.rules.printer import dsl_expressible
+from engine.rules.parse import parse_rules
+from engine.rules.printer import print_rules
 from tests.conftest import ROOT, require
 
 OCI = """\
@@ -129,8 +130,8 @@ def test_fields_gitward_cannot_honour_are_located_warnings() -> None:
     ]
     source = rules[0]
     assert isinstance(source, OCISource)
-    assert (source.provider, source.service_account_name, source.verify, source.cert_secret_ref) == (
-        "aws", "puller", "cosign", "tls")
+    assert (source.provider, source.service_account_name, source.cert_secret_ref) == ("aws", "puller", "tls")
+    assert [(f.path, f.value) for f in source.flux_fields] == [("spec.verify", '{"provider":"cosign"}')]
 
 
 BAD = [
@@ -220,13 +221,20 @@ spec:
     assert found(problems) == [("error", 'spec.sourceRef.kind: must be GitRepository, got "OCIRepository"', 8, 11)]
 
 
-def test_oci_sources_round_trip_through_flux_yaml_but_not_the_dsl_yet() -> None:
+def test_oci_sources_round_trip_through_flux_yaml_and_the_dsl() -> None:
     text = OCI + "  ref:\n    semver: 1.x\n    semverFilter: ^v\n  layerSelector:\n    operation: copy\n"
     rules, problems = read(text + "---\n" + KS)
     assert found(problems) == []
     again, problems = read(write_flux(rules))  # type: ignore[arg-type]
     assert found(problems) == [] and again == rules
-    assert not any(dsl_expressible(r) for r in rules)  # type: ignore[arg-type]
+    printed = print_rules(rules)  # type: ignore[arg-type]
+    assert printed == (
+        'source oci manifests {\n  url "oci://ghcr.io/acme/manifests"\n  semver "1.x"\n'
+        '  semver-filter "^v"\n  interval 10m\n  layer "" copy\n}\n\n'
+        "kustomization apps {\n  source oci manifests\n  prune true\n}\n"
+    )
+    problems = Problems()
+    assert parse_rules("m.rules", printed, problems) == rules and not problems.items
 
 
 @pytest.mark.parametrize("relative", [

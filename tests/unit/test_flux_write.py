@@ -37,6 +37,7 @@ from engine.model import (
     TagFilter,
 )
 from engine.rules.flux import read_flux, write_flux
+from tests.unit.carried_strategies import flux_fields
 
 
 def round_trip(rules: list[Rule]) -> list[Rule]:
@@ -170,6 +171,7 @@ IMAGES = st.from_regex(r"([a-z0-9]{1,6}(\.[a-z]{2,3})?(:[0-9]{2,4})?/)?[a-z0-9]{
 GIT_SOURCES = st.builds(
     GitSource, name=NAMES, url=URLS, namespace=NAMES, ref=GIT_REFS, interval=MILLIS, timeout=MILLIS,
     secret_ref=TEXT, ignore=MULTILINE, suspend=st.booleans(), recurse_submodules=st.booleans(),
+    flux_fields=flux_fields(GitSource),
 )
 KUSTOMIZATIONS = st.builds(
     Kustomization,
@@ -195,6 +197,7 @@ KUSTOMIZATIONS = st.builds(
         st.builds(HealthCheck, api_version=TEXT, kind=WORDS, name=WORDS, namespace=TEXT), max_size=2
     ).map(tuple),
     components=st.lists(TEXT, max_size=2).map(tuple),
+    flux_fields=flux_fields(Kustomization),
 )
 IMAGE_REPOSITORIES = st.builds(
     ImageRepository, name=NAMES, image=IMAGES, namespace=NAMES, interval=MILLIS, timeout=st.none() | MILLIS,
@@ -202,6 +205,7 @@ IMAGE_REPOSITORIES = st.builds(
     provider=st.sampled_from(["generic", "aws", "azure", "gcp"]), insecure=st.booleans(), suspend=st.booleans(),
     exclusion_list=st.just(DEFAULT_EXCLUSION_LIST) | st.lists(TEXT, min_size=1, max_size=25).map(tuple),
     page_size=st.integers(1, 1_000_000),
+    flux_fields=flux_fields(ImageRepository),
 )
 CHOICES = st.builds(PolicyChoice, kind=st.just(PolicyKind.SEMVER), range=TEXT) | st.builds(
     PolicyChoice, kind=st.sampled_from([PolicyKind.ALPHABETICAL, PolicyKind.NUMERICAL]),
@@ -216,6 +220,7 @@ IMAGE_POLICIES = st.builds(
     name=NAMES, repository=st.builds(NamespacedRef, name=WORDS, namespace=TEXT), choice=CHOICES,
     namespace=NAMES, filter=st.none() | st.builds(TagFilter, pattern=TEXT, extract=TEXT),
     suspend=st.booleans(), hold=st.none() | MILLIS, never_downgrade=st.booleans(), pin=TEXT,
+    flux_fields=flux_fields(ImagePolicy),
 )
 IMAGE_UPDATES = st.builds(
     ImageUpdate, name=NAMES, source_ref=st.builds(SourceRef, name=WORDS, namespace=TEXT),
@@ -223,7 +228,7 @@ IMAGE_UPDATES = st.builds(
     suspend=st.booleans(), path=TEXT, checkout_ref=st.none() | GIT_REFS, message_template=WORDS | MULTILINE.filter(bool),
     message_template_values=MAPS, push_branch=TEXT,
     push_refspec=TEXT.filter(lambda s: s[:1] not in ("+", ":")), push_options=MAPS, policy_selector=MAPS,
-    signing_key_secret=TEXT,
+    signing_key_secret=TEXT, flux_fields=flux_fields(ImageUpdate),
 )
 ANY_RULE = st.one_of(GIT_SOURCES, KUSTOMIZATIONS, IMAGE_REPOSITORIES, IMAGE_POLICIES, IMAGE_UPDATES)
 
