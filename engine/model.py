@@ -409,6 +409,8 @@ class TagFilter:
     pattern: str
     extract: str = ""
     origin: SourcePos | None = _origin()
+    extract_origin: SourcePos | None = _origin()
+    """Where `extract` is written, for lints about it (None: at `origin`)."""
 
 
 class DigestReflection(StrEnum):
@@ -905,15 +907,34 @@ class PlanError:
 
 
 @dataclass(frozen=True)
+class UnknownPolicy:
+    """A policy a marker needs whose selection gitward does not know: its repository was never
+    scanned, its latest scan failed, or its decision was refused or failed. Such a marker is
+    never reported as current. `path:line` is the first marker that uses it."""
+
+    policy: str
+    reason: str
+    path: str = ""
+    line: int = 0
+
+    def to_json(self) -> dict[str, object]:
+        return {"policy": self.policy, "reason": self.reason, "path": self.path or None,
+                "line": self.line or None}
+
+
+@dataclass(frozen=True)
 class Plan:
     """What gitward would do, and what it decided not to do, with the reasons. An automation
-    in `errors` plans no commit: its changes are left for when the error is fixed."""
+    in `errors` plans no commit: its changes are left for when the error is fixed. A policy in
+    `unknown` may plan nothing, or a change to the last selection it could trust: either way
+    its markers are not known to be current."""
 
     actions: tuple[CommitAction, ...] = ()
     gates: tuple[GateDecision, ...] = ()
     skipped: tuple[str, ...] = ()
     warnings: tuple[Problem, ...] = ()
     errors: tuple[PlanError, ...] = ()
+    unknown: tuple[UnknownPolicy, ...] = ()
 
 
 # Rendered objects ----------------------------------------------------------------------------

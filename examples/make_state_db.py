@@ -67,6 +67,7 @@ from engine.reconcile.sources import reconcile_source
 from engine.reconcile.updates import apply_commits, plan_checkout
 from engine.rules.load import load_repo
 from engine.store.db import Store, open_store
+from engine.store.reconciles import record_reconcile
 
 ROOT = Path(__file__).resolve().parent.parent
 HOMELAB = ROOT / "examples" / "homelab"
@@ -145,19 +146,31 @@ class Scenario:
         deployed = deployed_tags(values)
         for repository in self.rules.image_repositories:
             tags = read_tag_file(str(TAGS / f"{repository.name}-{day}.txt"))
-            record_tags(self.store, repository, tags, started_at=self.clock(), finished_at=self.clock())
+            scan = record_tags(self.store, repository, tags, started_at=self.clock(),
+                               finished_at=self.clock())
+            selected = []
             for policy in policies_of(self.rules, repository):
-                decide_policy(self.store, self.rules, policy, now=self.clock(),
-                              deployed=deployed.get(policy.key.ref))
+                decision = decide_policy(self.store, self.rules, policy, now=self.clock(),
+                                         deployed=deployed.get(policy.key.ref)).decision
+                selected.append(f"{policy.key.ref}={decision.selected_tag}")
+            record_reconcile(self.store, repository.key, outcome="ok", revision=",".join(selected),
+                             message=f"scan #{scan.id}: {scan.tag_count} tags", at=self.clock())
 
     def update(self) -> None:
         """The automations: plan on the fetched checkout with the decisions just made, push."""
         now = self.clock()
         planned = plan_checkout(self.fetch(), self.rules, self.store, now, record=True, reuse=True)
-        for applied in apply_commits(self.store, self.rules, planned, now,
-                                     workdir=self.work / "cache", ssh_command=self.ssh_command,
-                                     token=None, holder=HOLDER, plan_id=self.plan_id("commit")):
+        done = apply_commits(self.store, self.rules, planned, now, workdir=self.work / "cache",
+                             ssh_command=self.ssh_command, token=None, holder=HOLDER,
+                             plan_id=self.plan_id("commit"))
+        for applied in done:
             say(now, f"{applied.action.target}: {applied.summary}")
+        for automation in self.rules.image_updates:  # each run, as `gitward run` records it
+            mine = [a for a in done if automation.key.ref in a.action.automations]
+            record_reconcile(self.store, automation.key, outcome="ok",
+                             revision=",".join(a.commit for a in mine if a.commit),
+                             message="; ".join(f"{a.action.target}: {a.summary}" for a in mine)
+                             or "no updates", at=now)
 
     def sync(self) -> None:
         """Every Kustomization, in dependency order, at the source's latest revision."""

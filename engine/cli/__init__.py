@@ -39,7 +39,8 @@ from engine.errors import GitwardError, RuleError
     "--state",
     envvar="GITWARD_STATE",
     metavar="URL",
-    help="State store: a SQLite path or a SQLAlchemy URL (env GITWARD_STATE; default ./state.db).",
+    help="State store: a SQLite path or a SQLAlchemy URL (env GITWARD_STATE; default "
+         ".git/gitward/state.db inside a git work tree, else ./state.db).",
 )
 @click.pass_context
 def cli(ctx: click.Context, state: str | None) -> None:

@@ -20,8 +20,11 @@ from engine.reconcile.repo import Loaded, check_repository
 def check(repo: Path, strict: bool, fmt: str) -> int:
     """Check rule files and Flux manifests: syntax, references, regexes, ranges, lints.
 
-    Prints `path:line:col: error: message` with the offending line; exits 0 when clean,
-    2 on errors (or on warnings with --strict).
+    The report goes to standard output: each problem as `path:line:col: error: message` with
+    the offending line, the objects Flux would fail, and a summary line (`gitward check >
+    report.txt` keeps all of it). Standard error carries only what stops the check itself (an
+    unreadable --repo, a bad option). Exits 0 when clean, 2 on errors (or on warnings with
+    --strict).
 
     \b
     Example:
@@ -33,10 +36,10 @@ def check(repo: Path, strict: bool, fmt: str) -> int:
         click.echo(json.dumps(_as_json(loaded, problems, failed), indent=2))
     else:
         for problem in problems:
-            click.echo(problem.render(), err=True)
+            click.echo(problem.render())
         for line in _failing(loaded):
-            click.echo(line, err=True)
-        click.echo(_summary(loaded, problems), err=True)
+            click.echo(line)
+        click.echo(_summary(loaded, problems))
     return 2 if failed else 0
 
 

@@ -41,12 +41,28 @@ def export(repo: Path, words: tuple[str, ...], namespace: str, all_namespaces: b
         if rest:
             chosen = [find(kind, rules, name, namespace) for name in rest]
         elif every or all_namespaces:
-            chosen = [r for r in kind.objects(rules)
-                      if all_namespaces or r.key.namespace == namespace]
+            everywhere = list(kind.objects(rules))
+            chosen = [r for r in everywhere if all_namespaces or r.key.namespace == namespace]
+            if not chosen:
+                return _nothing_in(kind.flux_kind, namespace, everywhere, all_namespaces)
         else:
             raise UserError(f"name the {kind.flux_kind} to export, or pass --all")
     click.echo(write_flux(chosen), nl=False)
     return 0
+
+
+def _nothing_in(kind: str, namespace: str, everywhere: list[Rule], all_namespaces: bool) -> int:
+    """Say that nothing was exported: exit 1 when the kind has objects in other namespaces (a
+    backup of an empty namespace is almost always a missing `-A`), 0 when it has none at all."""
+    if all_namespaces or not everywhere:
+        click.echo(f"no {kind} found in any namespace: nothing exported", err=True)
+        return 0
+    others = sorted({r.key.namespace for r in everywhere})
+    click.echo(f"no {kind} in namespace {namespace}: nothing exported; {len(everywhere)} "
+               f"{'is' if len(everywhere) == 1 else 'are'} in namespace"
+               f"{'s' * (len(others) != 1)} {', '.join(others)}: pass -A for every namespace "
+               "(or -n NAMESPACE)", err=True)
+    return 1
 
 
 @click.command()

@@ -15,10 +15,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import click
-from rich.table import Table
 
 from engine.cli.kinds import KINDS
-from engine.cli.output import console
+from engine.cli.output import table
 from engine.cli.state import open_for_reading
 from engine.errors import UserError, did_you_mean
 from engine.rules.duration import DurationError, parse_age
@@ -87,16 +86,9 @@ def _read(store: Store, wanted: EventFilter, after_id: int = 0) -> tuple[Event, 
 
 
 def _print_table(events: Iterable[Event], *, header: bool) -> None:
-    t = Table(box=None, pad_edge=False, show_edge=False, header_style="bold", show_header=header)
-    t.add_column("TIME", no_wrap=True, min_width=20)
-    t.add_column("SEVERITY", no_wrap=True, min_width=8)
-    t.add_column("OBJECT", overflow="fold", ratio=2)
-    t.add_column("REASON", overflow="fold", ratio=1)
-    t.add_column("MESSAGE", overflow="fold", ratio=2)
-    for e in events:
-        t.add_row(stamp(e.time), e.severity.value, f"{e.object_kind}/{e.object_name}", e.reason,
-                  e.message)
-    console().print(t)
+    table(["TIME", "SEVERITY", "OBJECT", "REASON", "MESSAGE"],
+          [[stamp(e.time), e.severity.value, f"{e.object_kind}/{e.object_name}", e.reason,
+            e.message] for e in events], header=header)
 
 
 def _emit(events: tuple[Event, ...], fmt: str, *, header: bool) -> None:

@@ -14,8 +14,9 @@ from engine.cli.output import dump, table
 from engine.cli.state import open_for_reading, open_for_writing
 from engine.errors import Problems, UserError
 from engine.evaluate.explain import decision_lints
+from engine.evaluate.ledger import in_policy_order
 from engine.evaluate.policy import evaluate_policy
-from engine.model import ImagePolicy, ImageRepository, RuleSet
+from engine.model import Decision, ImagePolicy, ImageRepository, RuleSet
 from engine.reconcile.images import record_tags
 from engine.rules.check import check_patterns, lint_policies
 from engine.rules.duration import DurationError, parse_age
@@ -70,41 +71,73 @@ def import_tags(ctx: click.Context, repository: str, tag_file: str, repo: Path,
 @click.argument("repository")
 @click.option("--since", metavar="DURATION", help="Only tags first seen within this long (e.g. 24h).")
 @click.option("--all", "include_gone", is_flag=True, help="Include tags the registry no longer lists.")
+@click.option("--policy", metavar="NAME",
+              help="List in this ImagePolicy's order (default: the one policy that decides on "
+                   "the repository).")
 @click.option("-n", "--namespace", default="flux-system", show_default=True)
 @click.option("-o", "--output", "fmt", type=click.Choice(["table", "json", "yaml"]),
               default="table", show_default=True)
 @click.pass_context
 def list_ledger(ctx: click.Context, repository: str, since: str | None, include_gone: bool,
-                namespace: str, fmt: str) -> int:
-    """List an ImageRepository's tag ledger, newest first by first seen.
+                policy: str | None, namespace: str, fmt: str) -> int:
+    """List an ImageRepository's tag ledger in its policy's order: the selected tag first, the
+    other candidates by rank, then the tags the policy passed over, the excluded ones last.
+
+    The order is that of the policy's latest decision (as `gitward explain` shows it); without
+    one, newest first by first seen.
 
     \b
     Example:
       gitward --state state.db.example images tags ledger/ledger --since 30d
     """
-    ns, _, name = repository.rpartition("/")
-    ref = f"{ns or namespace}/{name}"
+    ref = _ref(repository, namespace)
     cutoff = datetime.now(UTC) - _age(since) if since else None
     store = open_for_reading(ctx)
     if store is None:
         raise UserError("no state store yet: scan or import tags first")
     with store:
         found = queries.tags(store, ref, include_gone=include_gone)
-    rows = sorted((t for t in found if cutoff is None or t.first_seen >= cutoff),
-                  key=lambda t: (t.first_seen, t.tag), reverse=True)
+        decisions = queries.evaluated_by_policy(store, ref)
+    chosen = _ordering(ref, decisions, _ref(policy, namespace) if policy else None)
+    rows = in_policy_order([t for t in found if cutoff is None or t.first_seen >= cutoff],
+                           decisions.get(chosen) if chosen else None)
     if fmt != "table":
-        dump([{"tag": t.tag, "first_seen": t.first_seen.isoformat(),
-               "last_seen": t.last_seen.isoformat(),
-               "gone_at": t.gone_at.isoformat() if t.gone_at else None,
-               "excluded": t.excluded, "digest": t.digest} for t in rows], fmt)
+        dump([{"tag": r.tag.tag, "rank": r.rank, "verdict": r.verdict or None,
+               "first_seen": r.tag.first_seen.isoformat(), "last_seen": r.tag.last_seen.isoformat(),
+               "gone_at": r.tag.gone_at.isoformat() if r.tag.gone_at else None,
+               "excluded": r.tag.excluded, "digest": r.tag.digest} for r in rows], fmt)
         return 0
     if not rows:
         click.echo(f"no tags recorded for ImageRepository {ref}", err=True)
         return 0
-    table(["TAG", "FIRST SEEN", "LAST SEEN", "GONE", "EXCLUDED"],
-          [[t.tag, _stamp(t.first_seen), _stamp(t.last_seen), _stamp(t.gone_at),
-            "yes" if t.excluded else ""] for t in rows], wrap="TAG")
+    table(["RANK", "VERDICT", "FIRST SEEN", "LAST SEEN", "TAG"],
+          [[r.rank or "", r.verdict, _stamp(r.tag.first_seen), _stamp(r.tag.last_seen), r.tag.tag]
+           for r in rows], wrap="TAG")
     return 0
+
+
+def _ref(name: str, namespace: str) -> str:
+    ns, _, short = name.rpartition("/")
+    return f"{ns or namespace}/{short}"
+
+
+def _ordering(repository: str, decisions: dict[str, Decision], wanted: str | None) -> str | None:
+    """The policy whose latest decision orders the list, said on stderr; None: newest first."""
+    if wanted is not None and wanted not in decisions:
+        click.echo(f"ImagePolicy {wanted} has no decision on ImageRepository {repository}: "
+                   "newest first", err=True)
+        return None
+    chosen = wanted or (next(iter(decisions)) if len(decisions) == 1 else None)
+    if chosen is not None:
+        made = decisions[chosen].decided_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+        click.echo(f"in the order of ImagePolicy {chosen}, decided {made}", err=True)
+    elif decisions:
+        click.echo(f"ImagePolicies {', '.join(sorted(decisions))} decide on ImageRepository "
+                   f"{repository}: pass --policy for one's order; newest first", err=True)
+    else:
+        click.echo(f"no policy has decided on ImageRepository {repository} yet: newest first",
+                   err=True)
+    return chosen
 
 
 @images.command("test")

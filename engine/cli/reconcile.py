@@ -32,7 +32,7 @@ from engine.cli.sources import (
     workdir_option,
 )
 from engine.cli.state import holder_name, open_for_reading, open_for_writing
-from engine.cli.updates import echo_outcomes
+from engine.cli.updates import echo_outcomes, echo_unknown
 from engine.errors import GitwardError, StoreError, UserError
 from engine.evaluate.order import dependency_order
 from engine.evaluate.plan import deployed_tags
@@ -61,10 +61,17 @@ from engine.reconcile.images import (
 )
 from engine.reconcile.repo import locate_all, read_marked_files
 from engine.reconcile.imagefacts import RegistryAccess
-from engine.reconcile.updates import apply_commits, for_automation, plan_checkout
+from engine.reconcile.updates import (
+    apply_commits,
+    for_automation,
+    plan_checkout,
+    run_summary,
+    unknown_of,
+)
 from engine.rules.duration import DurationError, parse_duration
 from engine.store import queries
 from engine.store.db import Store
+from engine.store.reconciles import record_reconcile
 
 
 class ReconcileFailed(GitwardError):
@@ -222,7 +229,12 @@ def _automations(ctx: click.Context, names: tuple[str, ...], rules: RuleSet, rep
                                      workdir=workdir, ssh_command=ssh_command_for(ssh_key),
                                      token=os.environ.get(TOKEN_ENV) or None,
                                      holder=holder_name())
-            failed |= echo_outcomes(outcomes)
+            unknown = unknown_of(planned, automation)
+            echo_unknown(unknown)
+            failed |= echo_outcomes(outcomes, len(unknown))
+            ran = run_summary(outcomes, unknown)
+            record_reconcile(store, automation.key, outcome="failed" if ran.failed else "ok",
+                             revision=ran.revision, message=ran.message, at=now)
     if failed:
         raise ReconcileFailed("reconciliation failed")
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import os
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from engine.cli.repo import load, repo_option
 from engine.cli.output import dump
 from engine.cli.sources import TOKEN_ENV, ssh_command_for, ssh_key_option, workdir_option
 from engine.cli.state import holder_name, open_for_reading, open_for_writing
-from engine.model import Plan, RuleSet
+from engine.model import Plan, RuleSet, UnknownPolicy
 from engine.reconcile.imagefacts import RegistryAccess
 from engine.reconcile.images import scan_repository
 from engine.reconcile.updates import (
@@ -74,7 +75,14 @@ def _plan(ctx: click.Context, repo: Path, offline: bool, *, record: bool) -> lis
             store.close()
 
 
+def echo_unknown(unknown: Iterable[UnknownPolicy]) -> None:
+    """`unknown: file:line  NS/NAME  reason`, on stderr, for each policy gitward does not know."""
+    for u in unknown:
+        click.echo(f"unknown: {u.path}:{u.line}  {u.policy}  {u.reason}", err=True)
+
+
 def _report_aside(plan: Plan) -> None:
+    echo_unknown(plan.unknown)
     for gate in plan.gates:
         state = "applied" if gate.applied else "held"
         click.echo(f"{state}: {gate.path}:{gate.line}  {gate.policy}  {gate.gate.value}: "
@@ -95,6 +103,9 @@ def _report_aside(plan: Plan) -> None:
 def check_updates(ctx: click.Context, repo: Path, offline: bool, exit_code: bool) -> int:
     """List the marker updates that would be made: `file:line  policy  old -> new`.
 
+    Exits 1 when a policy a marker needs is unknown (its repository never scanned, its latest
+    scan failed, its decision refused): its markers are not known to be current.
+
     \b
     Example:
       gitward --state state.db.example images check --repo examples/homelab --offline
@@ -107,10 +118,18 @@ def check_updates(ctx: click.Context, repo: Path, offline: bool, exit_code: bool
             click.echo(f"{f.path}:{f.line}  {f.policy}  {f.old} -> {f.new}")
         _report_aside(planned.plan)
         changes += found
+    unknown = sum(len(planned.plan.unknown) for _, planned in plans)
     if not changes:
-        click.echo("no updates", err=True)
-    failed = any(planned.plan.errors for _, planned in plans)
+        click.echo(f"no updates; {unknown_note(unknown)}" if unknown else "no updates", err=True)
+    failed = any(planned.plan.errors for _, planned in plans) or unknown > 0
     return 1 if failed or (exit_code and changes) else 0
+
+
+def unknown_note(count: int) -> str:
+    """Why nothing to do is not "current": how many marked policies gitward does not know."""
+    if count == 1:
+        return "1 marked policy is unknown: its markers are not known to be current"
+    return f"{count} marked policies are unknown: their markers are not known to be current"
 
 
 @click.command("update")
@@ -123,6 +142,8 @@ def update_images(ctx: click.Context, repo: Path, offline: bool, push: bool, no_
     """Rewrite marked values in the checkout, commit them, and optionally push.
 
     Decisions are recorded in the store; each commit carries `Gitward-Decision: <id>` trailers.
+    The policies a marker needs that gitward does not know are listed on stderr; the updates it
+    can make are made.
 
     \b
     Examples:
@@ -135,7 +156,8 @@ def update_images(ctx: click.Context, repo: Path, offline: bool, push: bool, no_
     plan = planned.plan
     _report_aside(plan)
     if not plan.actions:
-        click.echo("no updates")
+        click.echo(f"no updates; {unknown_note(len(plan.unknown))}" if plan.unknown
+                   else "no updates")
         return 1 if plan.errors else 0
     with open_for_writing(ctx) as store:
         updates = update_checkout(store, planned, repo, datetime.now(UTC), commit=not no_commit,
@@ -165,22 +187,24 @@ def update_images(ctx: click.Context, repo: Path, offline: bool, push: bool, no_
 def plan(ctx: click.Context, repo: Path, offline: bool, fmt: str) -> int:
     """Show the actions gitward would take, with a unified diff of every file it would change.
 
-    Nothing is written: decisions are made in memory from the recorded tags.
+    Nothing is written: decisions are made in memory from the recorded tags. Exits 1 when an
+    automation's commit cannot be planned, or a policy a marker needs is unknown.
 
     \b
     Example:
       gitward --state state.db.example plan --repo examples/homelab --offline
     """
     plans = _plan(ctx, repo, offline, record=False)
+    failed = any(planned.plan.errors or planned.plan.unknown for _, planned in plans)
     if fmt == "json":
         dump([_plan_json(name, planned) for name, planned in plans] if len(plans) > 1
              else _plan_json("", plans[0][1]), "json")
-        return 1 if any(planned.plan.errors for _, planned in plans) else 0
+        return 1 if failed else 0
     for name, planned in plans:
         if name:
             click.echo(f"cluster {name}:")
         _print_plan(planned)
-    return 1 if any(planned.plan.errors for _, planned in plans) else 0
+    return 1 if failed else 0
 
 
 def _plan_json(cluster: str, planned: RepoPlan) -> dict[str, object]:
@@ -189,6 +213,7 @@ def _plan_json(cluster: str, planned: RepoPlan) -> dict[str, object]:
             "actions": [a.to_json() for a in result.actions],
             "decisions": [d.to_json() for d in planned.decisions],
             "gates": [g.to_json() for g in result.gates],
+            "unknown": [u.to_json() for u in result.unknown],
             "skipped": list(result.skipped),
             "warnings": [w.to_json() for w in result.warnings],
             "errors": [{"automation": e.automation, **e.problem.to_json()} for e in result.errors]}
@@ -197,7 +222,10 @@ def _plan_json(cluster: str, planned: RepoPlan) -> dict[str, object]:
 def _print_plan(planned: RepoPlan) -> None:
     result = planned.plan
     if not result.actions and not result.errors:
-        click.echo("no actions: every marked value is current")
+        click.echo(f"no actions; {unknown_note(len(result.unknown))}" if result.unknown
+                   else "no actions: every marked value is current")
+    elif result.unknown:
+        click.echo(unknown_note(len(result.unknown)))
     for action in result.actions:
         files = sorted({f.path for f in action.files})
         click.echo(f"commit to {action.source.ref} branch {action.push_branch} "
@@ -256,13 +284,16 @@ def apply(ctx: click.Context, repo: Path, offline: bool, ssh_key: Path | None, w
                            "commit": o.commit} for o in outcomes]}, "json")
     else:
         _report_aside(planned.plan)
-        echo_outcomes(outcomes)
+        echo_outcomes(outcomes, len(planned.plan.unknown))
     return 1 if planned.plan.errors or any(o.status == "failed" for o in outcomes) else 0
 
 
-def echo_outcomes(outcomes: list[Applied]) -> bool:
-    """One line per commit action and how it ended; True when any failed."""
-    if not outcomes:
+def echo_outcomes(outcomes: list[Applied], unknown: int = 0) -> bool:
+    """One line per commit action and how it ended (and how many marked policies are unknown);
+    True when any failed."""
+    if unknown:
+        click.echo(("no actions; " if not outcomes else "") + unknown_note(unknown))
+    elif not outcomes:
         click.echo("no actions: every marked value is current")
     for o in outcomes:
         mark = {"done": "✔", "skipped": "•"}.get(o.status, "✗")

@@ -64,6 +64,20 @@ class Patcher:
                                 + (f": {why}" if why else ""), pos)
         return text
 
+    def say_syntax(self, kust: KustFile, path: str) -> None:
+        """A patch file that is not YAML: its syntax error, located in the file (kustomize only
+        says, at the entry, that it could not parse the patch)."""
+        rel, _ = resolve(kust.directory, path)
+        if rel is None or not self.tree.is_file(rel):
+            return
+        text = self.tree.text(rel, Problems())
+        if text is None:
+            return
+        try:
+            kubeyaml.read_documents(self.tree.display(rel), text)
+        except YamlSyntaxError as err:
+            self.problems.extend([err.problem])
+
     def parsed_patch(self, text: str) -> Parsed:
         if text not in self.cache:
             self.cache[text] = _classify_patch(text)
@@ -78,6 +92,7 @@ class Patcher:
         kind, patch = parsed.kind, parsed.content
         if kind is PatchKind.INVALID:
             self.problems.error(f"patches: {patch}", pos)
+            self.say_syntax(kust, entry.get("path") or "")
             return
         try:
             target = Target.of(entry["target"]) if entry.get("target") else None
@@ -119,6 +134,7 @@ class Patcher:
             if parsed.kind is not PatchKind.STRATEGIC_MERGE:
                 why = parsed.content if parsed.kind is PatchKind.INVALID else "not a strategic-merge patch"
                 self.problems.error(f"patchesStrategicMerge: {text}: {why}", pos)
+                self.say_syntax(kust, text)
                 return
         for body in parsed.content:
             self.untargeted(body, resources, pos, "patchesStrategicMerge", {})
@@ -136,6 +152,8 @@ class Patcher:
         if parsed.kind is not PatchKind.JSON6902 or not parsed.content:
             reason = parsed.content if parsed.kind is PatchKind.INVALID else f"not a JSON patch: {text!r}"
             self.problems.error(f"patchesJson6902: {reason}", pos)
+            if parsed.kind is PatchKind.INVALID:
+                self.say_syntax(kust, entry.get("path") or "")
             return
         try:
             target = Target.of(target_fields)

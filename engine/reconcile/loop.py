@@ -25,7 +25,7 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -51,9 +51,11 @@ from engine.observe.cluster import ClusterClient
 from engine.reconcile.images import (
     Clock,
     SecretReader,
+    policies_of,
     reconcile_repository,
 )
 from engine.reconcile.heartbeat import LEASE_TTL, Heartbeat
+from engine.reconcile.notices import CLEARED, LINTS, UNKNOWN, lint_line, policy_lints, say_once
 from engine.reconcile.order import OrderedReconcile
 from engine.evaluate.discover import SourceHint
 from engine.reconcile.repo import RepoSpec, load_repository, locate_all, read_marked_files
@@ -61,10 +63,17 @@ from engine.reconcile.sources import reconcile_oci_source, reconcile_source
 from engine.reconcile.telemetry import LogLevel, Metrics, RunLog
 from engine.rules.load import rule_files_fingerprint
 from engine.reconcile.imagefacts import RegistryAccess
-from engine.reconcile.updates import apply_commits, for_automation, plan_checkout
+from engine.reconcile.updates import (
+    apply_commits,
+    for_automation,
+    plan_checkout,
+    run_summary,
+    unknown_of,
+)
 from engine.store import queries
 from engine.store.db import Store
 from engine.store.leases import LeaseHeld, hold_lease
+from engine.store.reconciles import record_reconcile
 from engine.store.requests import answer_requests, pending_requests
 
 POLL = timedelta(seconds=1)
@@ -189,6 +198,8 @@ class Controller:
             if self.metrics is not None:
                 self.metrics.reconciled(key, result.outcome, seconds, finished)
             if result.outcome is not Outcome.HELD:
+                record_reconcile(self.store, key, outcome=result.outcome.value,
+                                 revision=result.revision, message=result.message, at=finished)
                 answer_requests(self.store, key, made_before=began, handled_by=self.access.holder,
                                 outcome=result.outcome.value, revision=result.revision,
                                 message=result.message, now=finished)
@@ -266,6 +277,16 @@ class Controller:
                                alert=delivery.alert, receiver=delivery.receiver,
                                event=event.kind.value)
 
+    def say(self, key: ObjectKey, reason: str, lines: Sequence[str]) -> None:
+        """Record and log what `key` has to say of `reason` (lints, unknown policies) when it
+        changed since it was last said (engine/reconcile/notices.py)."""
+        said = say_once(self.store, key, reason, lines, self.clock())
+        for line in said.new:
+            self.log.write(LogLevel.WARNING, line, kind=key.kind, object=key.ref, reason=reason)
+        if said.cleared:
+            self.log.write(LogLevel.INFO, CLEARED[reason], kind=key.kind, object=key.ref,
+                           reason=reason)
+
     def suspended(self) -> frozenset[ObjectKey]:
         """Objects suspended by their rule or in the store (`gitward suspend`)."""
         keys = {rule.key for rule in self.rules.all() if getattr(rule, "suspend", False)}
@@ -324,6 +345,8 @@ class Controller:
                       "new artifact" if outcome.changed else "artifact unchanged")
 
     def _image_repository(self, repository: ImageRepository) -> Result:
+        for policy in policies_of(self.rules, repository):
+            self.say(policy.key, LINTS, [lint_line(p) for p in policy_lints(policy)])
         values, _ = locate_all(self.rules, read_marked_files(self.repo, self.rules.marker_dialects))
         done = reconcile_repository(self.store, self.rules, repository,
                                     deployed=deployed_tags(values), clock=self.clock,
@@ -357,6 +380,14 @@ class Controller:
                            kind=ImagePolicy.KIND, object=gate.policy, file=f"{gate.path}:{gate.line}",
                            current=gate.current, proposed=gate.proposed)
             self.alert(held_event(gate, now))
+        # a policy's own lints are said by its ImageRepository's reconcile, on the policy
+        of_policies = {p.message for policy in self.rules.image_policies
+                       for p in policy_lints(policy)}
+        self.say(automation.key, LINTS, [lint_line(p) for p in planned.plan.warnings
+                                         if p.message not in of_policies])
+        unknown = unknown_of(planned, automation)
+        self.say(automation.key, UNKNOWN, [f"ImagePolicy {u.policy} is unknown: {u.reason} "
+                                           f"({u.path}:{u.line})" for u in unknown])
         broken = [e.problem.message for e in planned.plan.errors if e.automation == automation.key.ref]
         if broken:
             return Result(Outcome.FAILED, message="; ".join(broken))
@@ -364,15 +395,11 @@ class Controller:
                                 now, workdir=self.access.workdir,
                                 ssh_command=self.access.ssh_command, token=self.access.token,
                                 holder=self.access.holder)
-        if not applied:
-            return Result(Outcome.OK, message="no updates")
         for pushed in applied:
             if pushed.status == "done" and pushed.commit:
                 self.alert(update_event(pushed.action, pushed.commit, self.clock()))
-        commits = ",".join(a.commit for a in applied if a.commit)
-        summary = "; ".join(f"{a.action.target}: {a.summary}" for a in applied)
-        failed = any(a.status == "failed" for a in applied)
-        return Result(Outcome.FAILED if failed else Outcome.OK, commits, summary)
+        ran = run_summary(applied, unknown)
+        return Result(Outcome.FAILED if ran.failed else Outcome.OK, ran.revision, ran.message)
 
     def _kustomization(self, ks: Kustomization) -> Result:
         assert self.access.cluster is not None  # entries() schedules none without a cluster

@@ -42,7 +42,7 @@ from engine.observe.git import checkout_origin
 from engine.rules.fluxapi import SOURCE_GROUP
 from engine.rules.fluxread import read_object as read_object_doc
 from engine.rules.yamldoc import Document, graft
-from engine.rules.check import check_rules, isolate, source_key
+from engine.rules.check import check_rules, isolate, lint_policies, source_key
 from engine.rules.ignore import walk_repo
 from engine.rules.load import builtin_rules, display_path
 from engine.rules.markers import dialect_applies
@@ -232,6 +232,16 @@ def check_repository(spec: RepoSpec) -> tuple[Loaded, Problems]:
         lint_markers(cluster.everything, values, found)
         problems.extend(_shown_from(spec.root, p) for p in found.items)
     return loaded, unique(problems.items)
+
+
+def checkout_lints(root: Path, rules: RuleSet, values: Iterable[MarkedValue]) -> list[Problem]:
+    """The Flux-trap lints of `check` that every path that plans says too: policies Flux
+    evaluates otherwise than meant (order desc, an extract that ties, ...) and markers that no
+    automation updates, or that name no policy, and policies no marker uses."""
+    found = Problems()
+    lint_policies(rules, found)
+    lint_markers(rules, values, found)
+    return [_shown_from(root, p) for p in found.warnings]
 
 
 def unique(items: Iterable[Problem]) -> Problems:

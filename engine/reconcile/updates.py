@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import tempfile
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -17,6 +18,7 @@ from pathlib import Path
 from engine.act.checkout import CheckoutError, commit_files, push_branch
 from engine.act.git import CommitRequest, CommitStatus, GitTarget, commit_and_push
 from engine.evaluate.decision import GATED, ScanFacts, decide, gated
+from engine.evaluate.unknown import unknown_policies
 from engine.evaluate.plan import (
     Selection,
     deployed_tags,
@@ -35,10 +37,11 @@ from engine.model import (
     ImageUpdate,
     Plan,
     RuleSet,
+    UnknownPolicy,
 )
 from engine.reconcile.imagefacts import RegistryAccess, gather_images
 from engine.reconcile.images import record_decision
-from engine.reconcile.repo import read_marked_files
+from engine.reconcile.repo import checkout_lints, read_marked_files, unique
 from engine.store import queries
 from engine.store.actions import finish_action, start_action
 from engine.store.db import Store
@@ -177,8 +180,9 @@ def plan_checkout(root: Path, rules: RuleSet, store: Store | None, now: datetime
                   record: bool = False, reuse: bool = False,
                   access: RegistryAccess | None = None) -> RepoPlan:
     """Decide every policy (`reuse`: see `decide_all`) and plan every automation's changes on a
-    checkout. With `access`, the registries are asked what the store does not know of the
-    images a change involves (engine/reconcile/imagefacts.py); without, the plan is offline."""
+    checkout; the plan also says which policies its markers need are unknown, and the lints.
+    With `access`, the registries are asked what the store does not know of the images a change
+    involves (engine/reconcile/imagefacts.py); without, the plan is offline."""
     files = read_marked_files(root, rules.marker_dialects)
     scans = scan_files(rules, files)
     values = [v for scan in scans.values() for v in scan.values]
@@ -189,6 +193,10 @@ def plan_checkout(root: Path, rules: RuleSet, store: Store | None, now: datetime
     suspended = frozenset(s.object_name for s in queries.list_suspensions(store)
                           if s.object_kind == "ImageUpdateAutomation") if store else frozenset()
     plan = plan_updates(rules, files, selections, now, suspended, scans)
+    lints = checkout_lints(root, rules, values)
+    plan = replace(plan, unknown=unknown_policies(rules, values, {d.policy: d for d in decisions},
+                                                  suspended),
+                   warnings=tuple(unique([*plan.warnings, *lints]).sorted()))
     warned: list[GateDecision] = []
     if record and store is not None:
         for gate in plan.gates:
@@ -343,6 +351,31 @@ def update_checkout(store: Store, planned: RepoPlan, root: Path, now: datetime, 
         _commit_event(store, applied, now)
         done.append(LocalUpdate(applied, written, attempts))
     return done
+
+
+def unknown_of(planned: RepoPlan, automation: ImageUpdate) -> list[UnknownPolicy]:
+    """The unknown policies an automation's markers need (it applies its own namespace's)."""
+    return [u for u in planned.plan.unknown if u.policy.partition("/")[0] == automation.namespace]
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """How an automation's run ended, as `gitward run` logs it and `reconciles` records it."""
+
+    failed: bool
+    revision: str
+    message: str
+
+
+def run_summary(applied: Sequence[Applied], unknown: Sequence[UnknownPolicy]) -> RunSummary:
+    """The commits pushed and what became of each action; `no updates` when there was none,
+    never without the unknown policies that make "no updates" unsure."""
+    unsure = f"; unknown: {', '.join(u.policy for u in unknown)}" if unknown else ""
+    if not applied:
+        return RunSummary(False, "", f"no updates{unsure}")
+    return RunSummary(any(a.status == "failed" for a in applied),
+                      ",".join(a.commit for a in applied if a.commit),
+                      "; ".join(f"{a.action.target}: {a.summary}" for a in applied) + unsure)
 
 
 def _commit_event(store: Store, applied: Applied, now: datetime) -> None:

@@ -7,8 +7,6 @@ almost certainly did not mean, said out loud.
 
 from __future__ import annotations
 
-import re
-
 from engine.errors import Problems, SourcePos, did_you_mean
 from engine.model import (
     GitSource,
@@ -22,10 +20,9 @@ from engine.model import (
     SkippedObject,
     SourceKind,
 )
+from engine.rules.extract import dropped_digits, referenced_groups
 from engine.rules.regex import PatternError, compile_pattern, text_of
 from engine.rules.semver import ConstraintError, parse_constraint
-
-_TEMPLATE_REF = re.compile(r"\$(?:\{([A-Za-z0-9_]+)\}|([A-Za-z0-9_]+))")
 
 
 def check_rules(rules: RuleSet, problems: Problems) -> None:
@@ -219,14 +216,26 @@ def _lint_extract(p: ImagePolicy, problems: Problems) -> None:
         compiled = compile_pattern(p.filter.pattern)
     except PatternError:  # reported by check_patterns
         return
+    where = p.filter.extract_origin or p.filter.origin or p.origin
     groups = {text_of(n) for n in compiled.groupindex} | {str(i) for i in range(compiled.groups + 1)}
-    for match in _TEMPLATE_REF.finditer(p.filter.extract.replace("$$", "")):
-        name = match.group(1) or match.group(2)
-        if name not in groups:
-            problems.warning(
-                f'ImagePolicy {p.key.ref}: extract "{p.filter.extract}" names group "{name}", '
-                "which the pattern does not have; it expands to an empty string"
-                + did_you_mean(name, [g for g in groups if not g.isdigit()]),
-                p.filter.origin or p.origin,
-                code="extract-group",
-            )
+    missing = [name for name in referenced_groups(p.filter.extract) if name not in groups]
+    for name in missing:
+        problems.warning(
+            f'ImagePolicy {p.key.ref}: extract "{p.filter.extract}" names group "{name}", '
+            "which the pattern does not have; it expands to an empty string"
+            + did_you_mean(name, [g for g in groups if not g.isdigit()]),
+            where,
+            code="extract-group",
+        )
+    dropped = [] if missing else dropped_digits(p.filter.pattern, p.filter.extract)
+    if dropped:
+        problems.warning(
+            f'ImagePolicy {p.key.ref}: extract "{p.filter.extract}" leaves out digits the pattern '
+            f"matches ({', '.join(dropped)}): tags that differ only there, such as two builds "
+            "on one day, get the same value and tie; the policy then keeps the byte-smallest "
+            "of them (Flux: whichever comes first), not the newest",
+            where,
+            code="extract-ties",
+            hint="capture those digits in a named group too and add it to extract "
+                 '(e.g. "(?P<ts>[0-9]{8})-(?P<time>[0-9]{4})" with extract "$ts$time")',
+        )

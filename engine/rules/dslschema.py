@@ -199,7 +199,8 @@ def _filter(v: Values) -> TagFilter:
     if not pattern.quoted:
         raise Invalid(f"filter expects a quoted regular expression, not {pattern.shown()}", pattern.pos)
     extract = v.string('an extract template, e.g. "$ts"') if v.accept("extract") else ""
-    return TagFilter(pattern.text, extract, origin=pattern.pos)
+    return TagFilter(pattern.text, extract, origin=pattern.pos,
+                     extract_origin=v.last.pos if extract else None)
 
 
 def _never(v: Values) -> bool:

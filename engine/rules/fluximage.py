@@ -120,7 +120,8 @@ def read_image_policy(m: Manifest) -> ImagePolicy | None:
     filter_ = None
     tags = spec.struct("filterTags", ("pattern", "extract"))
     if tags is not None:
-        filter_ = TagFilter(or_else(tags.string("pattern"), ""), or_else(tags.string("extract"), ""), origin=spec.key_pos("filterTags"))
+        filter_ = TagFilter(or_else(tags.string("pattern"), ""), or_else(tags.string("extract"), ""), origin=spec.key_pos("filterTags"),
+                            extract_origin=tags.pos("extract") if tags.has("extract") else None)
     reflection = DigestReflection(or_else(spec.enum("digestReflectionPolicy", [d.value for d in DigestReflection], "Never"), "Never"))
     interval = spec.duration("interval")
     if spec.has("interval") and reflection is not DigestReflection.ALWAYS:

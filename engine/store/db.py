@@ -37,12 +37,61 @@ MIGRATIONS_DIR = shipped_dir("migrations")
 
 
 def state_url(value: str | None) -> str:
-    """The database URL for `--state`: a bare path means SQLite; None means $GITWARD_STATE or ./state.db."""
+    """The database URL for `--state`: a bare path means SQLite; None means $GITWARD_STATE, else
+    the default store (`default_state`)."""
     if not value:
-        value = os.environ.get(STATE_ENV) or DEFAULT_STATE
+        value = os.environ.get(STATE_ENV) or str(default_state(Path.cwd()))
     if "://" in value:
         return value
     return f"sqlite:///{Path(value).expanduser().resolve()}"
+
+
+GIT_DIR_STATE = Path("gitward") / DEFAULT_STATE
+"""The default store's place inside a git directory."""
+
+
+def default_state(cwd: Path) -> Path:
+    """Where the store is when neither `--state` nor GITWARD_STATE names one.
+
+    Inside a git work tree: `gitward/state.db` in its git directory (`.git/`, or the worktree's
+    own for a linked worktree), never in the checkout beside the manifests, where `git status`
+    would show it and a `git add -A` commit it. Elsewhere: `./state.db`. A `./state.db` an older
+    gitward left in a work tree is still used, so its history is not lost. Nothing is created
+    here: the first write makes the `gitward` directory (`_own_directory`).
+    """
+    legacy = cwd / DEFAULT_STATE
+    git_dir = None if legacy.exists() else find_git_dir(cwd)
+    return legacy if git_dir is None else git_dir / GIT_DIR_STATE
+
+
+def _own_directory(parent: Path) -> bool:
+    """Make `parent` when it is the default store's directory in a git directory (gitward's
+    own); any other missing directory stays the user's to make."""
+    if parent.name != GIT_DIR_STATE.parent.name or not (parent.parent / "HEAD").is_file():
+        return False
+    parent.mkdir(exist_ok=True)
+    return True
+
+
+def find_git_dir(start: Path) -> Path | None:
+    """The git directory of the work tree holding `start`: `.git` in it or a parent, or where a
+    `.git` file (a linked worktree, a submodule) points; None outside a work tree."""
+    for folder in (start, *start.parents):
+        dot = folder / ".git"
+        if dot.is_dir():
+            return dot
+        if dot.is_file():
+            try:
+                text = dot.read_text(encoding="utf-8", errors="replace")
+            except OSError:
+                return None
+            first = text.splitlines()[0] if text else ""
+            if not first.startswith("gitdir:"):
+                return None
+            target = Path(first.removeprefix("gitdir:").strip())
+            found = target if target.is_absolute() else (folder / target).resolve()
+            return found if found.is_dir() else None
+    return None
 
 
 def redact_url(url: str) -> str:
@@ -180,7 +229,7 @@ def _make_engine(url: str, readonly: bool) -> Engine:
             parsed = _sqlite_readonly(parsed)
         elif parsed.database and parsed.database != ":memory:":
             parent = Path(parsed.database).parent
-            if not parent.is_dir():
+            if not parent.is_dir() and not _own_directory(parent):
                 raise StoreError(
                     f"cannot create state database {parsed.database}: {parent} is not a directory"
                 )

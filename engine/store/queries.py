@@ -357,6 +357,35 @@ def latest_selection(store: Store, policy: str) -> Decision | None:
     return found[0] if found else None
 
 
+def previous_selection(store: Store, policy: str, latest: str) -> str | None:
+    """The tag the policy selected before it last changed to `latest` (None: it never had
+    another); a gate's record is not a selection."""
+    query = (select(PolicyDecisionRow.selected_tag)
+             .where(PolicyDecisionRow.policy == policy, PolicyDecisionRow.error.is_(None),
+                    PolicyDecisionRow.selected_tag.is_not(None),
+                    PolicyDecisionRow.selected_tag != latest)
+             .order_by(PolicyDecisionRow.decided_at.desc(), PolicyDecisionRow.id.desc()).limit(1))
+    with transaction(store, "read") as session:
+        return session.scalars(query).first()
+
+
+def evaluated_by_policy(store: Store, repository: str, *, scan_rows: int = 200) -> dict[str, Decision]:
+    """The latest evaluated decision (a tag selected, every tag's verdict in its trace) of each
+    policy that decided on the repository's recent scans, by policy."""
+    query = (select(PolicyDecisionRow)
+             .join(ImageScanRow, PolicyDecisionRow.scan_id == ImageScanRow.id)
+             .where(ImageScanRow.repository == repository, PolicyDecisionRow.error.is_(None),
+                    PolicyDecisionRow.selected_tag.is_not(None))
+             .order_by(PolicyDecisionRow.decided_at.desc(), PolicyDecisionRow.id.desc())
+             .limit(scan_rows))
+    found: dict[str, Decision] = {}
+    with transaction(store, "read") as session:
+        for row in session.scalars(query):
+            if row.policy not in found:
+                found[row.policy] = _decision(row)
+    return found
+
+
 def decisions(store: Store, policy: str, *, limit: int = 10,
               selected_only: bool = False) -> tuple[Decision, ...]:
     """The policy's decisions, newest first."""
@@ -426,6 +455,16 @@ def list_events(
     query = query.order_by(EventRow.time.desc(), EventRow.id.desc()).limit(limit)
     with transaction(store, "read") as session:
         return tuple(reversed([_event(row) for row in session.scalars(query)]))
+
+
+def latest_event(store: Store, *, object_kind: str, object_name: str, reason: str) -> Event | None:
+    """The object's most recent event with `reason` (what it last said about that)."""
+    query = (_events_matching(select(EventRow), object_kind, object_name, None)
+             .where(EventRow.reason == reason)
+             .order_by(EventRow.time.desc(), EventRow.id.desc()).limit(1))
+    with transaction(store, "read") as session:
+        row = session.scalars(query).first()
+        return _event(row) if row is not None else None
 
 
 # Suspensions ---------------------------------------------------------------------------------

@@ -268,3 +268,20 @@ class OciRevisionRow(Base):
     origin_revision: Mapped[str] = mapped_column(Text)
     created: Mapped[str] = mapped_column(Text)
     fetched_at: Mapped[datetime]
+
+
+class ReconcileRow(Base):
+    """Each object's latest reconcile by `gitward run`, updated in place (a heartbeat): `since` is
+    when its outcome and message became what they are, `runs` how many reconciles it has had."""
+
+    __tablename__ = "reconciles"
+    __table_args__ = (CheckConstraint("outcome IN ('ok', 'failed')", name="outcome"),)
+
+    object_kind: Mapped[str] = mapped_column(String(63), primary_key=True)
+    object_name: Mapped[str] = mapped_column(NAME, primary_key=True)
+    finished_at: Mapped[datetime]
+    outcome: Mapped[str] = mapped_column(String(16))
+    revision: Mapped[str] = mapped_column(Text)
+    message: Mapped[str] = mapped_column(Text)
+    since: Mapped[datetime]
+    runs: Mapped[int] = mapped_column(Integer)

@@ -21,10 +21,11 @@ from engine.model import (
     ScanStatus,
 )
 from engine.store import queries
-from engine.store.actions import list_actions
+from engine.store.actions import ActionRecord, list_actions
 from engine.store.artifacts import latest_oci_revision
 from engine.store.inventory import applied_revision, list_inventory
 from engine.store.db import Store
+from engine.store.reconciles import last_reconcile
 
 
 @dataclass(frozen=True)
@@ -134,7 +135,7 @@ def _policy(store: Store, rule: ImagePolicy, base: ObjectStatus) -> ObjectStatus
     kept = (decision if decision.selected_tag is not None
             else queries.latest_selection(store, rule.key.ref))
     latest = kept.selected_tag or "" if kept else ""
-    previous = kept.previous_tag or "" if kept else ""
+    previous = (queries.previous_selection(store, rule.key.ref, latest) or "") if latest else ""
     if decision.selected_tag is None:
         return replace(base, ready="False", message=decision.error or "no tag selected",
                        last=decision.decided_at, latest=latest, previous=previous)
@@ -143,20 +144,33 @@ def _policy(store: Store, rule: ImagePolicy, base: ObjectStatus) -> ObjectStatus
 
 
 def _update(store: Store, rule: ImageUpdate, base: ObjectStatus) -> ObjectStatus:
-    """The automation's last commit action, from the `actions` table."""
+    """The automation's last run (`reconciles`, written by `gitward run` even when it found
+    nothing to do), with its last commit action (`actions`) when that says more."""
     ref = rule.key.ref
     last = next((a for a in list_actions(store, limit=500)
                  if a.type == "commit" and ref in a.payload.get("automations", [])), None)
-    if last is None:
-        return replace(base, message="no commit action yet")
-    when = last.finished_at or last.created_at
+    run = last_reconcile(store, rule.key)
+    if last is None and run is None:
+        return replace(base, message="not run yet")
+    when = (last.finished_at or last.created_at) if last else None
+    if run is not None and (when is None or run.finished_at >= when):
+        text = run.message or "reconciled"
+        if last is not None and when is not None and last.status == "done" and _commit(last) not in text:
+            text += f"; last pushed commit '{_commit(last)}' at {when:%Y-%m-%dT%H:%M:%SZ}"
+        return replace(base, ready="True" if run.outcome == "ok" else "False", last=run.finished_at,
+                       message=f"{text} ({run.runs} run{'s' * (run.runs != 1)})")
+    assert last is not None and when is not None
     if last.status == "done":
-        commit = str(last.payload.get("commit") or "")[:7]
         return replace(base, ready="True", last=when,
-                       message=f"pushed commit '{commit}' to branch '{last.payload.get('branch')}'")
+                       message=f"pushed commit '{_commit(last)}' to branch "
+                               f"'{last.payload.get('branch')}'")
     if last.status == "skipped":
         return replace(base, ready="True", last=when, message=last.error or "nothing to commit")
     return replace(base, ready="False", last=when, message=last.error or last.status)
+
+
+def _commit(action: ActionRecord) -> str:
+    return str(action.payload.get("commit") or "")[:7]
 
 
 def _kustomization(store: Store, rule: Kustomization, base: ObjectStatus) -> ObjectStatus:

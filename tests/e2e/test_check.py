@@ -7,6 +7,7 @@ Each folder of tests/corpus/broken is a tiny repository with one kind of mistake
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -84,3 +85,51 @@ def test_no_traceback_from_the_installed_command() -> None:
                                 cwd=case, capture_output=True, text=True)
         assert result.returncode == 2, (case.name, result.stderr)
         assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_the_report_goes_to_standard_output(tmp_path: Path) -> None:
+    """`gitward check > report.txt` keeps the whole report; stderr is for what stops the check."""
+    case = CORPUS / "broken" / "dsl-unknown-keyword"
+    report = tmp_path / "report.txt"
+    with report.open("w") as out:
+        result = subprocess.run([sys.executable, "-m", "engine", "check", "--repo", "."], cwd=case,
+                                stdout=out, stderr=subprocess.PIPE, text=True)
+    assert result.returncode == 2 and result.stderr == ""
+    text = report.read_text()
+    assert "app.rules:3:" in text and "error:" in text
+    assert text.splitlines()[-1].startswith("✗ ") and "1 error" in text.splitlines()[-1]
+    missing = subprocess.run([sys.executable, "-m", "engine", "check", "--repo", "no-such-dir"],
+                             cwd=tmp_path, capture_output=True, text=True)
+    assert missing.returncode == 2 and missing.stdout == ""
+    assert "no-such-dir: the repository path is not a directory" in missing.stderr
+
+
+CONFIGMAP = """\
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: settings
+  namespace: podinfo
+  labels: a: b
+"""
+
+
+def test_a_yaml_syntax_error_in_a_file_flux_reads_is_located(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A ConfigMap in a Kustomization's path, and a patch file a kustomization names: both are
+    read by Flux, so both are errors at their own line; a file no Kustomization reads is not."""
+    repo = tmp_path / "homelab"
+    shutil.copytree(EXAMPLES / "homelab", repo)
+    (repo / "cluster/apps/podinfo/settings.yaml").write_text(CONFIGMAP)
+    extra = repo / "cluster/infrastructure/extra"
+    extra.mkdir()
+    (extra / "kustomization.yaml").write_text("resources: [cm.yaml]\npatches: [{path: patch.yaml}]\n")
+    (extra / "cm.yaml").write_text(CONFIGMAP.replace("  labels: a: b\n", ""))
+    (extra / "patch.yaml").write_text(CONFIGMAP)
+    (extra / "unread.yaml").write_text("a: b: c\n")  # listed by no kustomization: Flux never reads it
+    code, out = run_check(repo, capsys, monkeypatch)
+    assert code == 2, out
+    assert "cluster/apps/podinfo/settings.yaml:6:12: error: document 1: mapping values are not allowed here" in out
+    assert "cluster/infrastructure/extra/patch.yaml:6:12: error: document 1: mapping values are not allowed here" in out
+    assert "cluster/infrastructure/extra/kustomization.yaml:2:11: error: patches: unable to parse" in out
+    assert "unread.yaml" not in out

@@ -89,6 +89,28 @@ def test_export_one_object(capsys: pytest.CaptureFixture[str]) -> None:
     assert doc["spec"]["policy"] == {"semver": {"range": ">=6.0.0 <7.0.0"}}
 
 
+def test_export_all_of_an_empty_namespace_says_where_the_objects_are(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A backup of `flux-system`'s image repositories would be empty: said, with `-A`, exit 1."""
+    code, out, err = run(capsys, "export", "image", "repository", "--all", "--repo", HOMELAB)
+    assert code == 1 and out == ""
+    assert err.strip() == ("no ImageRepository in namespace flux-system: nothing exported; 2 are "
+                           "in namespaces ledger, podinfo: pass -A for every namespace (or -n "
+                           "NAMESPACE)")
+    code, out, _ = run(capsys, "export", "image", "repository", "--all", "-A", "--repo", HOMELAB)
+    assert code == 0
+    assert [d["metadata"]["namespace"] for d in yaml.safe_load_all(out) if d] == ["ledger", "podinfo"]
+    code, out, err = run(capsys, "export", "image", "repository", "--all", "-n", "podinfo",
+                         "--repo", HOMELAB)
+    assert code == 0 and "name: podinfo" in out and err == ""
+
+
+def test_export_all_of_a_kind_with_no_object_anywhere(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "export", "source", "oci", "--all", "-A", "--repo", HOMELAB)
+    assert code == 0 and out == ""
+    assert "no OCIRepository found in any namespace: nothing exported" in err
+
+
 def test_convert_rules_to_flux_keeps_gitward_gates(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "convert", f"{HOMELAB}/cluster/apps/ledger/ledger.rules")
     assert code == 0

@@ -78,18 +78,18 @@ def test_a_bootstrap_created_source_is_taken_from_the_checkout(
     subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
     subprocess.run(["git", "-C", str(repo), "remote", "add", "origin",
                     "https://user:s3cret@git.example.com/me/home-ops.git"], check=True)
-    code, _, err = run(capsys, "check", "--repo", str(repo))
-    assert code == 0, err
+    code, report, err = run(capsys, "check", "--repo", str(repo))
+    assert code == 0, report + err
     assert ("note: GitRepository flux-system/flux-system is not in git (flux bootstrap creates it "
-            "in the cluster): taken as https://git.example.com/me/home-ops.git#main") in err
-    assert "s3cret" not in err
+            "in the cluster): taken as https://git.example.com/me/home-ops.git#main") in report
+    assert "s3cret" not in report
     code, out, err = run(capsys, "get", "sources", "git", "--repo", str(repo))
     assert code == 0 and "flux-system" in out
 
-    code, _, err = run(capsys, "check", "--repo", str(repo), "--source",
+    code, report, err = run(capsys, "check", "--repo", str(repo), "--source",
                        "flux-system=https://git.example.com/me/fork.git#dev")
     assert code == 0
-    assert "taken from --source as https://git.example.com/me/fork.git#dev" in err
+    assert "taken from --source as https://git.example.com/me/fork.git#dev" in report
     code, _, err = run(capsys, "check", "--repo", str(repo), "--source", "no equals sign")
     assert code == 2 and "expected NAME=URL#BRANCH" in err
 
@@ -105,9 +105,9 @@ def test_one_unsupported_object_blocks_nothing_else(tmp_path: Path,
                                      "metadata: {name: podinfo, namespace: apps}\nspec: {}\n"),
         "apps/settings.yaml": CONFIGMAP.replace("settings}", "settings, namespace: apps}"),
     })
-    code, _, err = run(capsys, "check", "--repo", str(repo))
-    assert code == 0, err
-    assert "its source is ExternalArtifact flux-system/infrastructure, which gitward does not fetch" in err
+    code, report, err = run(capsys, "check", "--repo", str(repo))
+    assert code == 0, report + err
+    assert "its source is ExternalArtifact flux-system/infrastructure, which gitward does not fetch" in report
     code, out, _ = run(capsys, "build", "kustomization", "apps", "--repo", str(repo))
     assert code == 0 and "name: settings" in out
     code, out, _ = run(capsys, "get", "all", "-A", "--repo", str(repo))
@@ -136,8 +136,8 @@ def test_kustomize_namespace_and_listing_decide_what_is_live(
         "webui/cm.yaml": CONFIGMAP.replace("settings}", "ui, namespace: ai}"),
         "apps/unlisted.yaml": ks("forgotten", "./nowhere"),
     })
-    code, _, err = run(capsys, "check", "--repo", str(repo))
-    assert code == 0, err
+    code, report, err = run(capsys, "check", "--repo", str(repo))
+    assert code == 0, report + err
     names = kustomization_names(capsys, repo)
     assert names == {"flux-system/flux-system", "flux-system/apps", "ai/ollama", "ai/webui"}
     code, out, _ = run(capsys, "get", "images", "update", "-A", "-o", "json", "--repo", str(repo))
@@ -158,9 +158,9 @@ def test_a_patch_file_is_not_an_object_and_hidden_directories_are_not_read(
                                              "namespace: apps}\nspec: {path: ./prod}\n"),
         ".archive/old.yaml": ks("old", "./old", extra="  bogus: field\n"),
     })
-    code, _, err = run(capsys, "check", "--repo", str(repo))
-    assert code == 0, err
-    assert "spec.interval is required" not in err and ".archive" not in err
+    code, report, err = run(capsys, "check", "--repo", str(repo))
+    assert code == 0, report + err
+    assert "spec.interval is required" not in report and ".archive" not in report
 
 
 def test_several_clusters_have_names_of_their_own(tmp_path: Path,
@@ -171,9 +171,9 @@ def test_several_clusters_have_names_of_their_own(tmp_path: Path,
         files[f"clusters/{env}/apps.yaml"] = ks("apps", f"./apps/{env}", namespace="flux-system")
         files[f"apps/{env}/cm.yaml"] = CONFIGMAP.replace("settings}", f"{env}, namespace: apps}}")
     repo = write(tmp_path, files)
-    code, _, err = run(capsys, "check", "--repo", str(repo))
-    assert code == 0, err
-    assert "cluster clusters/production, cluster clusters/staging" in err
+    code, report, err = run(capsys, "check", "--repo", str(repo))
+    assert code == 0, report + err
+    assert "cluster clusters/production, cluster clusters/staging" in report
     code, out, _ = run(capsys, "get", "kustomizations", "--repo", str(repo))
     assert code == 0 and "cluster clusters/production:" in out and "cluster clusters/staging:" in out
     code, _, err = run(capsys, "build", "kustomization", "apps", "--repo", str(repo))
@@ -194,11 +194,11 @@ def test_check_fails_only_where_flux_would_and_names_the_objects(
         "clusters/prod/db.yaml": ks("db", "./apps", namespace="flux-system"),
         "apps/cm.yaml": CONFIGMAP.replace("settings}", "settings, namespace: apps}"),
     })
-    code, _, err = run(capsys, "check", "--repo", str(repo))
+    code, report, err = run(capsys, "check", "--repo", str(repo))
     assert code == 2
-    assert "refers to Kustomization flux-system/infra, which is not defined" in err
-    assert "✗ Kustomization flux-system/apps: it depends on Kustomization flux-system/infra" in err
-    assert "✗ Kustomization flux-system/web: it depends on Kustomization flux-system/apps, which is skipped" in err
+    assert "refers to Kustomization flux-system/infra, which is not defined" in report
+    assert "✗ Kustomization flux-system/apps: it depends on Kustomization flux-system/infra" in report
+    assert "✗ Kustomization flux-system/web: it depends on Kustomization flux-system/apps, which is skipped" in report
     code, out, err = run(capsys, "get", "kustomizations", "-o", "json", "--repo", str(repo))
     assert code == 0
     assert "skipped: Kustomization flux-system/web" in err

@@ -56,13 +56,15 @@ def test_events_table_lists_every_event_newest_last(example: str,
     code, out, err = run(capsys, "--state", example, "events")
     assert code == 0, err
     lines = out.splitlines()
-    assert lines[0].split() == ["TIME", "SEVERITY", "OBJECT", "REASON", "MESSAGE"]
+    assert lines[0].split() == ["TIME", "SEVERITY", "OBJECT", "REASON"]
+    assert lines[1] == "    MESSAGE"  # too long beside the others: each goes under its row
     rows = [line for line in lines if line[:4] == "2025"]
     times = [row.split()[0] for row in rows]
     assert len(rows) == 23 and times == sorted(times)
     assert times[0] == "2025-11-03T12:00:00Z" and times[-1] == "2025-11-05T17:16:00Z"
     assert all(row.split()[1] == "info" for row in rows)
-    assert "NewRevision" in rows[0] and "ReconciliationSucceed" in rows[-1]
+    assert "NewRevision" in rows[0] and "ReconciliationSucceeded" in rows[-1]
+    assert lines[3].startswith("    fetched revision main@sha1:e09d44480d821d567c058d1b3e099b9c247e33e6: ")
     assert {row.split()[3] for row in rows} >= {"NewTags", "NewSelection", "CommitPushed"}
     assert all(len(line) <= 100 for line in lines)
 

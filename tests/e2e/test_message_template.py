@@ -41,6 +41,7 @@ def test_plan_shows_the_message_go_renders(tmp_path: Path, capsys: pytest.Captur
     repo = with_template(tmp_path, TEMPLATE)
     state = str(tmp_path / "state.db")
     import_tags(capsys, state, repo, tmp_path)
+    import_tags(capsys, state, repo, tmp_path, "ledger/ledger", "20251103-1130-sha-4d5e6f7\n")
     code, out, err = run(capsys, "--state", state, "plan", "--repo", str(repo), "--offline")
     assert code == 0, err
     shown = "".join(f"    {line}\n" for line in GO_OUTPUT.rstrip().splitlines())
@@ -62,4 +63,4 @@ def test_a_failing_template_is_a_located_error_in_plan_and_check(
     code, out, err = run(capsys, "check", "--repo", ".")
     assert code == 2
     assert (f"{AUTOMATION}:20:24: error: ImageUpdateAutomation podinfo/podinfo: commit message "
-            "template: template: commit message:2:43:") in err
+            "template: template: commit message:2:43:") in out

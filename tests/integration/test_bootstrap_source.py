@@ -112,6 +112,6 @@ def test_a_bootstrap_source_git_does_not_hold_is_read_from_the_cluster(
     assert live is not None and live["data"] == {"from": "the-cluster-source"}
 
     code = main(["check", "--repo", str(checkout)])
-    _, err = capsys.readouterr()
+    report, _ = capsys.readouterr()
     assert code == 0
-    assert "taken as https://git.invalid/someone/else.git#main, the checkout's remote" in err
+    assert "taken as https://git.invalid/someone/else.git#main, the checkout's remote" in report

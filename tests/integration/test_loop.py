@@ -75,8 +75,13 @@ def test_once_fetches_the_source_and_pushes_the_image_update(
         pushed = queries.list_events(store, object_kind="ImageUpdateAutomation")
     assert revision is not None and revision.sha == initial
     assert [d.selected_tag for d in decided] == ["6.7.0"]  # recorded once, not once per reader
-    [event] = pushed
-    assert (event.object_name, event.reason) == ("podinfo/podinfo", "CommitPushed")
+    [event] = [e for e in pushed if e.reason == "CommitPushed"]
+    assert event.object_name == "podinfo/podinfo"
+    # ledger's registry is never scanned (suspended): its automation says so, once
+    [unknown] = [e for e in pushed if e.reason == "PoliciesUnknown"]
+    assert unknown.object_name == "ledger/ledger"
+    assert unknown.message.startswith("ImagePolicy ledger/ledger is unknown: ImageRepository "
+                                      "ledger/ledger has not been scanned yet")
     assert event.message.startswith(f"pushed {bare.rev('main')[:7]} to main: ")
     assert "podinfo:6.5.1 -> ghcr.io/stefanprodan/podinfo:6.7.0" in event.message
     lines = log_lines(done.stderr)

@@ -379,7 +379,9 @@ def test_db_commands(url: str) -> None:
     again = runner.invoke(db_group, ["upgrade"], obj={"state": url})
     assert f"already at revision {head_revision()}" in again.output
     history = runner.invoke(db_group, ["history"], obj={"state": url})
-    assert history.exit_code == 0 and f"* 0005 -> {head_revision()}: image configs" in history.output
+    assert history.exit_code == 0 and f"* 0006 -> {head_revision()}: reconciles" in history.output
+    assert "  0005 -> 0006: image configs" in history.output
+    assert "  0004 -> 0005: oci revisions" in history.output
     assert "  0003 -> 0004: reconcile requests" in history.output
     assert "  0001 -> 0002: leases" in history.output
     assert "  <base> -> 0001: initial schema" in history.output

@@ -40,6 +40,10 @@ PUBLIC_COLUMNS = {
         "id", "source", "url", "tag", "digest", "revision", "layer_digest", "media_type",
         "operation", "origin_source", "origin_revision", "created", "fetched_at",
     ],
+    "reconciles": [
+        "object_kind", "object_name", "finished_at", "outcome", "revision", "message", "since",
+        "runs",
+    ],
 }
 
 
