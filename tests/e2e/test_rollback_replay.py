@@ -22,6 +22,7 @@ from engine.cli import main
 DEPLOYED = "20260117-0254-sha-290e790"
 DEPLOYMENT = "cluster/apps/field-theories/bluesync-deployment.yaml"
 POLICY = "cluster/apps/field-theories/bluesync-image-policy.yaml"
+SITE = "20260205-1747-sha-1a34b3e"  # what git deploys of the corpus's other marked image
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -57,6 +58,11 @@ def replay(capsys: pytest.CaptureFixture[str], state: str, repo: Path, tmp: Path
         code, _, err = run(capsys, "--state", state, "images", "import",
                            "field-theories/bluesync", "--tags", str(listed), "--repo", str(repo))
         assert code == 0, err
+    site = tmp / "site.txt"  # the other marked policy is known and current, not unknown
+    site.write_text(f"{SITE}\n")
+    code, _, err = run(capsys, "--state", state, "images", "import",
+                       "field-theories/field-theories", "--tags", str(site), "--repo", str(repo))
+    assert code == 0, err
     return pushed
 
 

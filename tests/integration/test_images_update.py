@@ -24,14 +24,17 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     return code, out.out, out.err
 
 
-def import_tags(capsys: pytest.CaptureFixture[str], state: str, repo: Path, tmp: Path) -> None:
-    """Two scans: the tag git deploys, then the newer ones. The registry is out of reach, so the
-    ledger's first sightings are what tells the rollback gate that 6.7.0 is newer."""
-    for day, listed in enumerate(("6.5.1\n", "6.5.1\n6.6.0\n6.7.0\n7.0.0-rc.1\nlatest\n")):
-        tags = tmp / f"podinfo-{day}.txt"
-        tags.write_text(listed)
-        code, _, err = run(capsys, "--state", state, "images", "import", "podinfo/podinfo", "--tags",
-                           str(tags), "--repo", str(repo))
+def import_tags(capsys: pytest.CaptureFixture[str], state: str, repo: Path, tmp: Path,
+                repository: str = "podinfo/podinfo", tags: str | None = None) -> None:
+    """Record `tags` for `repository` in one scan; by default podinfo in two scans: the tag git
+    deploys, then the newer ones. The registry is out of reach, so the ledger's first sightings
+    are what tells the rollback gate that 6.7.0 is newer."""
+    scans = ("6.5.1\n", "6.5.1\n6.6.0\n6.7.0\n7.0.0-rc.1\nlatest\n") if tags is None else (tags,)
+    for day, listed in enumerate(scans):
+        path = tmp / f"{repository.replace('/', '-')}-{day}.txt"
+        path.write_text(listed)
+        code, _, err = run(capsys, "--state", state, "images", "import", repository, "--tags",
+                           str(path), "--repo", str(repo))
         assert code == 0, err
 
 
