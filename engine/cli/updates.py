@@ -95,12 +95,20 @@ def _report_aside(plan: Plan) -> None:
         click.echo(f"✗ {error.problem.render()}", err=True)
 
 
+output_option = click.option(
+    "-o", "--output", "fmt", type=click.Choice(["text", "json"]), default="text",
+    show_default=True, help="json: the plan's actions, gates, unknown policies, warnings and "
+    "errors, for scripts.")
+
+
 @click.command("check")
 @repo_option
 @offline_option
 @click.option("--exit-code", is_flag=True, help="Exit 1 when any update would be made.")
+@output_option
 @click.pass_context
-def check_updates(ctx: click.Context, repo: Path, offline: bool, exit_code: bool) -> int:
+def check_updates(ctx: click.Context, repo: Path, offline: bool, exit_code: bool,
+                  fmt: str) -> int:
     """List the marker updates that would be made: `file:line  policy  old -> new`.
 
     Exits 1 when a policy a marker needs is unknown (its repository never scanned, its latest
@@ -110,19 +118,21 @@ def check_updates(ctx: click.Context, repo: Path, offline: bool, exit_code: bool
     Example:
       gitward --state state.db.example images check --repo examples/homelab --offline
     """
-    changes = []
     plans = _plan(ctx, repo, offline, record=False)
+    changed = any(planned.plan.actions for _, planned in plans)
+    unknown = sum(len(planned.plan.unknown) for _, planned in plans)
+    failed = any(planned.plan.errors for _, planned in plans) or unknown > 0
+    if fmt == "json":
+        _dump_plans(plans)
+        return 1 if failed or (exit_code and changed) else 0
     for _, planned in plans:
         found = [f for action in planned.plan.actions for f in action.files]
         for f in found:
             click.echo(f"{f.path}:{f.line}  {f.policy}  {f.old} -> {f.new}")
         _report_aside(planned.plan)
-        changes += found
-    unknown = sum(len(planned.plan.unknown) for _, planned in plans)
-    if not changes:
+    if not changed:
         click.echo(f"no updates; {unknown_note(unknown)}" if unknown else "no updates", err=True)
-    failed = any(planned.plan.errors for _, planned in plans) or unknown > 0
-    return 1 if failed or (exit_code and changes) else 0
+    return 1 if failed or (exit_code and changed) else 0
 
 
 def unknown_note(count: int) -> str:
@@ -181,8 +191,7 @@ def update_images(ctx: click.Context, repo: Path, offline: bool, push: bool, no_
 @click.command("plan")
 @repo_option
 @offline_option
-@click.option("-o", "--output", "fmt", type=click.Choice(["text", "json"]), default="text",
-              show_default=True)
+@output_option
 @click.pass_context
 def plan(ctx: click.Context, repo: Path, offline: bool, fmt: str) -> int:
     """Show the actions gitward would take, with a unified diff of every file it would change.
@@ -197,14 +206,19 @@ def plan(ctx: click.Context, repo: Path, offline: bool, fmt: str) -> int:
     plans = _plan(ctx, repo, offline, record=False)
     failed = any(planned.plan.errors or planned.plan.unknown for _, planned in plans)
     if fmt == "json":
-        dump([_plan_json(name, planned) for name, planned in plans] if len(plans) > 1
-             else _plan_json("", plans[0][1]), "json")
+        _dump_plans(plans)
         return 1 if failed else 0
     for name, planned in plans:
         if name:
             click.echo(f"cluster {name}:")
         _print_plan(planned)
     return 1 if failed else 0
+
+
+def _dump_plans(plans: list[tuple[str, RepoPlan]]) -> None:
+    """One cluster's plan as an object; several as a list, each naming its cluster."""
+    dump([_plan_json(name, planned) for name, planned in plans] if len(plans) > 1
+         else _plan_json("", plans[0][1]), "json")
 
 
 def _plan_json(cluster: str, planned: RepoPlan) -> dict[str, object]:
@@ -252,8 +266,7 @@ def register(images: click.Group) -> None:
 @offline_option
 @ssh_key_option
 @workdir_option
-@click.option("-o", "--output", "fmt", type=click.Choice(["text", "json"]), default="text",
-              show_default=True)
+@output_option
 @click.pass_context
 def apply(ctx: click.Context, repo: Path, offline: bool, ssh_key: Path | None, workdir: Path,
           fmt: str) -> int:
@@ -280,7 +293,8 @@ def apply(ctx: click.Context, repo: Path, offline: bool, ssh_key: Path | None, w
                                  token=os.environ.get(TOKEN_ENV) or None,
                                  holder=holder_name())
     if fmt == "json":
-        dump({"actions": [{**o.action.to_json(), "status": o.status, "summary": o.summary,
+        dump({**_plan_json("", planned),
+              "actions": [{**o.action.to_json(), "status": o.status, "summary": o.summary,
                            "commit": o.commit} for o in outcomes]}, "json")
     else:
         _report_aside(planned.plan)

@@ -60,7 +60,8 @@ def test_plan_and_images_check_say_unknown_while_the_registry_is_down(
         paging_proxy: Callable[..., PagingProxy]) -> None:
     proxy = paging_proxy(open_registry)
     lab = homelab(proxy.host)
-    seed_tags(open_registry.url, lab.image.split("/", 1)[1], ["6.5.1", "6.6.0"])
+    seed_tags(open_registry.url, lab.image.split("/", 1)[1], ["6.5.1", "6.6.0"],
+              created={"6.5.1": "2025-11-01T10:00:00Z", "6.6.0": "2025-12-01T10:00:00Z"})
     proxy.faults.server_errors = -1  # every registry request answers 500
 
     planned = lab.call("plan", "--repo", str(lab.repo))
@@ -80,6 +81,15 @@ def test_plan_and_images_check_say_unknown_while_the_registry_is_down(
     checked = lab.call("images", "check", "--repo", str(lab.repo))
     assert checked.returncode == 1
     assert "no updates; 1 marked policy is unknown" in checked.stderr
+    checked = lab.call("images", "check", "--repo", str(lab.repo), "-o", "json")
+    assert checked.returncode == 1, checked.stderr
+    report = json.loads(checked.stdout)
+    assert report["actions"] == [] and report["unknown"][0]["policy"] == "podinfo/podinfo"
+    applied = lab.call("apply", "--repo", str(lab.repo), "--workdir", str(lab.workdir),
+                       "-o", "json")
+    assert applied.returncode == 0, applied.stderr  # it acts on what it knows: nothing here
+    report = json.loads(applied.stdout)
+    assert report["actions"] == [] and report["unknown"][0]["policy"] == "podinfo/podinfo"
 
     proxy.faults.server_errors = 0
     planned = lab.call("plan", "--repo", str(lab.repo))
