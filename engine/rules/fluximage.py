@@ -15,6 +15,7 @@ from engine.model import (
     CommitAuthor,
     DigestReflection,
     Direction,
+    GitRef,
     ImagePolicy,
     ImageRepository,
     ImageUpdate,
@@ -28,6 +29,7 @@ from engine.model import (
 from engine.rules.duration import DurationError, parse_duration
 from engine.rules.fluxapi import (
     HOLD_ANNOTATION,
+    IGNORED_FIELD,
     NEVER_DOWNGRADE_ANNOTATION,
     PAGE_SIZE_ANNOTATION,
     PIN_ANNOTATION,
@@ -40,9 +42,12 @@ from engine.rules.fluxmanifest import (
     read_local_ref,
     read_source_ref,
 )
+from engine.rules.fluxsource import read_registry_identity
 from engine.rules.yamldoc import Struct
 
 _POLICY_KINDS = ("semver", "alphabetical", "numerical")  # Flux's precedence
+NO_DIGESTS = "gitward does not look up digests: markers get the tag, without a digest"
+"""What a digestReflectionPolicy other than Never does in gitward."""
 _MAX_EXCLUSIONS = 25
 
 
@@ -60,6 +65,7 @@ def read_image_repository(m: Manifest) -> ImageRepository | None:
     image = or_else(spec.string("image", required=True), "")
     if image:
         _check_image(spec, image)
+    provider, account = read_registry_identity(spec)
     exclusions = spec.str_list("exclusionList")
     if len(exclusions) > _MAX_EXCLUSIONS:
         spec.error("exclusionList", f"at most {_MAX_EXCLUSIONS} patterns (Flux's limit), got {len(exclusions)}")
@@ -79,8 +85,8 @@ def read_image_repository(m: Manifest) -> ImageRepository | None:
         secret_ref=read_local_ref(spec, "secretRef"),
         cert_secret_ref=read_local_ref(spec, "certSecretRef"),
         proxy_secret_ref=read_local_ref(spec, "proxySecretRef"),
-        service_account_name=or_else(spec.string("serviceAccountName"), ""),
-        provider=or_else(spec.enum("provider", ("generic", "aws", "azure", "gcp"), "generic"), "generic"),
+        service_account_name=account,
+        provider=provider,
         insecure=bool(spec.boolean("insecure")),
         suspend=bool(spec.boolean("suspend")),
         exclusion_list=exclusions or DEFAULT_EXCLUSION_LIST,
@@ -125,6 +131,11 @@ def read_image_policy(m: Manifest) -> ImagePolicy | None:
         spec.error("interval", "only accepted when spec.digestReflectionPolicy is Always")
     elif reflection is DigestReflection.ALWAYS and not spec.has("interval"):
         spec.error("digestReflectionPolicy", "Always needs spec.interval (how often to refresh the digest)")
+    elif reflection is not DigestReflection.NEVER:
+        spec.warning("digestReflectionPolicy", NO_DIGESTS, code=IGNORED_FIELD)
+        if interval is not None:
+            spec.warning("interval", "gitward refreshes no digest: the policy is decided after each "
+                         "scan of its ImageRepository", code=IGNORED_FIELD)
     return ImagePolicy(
         name=h.name,
         repository=repository,
@@ -177,6 +188,15 @@ def _policy_choice(spec: Struct) -> PolicyChoice | None:
     return choices[0]
 
 
+def _checkout_note(sub: Struct, ref: GitRef) -> None:
+    """gitward checks out a branch's head: a checkout ref naming anything else is said."""
+    instead = (f"gitward checks out the head of branch {ref.branch}" if ref.branch
+               else "gitward checks out branches only: this automation plans nothing")
+    for field in ("commit", "name", "semver", "tag"):
+        if getattr(ref, field):
+            sub.warning(field, instead, at_key=True, code=IGNORED_FIELD)
+
+
 def _hold(spec: Struct, notes: dict[str, tuple[str, SourcePos]]) -> timedelta | None:
     if HOLD_ANNOTATION not in notes:
         return None
@@ -216,7 +236,10 @@ def read_image_update(m: Manifest) -> ImageUpdate | None:
     push_branch, push_refspec = "", ""
     if git is not None:
         checkout = git.struct("checkout", ("ref",))
-        checkout_ref = read_git_ref(checkout, "ref", required=True) if checkout else None
+        if checkout is not None:
+            checkout_ref, ref = read_git_ref(checkout, "ref", required=True)
+            if checkout_ref is not None and ref is not None:
+                _checkout_note(ref, checkout_ref)
         commit = git.struct(
             "commit", ("author", "signingKey", "messageTemplate", "messageTemplateValues"), required=True,
             unavailable=m.since({"messageTemplateValues": "v1beta2"}),
@@ -245,7 +268,8 @@ def read_image_update(m: Manifest) -> ImageUpdate | None:
     update = spec.struct("update", ("strategy", "path"))
     if update is not None:
         update.enum("strategy", ("Setters",))
-    selector = spec.struct("policySelector", ("matchLabels",), ignored={"matchExpressions": "only matchLabels selects"})
+    selector = spec.struct("policySelector", ("matchLabels",), ignored={
+        "matchExpressions": "only matchLabels selects the policies gitward applies"})
     return ImageUpdate(
         name=h.name,
         source_ref=or_else(source_ref, SourceRef("")),
