@@ -661,6 +661,12 @@ class RuleSet:
             *self.oci_sources,
         )
 
+    def ignored(self) -> tuple[Problem, ...]:
+        """What gitward reads of these objects and does not act on (each object's `ignored`),
+        in file order."""
+        found = {(p.pos, p.message): p for rule in self.all() for p in getattr(rule, "ignored", ())}
+        return tuple(sorted(found.values(), key=Problem.sort_key))
+
     def get(self, key: ObjectKey) -> Rule | None:
         for rule in self.all():
             if rule.key == key:

@@ -32,7 +32,7 @@ from pathlib import Path
 
 
 from engine.act.notify import Event, failure_event, notify, update_event
-from engine.errors import GitwardError, Problems
+from engine.errors import GitwardError, Problem, Problems
 from engine.evaluate.order import dependency_order
 from engine.evaluate.plan import deployed_tags
 from engine.evaluate.schedule import Entry, Outcome, Schedule
@@ -55,6 +55,7 @@ from engine.reconcile.images import (
     scan_repository,
 )
 from engine.reconcile.heartbeat import LEASE_TTL, Heartbeat
+from engine.reconcile.ignored import CLEARED, IGNORED_FIELDS, say_ignored
 from engine.reconcile.order import OrderedReconcile
 from engine.evaluate.discover import SourceHint
 from engine.reconcile.repo import RepoSpec, load_repository, locate_all, read_marked_files
@@ -290,6 +291,7 @@ class Controller:
 
     def _reconcile(self, key: ObjectKey) -> Result:
         rule = self.rules.get(key)
+        self.say_ignored(key, getattr(rule, "ignored", ()))
         if isinstance(rule, GitSource):
             return self._source(rule)
         if isinstance(rule, OCISource):
@@ -301,6 +303,15 @@ class Controller:
         if isinstance(rule, Kustomization):
             return self._kustomization(rule)
         raise GitwardError(f"{key} is not a kind `gitward run` reconciles")
+
+    def say_ignored(self, key: ObjectKey, ignored: tuple[Problem, ...]) -> None:
+        """Record and log the fields of `key` gitward does not act on, when they changed since
+        they were last said (engine/reconcile/ignored.py)."""
+        said = say_ignored(self.store, key, ignored, self.clock())
+        for line in said.new:
+            self.log.write(LogLevel.WARNING, line, kind=key.kind, object=key.ref, reason=IGNORED_FIELDS)
+        if said.cleared:
+            self.log.write(LogLevel.INFO, CLEARED, kind=key.kind, object=key.ref, reason=IGNORED_FIELDS)
 
     def _source(self, source: GitSource) -> Result:
         outcome = reconcile_source(self.store, source, cache_dir=self.access.workdir,

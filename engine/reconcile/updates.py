@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from engine.act.git import CommitRequest, CommitStatus, GitTarget, commit_and_push
+from engine.errors import Problem
 from engine.evaluate.decision import GATED, ScanFacts, decide, gated
 from engine.evaluate.plan import (
     Selection,
@@ -149,6 +150,7 @@ def plan_checkout(root: Path, rules: RuleSet, store: Store | None, now: datetime
     suspended = frozenset(s.object_name for s in queries.list_suspensions(store)
                           if s.object_kind == "ImageUpdateAutomation") if store else frozenset()
     plan = plan_updates(rules, files, selections, now, suspended, scans)
+    plan = replace(plan, warnings=tuple(sorted({*plan.warnings, *rules.ignored()}, key=Problem.sort_key)))
     if record and store is not None:
         for gate in plan.gates:
             if not gate.applied:

@@ -428,6 +428,16 @@ def list_events(
         return tuple(reversed([_event(row) for row in session.scalars(query)]))
 
 
+def latest_event(store: Store, *, object_kind: str, object_name: str, reason: str) -> Event | None:
+    """The object's most recent event with `reason` (what it last said about that)."""
+    query = (_events_matching(select(EventRow), object_kind, object_name, None)
+             .where(EventRow.reason == reason)
+             .order_by(EventRow.time.desc(), EventRow.id.desc()).limit(1))
+    with transaction(store, "read") as session:
+        row = session.scalars(query).first()
+        return _event(row) if row is not None else None
+
+
 # Suspensions ---------------------------------------------------------------------------------
 
 
