@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import os
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -12,9 +13,10 @@ import click
 from engine.act.checkout import commit_files, push_branch
 from engine.cli.repo import load, repo_option
 from engine.cli.output import dump
-from engine.cli.sources import TOKEN_ENV, ssh_command_for, ssh_key_option, workdir_option
+from engine.cli.sources import TOKEN_ENV, cluster_secrets, ssh_command_for, ssh_key_option, workdir_option
 from engine.cli.state import holder_name, open_for_reading, open_for_writing
 from engine.model import Plan, RuleSet
+from engine.observe.transport import SecretReader
 from engine.reconcile.images import scan_repository
 from engine.reconcile.updates import (
     Applied,
@@ -41,12 +43,17 @@ def _clusters(repo: Path, *, writing: bool) -> list[LoadedCluster]:
     return acting
 
 
-def _scan(store: Store, rules: RuleSet) -> None:
-    """Scan every repository a policy uses, so the plan sees today's tags."""
+def _scan(store: Store, rules: RuleSet, read_secret: SecretReader | None = None) -> None:
+    """Scan every repository a policy uses, so the plan sees today's tags (with the Secrets
+    they name, from the cluster `KUBECONFIG` configures when `read_secret` is not given)."""
     used = {p.repository_key for p in rules.image_policies}
-    for repository in rules.image_repositories:
-        if repository.key in used and not repository.suspend:
-            scan = scan_repository(store, repository)
+    with ExitStack() as stack:
+        if read_secret is None:
+            read_secret = cluster_secrets(stack, [r for r in rules.image_repositories if r.key in used])
+        for repository in rules.image_repositories:
+            if repository.key not in used or repository.suspend:
+                continue
+            scan = scan_repository(store, repository, read_secret=read_secret)
             if scan.error:
                 click.echo(f"✗ scan of ImageRepository {repository.key.ref} failed: {scan.error}",
                            err=True)
@@ -237,14 +244,15 @@ def apply(ctx: click.Context, repo: Path, offline: bool, ssh_key: Path | None, w
     [cluster] = _clusters(repo, writing=True)
     rules = cluster.rules
     now = datetime.now(UTC)
-    with open_for_writing(ctx) as store:
+    with ExitStack() as stack, open_for_writing(ctx) as store:
+        read_secret = cluster_secrets(stack, rules.all())
         if not offline:
-            _scan(store, rules)
+            _scan(store, rules, read_secret)
         planned = plan_checkout(repo, rules, store, now, record=True)
         outcomes = apply_commits(store, rules, planned, now, workdir=workdir,
                                  ssh_command=ssh_command_for(ssh_key),
                                  token=os.environ.get(TOKEN_ENV) or None,
-                                 holder=holder_name())
+                                 holder=holder_name(), read_secret=read_secret)
     if fmt == "json":
         dump({"actions": [{**o.action.to_json(), "status": o.status, "summary": o.summary,
                            "commit": o.commit} for o in outcomes]}, "json")

@@ -47,9 +47,9 @@ from engine.model import (
     ScanStatus,
 )
 from engine.observe.cluster import ClusterClient
+from engine.observe.transport import SecretReader
 from engine.reconcile.images import (
     Clock,
-    SecretReader,
     decide_policy,
     policies_of,
     scan_repository,
@@ -316,7 +316,7 @@ class Controller:
     def _source(self, source: GitSource) -> Result:
         outcome = reconcile_source(self.store, source, cache_dir=self.access.workdir,
                                    ssh_command=self.access.ssh_command, token=self.access.token,
-                                   clock=self.clock)
+                                   read_secret=self.access.read_secret, clock=self.clock)
         if outcome.checkout is None:
             return Result(Outcome.FAILED, message=str(outcome.error))
         self._checkouts[source.key] = outcome.checkout.path
@@ -370,7 +370,7 @@ class Controller:
         applied = apply_commits(self.store, self.rules, for_automation(planned, automation.key.ref),
                                 now, workdir=self.access.workdir,
                                 ssh_command=self.access.ssh_command, token=self.access.token,
-                                holder=self.access.holder)
+                                holder=self.access.holder, read_secret=self.access.read_secret)
         if not applied:
             return Result(Outcome.OK, message="no updates")
         for pushed in applied:
