@@ -307,8 +307,9 @@ class RegistrySession:
         if code == 401:
             return self.needs_credentials(response)
         if code == 407:
-            return self.fail(f"the proxy refused its credentials reaching registry {registry} "
-                             f"({status_text(response)})", permanent=True, status=code)
+            return self.fail(f"the proxy asks for credentials it was not given, or refused those given, "
+                             f"to reach registry {registry} ({status_text(response)}): check the "
+                             "username and password of the proxySecretRef", permanent=True, status=code)
         if code == 403:
             by = f" with the credentials from {self.credentials.source}" if self.credentials else ""
             return self.fail(
