@@ -263,7 +263,9 @@ class _GitFailed(Exception):
     def error(self, remote: _Remote) -> SourceError:
         detail = remote.scrub(_detail(self.stderr))
         if self.network and _DENIED.search(self.stderr):
-            return SourceError(f"cannot read {remote.url}: access denied ({detail})", permanent=True)
+            hint = (f"; or the proxy of {remote.proxy} refused its username and password (some "
+                    "proxies answer so)") if remote.proxy else ""
+            return SourceError(f"cannot read {remote.url}: access denied ({detail}){hint}", permanent=True)
         if self.network and _NO_REPOSITORY.search(self.stderr):
             return SourceError(f"no git repository at {remote.url} ({detail})", permanent=True)
         return SourceError(f"cannot {remote.scrub(self.doing)}: {detail}", permanent=False)
@@ -276,6 +278,8 @@ class _Remote:
     url: str
     env: dict[str, str] = field(repr=False)
     secrets: tuple[str, ...] = field(repr=False)
+    proxy: str = ""
+    """The Secret the proxy came from, when there is one."""
 
     @staticmethod
     def of(url: str, ssh_command: str | None, token: str | None, proxy: Proxy | None = None) -> _Remote:
@@ -306,7 +310,8 @@ class _Remote:
             env[f"GIT_CONFIG_VALUE_{index}"] = value
         if ssh_command:
             env["GIT_SSH_COMMAND"] = ssh_command
-        return _Remote(shown, env, tuple(s for s in secrets if s))
+        return _Remote(shown, env, tuple(s for s in secrets if s),
+                       proxy.source if proxy else "")
 
     def scrub(self, text: str) -> str:
         return scrub(text, self.secrets)
