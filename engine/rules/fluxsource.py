@@ -30,8 +30,10 @@ from engine.rules.yamldoc import Struct
 GIT_SCHEMES = ("http", "https", "ssh", "file")
 """Flux's CRD admits http, https and ssh; gitward also reads file:// (local mirrors, tests)."""
 
-GIT_CREDENTIALS = "git credentials come from spec.secretRef's Secret, read from the cluster"
-"""What gitward authenticates to git with, instead of a cloud identity."""
+GIT_CREDENTIALS = ("git credentials come from gitward's --ssh-key (or GIT_SSH_COMMAND) and "
+                   "GITWARD_GIT_TOKEN")
+"""What gitward authenticates to git with, instead of a cloud identity (it does not read the
+GitRepository's secretRef Secret)."""
 
 
 def read_git_repository(m: Manifest) -> GitSource | None:
