@@ -18,6 +18,7 @@ from engine.cli.state import holder_name, open_for_reading, open_for_writing
 from engine.model import Plan, RuleSet
 from engine.observe.transport import SecretReader
 from engine.reconcile.images import scan_repository
+from engine.reconcile.pushsettings import not_done_locally
 from engine.reconcile.updates import (
     Applied,
     RepoPlan,
@@ -138,6 +139,7 @@ def update_images(ctx: click.Context, repo: Path, offline: bool, push: bool, no_
     if push and no_commit:
         raise click.UsageError("--push needs a commit: drop --no-commit")
     [(_, planned)] = _plan(ctx, repo, offline, record=True)
+    [cluster] = _clusters(repo, writing=True)
     plan = planned.plan
     _report_aside(plan)
     if not plan.actions:
@@ -149,6 +151,8 @@ def update_images(ctx: click.Context, repo: Path, offline: bool, push: bool, no_
             click.echo(f"✔ {f.path}:{f.line}  {f.old} -> {f.new}")
         if no_commit or not written:
             continue
+        for warning in not_done_locally(cluster.rules, action):
+            click.echo(f"warning: {warning}", err=True)
         sha = commit_files(repo, written, action.author, action.message)
         click.echo(f"✔ committed {sha[:7]} ({len(written)} file{'s' * (len(written) != 1)})")
         if push:

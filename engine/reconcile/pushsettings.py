@@ -63,3 +63,20 @@ def push_settings(rules: RuleSet, action: CommitAction,
     proxy = git_transport(source, read_secret).proxy if isinstance(source, GitSource) else None
     url = git_proxy(proxy, urlsplit(action.url).scheme) if proxy is not None else None
     return PushSettings(key, options, refspec, url)
+
+
+LOCAL_ONLY = "`gitward reconcile image update`, `apply` and `run` do (on a clone of the source)"
+
+
+def not_done_locally(rules: RuleSet, action: CommitAction) -> list[str]:
+    """What the action's automations ask that `images update` does not do in the user's
+    checkout (it commits with GitPython and pushes the user's way), each said as a warning."""
+    said = []
+    for update in (u for u in rules.image_updates if u.key.ref in action.automations):
+        asked = [name for name, value in (
+            ("spec.git.commit.signingKey (the commit is not signed)", update.signing_key_secret),
+            ("spec.git.push.options (none are sent)", update.push_options),
+            ("spec.git.push.refspec (only the branch is pushed)", update.push_refspec)) if value]
+        said += [f"ImageUpdateAutomation {update.key.ref}: images update does not use {what}: "
+                 f"{LOCAL_ONLY}" for what in asked]
+    return said
