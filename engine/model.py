@@ -26,6 +26,13 @@ def _origin() -> SourcePos | None:
     return field(default=None, compare=False, repr=False)
 
 
+def _ignored() -> tuple[Problem, ...]:
+    """A Flux kind's `ignored`: what gitward reads of the object and does not act on, as the
+    located warnings its reader gave (code `ignored-field`), each saying what gitward does
+    instead. `plan` prints them and `gitward run` records them as the object's events."""
+    return field(default=(), compare=False, repr=False)
+
+
 @dataclass(frozen=True)
 class FluxField:
     """A Flux field gitward does not model, kept verbatim so that nothing is lost between Flux
@@ -130,11 +137,13 @@ class GitSource:
     interval: timedelta = timedelta(minutes=1)
     timeout: timedelta = timedelta(seconds=60)
     secret_ref: str = ""
+    proxy_secret_ref: str = ""
     ignore: str = ""
     suspend: bool = False
     recurse_submodules: bool = False
     flux_fields: tuple[FluxField, ...] = ()
     origin: SourcePos | None = _origin()
+    ignored: tuple[Problem, ...] = _ignored()
 
     KIND = "GitRepository"
 
@@ -210,6 +219,7 @@ class OCISource:
     suspend: bool = False
     flux_fields: tuple[FluxField, ...] = ()
     origin: SourcePos | None = _origin()
+    ignored: tuple[Problem, ...] = _ignored()
 
     KIND = "OCIRepository"
 
@@ -312,6 +322,7 @@ class Kustomization:
     components: tuple[str, ...] = ()
     flux_fields: tuple[FluxField, ...] = ()
     origin: SourcePos | None = _origin()
+    ignored: tuple[Problem, ...] = _ignored()
 
     KIND = "Kustomization"
 
@@ -355,6 +366,7 @@ class ImageRepository:
     page_size: int = 1000
     flux_fields: tuple[FluxField, ...] = ()
     origin: SourcePos | None = _origin()
+    ignored: tuple[Problem, ...] = _ignored()
 
     KIND = "ImageRepository"
 
@@ -438,6 +450,7 @@ class ImagePolicy:
     allow_rollback: bool = False
     flux_fields: tuple[FluxField, ...] = ()
     origin: SourcePos | None = _origin()
+    ignored: tuple[Problem, ...] = _ignored()
 
     KIND = "ImagePolicy"
 
@@ -485,6 +498,7 @@ class ImageUpdate:
     signing_key_secret: str = ""
     flux_fields: tuple[FluxField, ...] = ()
     origin: SourcePos | None = _origin()
+    ignored: tuple[Problem, ...] = _ignored()
     message_origin: SourcePos | None = _origin()
     """Where the message template is written (its YAML value or DSL string), for its errors."""
 
@@ -650,6 +664,12 @@ class RuleSet:
             *self.flux_objects,
             *self.oci_sources,
         )
+
+    def ignored(self) -> tuple[Problem, ...]:
+        """What gitward reads of these objects and does not act on (each object's `ignored`),
+        in file order."""
+        found = {(p.pos, p.message): p for rule in self.all() for p in getattr(rule, "ignored", ())}
+        return tuple(sorted(found.values(), key=Problem.sort_key))
 
     def get(self, key: ObjectKey) -> Rule | None:
         for rule in self.all():

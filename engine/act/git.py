@@ -36,6 +36,7 @@ from git import Repo
 from git.cmd import Git
 from git.exc import GitCommandNotFound, GitError, InvalidGitRepositoryError, NoSuchPathError
 
+from engine.act.signing import Signer
 from engine.redact import public_url, scrub
 from engine.errors import GitwardError
 from engine.model import CommitAuthor
@@ -57,6 +58,8 @@ _PERMISSION = re.compile(
     re.IGNORECASE,
 )
 _BOILERPLATE = ("please make sure you have the correct access rights", "and the repository exists.")
+PROXY_VARIABLES = frozenset({"http_proxy", "https_proxy", "all_proxy", "no_proxy"})
+"""The environment's proxy settings, which a target's own proxy overrides."""
 
 
 class CommitStatus(StrEnum):
@@ -70,8 +73,9 @@ class GitTarget:
     """The repository and branches a commit goes to; `push_branch` defaults to `checkout_branch`.
 
     `ssh_command` is a `GIT_SSH_COMMAND` value carrying a deploy key; `https_token` is sent as
-    HTTP Basic auth (user from the URL, else `x-access-token`). Neither is shown by `repr`, written
-    to disk or put in a message.
+    HTTP Basic auth (user from the URL, else `x-access-token`); `proxy` is the URL of the proxy
+    every request goes through, credentials included (the source's proxySecretRef), instead of
+    the environment's. None is shown by `repr`, written to disk or put in a message.
     """
 
     url: str
@@ -79,6 +83,7 @@ class GitTarget:
     push_branch: str = ""
     ssh_command: str | None = field(default=None, repr=False)
     https_token: str | None = field(default=None, repr=False)
+    proxy: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if not self.push_branch:
@@ -101,7 +106,9 @@ class CommitRequest:
     `committer` defaults to `author`; `retries` is how many lost push races are retried. `date`
     (timezone-aware) dates the commit as author and committer; None means the wall clock. The
     inherited environment is cleaned, so this is the only way to pin it (a reproducible history,
-    a commit dated when it was planned).
+    a commit dated when it was planned). A `signer` signs the commit with its OpenPGP key;
+    `push_options` are sent with the push (`git push -o key=value`, or `-o key` for an empty
+    value); `refspec` is pushed besides the branch (Flux's `push.refspec`).
     """
 
     target: GitTarget
@@ -110,6 +117,9 @@ class CommitRequest:
     committer: CommitAuthor | None = None
     retries: int = 4
     date: datetime | None = None
+    signer: Signer | None = None
+    push_options: tuple[tuple[str, str], ...] = ()
+    refspec: str = ""
 
     def __post_init__(self) -> None:
         if self.retries < 0:
@@ -196,7 +206,7 @@ def commit_and_push(
                 log.info("no change to commit to %s at %s", where, base[:7])
                 return CommitResult(CommitStatus.UNCHANGED, target.push_branch, attempts, base)
             commit = workspace.commit(request)
-            if workspace.push(expected):
+            if workspace.push(expected, request):
                 result = CommitResult(CommitStatus.PUSHED, target.push_branch, attempts, base, commit,
                                       forced=target.switches_branch)
                 log.info("%s of %s", result.summary, target.public_url)
@@ -234,13 +244,17 @@ class _CleanGit(Git):
 
     GitPython builds each command's environment from `os.environ` and can only add to it, and
     some variables act by their mere presence (`GIT_SSL_NO_VERIFY`), so the command is run
-    through `env -u NAME ...` for every inherited `GIT_*` variable this instance does not set.
+    through `env -u NAME ...` for every inherited `GIT_*` variable this instance does not set;
+    with `own_proxy`, the inherited proxy variables (`NO_PROXY` included) go too.
     """
+
+    own_proxy = False
 
     def execute(self, command: str | Sequence[Any], *args: Any, **kwargs: Any) -> Any:
         if not isinstance(command, str):
             own = set(self.environment()) | set(kwargs.get("env") or ())
-            drop = sorted(name for name in os.environ if name.startswith("GIT_") and name not in own)
+            drop = sorted(name for name in os.environ if name not in own and (
+                name.startswith("GIT_") or (self.own_proxy and name.lower() in PROXY_VARIABLES)))
             if drop:
                 command = ["env", *(arg for name in drop for arg in ("-u", name)), *command]
         return super().execute(command, *args, **kwargs)
@@ -248,6 +262,7 @@ class _CleanGit(Git):
 
 class _Repo(Repo):
     GitCommandWrapperType = _CleanGit
+    git: _CleanGit
 
 
 def _secrets(target: GitTarget) -> tuple[str, ...]:
@@ -261,6 +276,9 @@ def _secrets(target: GitTarget) -> tuple[str, ...]:
     header = _auth_header(target)
     if header:
         values.append(header.split()[-1])
+    if target.proxy:
+        proxy = urlsplit(target.proxy)
+        values += [target.proxy, *((proxy.password, unquote(proxy.password)) if proxy.password else ())]
     if target.ssh_command:
         values.append(target.ssh_command)
         try:
@@ -292,6 +310,8 @@ def _environment(target: GitTarget) -> dict[str, str]:
     header = _auth_header(target)
     if header:
         config.append((f"http.{target.public_url}.extraHeader", header))
+    if target.proxy:
+        config.append(("http.proxy", target.proxy))
     env = {
         "GIT_TERMINAL_PROMPT": "0",
         "GIT_CONFIG_NOSYSTEM": "1",
@@ -338,6 +358,7 @@ class _Workspace:
             _run(git, ["init", "--quiet", str(path)], f"initialise a work repository in {path}")
             repo = _Repo(path)
         repo.git.update_environment(**env)
+        repo.git.own_proxy = target.proxy is not None
         _run(repo.git, ["config", "remote.origin.url", target.public_url], "configure the remote")
         return _Workspace(target, path, repo)
 
@@ -408,18 +429,28 @@ class _Workspace:
             env["GIT_AUTHOR_DATE"] = env["GIT_COMMITTER_DATE"] = stamp
         message = Path(self.repo.git_dir) / "GITWARD_COMMIT_MSG"
         message.write_text(request.message, encoding="utf-8")
-        _run(self.repo.git, ["commit", "--quiet", "--no-verify", "--cleanup=verbatim", f"--file={message}"],
-             "commit", env=env)
+        sign: list[str] = []
+        if request.signer is not None:
+            env.update(request.signer.environment())
+            sign = [f"--gpg-sign={request.signer.fingerprint}"]
+        _run(self.repo.git, ["commit", "--quiet", "--no-verify", "--cleanup=verbatim", *sign,
+                             f"--file={message}"], "commit", env=env)
         return self.repo.head.commit.hexsha
 
-    def push(self, expected: str | None) -> bool:
-        """Push HEAD; False when the push lost a race (non-fast-forward, or a stale force lease)."""
+    def push(self, expected: str | None, request: CommitRequest) -> bool:
+        """Push HEAD, and the request's refspec, with its push options; False when the push
+        lost a race (non-fast-forward, or a stale force lease)."""
         target = self.target
         ref = f"refs/heads/{target.push_branch}"
         args = ["push", "--porcelain", "--no-verify"]
         if target.switches_branch:
             args.append(f"--force-with-lease={ref}:{expected or ''}")
-        status, out, err = _execute(self.repo.git, [*args, "origin", f"HEAD:{ref}"], NETWORK_TIMEOUT)
+        for key, value in request.push_options:
+            args.append(f"--push-option={key}={value}" if value else f"--push-option={key}")
+        if request.refspec.startswith(("-", "+", ":")):
+            raise _GitFailure(f"{request.refspec!r} is not a refspec gitward pushes")
+        refspecs = [f"HEAD:{ref}", *([request.refspec] if request.refspec else [])]
+        status, out, err = _execute(self.repo.git, [*args, "origin", *refspecs], NETWORK_TIMEOUT)
         if status == 0:
             return True
         where = f"{target.public_url} branch {target.push_branch}"

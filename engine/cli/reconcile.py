@@ -25,6 +25,7 @@ from engine.cli.kustomizations import reconcile_kustomization_command
 from engine.cli.requests import ask, serving_daemons
 from engine.cli.sources import (
     TOKEN_ENV,
+    cluster_secrets,
     reconcile_oci_source_command,
     reconcile_source_command,
     ssh_command_for,
@@ -50,9 +51,9 @@ from engine.observe.cluster import (
     cluster_configured,
     connect,
 )
+from engine.observe.transport import SecretReader
 from engine.reconcile.images import (
     PolicyOutcome,
-    SecretReader,
     decide_policy,
     is_suspended,
     reconcile_repository,
@@ -138,7 +139,8 @@ def reconcile(ctx: click.Context, words: tuple[str, ...], repo: Path, namespace:
         return 0
     if kind is SOURCE_GIT:
         return reconcile_source_command(ctx, names, repo=repo, namespace=namespace,
-                                        ssh_key=ssh_key, workdir=workdir)
+                                        ssh_key=ssh_key, workdir=workdir, kubeconfig=kubeconfig,
+                                        context=kube_context)
     if kind is SOURCE_OCI:
         return reconcile_oci_source_command(ctx, names, repo=repo, namespace=namespace,
                                             workdir=workdir, kubeconfig=kubeconfig,
@@ -149,7 +151,8 @@ def reconcile(ctx: click.Context, words: tuple[str, ...], repo: Path, namespace:
             with_source=with_source, kubeconfig=kubeconfig, context=kube_context, every=every)
     rules = load_one(repo).rules
     if kind is IMAGE_UPDATE:
-        return _automations(ctx, names, rules, repo, namespace, ssh_key, workdir)
+        return _automations(ctx, names, rules, repo, namespace, ssh_key, workdir,
+                            kubeconfig, kube_context)
     values, _ = locate_all(rules, read_marked_files(repo, rules.marker_dialects))
     deployed = deployed_tags(values)
     configured = cluster_configured(kubeconfig, kube_context)
@@ -209,13 +212,17 @@ def _requested(store: Store, kind: Kind, names: tuple[str, ...], repo: Path, nam
 
 
 def _automations(ctx: click.Context, names: tuple[str, ...], rules: RuleSet, repo: Path,
-                 namespace: str, ssh_key: Path | None, workdir: Path) -> int:
-    """Decide the policies and push the commits the named automations take part in."""
+                 namespace: str, ssh_key: Path | None, workdir: Path, kubeconfig: Path | None,
+                 kube_context: str | None) -> int:
+    """Decide the policies and push the commits the named automations take part in (signed and
+    through a proxy as their Secrets, read from the cluster, say)."""
     automations = [find(IMAGE_UPDATE, rules, name, namespace) for name in names]
     now = utcnow()
     failed = False
-    with open_for_writing(ctx) as store:
-        planned = plan_checkout(repo, rules, store, now, record=True, access=RegistryAccess())
+    with ExitStack() as stack, open_for_writing(ctx) as store:
+        read_secret = cluster_secrets(stack, [*automations, *rules.sources], kubeconfig, kube_context)
+        planned = plan_checkout(repo, rules, store, now, record=True,
+                                access=RegistryAccess(read_secret=read_secret))
         for automation in automations:
             assert isinstance(automation, ImageUpdate)
             ref = automation.key.ref
@@ -228,7 +235,7 @@ def _automations(ctx: click.Context, names: tuple[str, ...], rules: RuleSet, rep
             outcomes = apply_commits(store, rules, for_automation(planned, ref), now,
                                      workdir=workdir, ssh_command=ssh_command_for(ssh_key),
                                      token=os.environ.get(TOKEN_ENV) or None,
-                                     holder=holder_name())
+                                     holder=holder_name(), read_secret=read_secret)
             unknown = unknown_of(planned, automation)
             echo_unknown(unknown)
             failed |= echo_outcomes(outcomes, len(unknown))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shlex
+from collections.abc import Iterable
 from contextlib import ExitStack
 from pathlib import Path
 from typing import cast
@@ -22,8 +23,10 @@ from engine.cli.state import open_for_writing
 from engine.cli.repo import load_one
 from engine.model import GitSource, OCISource, Rule
 from engine.observe.cluster import cluster_configured, connect
+from engine.observe.transport import SecretReader
 from engine.reconcile.images import secret_reader
 from engine.reconcile.sources import reconcile_oci_source, reconcile_source
+from engine.reconcile.transport import names_secrets
 from engine.store import queries
 from engine.store.db import Store
 
@@ -45,21 +48,34 @@ def ssh_command_for(ssh_key: Path | None) -> str | None:
     return f"ssh -i {shlex.quote(str(ssh_key))} -o IdentitiesOnly=yes -o BatchMode=yes"
 
 
+def cluster_secrets(stack: ExitStack, rules: Iterable[Rule], kubeconfig: Path | None = None,
+                    context: str | None = None) -> SecretReader | None:
+    """A reader of the cluster's Secrets when one of `rules` names a Secret and a cluster is
+    configured (the connection closes with `stack`); else None, and a rule naming a Secret
+    fails saying that no cluster is configured."""
+    rules = list(rules)
+    if not (names_secrets(rules) and cluster_configured(kubeconfig, context)):
+        return None
+    return secret_reader(stack.enter_context(connect(kubeconfig, context)))
+
+
 def reconcile_source_command(ctx: click.Context, names: tuple[str, ...], *, repo: Path,
-                             namespace: str, ssh_key: Path | None, workdir: Path) -> int:
+                             namespace: str, ssh_key: Path | None, workdir: Path,
+                             kubeconfig: Path | None = None, context: str | None = None) -> int:
     """Fetch each named GitRepository and print its revision; 1 when any fetch failed."""
     sources = [cast(GitSource, s) for s in _named(SOURCE_GIT, names, repo, namespace)]
     ssh_command = ssh_command_for(ssh_key)
     token = os.environ.get(TOKEN_ENV) or None
     failed = False
-    with open_for_writing(ctx) as store:
+    with ExitStack() as stack, open_for_writing(ctx) as store:
+        read_secret = cluster_secrets(stack, sources, kubeconfig, context)
         for source in sources:
             if _suspended(store, source):
                 failed = True
                 continue
             click.echo(f"► fetching GitRepository {source.key.ref} ({source.ref.describe()})")
             outcome = reconcile_source(store, source, cache_dir=workdir, ssh_command=ssh_command,
-                                       token=token)
+                                       token=token, read_secret=read_secret)
             if outcome.checkout is None:
                 click.echo(f"✗ {outcome.error}", err=True)
                 failed = True
@@ -75,10 +91,7 @@ def reconcile_oci_source_command(ctx: click.Context, names: tuple[str, ...], *, 
     sources = [cast(OCISource, s) for s in _named(SOURCE_OCI, names, repo, namespace)]
     failed = False
     with ExitStack() as stack, open_for_writing(ctx) as store:
-        cluster = (stack.enter_context(connect(kubeconfig, context))
-                   if any(s.secret_ref for s in sources) and cluster_configured(kubeconfig, context)
-                   else None)
-        read_secret = secret_reader(cluster) if cluster else None
+        read_secret = cluster_secrets(stack, sources, kubeconfig, context)
         for source in sources:
             if _suspended(store, source):
                 failed = True

@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import os
 from collections.abc import Iterable
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -12,11 +13,13 @@ import click
 
 from engine.cli.repo import load, repo_option
 from engine.cli.output import dump
-from engine.cli.sources import TOKEN_ENV, ssh_command_for, ssh_key_option, workdir_option
+from engine.cli.sources import TOKEN_ENV, cluster_secrets, ssh_command_for, ssh_key_option, workdir_option
 from engine.cli.state import holder_name, open_for_reading, open_for_writing
 from engine.model import Plan, RuleSet, UnknownPolicy
+from engine.observe.transport import SecretReader
 from engine.reconcile.imagefacts import RegistryAccess
 from engine.reconcile.images import scan_repository
+from engine.reconcile.pushsettings import not_done_locally
 from engine.reconcile.updates import (
     Applied,
     RepoPlan,
@@ -42,37 +45,40 @@ def _clusters(repo: Path, *, writing: bool) -> list[LoadedCluster]:
     return acting
 
 
-def _scan(store: Store, rules: RuleSet) -> None:
-    """Scan every repository a policy uses, so the plan sees today's tags."""
+def _scan(store: Store, rules: RuleSet, read_secret: SecretReader | None) -> None:
+    """Scan every repository a policy uses, so the plan sees today's tags (with the Secrets
+    they name, read through `read_secret`)."""
     used = {p.repository_key for p in rules.image_policies}
     for repository in rules.image_repositories:
-        if repository.key in used and not repository.suspend:
-            scan = scan_repository(store, repository)
-            if scan.error:
-                click.echo(f"✗ scan of ImageRepository {repository.key.ref} failed: {scan.error}",
-                           err=True)
+        if repository.key not in used or repository.suspend:
+            continue
+        scan = scan_repository(store, repository, read_secret=read_secret)
+        if scan.error:
+            click.echo(f"✗ scan of ImageRepository {repository.key.ref} failed: {scan.error}",
+                       err=True)
 
 
 def _plan(ctx: click.Context, repo: Path, offline: bool, *, record: bool) -> list[tuple[str, RepoPlan]]:
-    """Each cluster's plan (named by its directory when the repository has several)."""
+    """Each cluster's plan (named by its directory when the repository has several). Unless
+    `offline`, the registries are scanned and asked about the images a change involves, with
+    the Secrets the image repositories name (from the cluster `KUBECONFIG` configures)."""
     clusters = _clusters(repo, writing=record)
     now = datetime.now(UTC)
-    if offline and not record:
-        store = open_for_reading(ctx)
-    else:
-        store = open_for_writing(ctx)
-    try:
+    with ExitStack() as stack:
+        store = (open_for_reading(ctx) if offline and not record else open_for_writing(ctx))
+        if store is not None:
+            stack.callback(store.close)
         plans = []
         for cluster in clusters:
+            access = None
             if store is not None and not offline:
-                _scan(store, cluster.rules)
+                read_secret = cluster_secrets(stack, cluster.rules.image_repositories)
+                _scan(store, cluster.rules, read_secret)
+                access = RegistryAccess(read_secret=read_secret)
             name = cluster.name if len(clusters) > 1 else ""
             plans.append((name, plan_checkout(repo, cluster.rules, store, now, record=record,
-                                              access=None if offline else RegistryAccess())))
+                                              access=access)))
         return plans
-    finally:
-        if store is not None:
-            store.close()
 
 
 def echo_unknown(unknown: Iterable[UnknownPolicy]) -> None:
@@ -163,12 +169,18 @@ def update_images(ctx: click.Context, repo: Path, offline: bool, push: bool, no_
     if push and no_commit:
         raise click.UsageError("--push needs a commit: drop --no-commit")
     [(_, planned)] = _plan(ctx, repo, offline, record=True)
+    [cluster] = _clusters(repo, writing=True)
     plan = planned.plan
     _report_aside(plan)
     if not plan.actions:
         click.echo(f"no updates; {unknown_note(len(plan.unknown))}" if plan.unknown
                    else "no updates")
         return 1 if plan.errors else 0
+    if not no_commit:
+        rules = _clusters(repo, writing=True)[0].rules
+        for action in plan.actions:
+            for warning in not_done_locally(rules, action):
+                click.echo(f"warning: {warning}", err=True)
     with open_for_writing(ctx) as store:
         updates = update_checkout(store, planned, repo, datetime.now(UTC), commit=not no_commit,
                                   push=push, holder=holder_name())
@@ -283,15 +295,16 @@ def apply(ctx: click.Context, repo: Path, offline: bool, ssh_key: Path | None, w
     [cluster] = _clusters(repo, writing=True)
     rules = cluster.rules
     now = datetime.now(UTC)
-    with open_for_writing(ctx) as store:
+    with ExitStack() as stack, open_for_writing(ctx) as store:
+        read_secret = cluster_secrets(stack, rules.all())
         if not offline:
-            _scan(store, rules)
+            _scan(store, rules, read_secret)
         planned = plan_checkout(repo, rules, store, now, record=True,
-                                access=None if offline else RegistryAccess())
+                                access=None if offline else RegistryAccess(read_secret=read_secret))
         outcomes = apply_commits(store, rules, planned, now, workdir=workdir,
                                  ssh_command=ssh_command_for(ssh_key),
                                  token=os.environ.get(TOKEN_ENV) or None,
-                                 holder=holder_name())
+                                 holder=holder_name(), read_secret=read_secret)
     if fmt == "json":
         dump({**_plan_json("", planned),
               "actions": [{**o.action.to_json(), "status": o.status, "summary": o.summary,

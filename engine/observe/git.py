@@ -38,6 +38,7 @@ from urllib.parse import unquote, urlsplit
 from engine.redact import public_url, scrub
 from engine.errors import GitwardError
 from engine.model import GitRef, GitSource
+from engine.observe.transport import Proxy
 from engine.rules.ignore import IgnoreRules
 from engine.rules.semver import ConstraintError, Version, parse_constraint, parse_version
 
@@ -124,9 +125,13 @@ def revision_of(ref_name: str, sha: str) -> str:
 
 
 def fetch_source(source: GitSource, *, cache_dir: Path, ssh_command: str | None = None,
-                 token: str | None = None) -> Checkout:
-    """Fetch the source's ref into its cache repository and check it out; SourceError on failure."""
-    remote = _Remote.of(source.url, ssh_command, token)
+                 token: str | None = None, proxy: Proxy | None = None) -> Checkout:
+    """Fetch the source's ref into its cache repository and check it out; SourceError on failure.
+
+    A `proxy` (the source's proxySecretRef) carries every request, whatever the environment's
+    proxy variables say.
+    """
+    remote = _Remote.of(source.url, ssh_command, token, proxy)
     want = wanted(source.ref)
     timeout = source.timeout.total_seconds()
     path = _cache_path(cache_dir, source, remote.url)
@@ -258,7 +263,9 @@ class _GitFailed(Exception):
     def error(self, remote: _Remote) -> SourceError:
         detail = remote.scrub(_detail(self.stderr))
         if self.network and _DENIED.search(self.stderr):
-            return SourceError(f"cannot read {remote.url}: access denied ({detail})", permanent=True)
+            hint = (f"; or the proxy of {remote.proxy} refused its username and password (some "
+                    "proxies answer so)") if remote.proxy else ""
+            return SourceError(f"cannot read {remote.url}: access denied ({detail}){hint}", permanent=True)
         if self.network and _NO_REPOSITORY.search(self.stderr):
             return SourceError(f"no git repository at {remote.url} ({detail})", permanent=True)
         return SourceError(f"cannot {remote.scrub(self.doing)}: {detail}", permanent=False)
@@ -271,13 +278,18 @@ class _Remote:
     url: str
     env: dict[str, str] = field(repr=False)
     secrets: tuple[str, ...] = field(repr=False)
+    proxy: str = ""
+    """The Secret the proxy came from, when there is one."""
 
     @staticmethod
-    def of(url: str, ssh_command: str | None, token: str | None) -> _Remote:
+    def of(url: str, ssh_command: str | None, token: str | None, proxy: Proxy | None = None) -> _Remote:
         parts, shown = urlsplit(url), public_url(url)
         password = unquote(parts.password) if parts.password else ""
         secrets = [parts.password or "", password, token or ""]
         config = [("core.hooksPath", os.devnull), ("gc.autoDetach", "false")]
+        if proxy is not None:
+            config.append(("http.proxy", git_proxy(proxy, parts.scheme)))
+            secrets += proxy.secrets()
         if parts.scheme in ("http", "https") and (token or password):
             user = unquote(parts.username) if parts.username else TOKEN_USER
             basic = base64.b64encode(f"{user}:{token or password}".encode()).decode()
@@ -290,7 +302,7 @@ class _Remote:
                 words = []
             secrets += [key for flag, key in zip(words, words[1:]) if flag == "-i"]
             secrets += [w.split("=", 1)[1] for w in words if w.lower().startswith("identityfile=")]
-        env = _clean_environ()
+        env = _clean_environ(keep_proxies=proxy is None)
         env.update(GIT_CONFIG_NOSYSTEM="1", GIT_CONFIG_GLOBAL=os.devnull,
                    GIT_CONFIG_COUNT=str(len(config)))
         for index, (key, value) in enumerate(config):
@@ -298,7 +310,8 @@ class _Remote:
             env[f"GIT_CONFIG_VALUE_{index}"] = value
         if ssh_command:
             env["GIT_SSH_COMMAND"] = ssh_command
-        return _Remote(shown, env, tuple(s for s in secrets if s))
+        return _Remote(shown, env, tuple(s for s in secrets if s),
+                       proxy.source if proxy else "")
 
     def scrub(self, text: str) -> str:
         return scrub(text, self.secrets)
@@ -478,13 +491,28 @@ def _detail(stderr: str) -> str:
     return "; ".join(kept[:3]) or "no message from git"
 
 
-def _clean_environ() -> dict[str, str]:
+def git_proxy(proxy: Proxy, scheme: str) -> str:
+    """git's `http.proxy` for a remote of `scheme`: git proxies http and https remotes only."""
+    if scheme not in ("http", "https"):
+        raise SourceError(f"{proxy.source} (the GitRepository's spec.proxySecretRef) is for http and "
+                          f"https remotes: gitward does not proxy {scheme}:// git remotes",
+                          permanent=True)
+    return proxy.url()
+
+
+PROXY_VARIABLES = frozenset({"http_proxy", "https_proxy", "all_proxy", "no_proxy"})
+"""The environment's proxy settings, which a proxySecretRef overrides, as in Flux."""
+
+
+def _clean_environ(*, keep_proxies: bool = True) -> dict[str, str]:
     """This process's environment without `GIT_*` (no redirection) and no prompts, in C locale.
 
     A local checkout keeps the user's git config (excludes, safe.directory) and takes no
-    optional lock behind their back; fetches add their own settings (see `_Remote.of`).
+    optional lock behind their back; fetches add their own settings (see `_Remote.of`), and a
+    fetch through a given proxy drops the environment's proxy variables (NO_PROXY included).
     """
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_") and k != "LANGUAGE"}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_") and k != "LANGUAGE"
+           and (keep_proxies or k.lower() not in PROXY_VARIABLES)}
     env.update(LC_ALL="C", GIT_TERMINAL_PROMPT="0", GIT_OPTIONAL_LOCKS="0")
     return env
 

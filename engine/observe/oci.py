@@ -23,6 +23,7 @@ import re
 import shutil
 import tempfile
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -111,17 +112,19 @@ def oci_image(source: OCISource) -> ImageName:
 
 
 def pull_artifact(source: OCISource, *, cache_dir: Path, credentials: Credentials | None = None,
-                  client: httpx.Client | None = None) -> Artifact:
+                  client: httpx.Client | None = None, hidden: Collection[str] = ()) -> Artifact:
     """Resolve, fetch, verify and unpack the source's artifact; SourceError on any failure.
 
-    Pass a `client` to supply TLS trust (a CA bundle) or proxies.
+    Pass a `client` to supply TLS trust (a CA bundle) or proxies (`hidden`: the secrets it
+    holds, which no message shows).
     """
     image = oci_image(source)
     own = client is None
     http = client if client is not None else httpx.Client()
     session = RegistrySession(
         image, credentials, http, source.timeout.total_seconds(), RETRIES,
-        doing=f"pulling {image} ({source.ref.describe()})", request=f"the pull of {image.repository}")
+        doing=f"pulling {image} ({source.ref.describe()})", request=f"the pull of {image.repository}",
+        hidden=hidden)
     try:
         return _Pull(source, image, session, _cache_path(cache_dir, source, image)).run()
     except RegistryError as err:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import httpx
@@ -124,12 +125,13 @@ def list_tags(
     timeout: float = 30.0,
     retries: int = 3,
     client: httpx.Client | None = None,
+    hidden: Collection[str] = (),
 ) -> TagList:
     """Every tag of `image`, following all pages; raises RegistryError, never returns part of a list.
 
     `timeout` bounds the whole listing, waits included; `retries` is per request. Pass a `client`
-    to supply TLS trust (a CA bundle) or proxies; it is used for this listing's requests only and
-    keeps no token afterwards.
+    to supply TLS trust (a CA bundle) or proxies (`hidden`: the secrets it holds, which no message
+    shows); it is used for this listing's requests only and keeps no token afterwards.
     """
     if page_size < 1:
         raise UserError(f"page size must be at least 1, not {page_size}")
@@ -140,7 +142,7 @@ def list_tags(
     try:
         session = RegistrySession(image, credentials, http, timeout, retries,
                                   doing=f"listing the tags of {image}",
-                                  request=f"the tag listing of {image.repository}")
+                                  request=f"the tag listing of {image.repository}", hidden=hidden)
         return walk_tags(session, page_size)
     finally:
         if own:

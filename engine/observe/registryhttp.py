@@ -103,12 +103,14 @@ class RegistrySession:
     """One operation on one repository: its deadline, its token, the secrets to keep out of messages.
 
     `doing` names the operation for timeouts ("listing the tags of ghcr.io/a/b"); `request`
-    names it for refusals ("the tag listing of a/b"). The `client` supplies TLS trust and proxies;
-    the session keeps no token beyond its own life.
+    names it for refusals ("the tag listing of a/b"). The `client` supplies TLS trust and proxies
+    (`hidden` are the secrets it holds, a proxy's password); the session keeps no token beyond
+    its own life.
     """
 
     def __init__(self, image: ImageName, credentials: Credentials | None, client: httpx.Client,
-                 timeout: float, retries: int, *, doing: str, request: str) -> None:
+                 timeout: float, retries: int, *, doing: str, request: str,
+                 hidden: Collection[str] = ()) -> None:
         self.image = image
         self.credentials = credentials
         self.client = client
@@ -118,7 +120,8 @@ class RegistrySession:
         self.doing = doing
         self.request = request
         self.authorization: str | None = None
-        self.secrets: list[str] = list(credentials.secrets()) if credentials else []
+        self.secrets: list[str] = [*(credentials.secrets() if credentials else ()), *hidden]
+        """What no message may show: the credentials', the client's (a proxy password), tokens."""
 
     @property
     def remaining(self) -> float:
@@ -235,9 +238,12 @@ class RegistrySession:
                 if _tls_verification_failed(err):
                     raise self.fail(
                         f"the TLS certificate of {_host(url)} could not be verified: {err}; give gitward "
-                        "the registry's CA certificate",
+                        "the registry's CA certificate (spec.certSecretRef: a Secret with ca.crt)",
                         permanent=True,
                     ) from err
+                if isinstance(err, httpx.ProxyError):  # the proxy answered CONNECT with a refusal
+                    raise self.fail(f"the proxy refused to connect to {self.what(url)} ({err})",
+                                    permanent=True) from err
                 failure = self.fail(
                     f"cannot reach {self.what(url)}: {str(err) or type(err).__name__} "
                     f"({attempt + 1} attempt{'s' if attempt else ''})",
@@ -300,6 +306,10 @@ class RegistrySession:
         registry, repo, code = self.image.registry, self.image.repository, response.status_code
         if code == 401:
             return self.needs_credentials(response)
+        if code == 407:
+            return self.fail(f"the proxy asks for credentials it was not given, or refused those given, "
+                             f"to reach registry {registry} ({status_text(response)}): check the "
+                             "username and password of the proxySecretRef", permanent=True, status=code)
         if code == 403:
             by = f" with the credentials from {self.credentials.source}" if self.credentials else ""
             return self.fail(

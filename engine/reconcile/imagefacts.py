@@ -34,7 +34,9 @@ from engine.observe.dockerconfig import Credentials
 from engine.observe.imageinfo import image_config, manifest_digest
 from engine.observe.registry import parse_image
 from engine.observe.registryhttp import RegistryError, RegistrySession
-from engine.reconcile.images import SecretReader, registry_credentials
+from engine.observe.transport import SecretReader, registry_client
+from engine.reconcile.images import registry_credentials
+from engine.reconcile.transport import registry_transport
 from engine.rules.markers import MarkerPart
 from engine.store import images as stored
 from engine.store import queries
@@ -156,10 +158,12 @@ class _Registry:
             image = parse_image(repository.image, repository.insecure)
             creds = registry_credentials(repository, image.registry, self.access.credentials,
                                          self.access.read_secret)
-            self.client = httpx.Client()
+            transport = registry_transport(repository, self.access.read_secret)
+            self.client = registry_client(transport)
             self.session = RegistrySession(
                 image, creds, self.client, repository.effective_timeout.total_seconds(), RETRIES,
-                doing=f"reading the images of {image}", request=f"an image of {image.repository}")
+                doing=f"reading the images of {image}", request=f"an image of {image.repository}",
+                hidden=transport.secrets())
         return self.session
 
     def _failed(self, err: GitwardError) -> str:

@@ -26,6 +26,8 @@ from engine.observe.dockerconfig import (
 )
 from engine.observe.cluster import ClusterClient, read_object
 from engine.observe.registry import list_tags, parse_image
+from engine.observe.transport import SecretReader, registry_client
+from engine.reconcile.transport import registry_transport
 from engine.rules.regex import PatternError
 from engine.store import queries
 from engine.store.db import Store
@@ -103,15 +105,11 @@ class _Before:
             severity=severity, reason=reason, message=message))
 
 
-SecretReader = Callable[[str, str], "dict[str, object] | None"]
-
-
 def secret_reader(cluster: ClusterClient) -> SecretReader:
     """Reads an ImageRepository's `secretRef` Secret from the cluster."""
     def read(namespace: str, name: str) -> dict[str, object] | None:
         return read_object(cluster, "v1", "Secret", namespace, name)
     return read
-"""Reads a Secret (namespace, name) from the cluster, when one is configured."""
 
 
 def registry_credentials(repository: ImageRepository, registry: str,
@@ -133,15 +131,19 @@ def scan_repository(store: Store, repository: ImageRepository, *, clock: Clock =
     """List the registry's tags and record the scan; a failure is recorded, not raised.
 
     Credentials: those given, else the Secret the repository's `secretRef` names when a cluster
-    is configured (`read_secret`), else the docker config.json.
+    is configured (`read_secret`), else the docker config.json. TLS and proxy: the Secrets its
+    `certSecretRef` and `proxySecretRef` name (engine/reconcile/transport.py).
     """
     started = clock()
     before = _Before.of(store, repository)
     try:
         image = parse_image(repository.image, repository.insecure)
         creds = registry_credentials(repository, image.registry, credentials, read_secret)
-        listing = list_tags(image, credentials=creds, page_size=repository.page_size,
-                            timeout=repository.effective_timeout.total_seconds())
+        transport = registry_transport(repository, read_secret)
+        with registry_client(transport) as client:
+            listing = list_tags(image, credentials=creds, page_size=repository.page_size,
+                                timeout=repository.effective_timeout.total_seconds(),
+                                client=client, hidden=transport.secrets())
         listed = listed_tags(repository, listing.tags)
     except GitwardError as err:
         scan = queries.record_image_scan(store, repository.key.ref, [], started_at=started,

@@ -13,10 +13,10 @@ from pathlib import Path
 
 from engine.errors import GitwardError, UserError
 from engine.model import GitRef, GitSource, Kustomization, OCIRef, OCISource, ObjectKey, RuleSet, Source
-from engine.observe.git import fetch_source
-from engine.observe.oci import cached_artifact, pull_artifact, unpacked_root
-from engine.reconcile.images import Clock, SecretReader, utcnow
-from engine.reconcile.sources import oci_credentials, reconcile_oci_source, reconcile_source
+from engine.observe.oci import cached_artifact, unpacked_root
+from engine.observe.transport import SecretReader
+from engine.reconcile.images import Clock, utcnow
+from engine.reconcile.sources import fetch_git, pull, reconcile_oci_source, reconcile_source
 from engine.store import queries
 from engine.store.artifacts import latest_oci_revision
 from engine.store.db import Store
@@ -54,7 +54,7 @@ def checkout_for(store: Store, source: Source, *, with_source: bool, cache_dir: 
                              read_secret=read_secret, clock=clock)
     if with_source:
         outcome = reconcile_source(store, source, cache_dir=cache_dir, ssh_command=ssh_command,
-                                   token=token, clock=clock)
+                                   token=token, read_secret=read_secret, clock=clock)
         if outcome.checkout is None:
             raise SourceNotReady(f"GitRepository {source.key.ref}: {outcome.error}")
         return SourceTree(outcome.checkout.revision, outcome.checkout.path)
@@ -63,7 +63,8 @@ def checkout_for(store: Store, source: Source, *, with_source: bool, cache_dir: 
         raise SourceNotReady(f"GitRepository {source.key.ref} has no recorded revision yet; "
                              "run with --with-source")
     pinned = replace(source, ref=GitRef(branch=source.ref.branch, commit=last.sha))
-    checkout = fetch_source(pinned, cache_dir=cache_dir, ssh_command=ssh_command, token=token)
+    checkout = fetch_git(pinned, cache_dir=cache_dir, ssh_command=ssh_command, token=token,
+                         read_secret=read_secret)
     return SourceTree(checkout.revision, checkout.path)
 
 
@@ -85,6 +86,5 @@ def _artifact_for(store: Store, source: OCISource, *, with_source: bool, cache_d
                            layer_digest=last.layer_digest, operation=last.operation)
     if path is None:
         pinned = replace(source, ref=OCIRef(digest=last.digest))
-        path = pull_artifact(pinned, cache_dir=cache_dir,
-                             credentials=oci_credentials(source, read_secret)).path
+        path = pull(pinned, cache_dir=cache_dir, read_secret=read_secret).path
     return SourceTree(last.revision, unpacked_root(path, last.operation))

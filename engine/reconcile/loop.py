@@ -48,14 +48,22 @@ from engine.model import (
     ScanStatus,
 )
 from engine.observe.cluster import ClusterClient
+from engine.observe.transport import SecretReader
 from engine.reconcile.images import (
     Clock,
-    SecretReader,
     policies_of,
     reconcile_repository,
 )
 from engine.reconcile.heartbeat import LEASE_TTL, Heartbeat
-from engine.reconcile.notices import CLEARED, LINTS, UNKNOWN, lint_line, policy_lints, say_once
+from engine.reconcile.notices import (
+    CLEARED,
+    IGNORED,
+    LINTS,
+    UNKNOWN,
+    lint_line,
+    policy_lints,
+    say_once,
+)
 from engine.reconcile.order import OrderedReconcile
 from engine.evaluate.discover import SourceHint
 from engine.reconcile.repo import RepoSpec, load_repository, locate_all, read_marked_files
@@ -311,6 +319,7 @@ class Controller:
 
     def _reconcile(self, key: ObjectKey) -> Result:
         rule = self.rules.get(key)
+        self.say(key, IGNORED, [lint_line(p) for p in getattr(rule, "ignored", ())])
         if isinstance(rule, GitSource):
             return self._source(rule)
         if isinstance(rule, OCISource):
@@ -326,7 +335,7 @@ class Controller:
     def _source(self, source: GitSource) -> Result:
         outcome = reconcile_source(self.store, source, cache_dir=self.access.workdir,
                                    ssh_command=self.access.ssh_command, token=self.access.token,
-                                   clock=self.clock)
+                                   read_secret=self.access.read_secret, clock=self.clock)
         if outcome.checkout is None:
             return Result(Outcome.FAILED, message=str(outcome.error))
         self._checkouts[source.key] = outcome.checkout.path
@@ -381,8 +390,9 @@ class Controller:
                            current=gate.current, proposed=gate.proposed)
             self.alert(held_event(gate, now))
         # a policy's own lints are said by its ImageRepository's reconcile, on the policy
+        # and each object's ignored fields by its own reconcile (IGNORED)
         of_policies = {p.message for policy in self.rules.image_policies
-                       for p in policy_lints(policy)}
+                       for p in policy_lints(policy)} | {p.message for p in self.rules.ignored()}
         self.say(automation.key, LINTS, [lint_line(p) for p in planned.plan.warnings
                                          if p.message not in of_policies])
         unknown = unknown_of(planned, automation)
@@ -394,7 +404,7 @@ class Controller:
         applied = apply_commits(self.store, self.rules, for_automation(planned, automation.key.ref),
                                 now, workdir=self.access.workdir,
                                 ssh_command=self.access.ssh_command, token=self.access.token,
-                                holder=self.access.holder)
+                                holder=self.access.holder, read_secret=self.access.read_secret)
         for pushed in applied:
             if pushed.status == "done" and pushed.commit:
                 self.alert(update_event(pushed.action, pushed.commit, self.clock()))

@@ -1,4 +1,5 @@
-"""What `gitward run` says once per change, not once per interval: lints and unknown policies.
+"""What `gitward run` says once per change, not once per interval: lints, unknown policies and
+the fields gitward reads and does not act on.
 
 The same lint holds on every interval, and a registry can be down for hours; saying so each
 time would bury everything else. For each (object, reason) the lines said last are those of the
@@ -26,7 +27,12 @@ engine/evaluate/markerlint.py), one per line."""
 UNKNOWN = "PoliciesUnknown"
 """Event reason: the policies the automation's markers need that gitward does not know."""
 
-CLEARED = {LINTS: "no lints any more", UNKNOWN: "every marked policy is known again"}
+IGNORED = "FieldsIgnored"
+"""Event reason: the fields of the object gitward reads and does not act on (a registry
+`provider: aws`, ...), one per line, each saying what gitward does instead."""
+
+CLEARED = {LINTS: "no lints any more", UNKNOWN: "every marked policy is known again",
+           IGNORED: "gitward acts on every field of this object again"}
 """The info event's message when an object's lines of that reason are all gone."""
 
 

@@ -22,7 +22,8 @@ from engine.model import Kustomization, ObjectKey, RuleSet, Source
 from engine.observe.cluster import ClusterClient, impersonating
 from engine.reconcile.build import build_kustomization
 from engine.reconcile.cluster import SyncResult, sync_kustomization
-from engine.reconcile.images import Clock, SecretReader, utcnow
+from engine.observe.transport import SecretReader
+from engine.reconcile.images import Clock, utcnow
 from engine.reconcile.kustomizations import SourceTree, checkout_for, source_of
 from engine.reconcile.variables import cluster_variables
 from engine.rules.check import UNFETCHED_SOURCES

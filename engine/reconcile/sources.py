@@ -22,7 +22,9 @@ from engine.observe.dockerconfig import (
 )
 from engine.observe.git import Checkout, SourceError, fetch_source
 from engine.observe.oci import Artifact, oci_image, pull_artifact
-from engine.reconcile.images import Clock, SecretReader, utcnow
+from engine.observe.transport import SecretError, SecretReader, registry_client
+from engine.reconcile.images import Clock, utcnow
+from engine.reconcile.transport import git_transport, registry_transport
 from engine.store import queries
 from engine.store.artifacts import latest_oci_revision, record_oci_revision
 from engine.store.db import Store
@@ -47,12 +49,14 @@ class SourceOutcome:
 
 def reconcile_source(store: Store, source: GitSource, *, cache_dir: Path,
                      ssh_command: str | None = None, token: str | None = None,
-                     clock: Clock = utcnow) -> SourceOutcome:
-    """Fetch the source and record its revision; a failure is recorded and returned, not raised."""
+                     read_secret: SecretReader | None = None, clock: Clock = utcnow) -> SourceOutcome:
+    """Fetch the source (through the proxy of its proxySecretRef, read with `read_secret`) and
+    record its revision; a failure is recorded and returned, not raised."""
     name = source.key.ref
     previous = queries.latest_git_revision(store, name)
     try:
-        checkout = fetch_source(source, cache_dir=cache_dir, ssh_command=ssh_command, token=token)
+        checkout = fetch_git(source, cache_dir=cache_dir, ssh_command=ssh_command, token=token,
+                             read_secret=read_secret)
     except SourceError as err:
         queries.record_event(store, queries.Event(
             time=clock(), object_kind=source.KIND, object_name=name,
@@ -93,6 +97,28 @@ def oci_credentials(source: OCISource, read_secret: SecretReader | None) -> Cred
     return credentials_from_docker_config(registry)
 
 
+def fetch_git(source: GitSource, *, cache_dir: Path, ssh_command: str | None, token: str | None,
+              read_secret: SecretReader | None) -> Checkout:
+    """Fetch a git source through the proxy its proxySecretRef gives; SourceError on failure
+    (a Secret gitward cannot use included: it never fetches around the proxy)."""
+    try:
+        proxy = git_transport(source, read_secret).proxy
+    except SecretError as err:
+        raise SourceError(str(err), permanent=True) from None
+    return fetch_source(source, cache_dir=cache_dir, ssh_command=ssh_command, token=token, proxy=proxy)
+
+
+def pull(source: OCISource, *, cache_dir: Path, read_secret: SecretReader | None,
+         credentials: Credentials | None = None) -> Artifact:
+    """Pull the source's artifact with the credentials, TLS material and proxy its Secrets give
+    (`credentials`, when given, instead of its secretRef's)."""
+    creds = credentials or oci_credentials(source, read_secret)
+    transport = registry_transport(source, read_secret)
+    with registry_client(transport) as client:
+        return pull_artifact(source, cache_dir=cache_dir, credentials=creds, client=client,
+                             hidden=transport.secrets())
+
+
 def reconcile_oci_source(store: Store, source: OCISource, *, cache_dir: Path,
                          credentials: Credentials | None = None,
                          read_secret: SecretReader | None = None,
@@ -101,8 +127,7 @@ def reconcile_oci_source(store: Store, source: OCISource, *, cache_dir: Path,
     name = source.key.ref
     previous = latest_oci_revision(store, name)
     try:
-        creds = credentials or oci_credentials(source, read_secret)
-        artifact = pull_artifact(source, cache_dir=cache_dir, credentials=creds)
+        artifact = pull(source, cache_dir=cache_dir, read_secret=read_secret, credentials=credentials)
     except GitwardError as err:
         queries.record_event(store, queries.Event(
             time=clock(), object_kind=source.KIND, object_name=name,

@@ -11,12 +11,14 @@ import os
 import tempfile
 import uuid
 from collections.abc import Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from engine.act.checkout import CheckoutError, commit_files, push_branch
 from engine.act.git import CommitRequest, CommitStatus, GitTarget, commit_and_push
+from engine.act.signing import SigningError, keyring
 from engine.evaluate.decision import GATED, ScanFacts, decide, gated
 from engine.evaluate.unknown import unknown_policies
 from engine.evaluate.plan import (
@@ -39,8 +41,11 @@ from engine.model import (
     RuleSet,
     UnknownPolicy,
 )
+from engine.observe.git import SourceError
+from engine.observe.transport import SecretError, SecretReader
 from engine.reconcile.imagefacts import RegistryAccess, gather_images
 from engine.reconcile.images import record_decision
+from engine.reconcile.pushsettings import PushSettingsError, push_settings
 from engine.reconcile.repo import checkout_lints, read_marked_files, unique
 from engine.store import queries
 from engine.store.actions import finish_action, start_action
@@ -196,7 +201,7 @@ def plan_checkout(root: Path, rules: RuleSet, store: Store | None, now: datetime
     lints = checkout_lints(root, rules, values)
     plan = replace(plan, unknown=unknown_policies(rules, values, {d.policy: d for d in decisions},
                                                   suspended),
-                   warnings=tuple(unique([*plan.warnings, *lints]).sorted()))
+                   warnings=tuple(unique([*plan.warnings, *lints, *rules.ignored()]).sorted()))
     warned: list[GateDecision] = []
     if record and store is not None:
         for gate in plan.gates:
@@ -259,36 +264,50 @@ PUSH_FAILED = "PushFailed"
 
 
 def apply_commits(store: Store, rules: RuleSet, planned: RepoPlan, now: datetime, *, workdir: Path, ssh_command: str | None, token: str | None,
-                  holder: str, plan_id: str | None = None) -> list[Applied]:
+                  holder: str, plan_id: str | None = None,
+                  read_secret: SecretReader | None = None) -> list[Applied]:
     """Carry out every commit action on a fresh clone of its source, one writer per branch.
 
     Each action is recorded in `actions` (planned, then done/failed/skipped) under `plan_id`
     (None: a random one). On a push race the executor re-plans on the new head with the same
     rules and selections. Every commit is dated `now`, when gitward planned it, not when git
-    happened to run: the history agrees with the recorded actions and an injected clock.
+    happened to run: the history agrees with the recorded actions and an injected clock. The
+    commit is signed, pushed with options and through a proxy as its automations and source ask
+    (engine/reconcile/pushsettings.py; their Secrets are read with `read_secret`); an action
+    whose Secrets cannot be read or whose key does not sign fails, never pushes unsigned.
     """
     plan_id = plan_id or uuid.uuid4().hex[:12]
     outcomes: list[Applied] = []
     for action in planned.plan.actions:
         action_id = start_action(store, plan_id=plan_id, type=action.TYPE, target=action.target,
                                  payload=action.to_json(), now=now)
-        request = CommitRequest(
-            target=GitTarget(url=action.url, checkout_branch=action.checkout_branch,
-                             push_branch=action.push_branch, ssh_command=ssh_command,
-                             https_token=token),
-            author=action.author, message=action.message, date=now)
 
         def edit(worktree: Path, action: CommitAction = action) -> list[str]:
             files = read_marked_files(worktree, rules.marker_dialects)
             return write_changes(worktree, edits_for(rules, files, planned.selections, now, action))
 
         try:
-            with hold_lease(store, git_lease_name(action.url, action.push_branch), holder,
-                            LEASE_TTL, now):
-                result = commit_and_push(request, edit, workdir=workdir)
+            with ExitStack() as stack:
+                settings = push_settings(rules, action, read_secret)
+                signer = stack.enter_context(keyring(settings.signing)) if settings.signing else None
+                request = CommitRequest(
+                    target=GitTarget(url=action.url, checkout_branch=action.checkout_branch,
+                                     push_branch=action.push_branch, ssh_command=ssh_command,
+                                     https_token=token, proxy=settings.proxy),
+                    author=action.author, message=action.message, date=now, signer=signer,
+                    push_options=settings.push_options, refspec=settings.refspec)
+                with hold_lease(store, git_lease_name(action.url, action.push_branch), holder,
+                                LEASE_TTL, now):
+                    result = commit_and_push(request, edit, workdir=workdir)
         except LeaseHeld as err:
             finish_action(store, action_id, status="skipped", now=now, error=str(err))
             outcomes.append(Applied(action, "skipped", str(err)))
+            continue
+        except (SecretError, SigningError, PushSettingsError, SourceError) as err:
+            finish_action(store, action_id, status="failed", now=now, error=str(err))
+            applied = Applied(action, "failed", str(err))
+            _commit_event(store, applied, now)
+            outcomes.append(applied)
             continue
         status = {CommitStatus.PUSHED: "done", CommitStatus.UNCHANGED: "skipped"}.get(
             result.status, "failed")

@@ -14,7 +14,8 @@ from datetime import timedelta
 from enum import Enum
 from typing import Any, Protocol, TypeVar
 
-from engine.errors import SourcePos, did_you_mean
+from engine.errors import Problems, SourcePos, did_you_mean
+from engine.rules.fluxapi import IGNORED_FIELD
 from engine.rules.duration import DurationError, parse_duration
 from engine.rules.syntax import Block, Field, Invalid, Value
 
@@ -142,13 +143,21 @@ class Values:
         namespace, name = split_ref(value)
         return namespace, name, value.pos
 
+    def ignored(self, message: str) -> None:
+        """A warning that gitward reads this field and does not act on it (`message` says what
+        it does instead), at the value just taken."""
+        self.reader.problems.warning(f"{self.label}: {message}", self.last.pos, code=IGNORED_FIELD)
+
     def nested(self, specs: Mapping[str, Spec], what: str) -> dict[str, Any]:
         """The fields of this field's `{ ... }` block (empty without one)."""
         return self.reader.fields(self.block, specs, what, pairs=True)[0] if self.block else {}
 
 
 class BlockReader(Protocol):
-    """What reads the fields of a nested block: the parser's reader, reached through `Values`."""
+    """What reads the fields of a nested block, and collects the problems of the file: the
+    parser's reader, reached through `Values`."""
+
+    problems: Problems
 
     def fields(
         self, block: Block, specs: Mapping[str, Spec], what: str, pairs: bool = False

@@ -51,6 +51,8 @@ from engine.model import (
 )
 from engine.rules.dslfield import Merge, Spec, Values
 from engine.rules.dslflux import read_flux_field
+from engine.rules.fluximage import DIGEST_WHEN_PLANNED
+from engine.rules.fluxsource import REGISTRY_PROVIDERS, SERVICE_ACCOUNT_NOTE, provider_note
 from engine.rules.syntax import Invalid, Value
 
 _KIND_WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*")
@@ -145,7 +147,11 @@ def _layer(v: Values) -> LayerSelector:
 
 def _checkout(v: Values) -> tuple[str, str, str]:
     keyword = v.choice({k: k for k in _GIT_REF_FIELDS}, "git reference")
-    return f"checkout {keyword}", _GIT_REF_FIELDS[keyword], v.string()
+    text = v.string()
+    if keyword != "branch":
+        v.ignored(f"gitward checks out the head of a branch, not a {keyword}; without a branch "
+                  "this automation plans nothing")
+    return f"checkout {keyword}", _GIT_REF_FIELDS[keyword], text
 
 
 def _image_override(v: Values) -> ImageOverride:
@@ -296,7 +302,6 @@ def _alert(**attrs: Any) -> Alert:
     return Alert(kind=kind, url=url, topic=topic, **attrs)
 
 
-_PROVIDERS = ("generic", "aws", "azure", "gcp")
 _DIGEST = {
     "never": DigestReflection.NEVER,
     "if-not-present": DigestReflection.IF_NOT_PRESENT,
@@ -320,12 +325,35 @@ _TARGET_FIELDS = {
 }
 
 
+def _provider(v: Values) -> str:
+    provider = v.choice({p: p for p in REGISTRY_PROVIDERS}, "provider")
+    if provider != "generic":
+        v.ignored(provider_note(provider))
+    return provider
+
+
+def _pull_account(v: Values) -> str:
+    account = v.string()
+    v.ignored(SERVICE_ACCOUNT_NOTE)
+    return account
+
+
+def _digest_reflection(v: Values) -> DigestReflection:
+    return v.choice(_DIGEST, "digest reflection")
+
+
+def _digest_interval(v: Values) -> timedelta:
+    interval = v.duration()
+    v.ignored(DIGEST_WHEN_PLANNED)
+    return interval
+
+
 _REGISTRY_ACCESS = {
     "secret": Spec("secret_ref", _string),
     "cert-secret": Spec("cert_secret_ref", _string),
     "proxy-secret": Spec("proxy_secret_ref", _string),
-    "service-account": Spec("service_account_name", _string),
-    "provider": Spec("provider", lambda v: v.choice({p: p for p in _PROVIDERS}, "provider")),
+    "service-account": Spec("service_account_name", _pull_account),
+    "provider": Spec("provider", _provider),
     "insecure": Spec("insecure", _flag),
 }
 """How an image repository or an OCI source reaches its registry."""
@@ -374,6 +402,7 @@ KINDS = (
             "interval": Spec("interval", _duration),
             "timeout": Spec("timeout", _duration),
             "secret": Spec("secret_ref", _string),
+            "proxy-secret": Spec("proxy_secret_ref", _string),
             "ignore": Spec("ignore", _string),
             "suspend": Spec("suspend", _flag),
             "recurse-submodules": Spec("recurse_submodules", _flag),
@@ -449,8 +478,8 @@ KINDS = (
             "repository": Spec("repository", _namespaced_ref),
             "filter": Spec("filter", _filter),
             "select": Spec("choice", _select),
-            "digest": Spec("digest_reflection", lambda v: v.choice(_DIGEST, "digest reflection")),
-            "interval": Spec("interval", _duration),
+            "digest": Spec("digest_reflection", _digest_reflection),
+            "interval": Spec("interval", _digest_interval),
             "suspend": Spec("suspend", _flag),
             "hold": Spec("hold", _duration),
             "never": Spec("never_downgrade", _never),

@@ -23,6 +23,11 @@ NOT_KEPT = "not-kept"
 """The code of a warning about a value gitward cannot carry: read as absent (SOPS ciphertext)
 or never read (status, fields the API server sets). `gitward convert` exits 1 on one."""
 
+IGNORED_FIELD = "ignored-field"
+"""The code of a warning about a field gitward reads and does not act on (the message says what
+it does instead). A reader keeps such warnings on the object (`ignored`), so that `plan` prints
+them and `gitward run` records them as the object's events, not only `check`."""
+
 NOT_RECONCILED: dict[str, tuple[str, ...]] = {
     SOURCE_GROUP: ("HelmRepository", "HelmChart", "Bucket", "OCIRepository", "ExternalArtifact"),
     "source.extensions.fluxcd.io": ("ArtifactGenerator",),

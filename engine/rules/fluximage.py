@@ -15,6 +15,7 @@ from engine.model import (
     CommitAuthor,
     DigestReflection,
     Direction,
+    GitRef,
     ImagePolicy,
     ImageRepository,
     ImageUpdate,
@@ -29,6 +30,7 @@ from engine.rules.duration import DurationError, parse_duration
 from engine.rules.fluxapi import (
     ALLOW_ROLLBACK_ANNOTATION,
     HOLD_ANNOTATION,
+    IGNORED_FIELD,
     NEVER_DOWNGRADE_ANNOTATION,
     PAGE_SIZE_ANNOTATION,
     PIN_ANNOTATION,
@@ -41,9 +43,13 @@ from engine.rules.fluxmanifest import (
     read_local_ref,
     read_source_ref,
 )
+from engine.rules.fluxsource import read_registry_identity
 from engine.rules.yamldoc import Struct
 
 _POLICY_KINDS = ("semver", "alphabetical", "numerical")  # Flux's precedence
+DIGEST_WHEN_PLANNED = ("gitward reads the tag's digest each time it plans an update, not on "
+                       "this interval")
+"""What a digest refresh interval (digestReflectionPolicy Always) does in gitward."""
 _MAX_EXCLUSIONS = 25
 
 
@@ -61,6 +67,7 @@ def read_image_repository(m: Manifest) -> ImageRepository | None:
     image = or_else(spec.string("image", required=True), "")
     if image:
         _check_image(spec, image)
+    provider, account = read_registry_identity(spec)
     exclusions = spec.str_list("exclusionList")
     if len(exclusions) > _MAX_EXCLUSIONS:
         spec.error("exclusionList", f"at most {_MAX_EXCLUSIONS} patterns (Flux's limit), got {len(exclusions)}")
@@ -80,8 +87,8 @@ def read_image_repository(m: Manifest) -> ImageRepository | None:
         secret_ref=read_local_ref(spec, "secretRef"),
         cert_secret_ref=read_local_ref(spec, "certSecretRef"),
         proxy_secret_ref=read_local_ref(spec, "proxySecretRef"),
-        service_account_name=or_else(spec.string("serviceAccountName"), ""),
-        provider=or_else(spec.enum("provider", ("generic", "aws", "azure", "gcp"), "generic"), "generic"),
+        service_account_name=account,
+        provider=provider,
         insecure=bool(spec.boolean("insecure")),
         suspend=bool(spec.boolean("suspend")),
         exclusion_list=exclusions or DEFAULT_EXCLUSION_LIST,
@@ -128,6 +135,8 @@ def read_image_policy(m: Manifest) -> ImagePolicy | None:
         spec.error("interval", "only accepted when spec.digestReflectionPolicy is Always")
     elif reflection is DigestReflection.ALWAYS and not spec.has("interval"):
         spec.error("digestReflectionPolicy", "Always needs spec.interval (how often to refresh the digest)")
+    elif interval is not None:
+        spec.warning("interval", DIGEST_WHEN_PLANNED, code=IGNORED_FIELD)
     return ImagePolicy(
         name=h.name,
         repository=repository,
@@ -181,6 +190,15 @@ def _policy_choice(spec: Struct) -> PolicyChoice | None:
     return choices[0]
 
 
+def _checkout_note(sub: Struct, ref: GitRef) -> None:
+    """gitward checks out a branch's head: a checkout ref naming anything else is said."""
+    instead = (f"gitward checks out the head of branch {ref.branch}" if ref.branch
+               else "gitward checks out branches only: this automation plans nothing")
+    for field in ("commit", "name", "semver", "tag"):
+        if getattr(ref, field):
+            sub.warning(field, instead, at_key=True, code=IGNORED_FIELD)
+
+
 def _hold(spec: Struct, notes: dict[str, tuple[str, SourcePos]]) -> timedelta | None:
     if HOLD_ANNOTATION not in notes:
         return None
@@ -220,7 +238,10 @@ def read_image_update(m: Manifest) -> ImageUpdate | None:
     push_branch, push_refspec = "", ""
     if git is not None:
         checkout = git.struct("checkout", ("ref",))
-        checkout_ref = read_git_ref(checkout, "ref", required=True) if checkout else None
+        if checkout is not None:
+            checkout_ref, ref = read_git_ref(checkout, "ref", required=True)
+            if checkout_ref is not None and ref is not None:
+                _checkout_note(ref, checkout_ref)
         commit = git.struct(
             "commit", ("author", "signingKey", "messageTemplate", "messageTemplateValues"), required=True,
             unavailable=m.since({"messageTemplateValues": "v1beta2"}),
@@ -249,7 +270,8 @@ def read_image_update(m: Manifest) -> ImageUpdate | None:
     update = spec.struct("update", ("strategy", "path"))
     if update is not None:
         update.enum("strategy", ("Setters",))
-    selector = spec.struct("policySelector", ("matchLabels",), ignored={"matchExpressions": "only matchLabels selects"})
+    selector = spec.struct("policySelector", ("matchLabels",), ignored={
+        "matchExpressions": "only matchLabels selects the policies gitward applies"})
     return ImageUpdate(
         name=h.name,
         source_ref=or_else(source_ref, SourceRef("")),

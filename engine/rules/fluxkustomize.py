@@ -21,6 +21,7 @@ from engine.model import (
     SourceRef,
     SubstituteFrom,
 )
+from engine.rules.fluxapi import IGNORED_FIELD
 from engine.rules.fluxmanifest import Manifest, or_else, read_header, read_source_ref
 from engine.rules.fluxwrite import dump_value
 from engine.rules.yamldoc import Struct
@@ -38,8 +39,11 @@ def read_kustomization(m: Manifest) -> Kustomization | None:
     ]
     ignored = {
         "decryption": "manifests are applied as they are in git",
-        "healthCheckExprs": "", "deletionPolicy": "", "ignoreMissingComponents": "",
-        "driftIgnoreRules": "",
+        "healthCheckExprs": "CEL expressions are not evaluated: an object's health is judged by "
+                            "gitward's own checks for its kind",
+        "deletionPolicy": "when the Kustomization is deleted, gitward leaves its objects in the cluster",
+        "ignoreMissingComponents": "a component that does not exist fails the build",
+        "driftIgnoreRules": "every field gitward applies is kept as in git",
     }
     removed = "removed in kustomize.toolkit.fluxcd.io/v1: use spec.patches"
     unavailable: dict[str, str] = {}
@@ -60,7 +64,8 @@ def read_kustomization(m: Manifest) -> Kustomization | None:
     source_ref = read_source_ref(spec)
     depends_on = []
     for where, item in spec.items("dependsOn"):
-        dep = spec.child(where, item, ("name", "namespace"), ignored={"readyExpr": ""})
+        dep = spec.child(where, item, ("name", "namespace"), ignored={
+            "readyExpr": "a dependency counts as ready when its last reconcile by gitward succeeded"})
         name = or_else(dep.string("name", required=True), "")
         depends_on.append(NamespacedRef(name, or_else(dep.string("namespace"), ""), origin=dep.pos("name")))
     _kube_config(spec)
@@ -110,7 +115,7 @@ def _kube_config(spec: Struct) -> None:
             ref.string("key")
     spec.warning("kubeConfig", "gitward applies to the cluster it is configured for, not to the "
                  "cluster this Secret names: this Kustomization is not applied, and the Flux "
-                 "objects it renders are not read", at_key=True)
+                 "objects it renders are not read", at_key=True, code=IGNORED_FIELD)
     spec.carry("kubeConfig")
 
 

@@ -190,11 +190,12 @@ def read_local_ref(struct: Struct, key: str) -> str:
     return or_else(sub.string("name", required=True), "") if sub else ""
 
 
-def read_git_ref(struct: Struct, key: str, required: bool = False) -> GitRef | None:
+def read_git_ref(struct: Struct, key: str, required: bool = False) -> tuple[GitRef | None, Struct | None]:
+    """A GitRepositoryRef, and the mapping it was read from (for warnings about its fields)."""
     sub = struct.struct(key, _GIT_REF, required=required)
     if sub is None:
-        return None
-    return GitRef(**{field: or_else(sub.string(field), "") for field in _GIT_REF})
+        return None, None
+    return GitRef(**{field: or_else(sub.string(field), "") for field in _GIT_REF}), sub
 
 
 def read_source_ref(spec: Struct, *, default_kind: str = "") -> SourceRef | None:

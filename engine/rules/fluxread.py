@@ -9,12 +9,12 @@ are read as FluxObjects: listed, never an error.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import dataclasses
+from collections.abc import Callable, Sequence
 
 import yaml
 
-from engine.errors import Problems, SourcePos
-from engine.errors import did_you_mean
+from engine.errors import Problem, Problems, SourcePos, did_you_mean
 from engine.model import (
     DEFAULT_NAMESPACE,
     FluxObject,
@@ -30,6 +30,7 @@ from engine.model import (
 )
 from engine.rules.fluxapi import (
     FLUX_GROUP_SUFFIX,
+    IGNORED_FIELD,
     IMAGE_GROUP,
     KUSTOMIZE_GROUP,
     NOT_RECONCILED,
@@ -134,7 +135,19 @@ def _read_document(doc: Document, problems: Problems) -> Rule | None:
     kind_key, kind_value = fields["kind"]
     start, end = doc.pos(kind_key), doc.pos(kind_value)
     origin = SourcePos(doc.path, start.line, start.column, end.end_line, end.end_column, syntax="flux")
-    return reader(Manifest(doc, problems, api_version, version, origin))
+    before = len(problems.items)
+    return with_ignored(reader(Manifest(doc, problems, api_version, version, origin)),
+                        problems.items[before:])
+
+
+def with_ignored(rule: Rule | None, said: Sequence[Problem]) -> Rule | None:
+    """`rule` keeping the warnings about fields gitward does not act on (code IGNORED_FIELD)
+    that its reader gave, for `plan` and `gitward run` to say again."""
+    ignored = tuple(p for p in said if p.code == IGNORED_FIELD)
+    if not ignored or not isinstance(rule, (GitSource, OCISource, Kustomization, ImageRepository,
+                                            ImagePolicy, ImageUpdate)):
+        return rule
+    return dataclasses.replace(rule, ignored=ignored)
 
 
 def _flux_object(doc: Document, problems: Problems, group: str, api_version: str, kind: str,

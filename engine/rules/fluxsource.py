@@ -15,6 +15,7 @@ from engine.model import (
     OCIRef,
     OCISource,
 )
+from engine.rules.fluxapi import IGNORED_FIELD
 from engine.rules.fluxmanifest import (
     Manifest,
     or_else,
@@ -29,15 +30,24 @@ from engine.rules.yamldoc import Struct
 GIT_SCHEMES = ("http", "https", "ssh", "file")
 """Flux's CRD admits http, https and ssh; gitward also reads file:// (local mirrors, tests)."""
 
+GIT_CREDENTIALS = ("git credentials come from gitward's --ssh-key (or GIT_SSH_COMMAND) and "
+                   "GITWARD_GIT_TOKEN")
+"""What gitward authenticates to git with, instead of a cloud identity (it does not read the
+GitRepository's secretRef Secret)."""
+
 
 def read_git_repository(m: Manifest) -> GitSource | None:
     beta = {"gitImplementation": "deprecated by Flux", "accessFrom": ""} if m.version != "v1" else {}
     h = read_header(
         m,
-        ("url", "secretRef", "interval", "timeout", "ref", "ignore", "suspend", "recurseSubmodules"),
+        ("url", "secretRef", "proxySecretRef", "interval", "timeout", "ref", "ignore", "suspend",
+         "recurseSubmodules", "provider"),
         ignored={
-            "provider": "", "serviceAccountName": "", "proxySecretRef": "", "include": "",
-            "verify": "commit signatures are not verified",
+            "serviceAccountName": "only the azure provider uses it, and gitward gets no Azure "
+                                  f"identity: {GIT_CREDENTIALS}",
+            "include": "the repositories it names are not copied in: a Kustomization on this "
+                       "source sees this repository's files only",
+            "verify": "commit signatures are not verified: the fetched commit is used as it is",
             "sparseCheckout": "the whole repository is checked out",
         },
         retired=beta,
@@ -48,14 +58,21 @@ def read_git_repository(m: Manifest) -> GitSource | None:
     url = or_else(spec.string("url", required=True), "")
     if url:
         _check_git_url(spec, url)
+    provider = spec.enum("provider", ("generic", "azure", "github"), "generic")
+    if provider in ("azure", "github"):
+        what = "an Azure workload identity" if provider == "azure" else "a GitHub App"
+        spec.warning("provider", f"gitward gets no token from {what}: {GIT_CREDENTIALS}",
+                     code=IGNORED_FIELD)
+    spec.carry("provider")
     return GitSource(
         name=h.name,
         url=url,
         namespace=h.namespace,
-        ref=or_else(read_git_ref(spec, "ref"), GitRef(branch="master")),
+        ref=or_else(read_git_ref(spec, "ref")[0], GitRef(branch="master")),
         interval=or_else(spec.duration("interval", required=True), timedelta(minutes=1)),
         timeout=or_else(spec.duration("timeout", hours=False), timedelta(seconds=60)),
         secret_ref=read_local_ref(spec, "secretRef"),
+        proxy_secret_ref=read_local_ref(spec, "proxySecretRef"),
         ignore=or_else(spec.string("ignore"), ""),
         suspend=bool(spec.boolean("suspend")),
         recurse_submodules=bool(spec.boolean("recurseSubmodules")),
@@ -93,10 +110,33 @@ def _check_git_url(spec: Struct, url: str) -> None:
 
 
 OCI_SCHEME = "oci://"
-OCI_PROVIDERS = ("generic", "aws", "azure", "gcp")
+REGISTRY_PROVIDERS = ("generic", "aws", "azure", "gcp")
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}|sha384:[0-9a-f]{96}|sha512:[0-9a-f]{128}")
 _OCI_REF = ("tag", "semver", "semverFilter", "digest")
-_NO_CLOUD_LOGIN = "gitward uses spec.secretRef (read from the cluster) or the docker config.json instead"
+REGISTRY_CREDENTIALS = ("gitward logs in with the pull secret this object names (read from the "
+                        "cluster), else with docker's config.json")
+"""What gitward authenticates to a registry with, instead of a cloud identity."""
+
+
+def provider_note(provider: str) -> str:
+    """Why a registry `provider` other than generic changes nothing (Flux YAML and DSL say it)."""
+    return f"gitward gets no {provider} workload identity: {REGISTRY_CREDENTIALS}"
+
+
+SERVICE_ACCOUNT_NOTE = f"the ServiceAccount's image pull secrets are not read: {REGISTRY_CREDENTIALS}"
+"""Why a registry `serviceAccountName` changes nothing."""
+
+
+def read_registry_identity(spec: Struct) -> tuple[str, str]:
+    """`spec.provider` and `spec.serviceAccountName` of an ImageRepository or an OCIRepository:
+    read, and a located warning each where they ask for what gitward does not do."""
+    provider = or_else(spec.enum("provider", REGISTRY_PROVIDERS, "generic"), "generic")
+    if provider != "generic":
+        spec.warning("provider", provider_note(provider), code=IGNORED_FIELD)
+    account = or_else(spec.string("serviceAccountName"), "")
+    if account:
+        spec.warning("serviceAccountName", SERVICE_ACCOUNT_NOTE, code=IGNORED_FIELD)
+    return provider, account
 
 
 def read_oci_repository(m: Manifest) -> OCISource | None:
@@ -119,17 +159,7 @@ def read_oci_repository(m: Manifest) -> OCISource | None:
     url = or_else(spec.string("url", required=True), "")
     if url:
         _check_oci_url(spec, url)
-    provider = or_else(spec.enum("provider", OCI_PROVIDERS, "generic"), "generic")
-    if provider != "generic":
-        spec.warning("provider", f"{provider} workload identity is not used: {_NO_CLOUD_LOGIN}")
-    account = or_else(spec.string("serviceAccountName"), "")
-    if account:
-        spec.warning("serviceAccountName", "the ServiceAccount's image pull secrets are not read: "
-                     + _NO_CLOUD_LOGIN)
-    for field, instead in (("certSecretRef", "the system's trusted CAs verify the registry"),
-                           ("proxySecretRef", "HTTPS_PROXY and friends from the environment apply")):
-        if spec.has(field):
-            spec.warning(field, f"not applied by gitward: {instead}", at_key=True)
+    provider, account = read_registry_identity(spec)
     _read_verify(spec)
     return OCISource(
         name=h.name,
@@ -209,5 +239,5 @@ def _read_verify(spec: Struct) -> None:
         return
     provider = or_else(sub.enum("provider", ("cosign", "notation"), "cosign"), "cosign")
     spec.warning("verify", f"{provider} signatures are not verified by gitward: the artifact is "
-                 "checked against the digests in its manifest only", at_key=True)
+                 "checked against the digests in its manifest only", at_key=True, code=IGNORED_FIELD)
     spec.carry("verify")

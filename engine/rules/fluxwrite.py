@@ -137,6 +137,7 @@ def _write_git_source(s: GitSource) -> dict[str, object]:
     spec = _compact({
         "ignore": s.ignore,
         "interval": format_go(s.interval),
+        "proxySecretRef": _name_ref(s.proxy_secret_ref),
         "recurseSubmodules": s.recurse_submodules,
         "secretRef": _name_ref(s.secret_ref),
         "suspend": s.suspend,

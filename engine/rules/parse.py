@@ -17,6 +17,7 @@ from engine.rules.dslfield import Merge, Spec, Values, check_name, one_of, split
 from engine.rules.dslflux import FLUX_RULES, check_flux_fields
 from engine.rules.dslschema import KINDS as _KINDS
 from engine.rules.dslschema import kind_of
+from engine.rules.fluxread import with_ignored
 from engine.rules.syntax import (
     Block,
     Field,
@@ -70,6 +71,11 @@ class _Reader:
         self.problems.error(bad.message, bad.pos, code=bad.code, hint=bad.hint)
 
     def statement(self, statement: Statement) -> Rule | None:
+        """The statement's rule, keeping the warnings about fields gitward does not act on."""
+        before = len(self.problems.items)
+        return with_ignored(self._statement(statement), self.problems.items[before:])
+
+    def _statement(self, statement: Statement) -> Rule | None:
         errors = self.errors
         for bad in statement.bad_literals:
             self.report(bad)

@@ -193,6 +193,7 @@ def _git_source(rule: GitSource, b: _Block) -> None:
     b.duration("interval", rule.interval, _default_duration(rule, "interval"))
     b.duration("timeout", rule.timeout, _default_duration(rule, "timeout"))
     b.string("secret", rule.secret_ref)
+    b.string("proxy-secret", rule.proxy_secret_ref)
     b.string("ignore", rule.ignore)
     if rule.suspend:
         b.add("suspend")

@@ -27,7 +27,7 @@ import yaml
 
 from engine.errors import Problem, Problems, Severity, SourcePos, UserError, did_you_mean
 from engine.rules.duration import DurationError, parse_duration
-from engine.rules.fluxapi import NOT_KEPT
+from engine.rules.fluxapi import IGNORED_FIELD, NOT_KEPT
 
 _FAST_LOADER: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -334,7 +334,8 @@ class Struct:
                 self.problems.error(f"{join(where, name)}: {unavailable[name]}", doc.pos(key))
             elif ignored and name in ignored:
                 reason = f" ({ignored[name]})" if ignored[name] else ""
-                self.problems.warning(f"{join(where, name)} is ignored by gitward{reason}", doc.pos(key))
+                self.problems.warning(f"{join(where, name)} is ignored by gitward{reason}", doc.pos(key),
+                                      code=IGNORED_FIELD)
                 self._keep(name, key, value)
             elif name in known or open_keys:
                 self.keys[name], self.values[name] = key, value
@@ -369,8 +370,9 @@ class Struct:
         """An error about a field, at its value (or at its key, for what the whole field means)."""
         self.problems.error(f"{join(self.where, key)}: {message}", self.key_pos(key) if at_key else self.pos(key))
 
-    def warning(self, key: str, message: str, *, at_key: bool = False) -> None:
-        self.problems.warning(f"{join(self.where, key)}: {message}", self.key_pos(key) if at_key else self.pos(key))
+    def warning(self, key: str, message: str, *, at_key: bool = False, code: str = "") -> None:
+        self.problems.warning(f"{join(self.where, key)}: {message}",
+                              self.key_pos(key) if at_key else self.pos(key), code=code)
 
     def has(self, key: str) -> bool:
         return key in self.values and not is_null(self.values[key])

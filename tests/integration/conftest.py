@@ -47,6 +47,7 @@ from tests.integration.homelab_env import (
     make_homelab,
 )
 from tests.integration.kube_env import KubeAPI, KubeEnvError
+from tests.integration.proxy_env import ProxyEnvError, RunningProxy, start_proxy
 from tests.integration.registry_env import (
     KeyPair,
     PagingProxy,
@@ -54,6 +55,7 @@ from tests.integration.registry_env import (
     RegistryEnvError,
     RunningRegistry,
     TokenService,
+    make_cert,
 )
 
 
@@ -116,6 +118,43 @@ def basic_registry(basic_setup: tuple[RunningRegistry, KeyPair]) -> RunningRegis
 def test_ca(basic_setup: tuple[RunningRegistry, KeyPair]) -> KeyPair:
     """The CA that signed `basic_registry`'s certificate."""
     return basic_setup[1]
+
+
+@dataclass(frozen=True)
+class TlsRegistries:
+    """Anonymous registries over TLS, each signed by a CA of its own: `plain` serves anyone,
+    `mutual` only clients with a certificate `client_ca` signed (`client` is one)."""
+
+    plain: RunningRegistry
+    plain_ca: KeyPair
+    mutual: RunningRegistry
+    mutual_ca: KeyPair
+    client_ca: KeyPair
+    client: KeyPair
+
+
+@pytest.fixture(scope="session")
+def tls_registries(registry_env: RegistryEnv, open_registry: RunningRegistry) -> TlsRegistries:
+    """TLS registries over the seeded storage (certSecretRef's cases)."""
+    plain, plain_ca = _started(lambda: registry_env.start_tls("tls"), "TLS docker-registry")
+    client_ca = make_cert(registry_env.workdir, "client-ca")
+    client = make_cert(registry_env.workdir, "client", issuer=client_ca, client=True)
+    mutual, mutual_ca = _started(lambda: registry_env.start_tls("mtls", client_ca=client_ca),
+                                 "mutual-TLS docker-registry")
+    return TlsRegistries(plain, plain_ca, mutual, mutual_ca, client_ca, client)
+
+
+@pytest.fixture
+def http_proxy(tmp_path: Path) -> Iterator[RunningProxy]:
+    """Debian's tinyproxy on loopback with Basic auth, logging every request; stopped after."""
+    require(shutil.which("tinyproxy") is not None, "tinyproxy is not installed (apt-get install tinyproxy)")
+    try:
+        proxy = start_proxy(tmp_path / "proxy")
+    except ProxyEnvError as err:
+        require(False, f"the proxy could not be started: {err}")
+        raise  # require() skips or fails; this line only tells the type checker
+    yield proxy
+    proxy.stop()
 
 
 @pytest.fixture

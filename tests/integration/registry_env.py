@@ -92,9 +92,11 @@ class KeyPair:
 
 
 def make_cert(
-    directory: Path, name: str, *, issuer: KeyPair | None = None, server: bool = False
+    directory: Path, name: str, *, issuer: KeyPair | None = None, server: bool = False,
+    client: bool = False,
 ) -> KeyPair:
-    """A CA certificate (self-signed) or, given `issuer`, a server certificate for 127.0.0.1."""
+    """A CA certificate (self-signed) or, given `issuer`, a server certificate for 127.0.0.1 or a
+    client certificate."""
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
     now = dt.datetime.now(dt.UTC)
@@ -122,6 +124,12 @@ def make_cert(
                 critical=False,
             )
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .add_extension(_key_usage(digital_signature=True, cert_sign=False), critical=True)
+        )
+    elif client:
+        builder = (
+            builder.add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
             .add_extension(_key_usage(digital_signature=True, cert_sign=False), critical=True)
         )
     else:
@@ -188,12 +196,16 @@ def start_registry(
     name: str,
     auth: dict[str, Any] | None = None,
     tls: KeyPair | None = None,
+    client_ca: KeyPair | None = None,
 ) -> RunningRegistry:
-    """Serve `storage` (a filesystem layout several registries may share) on a free port."""
+    """Serve `storage` (a filesystem layout several registries may share) on a free port; with
+    `client_ca`, only to clients showing a certificate it signed."""
     port = free_port()
     http_cfg: dict[str, Any] = {"addr": f"127.0.0.1:{port}", "secret": "test-only"}
     if tls is not None:
         http_cfg["tls"] = {"certificate": str(tls.cert_path), "key": str(tls.key_path)}
+        if client_ca is not None:
+            http_cfg["tls"]["clientcas"] = [str(client_ca.cert_path)]
     config: dict[str, Any] = {
         "version": 0.1,
         "log": {"level": "warn", "accesslog": {"disabled": True}},
@@ -736,6 +748,15 @@ class RegistryEnv:
         htpasswd = write_htpasswd(self.workdir / "htpasswd", {self.user: self.password})
         auth = {"htpasswd": {"realm": "gitward-test", "path": str(htpasswd)}}
         registry = start_registry(self.binary, self.workdir, self.storage, name="basic", auth=auth, tls=server)
+        return self._keep(registry), ca
+
+    def start_tls(self, name: str, *, client_ca: KeyPair | None = None) -> tuple[RunningRegistry, KeyPair]:
+        """An anonymous registry over TLS signed by a CA of its own (returned with it); with
+        `client_ca`, it serves only clients with a certificate that CA signed."""
+        ca = make_cert(self.workdir, f"{name}-ca")
+        server = make_cert(self.workdir, f"{name}-server", issuer=ca, server=True)
+        registry = start_registry(self.binary, self.workdir, self.storage, name=name, tls=server,
+                                  client_ca=client_ca)
         return self._keep(registry), ca
 
     def stop(self) -> None:

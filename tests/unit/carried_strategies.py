@@ -31,9 +31,11 @@ METADATA = {
     "metadata.finalizers": st.lists(TEXT.filter(bool), min_size=1, max_size=2),
 }
 SPEC: dict[type, dict[str, st.SearchStrategy[object]]] = {
-    GitSource: {path: JSON for path in (
-        "spec.include", "spec.provider", "spec.proxySecretRef", "spec.serviceAccountName",
-        "spec.sparseCheckout", "spec.verify")},
+    GitSource: {
+        **{path: JSON for path in ("spec.include", "spec.serviceAccountName", "spec.sparseCheckout",
+                                   "spec.verify")},
+        "spec.provider": st.sampled_from(["generic", "azure", "github"]),
+    },
     OCISource: {"spec.verify": st.fixed_dictionaries(
         {"provider": st.sampled_from(["cosign", "notation"])}, optional={"secretRef": NAME_REFS})},
     Kustomization: {

@@ -214,8 +214,8 @@ CASES = {
         (4, 3, "'branch' given twice (first at 3:3)"),
     ),
     "checkout part given twice": (
-        'image update u {\n  source git s\n  author "<a@b>"\n  checkout tag "a"\n  checkout tag "b"\n}\n',
-        (5, 3, "'checkout tag' given twice (first at 4:3)"),
+        'image update u {\n  source git s\n  author "<a@b>"\n  checkout branch "a"\n  checkout branch "b"\n}\n',
+        (5, 3, "'checkout branch' given twice (first at 4:3)"),
     ),
     "exclude none with patterns": (
         'image repository a {\n  image "x"\n  exclude "^v"\n  exclude none\n}\n',

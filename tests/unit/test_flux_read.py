@@ -449,7 +449,8 @@ BAD = [
     ("unknown-nested-field", GIT + "  ref:\n    brnch: main\n",
      "error", 'unknown field "brnch" in spec.ref (did you mean "branch"?)', 9, 5),
     ("ignored-field", GIT + "  verify:\n    mode: HEAD\n",
-     "warning", "spec.verify is ignored by gitward (commit signatures are not verified)", 8, 3),
+     "warning", "spec.verify is ignored by gitward (commit signatures are not verified: the fetched "
+                "commit is used as it is)", 8, 3),
     ("bad-url-scheme", GIT.replace("https://", "git@"),
      "error", "spec.url: must start with http://, https://, ssh:// or file://", 7, 8),
     ("branch-is-a-number", GIT + "  ref:\n    branch: 2024\n",
@@ -511,7 +512,8 @@ BAD = [
     ("refspec-force", UPDATE + "    push:\n      refspec: +refs/heads/x\n",
      "error", "spec.git.push.refspec: refspecs that delete or force-update references are not supported", 15, 16),
     ("match-expressions", UPDATE + "  policySelector:\n    matchExpressions: []\n",
-     "warning", "spec.policySelector.matchExpressions is ignored by gitward (only matchLabels selects)", 15, 5),
+     "warning", "spec.policySelector.matchExpressions is ignored by gitward (only matchLabels selects the "
+                "policies gitward applies)", 15, 5),
     ("policy-selector-v1beta1", UPDATE.replace("/v1\n", "/v1beta1\n", 1) + "  policySelector: {}\n",
      "error", "spec.policySelector: not available in image.toolkit.fluxcd.io/v1beta1 (added in v1beta2)", 14, 3),
     ("duplicate-field", GIT + "  interval: 2m\n",

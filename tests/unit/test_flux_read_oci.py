@@ -108,7 +108,7 @@ def test_precedence_is_digest_then_semver_then_tag() -> None:
     assert OCIRef(tag="v1").describe() == "tag v1"
 
 
-def test_fields_gitward_cannot_honour_are_located_warnings() -> None:
+def test_fields_gitward_cannot_honour_are_located_warnings_kept_on_the_source() -> None:
     text = OCI + """\
   provider: aws
   serviceAccountName: puller
@@ -117,22 +117,23 @@ def test_fields_gitward_cannot_honour_are_located_warnings() -> None:
     provider: cosign
 """
     rules, problems = read(text)
-    assert found(problems) == [
-        ("warning", "spec.provider: aws workload identity is not used: gitward uses spec.secretRef "
-                    "(read from the cluster) or the docker config.json instead", 8, 13),
+    said = [
+        ("warning", "spec.provider: gitward gets no aws workload identity: gitward logs in with the "
+                    "pull secret this object names (read from the cluster), else with docker's "
+                    "config.json", 8, 13),
         ("warning", "spec.serviceAccountName: the ServiceAccount's image pull secrets are not read: "
-                    "gitward uses spec.secretRef (read from the cluster) or the docker config.json "
-                    "instead", 9, 23),
-        ("warning", "spec.certSecretRef: not applied by gitward: the system's trusted CAs verify the "
-                    "registry", 10, 3),
+                    "gitward logs in with the pull secret this object names (read from the cluster), "
+                    "else with docker's config.json", 9, 23),
         ("warning", "spec.verify: cosign signatures are not verified by gitward: the artifact is "
                     "checked against the digests in its manifest only", 11, 3),
     ]
+    assert found(problems) == said
     source = rules[0]
     assert isinstance(source, OCISource)
     assert (source.provider, source.service_account_name, source.cert_secret_ref) == ("aws", "puller", "tls")
     assert [(f.path, f.value) for f in source.flux_fields] == [("spec.verify", '{"provider":"cosign"}')]
-
+    assert [(p.severity.value, p.message, p.pos.line, p.pos.column) for p in source.ignored
+            if p.pos is not None] == said
 
 BAD = [
     ("no-scheme", OCI.replace("oci://", "https://"),

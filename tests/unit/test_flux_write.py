@@ -172,8 +172,8 @@ IMAGES = st.from_regex(r"([a-z0-9]{1,6}(\.[a-z]{2,3})?(:[0-9]{2,4})?/)?[a-z0-9]{
 
 GIT_SOURCES = st.builds(
     GitSource, name=NAMES, url=URLS, namespace=NAMES, ref=GIT_REFS, interval=MILLIS, timeout=MILLIS,
-    secret_ref=TEXT, ignore=MULTILINE, suspend=st.booleans(), recurse_submodules=st.booleans(),
-    flux_fields=flux_fields(GitSource),
+    secret_ref=TEXT, proxy_secret_ref=TEXT, ignore=MULTILINE, suspend=st.booleans(),
+    recurse_submodules=st.booleans(), flux_fields=flux_fields(GitSource),
 )
 KUSTOMIZATIONS = st.builds(
     Kustomization,
