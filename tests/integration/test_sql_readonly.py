@@ -293,7 +293,7 @@ def test_sqlite_randomblob_of_a_gigabyte_is_refused(tmp_path: Path,
 def _role_sql(database: str, role: str, password: str) -> list[str]:
     """The read-only role's statements from docs/sql.md, for a test database and role name."""
     doc = (ROOT / "docs" / "sql.md").read_text()
-    block = doc.split("<!-- read-only role -->", 1)[1].split("```sql", 1)[1].split("```", 1)[0]
+    block = doc.split("<!-- read-only role -->", 1)[1].split("```sql role\n", 1)[1].split("```", 1)[0]
     block = re.sub(r"--[^\n]*", "", block)
     block = block.replace("gitward_reader", role).replace("CHANGE-ME", password)
     block = block.replace("DATABASE gitward ", f"DATABASE {database} ")
