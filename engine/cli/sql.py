@@ -11,16 +11,28 @@ import click
 from engine.cli.output import dump, table
 from engine.cli.state import open_for_reading
 from engine.errors import UserError
-from engine.store.sql import run_query
+from engine.store.sql import QueryLimits, run_query
+
+_DEFAULTS = QueryLimits()
 
 
 @click.command()
 @click.argument("statement")
 @click.option("-o", "--output", "fmt", type=click.Choice(["table", "json", "csv"]),
               default="table", show_default=True)
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=_DEFAULTS.timeout,
+              show_default=True, help="Stop the query after this many seconds.")
+@click.option("--max-rows", type=click.IntRange(min=1), default=_DEFAULTS.max_rows,
+              show_default=True, help="Refuse a result of more rows than this.")
+@click.option("--max-bytes", type=click.IntRange(min=1), default=_DEFAULTS.max_bytes,
+              show_default=True, help="Refuse a result (or one value) larger than this.")
 @click.pass_context
-def sql(ctx: click.Context, statement: str, fmt: str) -> int:
-    """Run a read-only SQL query against the state store (see docs/sql.md for the schema).
+def sql(ctx: click.Context, statement: str, fmt: str, timeout: float, max_rows: int,
+        max_bytes: int) -> int:
+    """Run one read-only query (SELECT, WITH, VALUES, EXPLAIN) against the state store.
+
+    Writes, pragmas, ATTACH, VACUUM and a second statement are refused; see docs/sql.md for the
+    schema and a read-only PostgreSQL role.
 
     \b
     Example:
@@ -30,7 +42,7 @@ def sql(ctx: click.Context, statement: str, fmt: str) -> int:
     if store is None:
         raise UserError("no state store yet: nothing to query")
     with store:
-        result = run_query(store, statement)
+        result = run_query(store, statement, QueryLimits(timeout, max_rows, max_bytes))
     rows = [[_cell(v) for v in row] for row in result.rows]
     if fmt == "json":
         dump([dict(zip(result.columns, row)) for row in rows], "json")

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 from sqlalchemy.engine import make_url
 
-from engine.store.db import Store, open_store, state_url
+from engine.store.db import Store, has_schema, open_store, state_url
 
 
 def state_option_url(ctx: click.Context) -> str:
@@ -19,12 +19,17 @@ def state_option_url(ctx: click.Context) -> str:
 
 
 def open_for_reading(ctx: click.Context) -> Store | None:
-    """The store, read-only; None when a SQLite store does not exist yet (no facts)."""
+    """The store, read-only; None when there are no facts yet: a SQLite store that does not
+    exist, or one without gitward's schema (a 0-byte file, an empty PostgreSQL database)."""
     url = state_option_url(ctx)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database and not Path(parsed.database).exists():
         return None
-    return open_store(url, readonly=True)
+    store = open_store(url, readonly=True)
+    if not has_schema(store):
+        store.close()
+        return None
+    return store
 
 
 def open_for_writing(ctx: click.Context) -> Store:

@@ -21,7 +21,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -34,6 +34,7 @@ DEFAULT_STATE = "state.db"
 BUSY_TIMEOUT_MS = 5000
 SUPPORTED_BACKENDS = ("sqlite", "postgresql")
 MIGRATIONS_DIR = shipped_dir("migrations")
+ALEMBIC_VERSION_TABLE = "alembic_version"
 
 
 def state_url(value: str | None) -> str:
@@ -262,11 +263,36 @@ def _newer_error(url: str, current: str, head: str) -> StoreError:
     )
 
 
+MIGRATION_LOCK_KEY = int.from_bytes(b"gitward", "big")
+"""PostgreSQL's advisory lock key for schema upgrades (the bytes of "gitward")."""
+MIGRATION_WAIT_MS = 120_000
+"""How long a SQLite upgrade waits for another process's to finish."""
+
+
 def _upgrade(engine: Engine) -> None:
+    """Upgrade to head in one transaction that holds the migration lock, so processes starting
+    together on an empty store take turns: the first upgrades, the others find head and stop."""
     cfg = alembic_config()
     with engine.begin() as connection:
+        _lock_migrations(connection)
+        if _current(connection) == head_revision():
+            return
         cfg.attributes["connection"] = connection
         command.upgrade(cfg, "head")
+
+
+def _lock_migrations(connection: Connection) -> None:
+    """Take the migration lock for the rest of the transaction. SQLite: an exclusive
+    transaction (its DDL then commits or rolls back whole); PostgreSQL: a transaction-level
+    advisory lock, released at commit or when a killed holder's session ends."""
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql(f"PRAGMA busy_timeout = {MIGRATION_WAIT_MS}")
+        try:
+            connection.exec_driver_sql("BEGIN EXCLUSIVE")
+        finally:
+            connection.exec_driver_sql(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    else:
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
 
 
 def open_store(url: str, *, upgrade: bool = True, readonly: bool = False) -> Store:
@@ -291,6 +317,16 @@ def open_store(url: str, *, upgrade: bool = True, readonly: bool = False) -> Sto
         engine.dispose()
         raise
     return Store(engine=engine, sessions=sessionmaker(engine), url=url, readonly=readonly)
+
+
+def has_schema(store: Store) -> bool:
+    """Whether gitward has ever written the store: a 0-byte SQLite file or an empty PostgreSQL
+    database is a store with nothing recorded yet (a writer creates the schema on opening)."""
+    try:
+        with store.engine.connect() as connection:
+            return inspect(connection).has_table(ALEMBIC_VERSION_TABLE)
+    except SQLAlchemyError as err:
+        raise database_error(store.url, "read", err) from err
 
 
 def schema_status(url: str) -> SchemaStatus:

@@ -46,7 +46,7 @@ def test_select_in_every_format(example_copy: str, capsys: pytest.CaptureFixture
 @pytest.mark.parametrize("statement", ["DELETE FROM image_tags", "DROP TABLE events",
                                        "UPDATE suspensions SET reason = 'x'",
                                        "INSERT INTO events (time) VALUES ('now')"])
-def test_writes_are_refused_by_the_database(statement: str, example_copy: str,
+def test_writes_are_refused(statement: str, example_copy: str,
                                             capsys: pytest.CaptureFixture[str]) -> None:
     before = Path(example_copy).read_bytes()
     code, _, err = run(capsys, "--state", example_copy, "sql", statement)
