@@ -41,7 +41,7 @@ from bench import BenchError, Result, Timing
 from engine.errors import Problems
 from engine.cli.state import holder_name
 from engine.observe.cluster import connect, read_object
-from engine.reconcile.images import secret_reader
+from engine.reconcile.live import secret_reader
 from engine.reconcile.loop import Access, Controller
 from engine.reconcile.telemetry import LogFormat, LogLevel, RunLog
 from engine.rules.load import load_repo

@@ -23,14 +23,8 @@ from engine.cli.kinds import (
 )
 from engine.cli.kustomizations import reconcile_kustomization_command
 from engine.cli.requests import ask, serving_daemons
-from engine.cli.sources import (
-    TOKEN_ENV,
-    reconcile_oci_source_command,
-    reconcile_source_command,
-    ssh_command_for,
-    ssh_key_option,
-    workdir_option,
-)
+from engine.cli.gitaccess import TOKEN_ENV, ssh_command_for, ssh_key_option, workdir_option
+from engine.cli.sources import reconcile_oci_source_command, reconcile_source_command
 from engine.cli.state import holder_name, open_for_reading, open_for_writing
 from engine.cli.updates import echo_outcomes, echo_unknown
 from engine.errors import GitwardError, StoreError, UserError
@@ -56,9 +50,9 @@ from engine.reconcile.images import (
     decide_policy,
     is_suspended,
     reconcile_repository,
-    secret_reader,
     utcnow,
 )
+from engine.reconcile.live import secret_reader
 from engine.reconcile.repo import locate_all, read_marked_files
 from engine.reconcile.imagefacts import RegistryAccess
 from engine.reconcile.updates import (

@@ -24,7 +24,6 @@ from engine.observe.dockerconfig import (
     credentials_from_docker_config,
     credentials_from_secret,
 )
-from engine.observe.cluster import ClusterClient, read_object
 from engine.observe.registry import list_tags, parse_image
 from engine.rules.regex import PatternError
 from engine.store import queries
@@ -104,13 +103,6 @@ class _Before:
 
 
 SecretReader = Callable[[str, str], "dict[str, object] | None"]
-
-
-def secret_reader(cluster: ClusterClient) -> SecretReader:
-    """Reads an ImageRepository's `secretRef` Secret from the cluster."""
-    def read(namespace: str, name: str) -> dict[str, object] | None:
-        return read_object(cluster, "v1", "Secret", namespace, name)
-    return read
 """Reads a Secret (namespace, name) from the cluster, when one is configured."""
 
 
