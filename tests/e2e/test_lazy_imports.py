@@ -28,19 +28,6 @@ RUNNER = (
     "print(json.dumps({'code': code, 'loaded': loaded}))\n"
 )
 """`gitward ARGS...`, then one JSON line: its exit code and the WATCHED libraries it imported."""
-POLICY = """\
-apiVersion: image.toolkit.fluxcd.io/v1beta2
-kind: ImagePolicy
-metadata:
-  name: podinfo
-  namespace: flux-system
-spec:
-  imageRepositoryRef:
-    name: podinfo
-  policy:
-    semver:
-      range: ">=6.0.0 <7.0.0"
-"""
 
 
 def loaded_by(*args: str, program: str = RUNNER) -> tuple[int, set[str], str]:
@@ -86,8 +73,8 @@ def test_plan_offline_opens_the_store_without_alembic_or_the_cluster_client(stor
 
 
 def test_images_test_imports_no_store_and_no_cluster_client(tmp_path: Path) -> None:
-    policy, tags = tmp_path / "policy.yaml", tmp_path / "tags.txt"
-    policy.write_text(POLICY)
+    policy = EXAMPLES / "homelab" / "cluster" / "apps" / "podinfo" / "image-policy.yaml"
+    tags = tmp_path / "tags.txt"
     tags.write_text("6.5.1\n6.6.0\n7.0.0\n")
     code, loaded, out = loaded_by("images", "test", "--policy", str(policy), "--tags", str(tags))
     assert code == 0 and "selected: 6.6.0" in out
