@@ -56,12 +56,12 @@ class LazyGroup(click.Group):
         if not names:
             return
         limit = formatter.width - 6 - max(len(name) for name in names)
-        rows = [(name, text) for name in names if (text := self._short_help(ctx, name, limit)) is not None]
+        rows = [(name, text) for name in names if (text := self._short_help(name, limit)) is not None]
         if rows:
             with formatter.section("Commands"):
                 formatter.write_dl(rows)
 
-    def _short_help(self, ctx: click.Context, name: str, limit: int) -> str | None:
+    def _short_help(self, name: str, limit: int) -> str | None:
         """What the listing says of `name`; None for a hidden command."""
         if name not in self.commands:
             return click.Command(name, help=self.lazy[name].summary).get_short_help_str(limit)
