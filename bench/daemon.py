@@ -12,7 +12,7 @@ The Controller runs in a child interpreter (`python -m bench.daemon CONFIG`), wh
 being measured: the bench process holds the benchmarks run before this one, and the test parts
 (registry helpers, certificates) a daemon never loads. The child reports VmRSS and ru_maxrss
 after the first pass, every sixth of the run, and at the end. The baseline is the VmRSS of a fresh
-interpreter that has imported engine.cli, what every `gitward run` holds before its first
+interpreter that has imported engine.cli.run, what every `gitward run` holds before its first
 reconcile; the ratio says what running added, and the growth from the first pass to the end is
 where a leak would show.
 """
@@ -41,7 +41,7 @@ from bench import BenchError, Result, Timing
 from engine.errors import Problems
 from engine.cli.state import holder_name
 from engine.observe.cluster import connect, read_object
-from engine.reconcile.images import secret_reader
+from engine.reconcile.live import secret_reader
 from engine.reconcile.loop import Access, Controller
 from engine.reconcile.telemetry import LogFormat, LogLevel, RunLog
 from engine.rules.load import load_repo
@@ -69,11 +69,11 @@ LEDGER_DEPLOYMENT = "cluster/apps/ledger/deployment.yaml"
 PODINFO_TAG, PODINFO_PUSHED = "6.5.1", "6.6.0"
 LEDGER_TAG, LEDGER_PUSHED = "20251103-1130-sha-4d5e6f7", "20251104-0900-sha-0a1b2c3"
 BASELINE_CODE = (
-    "import resource, engine.cli\n"
+    "import resource, engine.cli.run\n"
     "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
     "print(open('/proc/self/status').read())\n"
 )
-BASELINE_NAME = "VmRSS of a fresh interpreter that imported engine.cli (subprocess; median of --runs)"
+BASELINE_NAME = "VmRSS of a fresh interpreter that imported engine.cli.run (subprocess; median of --runs)"
 
 
 # Simulated time --------------------------------------------------------------------------------
@@ -193,7 +193,7 @@ def _send(message: dict[str, Any]) -> None:
 
 def serve(config: dict[str, Any]) -> None:
     """Run the Controller for `config["minutes"]` simulated minutes, reporting samples on stdout."""
-    import engine.cli  # noqa: F401  # what every `gitward run` has loaded: the baseline holds it too
+    import engine.cli.run  # noqa: F401  # what every `gitward run` has loaded: the baseline holds it too
 
     repo = Path(config["repo"])
     problems = Problems()
@@ -365,7 +365,7 @@ def _environ() -> dict[str, str]:
 
 
 def baseline_rss(runs: int) -> float:
-    """Median VmRSS, in MiB, of `runs` fresh interpreters that imported engine.cli."""
+    """Median VmRSS, in MiB, of `runs` fresh interpreters that imported engine.cli.run."""
     sizes = []
     for _ in range(runs):
         done = subprocess.run([sys.executable, "-c", BASELINE_CODE], cwd=ROOT, env=_environ(),

@@ -14,9 +14,9 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from bench import BenchError, Result, daemon, discovery, markers, policy, scan, sync, watch
+from bench import BenchError, Result, daemon, discovery, markers, policy, scan, startup, sync, watch
 
-BENCHMARKS = ("policy", "scan", "store", "markers", "sync", "watch", "daemon", "discovery")
+BENCHMARKS = ("policy", "scan", "store", "markers", "sync", "watch", "daemon", "discovery", "startup")
 FULL_RUNS = 5
 QUICK_RUNS = 3
 _COLUMNS = ("benchmark", "size", "runs", "median s", "rate", "baseline s", "ratio", "goal", "verdict")
@@ -49,6 +49,7 @@ def _plan(quick: bool, runs: int, workdir: Path) -> dict[str, Callable[[], list[
         "daemon": lambda: daemon.run(*_daemon_minutes(quick), runs, workdir),
         "discovery": lambda: discovery.run(
             discovery.QUICK_REPOSITORY if quick else discovery.FULL_REPOSITORY, runs),
+        "startup": lambda: startup.run(runs if quick else runs * startup.RUNS_FACTOR, workdir),
     }
 
 

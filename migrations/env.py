@@ -1,6 +1,6 @@
 """Alembic environment for gitward's state database.
 
-gitward configures Alembic in code (engine/store/db.py): an open connection arrives in
+gitward configures Alembic in code (engine/store/migrate.py): an open connection arrives in
 `config.attributes["connection"]`; offline SQL generation names a dialect in
 `config.attributes["dialect_name"]`; a developer's script may instead pass `url`.
 """

@@ -14,26 +14,90 @@ import traceback
 import click
 
 from engine import __version__
-from engine.cli.build import build
-from engine.cli.check import check
-from engine.cli.convert import convert, export
-from engine.cli.diff import diff
-from engine.cli.db import db
-from engine.cli.events import events, logs
-from engine.cli.explain import explain
-from engine.cli.get import get
-from engine.cli.images import images
-from engine.cli.reconcile import reconcile
-from engine.cli.run import run
-from engine.cli.sql import sql
-from engine.cli.suspend import resume, suspend
-from engine.cli.trace import trace
-from engine.cli.updates import apply, plan, register
-from engine.cli.watch import watch
+from engine.cli.lazy import LazyCommand, LazyGroup
 from engine.errors import GitwardError, RuleError
 
+COMMANDS = {
+    "apply": LazyCommand(
+        "engine.cli.updates:apply",
+        "Carry out the plan: commit and push every image update on a clone of its source."),
+    "build": LazyCommand(
+        "engine.cli.build:build",
+        "Render objects from the local checkout, as Flux would build them (offline)."),
+    "check": LazyCommand(
+        "engine.cli.check:check",
+        "Check rule files and Flux manifests: syntax, references, regexes, ranges, lints."),
+    "convert": LazyCommand(
+        "engine.cli.convert:convert",
+        "Turn Flux YAML into gitward rules, or rules into Flux YAML."),
+    "db": LazyCommand(
+        "engine.cli.db:db",
+        "Inspect and upgrade the state database's schema."),
+    "diff": LazyCommand(
+        "engine.cli.diff:diff",
+        "Compare the local checkout with the live cluster (server-side dry-run, never a "
+        "write)."),
+    "events": LazyCommand(
+        "engine.cli.events:events",
+        "Show recorded events, newest last."),
+    "explain": LazyCommand(
+        "engine.cli.explain:explain",
+        "Explain a policy's last decision: the winner, why the runner-up lost, what was "
+        "dropped."),
+    "export": LazyCommand(
+        "engine.cli.convert:export",
+        "Write objects as clean Flux YAML (like `flux export`)."),
+    "get": LazyCommand(
+        "engine.cli.get:get",
+        "Show objects and their state: sources git|oci|helm|chart|bucket|all, kustomizations,"
+        " images repository|policy|update, helmreleases, all."),
+    "images": LazyCommand(
+        "engine.cli.images:images",
+        "Image repositories and policies: the tag ledger and offline policy tests."),
+    "logs": LazyCommand(
+        "engine.cli.events:logs",
+        "Print recorded events as log lines: `time level object reason: message`."),
+    "plan": LazyCommand(
+        "engine.cli.updates:plan",
+        "Show the actions gitward would take, with a unified diff of every file it would "
+        "change."),
+    "reconcile": LazyCommand(
+        "engine.cli.reconcile:reconcile",
+        "Reconcile an object now: `source git NAME` fetches its revision; `source oci NAME` "
+        "pulls its artifact (verified, unpacked); `kustomization NAME` renders its path at "
+        "the source's revision and applies it to the cluster (prune, health), after the "
+        "Kustomizations it dependsOn are Ready (`--all`: every one, dependencies first); "
+        "`image repository NAME` scans its registry and re-decides its policies; `image "
+        "policy NAME` re-decides from the recorded tags; `image update NAME` commits and "
+        "pushes the automation's updates."),
+    "resume": LazyCommand(
+        "engine.cli.suspend:resume",
+        "Resume reconciliation of suspended objects."),
+    "run": LazyCommand(
+        "engine.cli.run:run",
+        "Run the controller loop: fetch sources, scan image repositories, push image updates "
+        "and (with a cluster) apply Kustomizations, each on its own interval, until SIGTERM "
+        "or Ctrl-C."),
+    "sql": LazyCommand(
+        "engine.cli.sql:sql",
+        "Run one read-only query (SELECT, WITH, VALUES, EXPLAIN) against the state store."),
+    "suspend": LazyCommand(
+        "engine.cli.suspend:suspend",
+        "Suspend reconciliation of objects (recorded in the store)."),
+    "trace": LazyCommand(
+        "engine.cli.trace:trace",
+        "Trace a cluster object back to git: the Kustomization whose inventory holds it, the "
+        "revision that last applied it and when, and the GitRepository (URL without "
+        "credentials) with its latest fetched revision."),
+    "watch": LazyCommand(
+        "engine.cli.watch:watch",
+        "Watch a checkout and re-plan on every change to its rules or manifests."),
+}
+"""Every command by name, imported only when it runs (engine/cli/lazy.py says why)."""
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+
+@click.group(cls=LazyGroup, lazy=COMMANDS,
+             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="gitward")
 @click.option(
     "--state",
@@ -51,12 +115,6 @@ def cli(ctx: click.Context, state: str | None) -> None:
     """
     ctx.ensure_object(dict)
     ctx.obj["state"] = state
-
-
-register(images)
-for command in (check, get, export, convert, db, suspend, resume, images, explain, reconcile,
-                plan, apply, sql, build, events, logs, diff, trace, watch, run):
-    cli.add_command(command)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,7 +10,7 @@ import click
 
 from engine.cli.kinds import KUSTOMIZATION
 from engine.cli.repo import find_in, load, repo_option
-from engine.cli.sources import workdir_option
+from engine.cli.gitaccess import workdir_option
 from engine.cli.state import open_for_reading
 from engine.errors import GitwardError, UserError
 from engine.evaluate.kubeyaml import dump_all

@@ -8,14 +8,8 @@ from __future__ import annotations
 
 import click
 
-from engine.store.db import (
-    redact_url,
-    schema_history,
-    schema_status,
-    state_url,
-    upgrade_schema,
-    upgrade_sql,
-)
+from engine.store.db import redact_url, state_url
+from engine.store.migrate import schema_history, schema_status, upgrade_schema, upgrade_sql
 
 
 def _url(ctx: click.Context) -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from engine.cli.kinds import KUSTOMIZATION, find
-from engine.cli.sources import ssh_command_for
+from engine.cli.gitaccess import ssh_command_for
 from engine.cli.state import open_for_writing
 from engine.cli.repo import load_one
 from engine.errors import GitwardError, UserError
@@ -17,7 +17,7 @@ from engine.evaluate.discover import BOOTSTRAP_SOURCE
 from engine.evaluate.order import dependency_order
 from engine.model import Kustomization
 from engine.observe.cluster import connect
-from engine.reconcile.images import secret_reader
+from engine.reconcile.live import live_sources, secret_reader
 from engine.reconcile.order import OrderedReconcile, Reconciled
 
 
@@ -50,7 +50,7 @@ def reconcile_kustomization_command(ctx: click.Context, names: tuple[str, ...], 
     failed: list[Reconciled] = []
     with open_for_writing(ctx) as store, connect(kubeconfig, context) as client:
         if BOOTSTRAP_SOURCE in loaded.inferred:  # the cluster knows it better than a guess
-            rules = load_one(repo, live=client).rules
+            rules = load_one(repo, hints=live_sources(client)).rules
         run = OrderedReconcile(store, rules, client, with_source=with_source, cache_dir=workdir,
                                ssh_command=ssh_command_for(ssh_key),
                                token=os.environ.get("GITWARD_GIT_TOKEN"),

@@ -23,15 +23,9 @@ from engine.cli.kinds import (
 )
 from engine.cli.kustomizations import reconcile_kustomization_command
 from engine.cli.requests import ask, serving_daemons
-from engine.cli.sources import (
-    TOKEN_ENV,
-    cluster_secrets,
-    reconcile_oci_source_command,
-    reconcile_source_command,
-    ssh_command_for,
-    ssh_key_option,
-    workdir_option,
-)
+from engine.cli.gitaccess import TOKEN_ENV, ssh_command_for, ssh_key_option, workdir_option
+from engine.cli.secrets import cluster_secrets
+from engine.cli.sources import reconcile_oci_source_command, reconcile_source_command
 from engine.cli.state import holder_name, open_for_reading, open_for_writing
 from engine.cli.updates import echo_outcomes, echo_unknown
 from engine.errors import GitwardError, StoreError, UserError
@@ -57,9 +51,9 @@ from engine.reconcile.images import (
     decide_policy,
     is_suspended,
     reconcile_repository,
-    secret_reader,
     utcnow,
 )
+from engine.reconcile.live import secret_reader
 from engine.reconcile.repo import locate_all, read_marked_files
 from engine.reconcile.imagefacts import RegistryAccess
 from engine.reconcile.updates import (

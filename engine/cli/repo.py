@@ -8,7 +8,7 @@ full; a command says how many there are.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -16,9 +16,9 @@ import click
 
 from engine.cli.kinds import Kind, find
 from engine.errors import Problems, Severity, UserError
-from engine.model import Rule
-from engine.observe.cluster import ClusterClient
-from engine.reconcile.repo import Loaded, LoadedCluster, RepoSpec, live_sources, load_repository
+from engine.evaluate.discover import SourceHint
+from engine.model import ObjectKey, Rule
+from engine.reconcile.repo import Loaded, LoadedCluster, RepoSpec, load_repository
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -58,17 +58,17 @@ def spec(repo: Path) -> RepoSpec:
     return RepoSpec(repo, meta.get(_CLUSTER), tuple(meta.get(_SOURCES) or ()))
 
 
-def load(repo: Path, *, live: ClusterClient | None = None) -> Loaded:
-    """Every cluster of the checkout; what was skipped or inferred is said on stderr. With a
-    `live` cluster, a bootstrap source git does not hold is read from it."""
-    loaded = load_repository(spec(repo), hints=live_sources(live) if live is not None else None)
+def load(repo: Path, *, hints: Mapping[ObjectKey, SourceHint] | None = None) -> Loaded:
+    """Every cluster of the checkout; what was skipped or inferred is said on stderr. `hints`
+    are sources git does not hold (`live_sources` of a cluster, engine/reconcile/live.py)."""
+    loaded = load_repository(spec(repo), hints=hints)
     say_loaded(loaded)
     return loaded
 
 
-def load_one(repo: Path, *, live: ClusterClient | None = None) -> LoadedCluster:
+def load_one(repo: Path, *, hints: Mapping[ObjectKey, SourceHint] | None = None) -> LoadedCluster:
     """The one cluster a command acts on (several need `--cluster`)."""
-    return load(repo, live=live).one()
+    return load(repo, hints=hints).one()
 
 
 def say_loaded(loaded: Loaded) -> None:

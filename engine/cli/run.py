@@ -16,13 +16,13 @@ import click
 from prometheus_client import start_http_server
 
 from engine.cli.repo import load_one, repo_option, spec
-from engine.reconcile.repo import live_sources
 from engine.cli.kinds import SOURCE_GIT, find
-from engine.cli.sources import TOKEN_ENV, ssh_command_for, ssh_key_option, workdir_option
+from engine.cli.gitaccess import TOKEN_ENV, ssh_command_for, ssh_key_option, workdir_option
 from engine.cli.state import holder_name, open_for_writing
 from engine.errors import UserError
 from engine.observe.cluster import cluster_configured, connect
-from engine.reconcile.images import secret_reader, utcnow
+from engine.reconcile.images import utcnow
+from engine.reconcile.live import live_sources, secret_reader
 from engine.reconcile.loop import Access, Controller
 from engine.reconcile.telemetry import LogFormat, LogLevel, Metrics, RunLog
 
@@ -80,7 +80,7 @@ def run(ctx: click.Context, repo: Path, ssh_key: Path | None, workdir: Path,
             stack.enter_context(_serving(metrics, *listen))
         cluster = stack.enter_context(connect(kubeconfig, kube_context)) if configured else None
         hints = live_sources(cluster) if cluster is not None else {}
-        rules = load_one(repo, live=cluster).rules
+        rules = load_one(repo, hints=hints).rules
         rules_source = find(SOURCE_GIT, rules, rules_from, "flux-system").key if rules_from else None
         access = Access(workdir=workdir, holder=holder_name(), ssh_command=ssh_command_for(ssh_key),
                         token=os.environ.get(TOKEN_ENV) or None, cluster=cluster,

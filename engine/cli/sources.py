@@ -10,53 +10,21 @@ GITWARD_GIT_TOKEN (never stored); registry credentials come from the OCIReposito
 from __future__ import annotations
 
 import os
-import shlex
-from collections.abc import Iterable
 from contextlib import ExitStack
 from pathlib import Path
 from typing import cast
 
 import click
 
+from engine.cli.gitaccess import TOKEN_ENV, ssh_command_for
 from engine.cli.kinds import SOURCE_GIT, SOURCE_OCI, Kind, find
 from engine.cli.state import open_for_writing
 from engine.cli.repo import load_one
+from engine.cli.secrets import cluster_secrets
 from engine.model import GitSource, OCISource, Rule
-from engine.observe.cluster import cluster_configured, connect
-from engine.observe.transport import SecretReader
-from engine.reconcile.images import secret_reader
 from engine.reconcile.sources import reconcile_oci_source, reconcile_source
-from engine.reconcile.transport import names_secrets
 from engine.store import queries
 from engine.store.db import Store
-
-TOKEN_ENV = "GITWARD_GIT_TOKEN"
-
-ssh_key_option = click.option(
-    "--ssh-key", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="A deploy key for ssh:// sources (else GIT_SSH_COMMAND or ssh's defaults).")
-workdir_option = click.option(
-    "--workdir", type=click.Path(file_okay=False, path_type=Path),
-    default=lambda: Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "gitward",
-    show_default="~/.cache/gitward", help="Where clones of the sources are kept between runs.")
-
-
-def ssh_command_for(ssh_key: Path | None) -> str | None:
-    """The GIT_SSH_COMMAND carrying `ssh_key`, never prompting; else the inherited one."""
-    if ssh_key is None:
-        return os.environ.get("GIT_SSH_COMMAND")
-    return f"ssh -i {shlex.quote(str(ssh_key))} -o IdentitiesOnly=yes -o BatchMode=yes"
-
-
-def cluster_secrets(stack: ExitStack, rules: Iterable[Rule], kubeconfig: Path | None = None,
-                    context: str | None = None) -> SecretReader | None:
-    """A reader of the cluster's Secrets when one of `rules` names a Secret and a cluster is
-    configured (the connection closes with `stack`); else None, and a rule naming a Secret
-    fails saying that no cluster is configured."""
-    rules = list(rules)
-    if not (names_secrets(rules) and cluster_configured(kubeconfig, context)):
-        return None
-    return secret_reader(stack.enter_context(connect(kubeconfig, context)))
 
 
 def reconcile_source_command(ctx: click.Context, names: tuple[str, ...], *, repo: Path,

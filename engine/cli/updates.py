@@ -13,7 +13,8 @@ import click
 
 from engine.cli.repo import load, repo_option
 from engine.cli.output import dump
-from engine.cli.sources import TOKEN_ENV, cluster_secrets, ssh_command_for, ssh_key_option, workdir_option
+from engine.cli.gitaccess import TOKEN_ENV, ssh_command_for, ssh_key_option, workdir_option
+from engine.cli.secrets import cluster_secrets
 from engine.cli.state import holder_name, open_for_reading, open_for_writing
 from engine.model import Plan, RuleSet, UnknownPolicy
 from engine.observe.transport import SecretReader
@@ -265,12 +266,6 @@ def _print_plan(planned: RepoPlan) -> None:
                 texts[path].splitlines(keepends=True),
                 fromfile=f"a/{path}", tofile=f"b/{path}")), nl=False)
     _report_aside(result)
-
-
-def register(images: click.Group) -> None:
-    images.add_command(check_updates)
-    images.add_command(update_images)
-
 
 
 @click.command("apply")

@@ -24,7 +24,6 @@ from engine.observe.dockerconfig import (
     credentials_from_docker_config,
     credentials_from_secret,
 )
-from engine.observe.cluster import ClusterClient, read_object
 from engine.observe.registry import list_tags, parse_image
 from engine.observe.transport import SecretReader, registry_client
 from engine.reconcile.transport import registry_transport
@@ -105,11 +104,6 @@ class _Before:
             severity=severity, reason=reason, message=message))
 
 
-def secret_reader(cluster: ClusterClient) -> SecretReader:
-    """Reads an ImageRepository's `secretRef` Secret from the cluster."""
-    def read(namespace: str, name: str) -> dict[str, object] | None:
-        return read_object(cluster, "v1", "Secret", namespace, name)
-    return read
 
 
 def registry_credentials(repository: ImageRepository, registry: str,

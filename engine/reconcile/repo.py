@@ -19,11 +19,9 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 
-import yaml
-
 from engine.errors import Problem, Problems, UserError
 from engine.evaluate.commitmessage import check_message
-from engine.evaluate.discover import BOOTSTRAP_SOURCE, Cluster, Origin, SourceHint, discover
+from engine.evaluate.discover import Cluster, Origin, SourceHint, discover
 from engine.evaluate.markerlint import lint_markers
 from engine.evaluate.plan import scan_files
 from engine.evaluate.rewrite import MarkedValue
@@ -37,11 +35,7 @@ from engine.model import (
     RuleSet,
     SkippedObject,
 )
-from engine.observe.cluster import ClusterClient, read_object
 from engine.observe.git import checkout_origin
-from engine.rules.fluxapi import SOURCE_GROUP
-from engine.rules.fluxread import read_object as read_object_doc
-from engine.rules.yamldoc import Document, graft
 from engine.rules.check import check_rules, isolate, lint_policies, source_key
 from engine.rules.ignore import walk_repo
 from engine.rules.load import builtin_rules, display_path
@@ -188,28 +182,6 @@ def load_repository(spec: RepoSpec, problems: Problems | None = None, *,
                         origin=Origin(origin.url, origin.branch) if origin else None,
                         hints=given, builtin=builtin_rules(problems))
     return Loaded(root, tuple(_usable(c) for c in clusters), problems)
-
-
-def live_sources(client: ClusterClient) -> dict[ObjectKey, SourceHint]:
-    """The bootstrap GitRepository as the live cluster has it (flux bootstrap created it there;
-    git need not hold it); empty when the cluster has no such object or no such kind."""
-    key = BOOTSTRAP_SOURCE
-    body = read_object(client, f"{SOURCE_GROUP}/v1", key.kind, key.namespace, key.name)
-    if body is None:
-        return {}
-    body = {k: body[k] for k in ("apiVersion", "kind", "metadata", "spec") if k in body}
-    body["metadata"] = {k: v for k, v in (body.get("metadata") or {}).items() if k in ("name", "namespace")}
-    shown = f"cluster: {key.kind} {key.ref}"
-    anchor = yaml.ScalarNode("tag:yaml.org,2002:null", "", _MARK, _MARK)
-    found = read_object_doc(Document(shown, 0, graft(body, None, anchor)), Problems())
-    if not isinstance(found, GitSource):
-        return {}
-    source = replace(found, origin=None)
-    return {key: SourceHint(source, f"GitRepository {key.ref} is not in git: taken from the live "
-                                    f"cluster as {source.url}#{source.ref.describe()}")}
-
-
-_MARK = yaml.Mark("cluster", 0, 0, 0, "", 0)
 
 
 def _usable(cluster: Cluster) -> LoadedCluster:

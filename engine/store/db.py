@@ -1,26 +1,22 @@
-"""Opening the state database: URL resolution, connection pragmas, Alembic upgrades.
+"""Opening the state database: URL resolution, connection pragmas, the schema revision.
 
 Every command opens the store through `open_store`, which brings an older schema up to date
-and refuses a newer one, so a user never has to think about migrations. Alembic is configured
-here in code (no alembic.ini); `migrations/` sits at the repository top level, or inside the
-package of an installed wheel (engine/shipped.py).
+and refuses a newer one, so a user never has to think about migrations. A store at this
+gitward's head revision, the usual case, is opened without importing Alembic (it costs more
+than the rest of a command's start-up): the revision is read with one query and compared with
+the newest migration's file name. Alembic (engine/store/migrate.py) is imported only to
+migrate, or to learn whether a revision that is not head is one this gitward knows.
 """
 
 from __future__ import annotations
 
-import io
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 from urllib.parse import quote
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from alembic.util.exc import CommandError
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
@@ -34,7 +30,8 @@ DEFAULT_STATE = "state.db"
 BUSY_TIMEOUT_MS = 5000
 SUPPORTED_BACKENDS = ("sqlite", "postgresql")
 MIGRATIONS_DIR = shipped_dir("migrations")
-ALEMBIC_VERSION_TABLE = "alembic_version"
+VERSION_TABLE = "alembic_version"
+"""Where Alembic records a database's schema revision (its default name, which env.py keeps)."""
 
 
 def state_url(value: str | None) -> str:
@@ -132,61 +129,7 @@ class Store:
         self.close()
 
 
-@dataclass(frozen=True)
-class SchemaStatus:
-    """Where a database's schema stands against this gitward's migrations."""
-
-    url: str
-    current: str | None
-    head: str
-
-    @property
-    def known(self) -> bool:
-        return self.current is None or _is_known(self.current)
-
-    @property
-    def up_to_date(self) -> bool:
-        return self.current == self.head
-
-
-@dataclass(frozen=True)
-class Migration:
-    revision: str
-    down_revision: str | None
-    message: str
-    current: bool = False
-
-
-def alembic_config(url: str | None = None) -> Config:
-    """Alembic's configuration, built in code; `url` is only used when no connection is passed."""
-    if not (MIGRATIONS_DIR / "env.py").is_file():
-        raise StoreError(f"gitward's migrations are missing: expected them in {MIGRATIONS_DIR}")
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-    if url is not None:
-        cfg.attributes["url"] = url
-    return cfg
-
-
-def _script() -> ScriptDirectory:
-    return ScriptDirectory.from_config(alembic_config())
-
-
-def head_revision() -> str:
-    head = _script().get_current_head()
-    if head is None:
-        raise StoreError(f"gitward's migrations in {MIGRATIONS_DIR} hold no revision")
-    return head
-
-
-def _is_known(revision: str) -> bool:
-    try:
-        return _script().get_revision(revision) is not None
-    except CommandError:
-        return False
-
-
-def _parse(url: str) -> URL:
+def parse_url(url: str) -> URL:
     try:
         return make_url(url)
     except (ArgumentError, ValueError) as err:
@@ -217,8 +160,9 @@ def _on_sqlite_connect(readonly: bool) -> Any:
     return configure
 
 
-def _make_engine(url: str, readonly: bool) -> Engine:
-    parsed = _parse(url)
+def make_engine(url: str, readonly: bool) -> Engine:
+    """An engine on `url` with gitward's pragmas; nothing is connected yet."""
+    parsed = parse_url(url)
     connect_args: dict[str, Any] = {}
     if parsed.get_backend_name() not in SUPPORTED_BACKENDS:
         raise StoreError(
@@ -252,47 +196,30 @@ def database_error(url: str, doing: str, err: SQLAlchemyError) -> StoreError:
     return StoreError(f"cannot {doing} state database {redact_url(url)}: {lines[0]}")
 
 
-def _current(connection: Connection) -> str | None:
-    return MigrationContext.configure(connection).get_current_revision()
+def head_revision() -> str:
+    """This gitward's newest schema revision, from the migrations' file names: each is
+    `<revision>_<slug>.py` (Alembic's default template; revisions are numbered 0001, 0002...).
+    tests/unit/test_store_schema.py holds Alembic's head and every file to this."""
+    versions = MIGRATIONS_DIR / "versions"
+    try:
+        names = [p.name.partition("_")[0] for p in versions.iterdir() if p.suffix == ".py"]
+    except OSError:
+        raise StoreError(f"gitward's migrations are missing: expected them in {MIGRATIONS_DIR}") from None
+    numbered = [n for n in names if n.isdigit()]
+    if not numbered:
+        raise StoreError(f"gitward's migrations in {MIGRATIONS_DIR} hold no revision")
+    return max(numbered, key=int)
 
 
-def _newer_error(url: str, current: str, head: str) -> StoreError:
-    return StoreError(
-        f"state database {redact_url(url)} is at schema revision {current}, newer than this "
-        f"gitward (head {head}); upgrade gitward"
-    )
-
-
-MIGRATION_LOCK_KEY = int.from_bytes(b"gitward", "big")
-"""PostgreSQL's advisory lock key for schema upgrades (the bytes of "gitward")."""
-MIGRATION_WAIT_MS = 120_000
-"""How long a SQLite upgrade waits for another process's to finish."""
-
-
-def _upgrade(engine: Engine) -> None:
-    """Upgrade to head in one transaction that holds the migration lock, so processes starting
-    together on an empty store take turns: the first upgrades, the others find head and stop."""
-    cfg = alembic_config()
-    with engine.begin() as connection:
-        _lock_migrations(connection)
-        if _current(connection) == head_revision():
-            return
-        cfg.attributes["connection"] = connection
-        command.upgrade(cfg, "head")
-
-
-def _lock_migrations(connection: Connection) -> None:
-    """Take the migration lock for the rest of the transaction. SQLite: an exclusive
-    transaction (its DDL then commits or rolls back whole); PostgreSQL: a transaction-level
-    advisory lock, released at commit or when a killed holder's session ends."""
-    if connection.dialect.name == "sqlite":
-        connection.exec_driver_sql(f"PRAGMA busy_timeout = {MIGRATION_WAIT_MS}")
-        try:
-            connection.exec_driver_sql("BEGIN EXCLUSIVE")
-        finally:
-            connection.exec_driver_sql(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    else:
-        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+def current_revision(connection: Connection) -> str | None:
+    """The database's schema revision; None for a database Alembic never wrote to."""
+    if not inspect(connection).has_table(VERSION_TABLE):
+        return None
+    found = connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalars().all()
+    if len(found) > 1:
+        raise StoreError(f"the state database records several schema revisions ({', '.join(found)}); "
+                         "gitward's migrations have one head")
+    return found[0] if found else None
 
 
 def open_store(url: str, *, upgrade: bool = True, readonly: bool = False) -> Store:
@@ -301,15 +228,16 @@ def open_store(url: str, *, upgrade: bool = True, readonly: bool = False) -> Sto
     A database whose revision this gitward does not know (written by a newer one) is refused.
     With `upgrade=False`, or `readonly`, an older schema is left as it is.
     """
-    engine = _make_engine(url, readonly)
+    engine = make_engine(url, readonly)
     try:
         with engine.connect() as connection:
-            current = _current(connection)
-        head = head_revision()
-        if current is not None and current != head and not _is_known(current):
-            raise _newer_error(url, current, head)
-        if current != head and upgrade and not readonly:
-            _upgrade(engine)
+            current = current_revision(connection)
+        if current != head_revision():
+            # Imported here, not above: Alembic is for a store that is not at head (the module
+            # docstring says why), and engine/store/migrate.py imports this module.
+            from engine.store.migrate import bring_to_head
+
+            bring_to_head(engine, url, current, upgrade=upgrade and not readonly)
     except SQLAlchemyError as err:
         engine.dispose()
         raise database_error(url, "open", err) from err
@@ -324,64 +252,6 @@ def has_schema(store: Store) -> bool:
     database is a store with nothing recorded yet (a writer creates the schema on opening)."""
     try:
         with store.engine.connect() as connection:
-            return inspect(connection).has_table(ALEMBIC_VERSION_TABLE)
+            return inspect(connection).has_table(VERSION_TABLE)
     except SQLAlchemyError as err:
         raise database_error(store.url, "read", err) from err
-
-
-def schema_status(url: str) -> SchemaStatus:
-    """The database's schema revision against head; a missing SQLite file is reported as empty."""
-    parsed = _parse(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        if not Path(str(parsed.database)).exists():
-            return SchemaStatus(redact_url(url), None, head_revision())
-    engine = _make_engine(url, readonly=parsed.get_backend_name() == "sqlite")
-    try:
-        with engine.connect() as connection:
-            current = _current(connection)
-    except SQLAlchemyError as err:
-        raise database_error(url, "read", err) from err
-    finally:
-        engine.dispose()
-    return SchemaStatus(redact_url(url), current, head_revision())
-
-
-def upgrade_schema(url: str) -> tuple[str | None, str]:
-    """Bring the database to head; returns the revisions before and after."""
-    before = schema_status(url).current
-    open_store(url).close()
-    return before, head_revision()
-
-
-def schema_history(url: str | None = None) -> tuple[Migration, ...]:
-    """Every migration, newest first, marking the database's current one when `url` is given."""
-    current = schema_status(url).current if url is not None else None
-    return tuple(
-        Migration(
-            revision=script.revision,
-            down_revision=_one(script.down_revision),
-            message=script.doc or "",
-            current=script.revision == current,
-        )
-        for script in _script().walk_revisions()
-    )
-
-
-def _one(down: str | Sequence[str] | None) -> str | None:
-    if down is not None and not isinstance(down, str):
-        return ", ".join(down)
-    return down
-
-
-def upgrade_sql(url: str) -> str:
-    """The DDL that upgrades an empty database of `url`'s dialect to head (Alembic offline mode)."""
-    dialect = _parse(url).get_backend_name()
-    buffer = io.StringIO()
-    cfg = alembic_config()
-    cfg.output_buffer = buffer
-    cfg.attributes["dialect_name"] = dialect
-    try:
-        command.upgrade(cfg, "head", sql=True)
-    except (CommandError, NoSuchModuleError) as err:
-        raise StoreError(f"cannot write upgrade SQL for {dialect}: {err}") from None
-    return buffer.getvalue()

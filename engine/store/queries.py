@@ -17,10 +17,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Select, Table, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -43,6 +43,9 @@ from engine.store.schema import (
     PolicyDecisionRow,
     SuspensionRow,
 )
+
+if TYPE_CHECKING:
+    from sqlalchemy.dialects import postgresql
 
 _CHUNK = 500
 """Ids per `IN (...)` list, well under every dialect's bound-parameter limit."""
@@ -88,7 +91,11 @@ def dialect_insert(session: Session, table: Any) -> postgresql.Insert | sqlite.I
     """The dialect's INSERT, which knows ON CONFLICT (both supported dialects spell it alike)."""
     target: Table = table.__table__
     if session.get_bind().dialect.name == "postgresql":
-        return postgresql.insert(target)
+        # Imported here: a SQLite store, the usual one, never loads PostgreSQL's dialect (a
+        # tenth of a command's start-up); SQLAlchemy loaded SQLite's when it made the engine.
+        from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+
+        return postgresql_insert(target)
     return sqlite.insert(target)
 
 

@@ -7,6 +7,7 @@ import json
 import shutil
 from pathlib import Path
 
+import click
 import pytest
 import yaml
 
@@ -165,7 +166,7 @@ def test_suspend_unknown_object_names_what_exists(capsys: pytest.CaptureFixture[
 def test_every_command_is_documented() -> None:
     docs = (ROOT / "README.md").read_text() + "".join(
         p.read_text() for p in sorted((ROOT / "docs").glob("*.md")))
-    for name in cli.commands:
+    for name in cli.list_commands(click.Context(cli)):
         assert f"gitward {name}" in docs, f"`gitward {name}` is not documented"
 
 

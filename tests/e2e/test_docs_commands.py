@@ -55,9 +55,9 @@ def resolve(args: list[str]) -> str:
             if param is not None and not getattr(param, "is_flag", False) and "=" not in word:
                 next(words, None)
         elif isinstance(command, click.Group):
-            assert word in command.commands, \
-                f"`gitward {' '.join([*path, word])}`: no such command"
-            command = command.commands[word]
+            found = command.get_command(click.Context(command), word)
+            assert found is not None, f"`gitward {' '.join([*path, word])}`: no such command"
+            command = found
             path.append(word)
             options = _option_names(command)
     assert path or "--version" in args or "--help" in args, f"gitward {args}: no command"

@@ -12,7 +12,8 @@ from alembic import command
 from sqlalchemy import inspect
 
 from engine.store import queries
-from engine.store.db import Store, alembic_config, open_store
+from engine.store.db import Store, open_store
+from engine.store.migrate import alembic_config
 from engine.store.leases import (
     Lease,
     LeaseHeld,

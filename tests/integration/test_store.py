@@ -30,15 +30,8 @@ from engine.cli.db import db as db_group
 from engine.errors import StoreError
 from engine.model import Decision, GitRevision, ListedTag, ScanStatus, TagVerdict
 from engine.store import images, queries
-from engine.store.db import (
-    Store,
-    alembic_config,
-    head_revision,
-    open_store,
-    schema_status,
-    state_url,
-    upgrade_sql,
-)
+from engine.store.db import Store, head_revision, open_store, state_url
+from engine.store.migrate import alembic_config, schema_status, upgrade_sql
 from engine.store.queries import Event, EventSeverity
 from engine.store.schema import Base
 from tests.conftest import require

@@ -14,7 +14,8 @@ import pytest
 from sqlalchemy import inspect
 
 from engine.cli import main
-from engine.store.db import head_revision, open_store, schema_status
+from engine.store.db import head_revision, open_store
+from engine.store.migrate import schema_status
 from engine.store.schema import Base
 from tests.integration.conftest import PgServer
 

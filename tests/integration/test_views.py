@@ -22,7 +22,8 @@ from sqlalchemy.exc import DBAPIError
 from engine.model import ClusterObject, Decision, ListedTag, ObjectId
 from engine.store import inventory, queries
 from engine.store.actions import finish_action, start_action
-from engine.store.db import Store, alembic_config, open_store
+from engine.store.db import Store, open_store
+from engine.store.migrate import alembic_config
 from tests.conftest import ROOT, require
 from tests.integration.kube_env import KubeAPI, KubeEnvError
 

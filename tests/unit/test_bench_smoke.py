@@ -47,6 +47,7 @@ def _ratio_lines(out: str) -> dict[str, re.Match[str]]:
         ("scan", ["scan list_tags, pages of 100"]),
         ("markers", ["markers images update, 40 marked", "markers plan+rewrite in-process, 40 marked"]),
         ("discovery", ["check tinyrack-net__homelab"]),
+        ("startup", ["startup --help", "startup check homelab", "startup get all -A", "startup plan --offline"]),
     ],
 )
 def test_quick_run_prints_ratio_lines(

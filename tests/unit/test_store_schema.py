@@ -7,9 +7,11 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from alembic.script import ScriptDirectory
 
 from engine.errors import StoreError
-from engine.store.db import head_revision, redact_url, state_url, upgrade_sql
+from engine.store.db import MIGRATIONS_DIR, head_revision, redact_url, state_url
+from engine.store.migrate import alembic_config, upgrade_sql
 from engine.redact import public_url
 from engine.store.schema import Base
 
@@ -45,6 +47,17 @@ PUBLIC_COLUMNS = {
         "runs",
     ],
 }
+
+
+def test_the_head_read_from_file_names_is_alembics_head() -> None:
+    """`head_revision` reads file names so that opening a store needs no Alembic; each file is
+    named for the revision it holds, and the newest is the head of Alembic's one branch."""
+    script = ScriptDirectory.from_config(alembic_config())
+    assert script.get_heads() == [head_revision()]
+    for revision in script.walk_revisions():
+        assert Path(revision.path).parent == MIGRATIONS_DIR / "versions"
+        assert Path(revision.path).name.startswith(f"{revision.revision}_"), \
+            f"{revision.path}: name a migration <revision>_<slug>.py (migrations/README.md)"
 
 
 def test_the_public_tables_and_columns_do_not_drift() -> None:
