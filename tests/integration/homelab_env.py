@@ -51,6 +51,17 @@ class Homelab:
         return subprocess.run(self.gitward(*args), check=False, cwd=ROOT, env=environ(),
                               capture_output=True, text=True, timeout=300)
 
+    def import_tags(self, repo: Path, *scans: str) -> None:
+        """Record podinfo's tags as `images import` does, one scan per argument (tags separated
+        by newlines): a tag first seen in a later scan is newer to the rollback gate, which finds
+        no build time for images the registry does not hold."""
+        for number, listed in enumerate(scans):
+            tags = self.workdir.parent / f"tags-{number}.txt"
+            tags.write_text(listed)
+            done = self.call("images", "import", "podinfo/podinfo", "--tags", str(tags),
+                             "--repo", str(repo))
+            assert done.returncode == 0, done.stderr
+
     def run_once(self, kube_api: KubeAPI) -> subprocess.CompletedProcess[str]:
         done = self.call("run", "--once", "--repo", str(self.repo), "--workdir", str(self.workdir),
                          "--kubeconfig", str(kube_api.kubeconfig), "--log-format", "json")

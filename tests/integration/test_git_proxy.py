@@ -56,10 +56,7 @@ def test_fetch_and_push_go_through_the_proxy(
     assert fetched.returncode == 0, fetched.stderr
     assert f"GET {url}/info/refs?service=git-upload-pack HTTP/1.1" in http_proxy.requests()
 
-    tags = lab.workdir.parent / "tags.txt"
-    tags.write_text("6.5.1\n6.6.0\n")
-    done = lab.call("images", "import", "podinfo/podinfo", "--tags", str(tags), "--repo", str(lab.repo))
-    assert done.returncode == 0, done.stderr
+    lab.import_tags(lab.repo, "6.5.1\n", "6.5.1\n6.6.0\n")
     pushed = lab.call("reconcile", "image", "update", "podinfo", "-n", "podinfo", "--repo",
                       str(lab.repo), "--workdir", str(lab.workdir), "--kubeconfig", kubeconfig)
     assert pushed.returncode == 0, pushed.stderr

@@ -32,10 +32,7 @@ def test_push_options_and_refspec_reach_the_server(homelab: HomelabFactory,
     replaced(lab.repo / UPDATE, "    push:\n      branch: main\n",
              "    push:\n      branch: main\n      refspec: HEAD:refs/heads/review\n"
              "      options:\n        merge_request.create: \"\"\n        ci.skip: \"yes\"\n")
-    tags = lab.workdir.parent / "tags.txt"
-    tags.write_text("6.5.1\n6.6.0\n")
-    done = lab.call("images", "import", "podinfo/podinfo", "--tags", str(tags), "--repo", str(lab.repo))
-    assert done.returncode == 0, done.stderr
+    lab.import_tags(lab.repo, "6.5.1\n", "6.5.1\n6.6.0\n")
 
     done = lab.call("reconcile", "image", "update", "podinfo", "-n", "podinfo", "--repo",
                     str(lab.repo), "--workdir", str(lab.workdir))
@@ -54,10 +51,7 @@ def test_images_update_says_what_it_does_not_do_in_the_users_checkout(
              "      messageTemplate: 'Update podinfo image'\n"
              "      signingKey:\n        secretRef:\n          name: gpg\n")
     work.commit({UPDATE: (work.path / UPDATE).read_text()}, "sign")
-    tags = tmp_path / "tags.txt"
-    tags.write_text("6.5.1\n6.6.0\n")
-    done = lab.call("images", "import", "podinfo/podinfo", "--tags", str(tags), "--repo", str(work.path))
-    assert done.returncode == 0, done.stderr
+    lab.import_tags(work.path, "6.5.1\n", "6.5.1\n6.6.0\n")
 
     done = lab.call("images", "update", "--repo", str(work.path), "--offline")
     assert done.returncode == 0, done.stderr

@@ -75,10 +75,7 @@ def signed_lab(homelab: HomelabFactory, registry: RunningRegistry, secret: str) 
     replaced(lab.repo / UPDATE, "      messageTemplate: 'Update podinfo image'\n",
              "      messageTemplate: 'Update podinfo image'\n"
              f"      signingKey:\n        secretRef:\n          name: {secret}\n")
-    tags = lab.workdir.parent / "tags.txt"
-    tags.write_text("6.5.1\n6.6.0\n")
-    done = lab.call("images", "import", "podinfo/podinfo", "--tags", str(tags), "--repo", str(lab.repo))
-    assert done.returncode == 0, done.stderr
+    lab.import_tags(lab.repo, "6.5.1\n", "6.5.1\n6.6.0\n")
     return lab
 
 
