@@ -14,11 +14,10 @@ from typing import Callable
 
 import git
 
+from engine.act.git import lost_race
 from engine.errors import GitwardError
 from engine.redact import scrub
 from engine.model import CommitAuthor
-
-_REJECTED = ("rejected", "non-fast-forward", "fetch first")
 
 
 class CheckoutError(GitwardError):
@@ -26,8 +25,10 @@ class CheckoutError(GitwardError):
 
 
 def redact(text: str) -> str:
-    """Drop credentials from any URL in git's output."""
-    return scrub(text)
+    """git's output on one line, without credentials in any URL and without its `hint:`
+    paragraphs (advice for a person at a git prompt, not for a gitward user)."""
+    lines = [line.strip() for line in text.splitlines()]
+    return scrub("; ".join(line for line in lines if line and not line.startswith("hint:")))
 
 
 def _repo(root: Path) -> git.Repo:
@@ -61,7 +62,7 @@ def push_branch(root: Path, branch: str, *, retries: int = 3,
             return attempt
         except git.GitCommandError as err:
             text = f"{err.stderr or ''}{err.stdout or ''}"
-            if not any(word in text for word in _REJECTED) or attempt > retries:
+            if not any(lost_race(line) for line in text.splitlines()) or attempt > retries:
                 raise CheckoutError(f"push to origin branch {branch} failed: "
                                     f"{redact(text.strip()) or 'git push failed'}") from None
         sleep(min(0.5 * 2 ** (attempt - 1), 8.0))

@@ -52,6 +52,15 @@ BACKOFF_MAX = 30.0
 TOKEN_USER = "x-access-token"
 """The HTTP Basic user sent with a bare token (GitHub's convention; most forges ignore the user)."""
 
+_REF_LOCKED = re.compile(r"\[remote rejected\].*(failed to update ref|cannot lock ref|failed to lock)")
+"""A push the remote refused because another push held the branch's ref lock: the same race
+as a non-fast-forward (fetch, re-plan, retry), not a refusal."""
+def lost_race(line: str) -> bool:
+    """Whether a line of `git push` output says the push lost a race with another writer:
+    a non-fast-forward or stale lease (`[rejected]`), or the remote's ref lock (`_REF_LOCKED`)."""
+    return "[rejected]" in line or _REF_LOCKED.search(line) is not None
+
+
 _PERMISSION = re.compile(
     r"denied|read[- ]only|not allowed|may not|refused|403|401|authentication failed|"
     r"could not read from remote repository|terminal prompts disabled",
@@ -439,7 +448,8 @@ class _Workspace:
 
     def push(self, expected: str | None, request: CommitRequest) -> bool:
         """Push HEAD, and the request's refspec, with its push options; False when the push
-        lost a race (non-fast-forward, or a stale force lease)."""
+        lost a race (non-fast-forward, a stale force lease, or the remote's ref locked by
+        another push being written)."""
         target = self.target
         ref = f"refs/heads/{target.push_branch}"
         args = ["push", "--porcelain", "--no-verify"]
@@ -455,7 +465,7 @@ class _Workspace:
             return True
         where = f"{target.public_url} branch {target.push_branch}"
         refused = [line for line in out.splitlines() if line.startswith("!")]
-        if any("[rejected]" in line for line in refused):
+        if any(lost_race(line) for line in refused):
             return False
         if refused:
             reason = refused[0].split("\t")[-1].strip()

@@ -183,6 +183,23 @@ def push_commit(
     return sha
 
 
+LOCK_REF_ONCE = """#!/bin/sh
+# The first push finds the branch's ref locked, as when another push is being written; later
+# pushes find it free. Each push adds a line to pushes.txt.
+echo push >> pushes.txt
+if [ "$(wc -l < pushes.txt)" -eq 1 ]; then touch "refs/heads/$1.lock"; else rm -f "refs/heads/$1.lock"; fi
+"""
+
+
+def lock_ref_once(bare: Path, branch: str = BRANCH) -> Path:
+    """Make the next push to `bare` lose to the remote's ref lock (`[remote rejected] (failed
+    to update ref)`, `cannot lock ref`), and the ones after it succeed; the file counting pushes."""
+    hook = bare / "hooks" / "pre-receive"
+    hook.write_text(LOCK_REF_ONCE.replace('"$1"', branch).replace("$1", branch))
+    hook.chmod(0o755)
+    return bare / "pushes.txt"
+
+
 # The gate: the forced command of both authorized keys --------------------------------------------
 
 

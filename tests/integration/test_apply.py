@@ -12,7 +12,7 @@ from engine.cli import main
 from engine.store.actions import list_actions
 from engine.store.db import open_store, state_url
 from engine.store.leases import acquire_lease, git_lease_name
-from tests.integration.git_env import BareRepo, git, push_commit
+from tests.integration.git_env import BareRepo, git, lock_ref_once, push_commit
 
 PODINFO = "cluster/apps/podinfo/deployment.yaml"
 
@@ -59,6 +59,24 @@ def test_apply_pushes_one_commit_and_records_the_action(
     code, out, _ = run(capsys, "--state", state, "apply", "--repo", str(repo), "--offline",
                        "--workdir", str(tmp_path / "cache"))
     assert code == 0 and len(bare.subjects("main")) == 3
+
+
+def test_a_push_refused_at_the_remotes_ref_lock_is_fetched_replanned_and_retried(
+        homelab_remote: tuple[BareRepo, Path], tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """`[remote rejected] (failed to update ref)` is the race a non-fast-forward is, not a
+    refusal: apply retries within its budget and pushes one commit."""
+    bare, repo = homelab_remote
+    state = str(tmp_path / "state.db")
+    record_tags(capsys, state, repo, tmp_path)
+    pushes = lock_ref_once(bare.path)
+    code, out, err = run(capsys, "--state", state, "apply", "--repo", str(repo), "--offline",
+                         "--workdir", str(tmp_path / "cache"), "-o", "json")
+    assert code == 0, err
+    [action] = json.loads(out)["actions"]
+    assert action["status"] == "done", action
+    assert len(pushes.read_text().splitlines()) == 2
+    assert bare.subjects("main") == ["Update podinfo image", "Initial commit"]
 
 
 def test_a_held_lease_skips_the_branch(homelab_remote: tuple[BareRepo, Path], tmp_path: Path,

@@ -12,7 +12,7 @@ from engine.store.actions import list_actions
 from engine.store.db import open_store, state_url
 from engine.store.leases import acquire_lease, git_lease_name, release_lease
 from engine.store.queries import list_events
-from tests.integration.git_env import BareRepo, SshRepo, clone, git, push_commit
+from tests.integration.git_env import BareRepo, SshRepo, clone, git, lock_ref_once, push_commit
 
 PODINFO = "cluster/apps/podinfo/deployment.yaml"
 LEDGER = "cluster/apps/ledger/deployment.yaml"
@@ -90,6 +90,39 @@ def test_a_concurrent_push_is_rebased_onto_not_lost(bare_repo: BareRepo, tmp_pat
     assert "after 1 rebase" in out
     subjects = [line.split("|", 1)[1] for line in log(bare_repo)]
     assert subjects == ["Update podinfo image", "Someone else's change", "Initial commit"]
+
+
+def test_a_push_refused_at_the_remotes_ref_lock_is_retried(
+        bare_repo: BareRepo, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Another push holding the branch's ref lock is the same race as a non-fast-forward."""
+    work = clone(bare_repo.url, tmp_path / "work")
+    state = str(tmp_path / "state.db")
+    import_tags(capsys, state, work.path, tmp_path)
+    pushes = lock_ref_once(bare_repo.path)
+    code, out, err = run(capsys, "--state", state, "images", "update", "--repo", str(work.path),
+                         "--offline", "--push")
+    assert code == 0, err
+    assert "after 1 rebase" in out and "hint:" not in out + err
+    assert len(pushes.read_text().splitlines()) == 2
+    subjects = [line.split("|", 1)[1] for line in log(bare_repo)]
+    assert subjects == ["Update podinfo image", "Initial commit"]
+
+
+def test_a_push_the_remote_refuses_is_not_retried_and_says_no_hints(
+        bare_repo: BareRepo, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    work = clone(bare_repo.url, tmp_path / "work")
+    state = str(tmp_path / "state.db")
+    import_tags(capsys, state, work.path, tmp_path)
+    hook = bare_repo.path / "hooks" / "pre-receive"
+    hook.write_text("#!/bin/sh\necho push >> pushes.txt\necho 'main is protected' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    code, _, err = run(capsys, "--state", state, "images", "update", "--repo", str(work.path),
+                       "--offline", "--push")
+    assert code == 1
+    assert "push to origin branch main failed" in err and "main is protected" in err
+    assert "hint:" not in err and "Traceback" not in err
+    assert len((bare_repo.path / "pushes.txt").read_text().splitlines()) == 1
+    assert [line.split("|", 1)[1] for line in log(bare_repo)] == ["Initial commit"]
 
 
 def test_read_only_key_cannot_push(ssh_repo: SshRepo, tmp_path: Path,
