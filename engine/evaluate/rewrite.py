@@ -231,7 +231,7 @@ def _text_after_json(comment: str, dialect: MarkerDialect) -> bool:
         return False
     try:
         data, end = json.JSONDecoder().raw_decode(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # as parse_marker_comment: no marker, no crash
         return False
     return isinstance(data, dict) and dialect.json_key in data and bool(body[end:].strip())
 

@@ -112,8 +112,6 @@ class Values:
             return parse_duration(value.text)
         except DurationError as err:
             raise Invalid(str(err), value.pos) from None
-        except OverflowError:
-            raise Invalid(f'invalid duration "{value.text}": too long', value.pos) from None
 
     def flag(self) -> bool:
         """`true` or `false`; the bare keyword means true."""

@@ -16,6 +16,8 @@ _WHOLE = re.compile(r"^(?:[0-9]+(?:\.[0-9]+)?(?:ms|s|m|h))+$")
 _UNIT_MS = {"ms": Decimal(1), "s": Decimal(1000), "m": Decimal(60_000), "h": Decimal(3_600_000)}
 
 DURATION_HELP = "a duration such as 30s, 5m, 1h30m or 500ms"
+_GO_MAX_MS = Decimal(2**63 - 1) / Decimal(1_000_000)
+"""The longest duration Go's time.ParseDuration accepts (int64 nanoseconds, about 292 years)."""
 
 
 class DurationError(ValueError):
@@ -27,6 +29,9 @@ def parse_duration(text: str) -> timedelta:
     if not _WHOLE.match(text):
         raise DurationError(f'invalid duration "{text}": expected {DURATION_HELP}')
     total = sum(Decimal(n) * _UNIT_MS[u] for n, u in _PART.findall(text))
+    if total > _GO_MAX_MS:
+        raise DurationError(f'invalid duration "{text}": longer than the 2562047h47m16s Flux '
+                            "(Go) accepts")
     return timedelta(milliseconds=int(total))
 
 

@@ -61,7 +61,7 @@ def parse_marker_comment(comment: str, dialect: MarkerDialect) -> tuple[str, str
         return None
     try:
         data = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # a value nested thousands deep is no string either
         return None
     if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
         return None

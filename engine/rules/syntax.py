@@ -273,11 +273,17 @@ _HEX4 = re.compile(r"[0-9A-Fa-f]{4}")
 
 
 def _decode(kind: str, raw: str) -> str:
+    """The string a literal denotes; a NUL is refused (no URL, path, regex or name holds one,
+    and git, the registry and C libraries would cut the string there)."""
     if kind == "RAW_STRING":
-        return raw[1:-1]
-    if kind == "LONG_STRING":
-        return _long_string(raw[3:-3])
-    return _unescape(raw[1:-1])
+        text = raw[1:-1]
+    elif kind == "LONG_STRING":
+        text = _long_string(raw[3:-3])
+    else:
+        text = _unescape(raw[1:-1])
+    if "\0" in text:
+        raise ValueError("a string may not hold a NUL character (\\u0000)")
+    return text
 
 
 def _unescape(body: str) -> str:

@@ -119,7 +119,16 @@ CASES = {
     ),
     "absurd duration": (
         'source git a {\n  url "x"\n  interval 99999999999999999999h\n}\n',
-        (3, 12, 'invalid duration "99999999999999999999h": too long'),
+        (3, 12, 'invalid duration "99999999999999999999h": longer than the 2562047h47m16s Flux (Go) '
+                'accepts'),
+    ),
+    "NUL byte in a string": (
+        'source git a {\n  url "https://x/y\0z"\n}\n',
+        (2, 7, "a string may not hold a NUL character (\\u0000)"),
+    ),
+    "NUL escape in a string": (
+        'source git a {\n  url "https://x/y\\u0000z"\n}\n',
+        (2, 7, "a string may not hold a NUL character (\\u0000)"),
     ),
     "string given as a bare word": (
         "source git a {\n  url x\n}\n",

@@ -407,6 +407,15 @@ def test_every_problem_of_a_file_is_collected_and_good_objects_load() -> None:
     ]
 
 
+def test_a_duration_longer_than_go_accepts_is_a_located_error() -> None:
+    rules, problems = read(GIT + "---\n" + KS.replace("interval: 10m", "interval: 99999999999999999999h"))
+    assert [type(r) for r in rules] == [GitSource]
+    [problem] = problems.errors
+    assert (problem.pos.line if problem.pos else 0, problem.message) == (
+        14, 'spec.interval: invalid duration "99999999999999999999h": longer than the '
+            "2562047h47m16s Flux (Go) accepts")
+
+
 def test_syntax_error_is_recorded_not_raised() -> None:
     rules, problems = read(GIT + "---\nkind: x: y\n", "bad.yaml")
     assert rules == []

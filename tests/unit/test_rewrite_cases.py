@@ -529,6 +529,12 @@ def test_marker_line_above_is_the_markers_own_position() -> None:
     assert value.style == ScalarStyle.DOUBLE
 
 
+def test_a_marker_whose_json_nests_thousands_deep_is_no_marker_and_no_crash() -> None:
+    deep = "[" * 3000 + "]" * 3000
+    text = lines("a: x # {\"$imagepolicy\": \"apps:app\", \"x\": " + deep + "}", "b: y " + m("apps:web"))
+    assert [v.value for v in locate("d.yaml", text, FLUX).values] == ["y"]
+
+
 def test_values_come_in_text_order() -> None:
     text = lines("top:", "  b: x " + m("apps:app"), "list:", m("apps:web"), "- y", "c: z " + m("apps:web"))
     scan = locate("d.yaml", text, FLUX)
