@@ -48,7 +48,7 @@ from engine.reconcile.images import record_decision
 from engine.reconcile.pushsettings import PushSettingsError, push_settings
 from engine.reconcile.repo import checkout_lints, read_marked_files, unique
 from engine.store import queries
-from engine.store.actions import finish_action, start_action
+from engine.store.actions import finish_action, finish_interrupted, start_action
 from engine.store.db import Store
 from engine.store.leases import LeaseHeld, git_lease_name, hold_lease
 
@@ -298,6 +298,7 @@ def apply_commits(store: Store, rules: RuleSet, planned: RepoPlan, now: datetime
                     push_options=settings.push_options, refspec=settings.refspec)
                 with hold_lease(store, git_lease_name(action.url, action.push_branch), holder,
                                 LEASE_TTL, now):
+                    finish_interrupted(store, action.target, before=now - LEASE_TTL, now=now)
                     result = commit_and_push(request, edit, workdir=workdir)
         except LeaseHeld as err:
             finish_action(store, action_id, status="skipped", now=now, error=str(err))
@@ -352,6 +353,7 @@ def update_checkout(store: Store, planned: RepoPlan, root: Path, now: datetime, 
             if push:
                 with hold_lease(store, git_lease_name(action.url, action.push_branch), holder,
                                 LEASE_TTL, now):
+                    finish_interrupted(store, action.target, before=now - LEASE_TTL, now=now)
                     attempts = push_branch(root, action.push_branch)
         except LeaseHeld as err:
             waiting = f"committed locally, not pushed: {err}"

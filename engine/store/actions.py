@@ -2,7 +2,8 @@
 
 A row is written `planned` before the executor starts and finished `done`, `failed` or
 `skipped` after, each in its own transaction, so an interrupted run leaves a `planned` row that
-says exactly what was under way.
+says exactly what was under way, until the next writer of that target finishes it as failed
+(`finish_interrupted`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from engine.store.db import Store
 from engine.store.queries import transaction
@@ -63,3 +64,20 @@ def list_actions(store: Store, *, limit: int = 50) -> tuple[ActionRecord, ...]:
     with transaction(store, "read") as session:
         rows = session.scalars(select(ActionRow).order_by(ActionRow.id.desc()).limit(limit))
         return tuple(_record(r) for r in rows)
+
+
+INTERRUPTED = "interrupted: the process that planned it ended before finishing it"
+
+
+def finish_interrupted(store: Store, target: str, *, before: datetime, now: datetime) -> int:
+    """Finish as failed the actions on `target` still `planned` since before `before`: their
+    process was killed mid-way. The caller holds the target's lease, so no live writer is at
+    them; `before` (a lease's life ago) spares a writer that planned and has yet to wait for
+    it. Returns how many."""
+    with transaction(store) as session:
+        done = session.execute(
+            update(ActionRow)
+            .where(ActionRow.target == target, ActionRow.status == "planned",
+                   ActionRow.created_at < before)
+            .values(status="failed", error=INTERRUPTED, finished_at=now))
+        return int(done.rowcount or 0)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from engine.cli import main
-from engine.store.actions import list_actions
+from engine.store.actions import INTERRUPTED, list_actions, start_action
 from engine.store.db import open_store, state_url
 from engine.store.leases import acquire_lease, git_lease_name
 from tests.integration.git_env import BareRepo, git, lock_ref_once, push_commit
@@ -76,6 +76,34 @@ def test_a_push_refused_at_the_remotes_ref_lock_is_fetched_replanned_and_retried
     [action] = json.loads(out)["actions"]
     assert action["status"] == "done", action
     assert len(pushes.read_text().splitlines()) == 2
+    assert bare.subjects("main") == ["Update podinfo image", "Initial commit"]
+
+
+def test_an_action_a_killed_process_left_planned_is_finished_by_the_next_writer(
+        homelab_remote: tuple[BareRepo, Path], tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """The row a SIGKILLed apply leaves `planned` (written before its lease, never finished)
+    is marked failed as interrupted by the next apply to hold that branch's lease."""
+    bare, repo = homelab_remote
+    state = str(tmp_path / "state.db")
+    record_tags(capsys, state, repo, tmp_path)
+    code, out, _ = run(capsys, "--state", state, "plan", "--repo", str(repo), "--offline", "-o", "json")
+    [planned] = json.loads(out)["actions"]
+    killed_at = datetime.now(UTC) - timedelta(hours=1)
+    with open_store(state_url(state)) as store:
+        left = start_action(store, plan_id="killed", type="commit",
+                            target=f"{planned['repository']}@{planned['branch']}",
+                            payload=planned, now=killed_at)
+        other = start_action(store, plan_id="elsewhere", type="commit", target="other/target@main",
+                             payload={}, now=killed_at)
+    code, _, err = run(capsys, "--state", state, "apply", "--repo", str(repo), "--offline",
+                       "--workdir", str(tmp_path / "cache"))
+    assert code == 0, err
+    with open_store(state_url(state)) as store:
+        rows = {a.id: a for a in list_actions(store)}
+    assert (rows[left].status, rows[left].error) == ("failed", INTERRUPTED)
+    assert rows[left].finished_at is not None
+    assert rows[other].status == "planned"  # another branch's writer may still be at it
     assert bare.subjects("main") == ["Update podinfo image", "Initial commit"]
 
 
