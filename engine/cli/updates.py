@@ -59,11 +59,11 @@ def _scan(store: Store, rules: RuleSet, read_secret: SecretReader | None) -> Non
                        err=True)
 
 
-def _plan(ctx: click.Context, repo: Path, offline: bool, *, record: bool) -> list[tuple[str, RepoPlan]]:
+def _plan(ctx: click.Context, repo: Path, clusters: list[LoadedCluster], offline: bool, *,
+          record: bool) -> list[tuple[str, RepoPlan]]:
     """Each cluster's plan (named by its directory when the repository has several). Unless
     `offline`, the registries are scanned and asked about the images a change involves, with
     the Secrets the image repositories name (from the cluster `KUBECONFIG` configures)."""
-    clusters = _clusters(repo, writing=record)
     now = datetime.now(UTC)
     with ExitStack() as stack:
         store = (open_for_reading(ctx) if offline and not record else open_for_writing(ctx))
@@ -125,7 +125,7 @@ def check_updates(ctx: click.Context, repo: Path, offline: bool, exit_code: bool
     Example:
       gitward --state state.db.example images check --repo examples/homelab --offline
     """
-    plans = _plan(ctx, repo, offline, record=False)
+    plans = _plan(ctx, repo, _clusters(repo, writing=False), offline, record=False)
     changed = any(planned.plan.actions for _, planned in plans)
     unknown = sum(len(planned.plan.unknown) for _, planned in plans)
     failed = any(planned.plan.errors for _, planned in plans) or unknown > 0
@@ -169,8 +169,8 @@ def update_images(ctx: click.Context, repo: Path, offline: bool, push: bool, no_
     """
     if push and no_commit:
         raise click.UsageError("--push needs a commit: drop --no-commit")
-    [(_, planned)] = _plan(ctx, repo, offline, record=True)
     [cluster] = _clusters(repo, writing=True)
+    [(_, planned)] = _plan(ctx, repo, [cluster], offline, record=True)
     plan = planned.plan
     _report_aside(plan)
     if not plan.actions:
@@ -178,9 +178,8 @@ def update_images(ctx: click.Context, repo: Path, offline: bool, push: bool, no_
                    else "no updates")
         return 1 if plan.errors else 0
     if not no_commit:
-        rules = _clusters(repo, writing=True)[0].rules
         for action in plan.actions:
-            for warning in not_done_locally(rules, action):
+            for warning in not_done_locally(cluster.rules, action):
                 click.echo(f"warning: {warning}", err=True)
     with open_for_writing(ctx) as store:
         updates = update_checkout(store, planned, repo, datetime.now(UTC), commit=not no_commit,
@@ -216,7 +215,7 @@ def plan(ctx: click.Context, repo: Path, offline: bool, fmt: str) -> int:
     Example:
       gitward --state state.db.example plan --repo examples/homelab --offline
     """
-    plans = _plan(ctx, repo, offline, record=False)
+    plans = _plan(ctx, repo, _clusters(repo, writing=False), offline, record=False)
     failed = any(planned.plan.errors or planned.plan.unknown for _, planned in plans)
     if fmt == "json":
         _dump_plans(plans)
