@@ -31,7 +31,7 @@ from engine.model import Kustomization
 from engine.observe.kustomize import clean_message
 from engine.rules.flux import read_flux
 from engine.rules.tree import RepoTree
-from tests.conftest import HOMELAB_CORPUS, ROOT, require
+from tests.conftest import HOMELAB_CORPUS, ROOT, require, require_corpus
 
 REALWORLD = ROOT.parent / "shared" / "corpus" / "realworld"
 REPOS = sorted(p.name for p in REALWORLD.iterdir() if p.is_dir()) if REALWORLD.is_dir() else []
@@ -177,7 +177,7 @@ def run_corpus(root: Path, tmp_path: Path, command: list[str]) -> Tally:
 @pytest.mark.parametrize("repo", REPOS or ["(absent)"])
 def test_realworld_repository_renders_as_kustomize_does(repo: str, tmp_path: Path,
                                                         kustomize_command: list[str]) -> None:
-    require(bool(REPOS), f"the realworld corpus is absent ({REALWORLD})")
+    require_corpus(bool(REPOS), f"the realworld corpus is absent ({REALWORLD})")
     tally = run_corpus(REALWORLD / repo, tmp_path, kustomize_command)
     assert tally.compared
     assert tally.mismatches == []
@@ -185,7 +185,7 @@ def test_realworld_repository_renders_as_kustomize_does(repo: str, tmp_path: Pat
 
 @pytest.mark.slow
 def test_homelab_renders_as_kustomize_does(tmp_path: Path, kustomize_command: list[str]) -> None:
-    require(HOMELAB_CORPUS.is_dir(), f"the homelab corpus is absent ({HOMELAB_CORPUS})")
+    require_corpus(HOMELAB_CORPUS.is_dir(), f"the homelab corpus is absent ({HOMELAB_CORPUS})")
     tally = run_corpus(HOMELAB_CORPUS, tmp_path, kustomize_command)
     assert tally.compared
     assert tally.mismatches == []
@@ -194,7 +194,7 @@ def test_homelab_renders_as_kustomize_does(tmp_path: Path, kustomize_command: li
 @pytest.mark.parametrize("repo", REPOS or ["(absent)"])
 def test_every_problem_is_located(repo: str) -> None:
     """Whatever a corpus directory holds, each problem points at a file (no kustomize needed)."""
-    require(bool(REPOS), f"the realworld corpus is absent ({REALWORLD})")
+    require_corpus(bool(REPOS), f"the realworld corpus is absent ({REALWORLD})")
     tree = RepoTree(REALWORLD / repo)
     directories = {posixpath.dirname(f) for f in tree.files if posixpath.basename(f) in render.KUSTOMIZATION_FILES}
     problems = [p for rel in directories for p in build_directory(tree, rel, keep=flux_kinds).problems]

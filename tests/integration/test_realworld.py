@@ -31,7 +31,7 @@ from engine.model import GitSource, Kustomization, Manifest
 from engine.reconcile.repo import LoadedCluster, RepoSpec, load_repository
 from engine.rules.check import source_key
 from engine.rules.ignore import walk_repo
-from tests.conftest import HOMELAB_CORPUS, ROOT, require
+from tests.conftest import HOMELAB_CORPUS, ROOT, require, require_corpus
 
 REALWORLD = ROOT.parent / "shared" / "corpus" / "realworld"
 REPOSITORIES = sorted(p.name for p in REALWORLD.iterdir() if p.is_dir()) if REALWORLD.is_dir() else []
@@ -50,9 +50,9 @@ MISSING: dict[str, tuple[str, ...]] = {
 
 def corpus(name: str) -> Path:
     if name == "homelab":
-        require(HOMELAB_CORPUS.is_dir(), f"the homelab corpus is absent ({HOMELAB_CORPUS})")
+        require_corpus(HOMELAB_CORPUS.is_dir(), f"the homelab corpus is absent ({HOMELAB_CORPUS})")
         return HOMELAB_CORPUS
-    require(REALWORLD.is_dir(), f"the realworld corpus is absent ({REALWORLD})")
+    require_corpus(REALWORLD.is_dir(), f"the realworld corpus is absent ({REALWORLD})")
     return REALWORLD / name
 
 

@@ -27,7 +27,7 @@ from engine.model import Manifest, ObjectId
 from engine.observe.cluster import dry_run_apply, read_object
 from engine.reconcile.cluster import SyncResult
 from engine.rules.load import load_repo
-from tests.conftest import require
+from tests.conftest import require, require_corpus
 
 _LINE = re.compile(
     r"^(?P<name>.+?)\s{2,}(?P<size>[\d,]+)\s+(?P<runs>\d+)\s+(?P<seconds>\d+\.\d{4})\s+(?P<rate>[\d,]+) \w+/s\s+"
@@ -59,7 +59,7 @@ def test_quick_run_prints_ratio_lines(
         require(shutil.which("grep") is not None, "grep is not installed: it is the marker benchmark's baseline")
     if benchmark == "discovery":
         require(shutil.which("kubectl") is not None, "kubectl is not installed: it is the discovery benchmark's baseline")
-        require(REALWORLD.is_dir(), f"the realworld corpus is absent ({REALWORLD})")
+        require_corpus(REALWORLD.is_dir(), f"the realworld corpus is absent ({REALWORLD})")
     status = main(["--quick", "--runs", "1", "--only", benchmark])
     out, err = capsys.readouterr()
     assert status == 0, err

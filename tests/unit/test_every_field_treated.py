@@ -24,7 +24,7 @@ import yaml
 from engine.errors import Problems
 from engine.rules.flux import read_flux
 from engine.rules.fluxapi import IGNORED_FIELD
-from tests.conftest import HOMELAB_CORPUS, REALWORLD_CORPUS, ROOT, require
+from tests.conftest import HOMELAB_CORPUS, REALWORLD_CORPUS, ROOT, require_corpus
 from tests.unit.crd_schema import Schema, crd_schemas
 from tests.unit.test_lossless_crd import cases
 
@@ -39,7 +39,7 @@ ROW = re.compile(r"^\| (?P<kind>[A-Za-z]+) \| (?P<fields>[^|]+) \| (?P<treatment
 
 @pytest.fixture(scope="module")
 def schemas() -> dict[tuple[str, str], Schema]:
-    require(HOMELAB_CORPUS.is_dir() and REALWORLD_CORPUS.is_dir(), "the corpora are absent")
+    require_corpus(HOMELAB_CORPUS.is_dir() and REALWORLD_CORPUS.is_dir(), "the corpora are absent")
     return crd_schemas(HOMELAB_CORPUS.parent)
 
 
@@ -133,7 +133,7 @@ def only_this_policy(kind: str, name: str, doc: dict[str, Any]) -> dict[str, Any
 @pytest.mark.parametrize("kind", FIVE)
 def test_every_v1_field_is_used_or_warned_as_docs_flux_md_says(
         kind: str, schemas: dict[tuple[str, str], Schema]) -> None:
-    require((kind, "v1") in schemas, f"no corpus CRD serves {kind} v1")
+    require_corpus((kind, "v1") in schemas, f"no corpus CRD serves {kind} v1")
     schema, rows = schemas[(kind, "v1")], documented()
     failures: list[str] = []
     for name, case in cases(kind, "v1", schema):

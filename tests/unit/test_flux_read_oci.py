@@ -21,7 +21,7 @@ from engine.rules.check import check_references
 from engine.rules.flux import read_flux, write_flux
 from engine.rules.parse import parse_rules
 from engine.rules.printer import print_rules
-from tests.conftest import ROOT, require
+from tests.conftest import ROOT, require_corpus
 
 OCI = """\
 apiVersion: source.toolkit.fluxcd.io/v1
@@ -245,7 +245,7 @@ def test_oci_sources_round_trip_through_flux_yaml_and_the_dsl() -> None:
 ])
 def test_real_world_oci_repositories_read_without_errors(relative: str) -> None:
     path = REALWORLD / relative
-    require(path.is_file(), f"the real-world corpus is absent ({path})")
+    require_corpus(path.is_file(), f"the real-world corpus is absent ({path})")
     problems = Problems()
     rules = read_flux(relative, path.read_text(encoding="utf-8"), problems)
     assert problems.errors == []

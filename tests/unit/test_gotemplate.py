@@ -11,7 +11,7 @@ import yaml
 from engine.evaluate.commitmessage import MessageChange, ObjectRef, template_data
 from engine.evaluate.gotemplate import TemplateError, parse
 from engine.evaluate.gotemplate.values import Struct
-from tests.conftest import ROOT, require
+from tests.conftest import ROOT, require_corpus
 from tests.unit.gotemplate_cases import CASES, SCENARIOS
 
 SHARED_CORPUS = ROOT.parent / "shared" / "corpus"
@@ -88,7 +88,7 @@ def corpus_templates() -> set[str]:
 
 
 def test_every_template_of_the_corpora_is_checked_against_go() -> None:
-    require(SHARED_CORPUS.is_dir(), f"the shared corpora are absent ({SHARED_CORPUS})")
+    require_corpus(SHARED_CORPUS.is_dir(), f"the shared corpora are absent ({SHARED_CORPUS})")
     templates = corpus_templates()
     assert len(templates) >= 4
     assert templates <= {template for template, _, _, _ in CASES}

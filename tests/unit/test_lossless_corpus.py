@@ -24,7 +24,7 @@ from engine.rules.fluxread import read_object
 from engine.rules.parse import parse_rules
 from engine.rules.printer import print_rules
 from engine.rules.yamldoc import Document, YamlSyntaxError, load_documents
-from tests.conftest import HOMELAB_CORPUS, REALWORLD_CORPUS, require
+from tests.conftest import HOMELAB_CORPUS, REALWORLD_CORPUS, require_corpus
 from tests.unit.crd_schema import KINDS, Schema, crd_schemas, flux_equal_form
 
 NOT_READ = {
@@ -42,7 +42,7 @@ GROUPS = (SOURCE_GROUP, KUSTOMIZE_GROUP, IMAGE_GROUP)
 
 @pytest.fixture(scope="module")
 def schemas() -> dict[tuple[str, str], Schema]:
-    require(HOMELAB_CORPUS.is_dir() and REALWORLD_CORPUS.is_dir(), "the corpora are absent")
+    require_corpus(HOMELAB_CORPUS.is_dir() and REALWORLD_CORPUS.is_dir(), "the corpora are absent")
     return crd_schemas(HOMELAB_CORPUS.parent)
 
 

@@ -24,7 +24,7 @@ from engine.rules.flux import read_flux, write_flux
 from engine.rules.fluxapi import NOT_KEPT
 from engine.rules.parse import parse_rules
 from engine.rules.printer import print_rules
-from tests.conftest import HOMELAB_CORPUS, REALWORLD_CORPUS, require
+from tests.conftest import HOMELAB_CORPUS, REALWORLD_CORPUS, require_corpus
 from tests.unit.crd_schema import DURATION_FIELDS, DURATION_PATTERNS, KINDS, Schema, crd_schemas, flux_equal_form
 
 GROUPS = {
@@ -80,7 +80,7 @@ ITEM = 0
 
 @pytest.fixture(scope="module")
 def schemas() -> dict[tuple[str, str], Schema]:
-    require(HOMELAB_CORPUS.is_dir() and REALWORLD_CORPUS.is_dir(), "the corpora are absent")
+    require_corpus(HOMELAB_CORPUS.is_dir() and REALWORLD_CORPUS.is_dir(), "the corpora are absent")
     return crd_schemas(HOMELAB_CORPUS.parent)
 
 
@@ -182,7 +182,7 @@ def through_the_dsl(doc: dict[str, Any]) -> tuple[dict[str, Any] | None, str]:
 @pytest.mark.parametrize(("kind", "version"), SERVED)
 def test_every_field_survives_flux_to_dsl_to_flux(kind: str, version: str,
                                                     schemas: dict[tuple[str, str], Schema]) -> None:
-    require((kind, version) in schemas, f"no corpus CRD serves {kind} {version}")
+    require_corpus((kind, version) in schemas, f"no corpus CRD serves {kind} {version}")
     failures, covered = [], set()
     for name, doc in cases(kind, version, schemas[(kind, version)]):
         covered.add(name.split(".")[1].split("[")[0].split("=")[0])
