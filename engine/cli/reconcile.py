@@ -234,8 +234,9 @@ def _automations(ctx: click.Context, names: tuple[str, ...], rules: RuleSet, rep
             echo_unknown(unknown)
             failed |= echo_outcomes(outcomes, len(unknown))
             ran = run_summary(outcomes, unknown)
-            record_reconcile(store, automation.key, outcome="failed" if ran.failed else "ok",
-                             revision=ran.revision, message=ran.message, at=now)
+            if ran.failed or not ran.waiting:  # a wait is no reconcile, as in `gitward run`
+                record_reconcile(store, automation.key, outcome="failed" if ran.failed else "ok",
+                                 revision=ran.revision, message=ran.message, at=now)
     if failed:
         raise ReconcileFailed("reconciliation failed")
     return 0
