@@ -106,7 +106,9 @@ def reconcile(ctx: click.Context, words: tuple[str, ...], repo: Path, namespace:
 
     When a `gitward run` serves the store (here or on another machine sharing it), the request
     goes to it and this command waits for its answer, as `flux reconcile` waits for its
-    controller; `--direct` reconciles here instead. Image policies are always re-decided here.
+    controller; `--direct` reconciles here instead. A daemon that stops before answering
+    (killed: its lease runs out within a minute) ends the wait with exit 1 and the request
+    queued; nothing is reconciled here unasked. Image policies are always re-decided here.
 
     \b
     Examples:
