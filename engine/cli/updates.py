@@ -183,7 +183,8 @@ def update_images(ctx: click.Context, repo: Path, offline: bool, push: bool, no_
             for warning in not_done_locally(cluster.rules, action):
                 click.echo(f"warning: {warning}", err=True)
     with open_for_writing(ctx) as store:
-        updates = update_checkout(store, planned, repo, datetime.now(UTC), commit=not no_commit,
+        updates = update_checkout(store, cluster.rules, planned, repo, datetime.now(UTC),
+                                  commit=not no_commit,
                                   push=push, holder=holder_name())
     for update in updates:
         for f in update.applied.action.files:
@@ -191,12 +192,14 @@ def update_images(ctx: click.Context, repo: Path, offline: bool, push: bool, no_
         sha, written = update.applied.commit, update.written
         if sha:
             click.echo(f"✔ committed {sha[:7]} ({len(written)} file{'s' * (len(written) != 1)})")
-        if update.attempts:
+        if update.attempts and sha:
             retried = (f" after {update.attempts - 1} rebase{'s' * (update.attempts > 2)}"
                        if update.attempts > 1 else "")
             click.echo(f"✔ pushed to branch {update.applied.action.push_branch}{retried}")
         elif update.applied.status == WAITING:
             click.echo(f"✗ {update.applied.summary}", err=True)
+        elif push and update.applied.status == "skipped":
+            click.echo(f"• re-planned on the new head: {update.applied.summary}")
     waiting = any(u.applied.status == WAITING for u in updates)
     return 1 if plan.errors or waiting else 0
 

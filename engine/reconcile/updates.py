@@ -16,7 +16,14 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
-from engine.act.checkout import CheckoutError, commit_files, push_branch
+from engine.act.checkout import (
+    CheckoutError,
+    RebaseConflict,
+    commit_files,
+    drop_commit,
+    push_branch,
+    pushed_commit,
+)
 from engine.act.git import CommitRequest, CommitStatus, GitTarget, commit_and_push
 from engine.act.signing import SigningError, keyring
 from engine.evaluate.decision import GATED, ScanFacts, decide, gated
@@ -340,13 +347,19 @@ class LocalUpdate:
     """Pushes tried (a rejected push is rebased and tried again); 0 when nothing was pushed."""
 
 
-def update_checkout(store: Store, planned: RepoPlan, root: Path, now: datetime, *,
-                    commit: bool, push: bool, holder: str,
+REPLANS = 3
+"""How many times `images update --push` re-plans on a new head after a conflicting push."""
+
+
+def update_checkout(store: Store, rules: RuleSet, planned: RepoPlan, root: Path, now: datetime,
+                    *, commit: bool, push: bool, holder: str,
                     plan_id: str | None = None) -> list[LocalUpdate]:
     """`images update`: write each commit action into the checkout at `root`, commit it, and
     push it, as `apply` and `run` do: the push holds the branch's lease, so it never races a
     `gitward run` pushing the same branch, and each commit is recorded in `actions` with its
-    event. A commit or push that fails is recorded, then raised (a CheckoutError)."""
+    event. A push that conflicts with someone's change to the same lines is re-planned on the
+    new head (`_push_replanning`). A commit or push that fails is recorded, then raised (a
+    CheckoutError)."""
     plan_id = plan_id or uuid.uuid4().hex[:12]
     done: list[LocalUpdate] = []
     for action in planned.plan.actions:
@@ -358,12 +371,14 @@ def update_checkout(store: Store, planned: RepoPlan, root: Path, now: datetime, 
                                  payload=action.to_json(), now=now)
         attempts = 0
         try:
-            sha = commit_files(root, list(written), action.author, action.message)
+            committed = commit_files(root, list(written), action.author, action.message)
+            sha: str | None = committed
             if push:
                 with hold_renewed(store, git_lease_name(action.url, action.push_branch), holder,
                                   utcnow):
                     finish_interrupted(store, action.target, before=now - LEASE_TTL, now=now)
-                    attempts = push_branch(root, action.push_branch)
+                    sha, attempts, written = _push_replanning(root, rules, planned, action,
+                                                              now, committed, written)
         except LeaseHeld as err:
             waiting = f"committed locally, not pushed: {err}"
             finish_action(store, action_id, status="skipped", now=now, error=waiting)
@@ -373,14 +388,45 @@ def update_checkout(store: Store, planned: RepoPlan, root: Path, now: datetime, 
             finish_action(store, action_id, status="failed", now=now, error=str(err))
             _commit_event(store, Applied(action, "failed", str(err)), now)
             raise
-        status, summary = ("done", f"pushed to {action.push_branch}") if push else (
-            "skipped", "committed locally, not pushed")
+        if push and sha is None:
+            status, summary = "skipped", (f"nothing left to push on {action.push_branch}'s new "
+                                          "head: someone pushed this update, or a gate now holds it")
+        else:
+            status, summary = ("done", f"pushed to {action.push_branch}") if push else (
+                "skipped", "committed locally, not pushed")
         finish_action(store, action_id, status=status, now=now,
                       payload={"commit": sha, "attempts": attempts, "forced": False})
         applied = Applied(action, status, summary, sha)
         _commit_event(store, applied, now)
         done.append(LocalUpdate(applied, written, attempts))
     return done
+
+
+def _push_replanning(root: Path, rules: RuleSet, planned: RepoPlan, action: CommitAction,
+                     now: datetime, sha: str, written: tuple[str, ...],
+                     ) -> tuple[str | None, int, tuple[str, ...]]:
+    """Push commit `sha`; when it conflicts with a change pushed meanwhile to the same lines (a
+    person's edit of a marked value), take it back, bring the checkout up to the new head and
+    plan the action again there with the same selections, as the executor does on a lost race,
+    up to `REPLANS` times. Returns the commit pushed (None when the new head already holds the
+    update, or a rebase dropped the commit as already there: nothing of ours pushed), the
+    pushes tried, and the files the commit changed."""
+    attempts = 0
+    for replan in range(REPLANS + 1):
+        try:
+            attempts += push_branch(root, action.push_branch)
+            return pushed_commit(root, action.message), attempts, written
+        except RebaseConflict:
+            if replan == REPLANS:
+                raise
+            attempts += 1
+        drop_commit(root, sha, action.push_branch)
+        files = read_marked_files(root, rules.marker_dialects)
+        written = tuple(write_changes(root, edits_for(rules, files, planned.selections, now, action)))
+        if not written:
+            return None, attempts, ()
+        sha = commit_files(root, list(written), action.author, action.message)
+    raise AssertionError("unreachable: the last re-plan's conflict is raised")
 
 
 def unknown_of(planned: RepoPlan, automation: ImageUpdate) -> list[UnknownPolicy]:
