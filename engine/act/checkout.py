@@ -72,16 +72,10 @@ def push_branch(root: Path, branch: str, *, retries: int = 3,
                 raise CheckoutError(f"push to origin branch {branch} failed: "
                                     f"{redact(text.strip()) or 'git push failed'}") from None
         sleep(min(0.5 * 2 ** (attempt - 1), 8.0))
-        try:
-            repo.git.pull("--rebase", "origin", branch)
-        except git.GitCommandError as err:
-            try:
-                repo.git.rebase("--abort")
-            except git.GitCommandError:
-                pass
+        failed = _pull_rebase(repo, branch)
+        if failed:
             raise RebaseConflict(f"someone pushed to {branch} meanwhile and rebasing onto it "
-                                 f"failed: {redact(str(err.stderr or err)).strip()}; the commit "
-                                 "is kept locally") from None
+                                 f"failed: {failed}; the commit is kept locally")
     raise CheckoutError(f"push to origin branch {branch} was rejected {retries + 1} times")
 
 
@@ -97,15 +91,23 @@ def drop_commit(root: Path, sha: str, branch: str) -> None:
         repo.git.reset("--keep", f"{sha}^")
     except git.GitCommandError as err:
         raise CheckoutError(f"cannot take back commit {sha[:7]}: {redact(str(err.stderr))}") from None
+    failed = _pull_rebase(repo, branch, "--autostash")
+    if failed:
+        raise CheckoutError(f"cannot bring the checkout up to origin branch {branch}: {failed}")
+
+
+def _pull_rebase(repo: git.Repo, branch: str, *options: str) -> str:
+    """Pull `origin/<branch>` rebasing onto it; a rebase that fails is aborted, the checkout
+    left as it was. Returns git's reason for the failure, "" on success."""
     try:
-        repo.git.pull("--rebase", "--autostash", "origin", branch)
+        repo.git.pull("--rebase", *options, "origin", branch)
     except git.GitCommandError as err:
         try:
             repo.git.rebase("--abort")
         except git.GitCommandError:
             pass
-        raise CheckoutError(f"cannot bring the checkout up to origin branch {branch}: "
-                            f"{redact(str(err.stderr or err))}") from None
+        return redact(str(err.stderr or err)).strip() or "git pull failed"
+    return ""
 
 
 def pushed_commit(root: Path, message: str) -> str | None:
