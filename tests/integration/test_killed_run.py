@@ -221,13 +221,15 @@ def restart(name: str, lab: Homelab, root: Path, killed: datetime, dead: int) ->
     second = start(lab, second_log)
     problems = []
     try:
-        deadline = time.monotonic() + BOUND.total_seconds()
+        began = time.monotonic()
+        deadline = began + BOUND.total_seconds()
         while (f"image: {lab.image}:6.6.0 # {{" not in lab.bare.read(PODINFO)
                or not automated(second_log)):
             if second.poll() is not None or time.monotonic() > deadline:
                 return [f"{name}: 6.6.0 not pushed within {BOUND} of the kill:\n"
                         f"{second_log.read_text()[-3000:]}"]
             time.sleep(0.5)
+        took = time.monotonic() - began
         # the commit is out; let the second run carry on a few passes (it must not push again)
         deadline = time.monotonic() + 3 * INTERVAL.total_seconds()
         while time.monotonic() < deadline and second.poll() is None:
@@ -255,6 +257,9 @@ def restart(name: str, lab: Homelab, root: Path, killed: datetime, dead: int) ->
              if dead_prefix not in lease.holder or lease.expires_at > killed + LEASE_TTL]
     if stuck:
         problems.append(f"{name}: leases left that outlive a minute after the kill: {stuck}")
+    held = sum(line.get("outcome") == "held" for line in log_lines(text))
+    print(f"{name:22} carried through {took:5.1f}s after the kill; the second run waited "
+          f"(outcome=held) {held} time(s)")
     return problems
 
 
