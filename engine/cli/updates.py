@@ -184,8 +184,7 @@ def update_images(ctx: click.Context, repo: Path, offline: bool, push: bool, no_
                 click.echo(f"warning: {warning}", err=True)
     with open_for_writing(ctx) as store:
         updates = update_checkout(store, cluster.rules, planned, repo, datetime.now(UTC),
-                                  commit=not no_commit,
-                                  push=push, holder=holder_name())
+                                  commit=not no_commit, push=push, holder=holder_name())
     for update in updates:
         for f in update.applied.action.files:
             click.echo(f"✔ {f.path}:{f.line}  {f.old} -> {f.new}")
@@ -284,8 +283,9 @@ def apply(ctx: click.Context, repo: Path, offline: bool, ssh_key: Path | None, w
 
     Decisions and actions are recorded; one gitward writes to a branch at a time (a lease in the
     store): a commit whose branch another gitward is writing to is reported waiting and not
-    pushed (exit 1; a killed writer's lease frees within a minute). An HTTPS token for the source may be given in GITWARD_GIT_TOKEN (never stored).
-    Applying Kustomizations to a cluster is not built yet.
+    pushed (exit 1; a killed writer's lease frees within a minute). An HTTPS token for the
+    source may be given in GITWARD_GIT_TOKEN (never stored). Applying Kustomizations to a
+    cluster is not built yet.
 
     \b
     Example:

@@ -53,9 +53,9 @@ class _Renewal:
 
     def _beat(self) -> None:
         while not self._stop.wait(HEARTBEAT.total_seconds()):
-            self.renew()
+            self._renew()
 
-    def renew(self) -> None:
+    def _renew(self) -> None:
         with self.lock:
             names = sorted(self.held)
         for name in names:
