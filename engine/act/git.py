@@ -181,6 +181,10 @@ def commit_and_push(
 ) -> CommitResult:
     """Fetch the branch, apply `edit`, commit the paths it reports and push, retrying lost races.
 
+    The caller holds the push branch's lease (`git:<url>#<branch>`, engine/store/leases.py):
+    the cache repository is that branch's alone, so the lock files a killed git left in it are
+    stale, and are removed before use.
+
     The checkout branch is pushed with a plain push (`HEAD:refs/heads/<branch>`), never forced.
     When `push_branch` differs, Flux's behaviour is kept: an existing remote push branch is the
     base, else it is created from the checkout head, and the push branch is FORCE-pushed. gitward
@@ -359,6 +363,7 @@ class _Workspace:
         env = _environment(target)
         try:
             repo = _Repo(path)
+            _drop_stale_locks(Path(repo.git_dir))
         except (InvalidGitRepositoryError, NoSuchPathError):
             shutil.rmtree(path, ignore_errors=True)
             path.mkdir(parents=True, mode=0o700)
@@ -478,6 +483,16 @@ class _Workspace:
                 f"or a token without write permission cannot push ({_detail(err)})"
             )
         raise _GitFailure(f"push to {where} failed: {_detail(err)}")
+
+
+def _drop_stale_locks(git_dir: Path) -> None:
+    """Remove the lock files a git killed mid-way left (`index.lock`, `HEAD.lock`,
+    `shallow.lock`, `packed-refs.lock`, a ref's `<name>.lock`): each would fail every later
+    command in this repository. Only stale ones can exist here: `commit_and_push` runs under its
+    branch's lease, and this repository is that branch's alone."""
+    for stale in (*git_dir.glob("*.lock"), *(git_dir / "refs").rglob("*.lock")):
+        log.info("removing %s, left by a git that was killed", stale)
+        stale.unlink(missing_ok=True)
 
 
 def _check_branch_name(branch: str) -> None:

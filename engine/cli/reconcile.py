@@ -106,7 +106,9 @@ def reconcile(ctx: click.Context, words: tuple[str, ...], repo: Path, namespace:
 
     When a `gitward run` serves the store (here or on another machine sharing it), the request
     goes to it and this command waits for its answer, as `flux reconcile` waits for its
-    controller; `--direct` reconciles here instead. Image policies are always re-decided here.
+    controller; `--direct` reconciles here instead. A daemon that stops before answering
+    (killed: its lease runs out within a minute) ends the wait with exit 1 and the request
+    queued; nothing is reconciled here unasked. Image policies are always re-decided here.
 
     \b
     Examples:
@@ -234,8 +236,9 @@ def _automations(ctx: click.Context, names: tuple[str, ...], rules: RuleSet, rep
             echo_unknown(unknown)
             failed |= echo_outcomes(outcomes, len(unknown))
             ran = run_summary(outcomes, unknown)
-            record_reconcile(store, automation.key, outcome="failed" if ran.failed else "ok",
-                             revision=ran.revision, message=ran.message, at=now)
+            if ran.failed or not ran.waiting:  # a wait is no reconcile, as in `gitward run`
+                record_reconcile(store, automation.key, outcome="failed" if ran.failed else "ok",
+                                 revision=ran.revision, message=ran.message, at=now)
     if failed:
         raise ReconcileFailed("reconciliation failed")
     return 0

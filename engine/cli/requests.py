@@ -3,7 +3,9 @@
 Like `flux reconcile`, which annotates an object and waits for its controller, the request goes
 to the daemon that owns the work (its clones, its cluster credentials, its leases), which may
 run on another machine sharing a PostgreSQL store. Without a daemon, `gitward reconcile` acts in
-its own process.
+its own process. A daemon that dies meanwhile (its `daemon:` lease released, or expired a
+minute after a SIGKILL) is noticed while waiting: the wait ends at once with `DaemonGone` rather
+than at `--timeout`.
 """
 
 from __future__ import annotations
@@ -28,6 +30,12 @@ POLL_SECONDS = 0.5
 
 class NoAnswer(GitwardError):
     """The daemon did not answer within the timeout (exit 1); the request stays queued."""
+
+
+class DaemonGone(NoAnswer):
+    """Every `gitward run` serving the store stopped before answering (exit 1): the request stays
+    queued for the next daemon, and nothing is done here: the caller decides whether to
+    reconcile directly (`--direct`), since the dead daemon may have been half-way through it."""
 
 
 def serving_daemons(store: Store) -> list[str]:
@@ -69,6 +77,11 @@ def _wait(store: Store, request: ReconcileRequest, timeout: timedelta) -> Reconc
         found = get_request(store, request.id)
         if found is not None and found.finished_at is not None:
             return found
+        if not serving_daemons(store):
+            raise DaemonGone(f"gitward run stopped before answering (no daemon holds a lease on "
+                             f"the store any more): request #{request.id} stays queued for the "
+                             f"next gitward run; `gitward reconcile --direct` reconciles "
+                             f"{request.key.kind} {request.key.ref} here")
         if time.monotonic() >= deadline:
             raise NoAnswer(f"no answer from gitward run within {_shown(timeout)}: request "
                            f"#{request.id} stays queued and is answered after the next reconcile "

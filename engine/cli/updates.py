@@ -24,6 +24,7 @@ from engine.reconcile.pushsettings import not_done_locally
 from engine.reconcile.updates import (
     Applied,
     RepoPlan,
+    WAITING,
     apply_commits,
     plan_checkout,
     update_checkout,
@@ -182,21 +183,23 @@ def update_images(ctx: click.Context, repo: Path, offline: bool, push: bool, no_
             for warning in not_done_locally(cluster.rules, action):
                 click.echo(f"warning: {warning}", err=True)
     with open_for_writing(ctx) as store:
-        updates = update_checkout(store, planned, repo, datetime.now(UTC), commit=not no_commit,
-                                  push=push, holder=holder_name())
+        updates = update_checkout(store, cluster.rules, planned, repo, datetime.now(UTC),
+                                  commit=not no_commit, push=push, holder=holder_name())
     for update in updates:
         for f in update.applied.action.files:
             click.echo(f"✔ {f.path}:{f.line}  {f.old} -> {f.new}")
         sha, written = update.applied.commit, update.written
         if sha:
             click.echo(f"✔ committed {sha[:7]} ({len(written)} file{'s' * (len(written) != 1)})")
-        if update.attempts:
+        if update.attempts and sha:
             retried = (f" after {update.attempts - 1} rebase{'s' * (update.attempts > 2)}"
                        if update.attempts > 1 else "")
             click.echo(f"✔ pushed to branch {update.applied.action.push_branch}{retried}")
-        elif update.applied.status == "waiting":
+        elif update.applied.status == WAITING:
             click.echo(f"✗ {update.applied.summary}", err=True)
-    waiting = any(u.applied.status == "waiting" for u in updates)
+        elif push and update.applied.status == "skipped":
+            click.echo(f"• re-planned on the new head: {update.applied.summary}")
+    waiting = any(u.applied.status == WAITING for u in updates)
     return 1 if plan.errors or waiting else 0
 
 
@@ -279,8 +282,10 @@ def apply(ctx: click.Context, repo: Path, offline: bool, ssh_key: Path | None, w
     """Carry out the plan: commit and push every image update on a clone of its source.
 
     Decisions and actions are recorded; one gitward writes to a branch at a time (a lease in the
-    store). An HTTPS token for the source may be given in GITWARD_GIT_TOKEN (never stored).
-    Applying Kustomizations to a cluster is not built yet.
+    store): a commit whose branch another gitward is writing to is reported waiting and not
+    pushed (exit 1; a killed writer's lease frees within a minute). An HTTPS token for the
+    source may be given in GITWARD_GIT_TOKEN (never stored). Applying Kustomizations to a
+    cluster is not built yet.
 
     \b
     Example:
@@ -306,17 +311,18 @@ def apply(ctx: click.Context, repo: Path, offline: bool, ssh_key: Path | None, w
     else:
         _report_aside(planned.plan)
         echo_outcomes(outcomes, len(planned.plan.unknown))
-    return 1 if planned.plan.errors or any(o.status == "failed" for o in outcomes) else 0
+    unfinished = any(o.status in ("failed", WAITING) for o in outcomes)
+    return 1 if planned.plan.errors or unfinished else 0
 
 
 def echo_outcomes(outcomes: list[Applied], unknown: int = 0) -> bool:
     """One line per commit action and how it ended (and how many marked policies are unknown);
-    True when any failed."""
+    True when any failed or waits for another gitward writing to its branch (nothing pushed)."""
     if unknown:
         click.echo(("no actions; " if not outcomes else "") + unknown_note(unknown))
     elif not outcomes:
         click.echo("no actions: every marked value is current")
     for o in outcomes:
-        mark = {"done": "✔", "skipped": "•"}.get(o.status, "✗")
-        click.echo(f"{mark} {o.action.target}: {o.summary}", err=o.status == "failed")
-    return any(o.status == "failed" for o in outcomes)
+        mark = {"done": "✔", "skipped": "•", WAITING: "◎"}.get(o.status, "✗")
+        click.echo(f"{mark} {o.action.target}: {o.summary}", err=o.status in ("failed", WAITING))
+    return any(o.status in ("failed", WAITING) for o in outcomes)

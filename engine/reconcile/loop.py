@@ -404,12 +404,14 @@ class Controller:
         applied = apply_commits(self.store, self.rules, for_automation(planned, automation.key.ref),
                                 now, workdir=self.access.workdir,
                                 ssh_command=self.access.ssh_command, token=self.access.token,
-                                holder=self.access.holder, read_secret=self.access.read_secret)
+                                holder=self.access.holder, read_secret=self.access.read_secret,
+                                clock=self.clock, log=self.log)
         for pushed in applied:
             if pushed.status == "done" and pushed.commit:
                 self.alert(update_event(pushed.action, pushed.commit, self.clock()))
         ran = run_summary(applied, unknown)
-        return Result(Outcome.FAILED if ran.failed else Outcome.OK, ran.revision, ran.message)
+        outcome = Outcome.FAILED if ran.failed else Outcome.HELD if ran.waiting else Outcome.OK
+        return Result(outcome, ran.revision, ran.message)
 
     def _kustomization(self, ks: Kustomization) -> Result:
         assert self.access.cluster is not None  # entries() schedules none without a cluster

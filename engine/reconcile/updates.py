@@ -13,10 +13,17 @@ import uuid
 from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
-from engine.act.checkout import CheckoutError, commit_files, push_branch
+from engine.act.checkout import (
+    CheckoutError,
+    RebaseConflict,
+    commit_files,
+    drop_commit,
+    push_branch,
+    pushed_commit,
+)
 from engine.act.git import CommitRequest, CommitStatus, GitTarget, commit_and_push
 from engine.act.signing import SigningError, keyring
 from engine.evaluate.decision import GATED, ScanFacts, decide, gated
@@ -43,14 +50,16 @@ from engine.model import (
 )
 from engine.observe.git import SourceError
 from engine.observe.transport import SecretError, SecretReader
+from engine.reconcile.heartbeat import LEASE_TTL, hold_renewed
 from engine.reconcile.imagefacts import RegistryAccess, gather_images
-from engine.reconcile.images import record_decision
+from engine.reconcile.images import Clock, record_decision, utcnow
 from engine.reconcile.pushsettings import PushSettingsError, push_settings
 from engine.reconcile.repo import checkout_lints, read_marked_files, unique
 from engine.store import queries
 from engine.store.actions import finish_action, finish_interrupted, start_action
 from engine.store.db import Store
-from engine.store.leases import LeaseHeld, git_lease_name, hold_lease
+from engine.reconcile.telemetry import RunLog
+from engine.store.leases import LeaseHeld, git_lease_name
 
 
 @dataclass(frozen=True)
@@ -257,15 +266,16 @@ class Applied:
     commit: str | None = None
 
 
-LEASE_TTL = timedelta(minutes=10)
-
 COMMIT_PUSHED = "CommitPushed"
+WAITING = "waiting"
+"""An `Applied` status: another gitward holds the branch's lease, nothing was pushed."""
 PUSH_FAILED = "PushFailed"
 
 
 def apply_commits(store: Store, rules: RuleSet, planned: RepoPlan, now: datetime, *, workdir: Path, ssh_command: str | None, token: str | None,
                   holder: str, plan_id: str | None = None,
-                  read_secret: SecretReader | None = None) -> list[Applied]:
+                  read_secret: SecretReader | None = None, clock: Clock = utcnow,
+                  log: RunLog | None = None) -> list[Applied]:
     """Carry out every commit action on a fresh clone of its source, one writer per branch.
 
     Each action is recorded in `actions` (planned, then done/failed/skipped) under `plan_id`
@@ -275,6 +285,11 @@ def apply_commits(store: Store, rules: RuleSet, planned: RepoPlan, now: datetime
     commit is signed, pushed with options and through a proxy as its automations and source ask
     (engine/reconcile/pushsettings.py; their Secrets are read with `read_secret`); an action
     whose Secrets cannot be read or whose key does not sign fails, never pushes unsigned.
+
+    The push holds its branch's lease, renewed (`hold_renewed`, with `clock` and `log`), so a
+    writer killed mid-push blocks the branch for `LEASE_TTL` at most. An action whose branch
+    another gitward is writing to is `waiting` (recorded as skipped, with the reason): nothing
+    was pushed, and the caller must not call that success.
     """
     plan_id = plan_id or uuid.uuid4().hex[:12]
     outcomes: list[Applied] = []
@@ -296,13 +311,14 @@ def apply_commits(store: Store, rules: RuleSet, planned: RepoPlan, now: datetime
                                      https_token=token, proxy=settings.proxy),
                     author=action.author, message=action.message, date=now, signer=signer,
                     push_options=settings.push_options, refspec=settings.refspec)
-                with hold_lease(store, git_lease_name(action.url, action.push_branch), holder,
-                                LEASE_TTL, now):
+                with hold_renewed(store, git_lease_name(action.url, action.push_branch), holder,
+                                  clock, log):
                     finish_interrupted(store, action.target, before=now - LEASE_TTL, now=now)
                     result = commit_and_push(request, edit, workdir=workdir)
         except LeaseHeld as err:
-            finish_action(store, action_id, status="skipped", now=now, error=str(err))
-            outcomes.append(Applied(action, "skipped", str(err)))
+            waiting = f"waiting, not pushed: {err}"
+            finish_action(store, action_id, status="skipped", now=now, error=waiting)
+            outcomes.append(Applied(action, WAITING, waiting))
             continue
         except (SecretError, SigningError, PushSettingsError, SourceError) as err:
             finish_action(store, action_id, status="failed", now=now, error=str(err))
@@ -331,13 +347,19 @@ class LocalUpdate:
     """Pushes tried (a rejected push is rebased and tried again); 0 when nothing was pushed."""
 
 
-def update_checkout(store: Store, planned: RepoPlan, root: Path, now: datetime, *,
-                    commit: bool, push: bool, holder: str,
+REPLANS = 3
+"""How many times `images update --push` re-plans on a new head after a conflicting push."""
+
+
+def update_checkout(store: Store, rules: RuleSet, planned: RepoPlan, root: Path, now: datetime,
+                    *, commit: bool, push: bool, holder: str,
                     plan_id: str | None = None) -> list[LocalUpdate]:
     """`images update`: write each commit action into the checkout at `root`, commit it, and
     push it, as `apply` and `run` do: the push holds the branch's lease, so it never races a
     `gitward run` pushing the same branch, and each commit is recorded in `actions` with its
-    event. A commit or push that fails is recorded, then raised (a CheckoutError)."""
+    event. A push that conflicts with someone's change to the same lines is re-planned on the
+    new head (`_push_replanning`). A commit or push that fails is recorded, then raised (a
+    CheckoutError)."""
     plan_id = plan_id or uuid.uuid4().hex[:12]
     done: list[LocalUpdate] = []
     for action in planned.plan.actions:
@@ -349,29 +371,62 @@ def update_checkout(store: Store, planned: RepoPlan, root: Path, now: datetime, 
                                  payload=action.to_json(), now=now)
         attempts = 0
         try:
-            sha = commit_files(root, list(written), action.author, action.message)
+            committed = commit_files(root, list(written), action.author, action.message)
+            sha: str | None = committed
             if push:
-                with hold_lease(store, git_lease_name(action.url, action.push_branch), holder,
-                                LEASE_TTL, now):
+                with hold_renewed(store, git_lease_name(action.url, action.push_branch), holder,
+                                  utcnow):
                     finish_interrupted(store, action.target, before=now - LEASE_TTL, now=now)
-                    attempts = push_branch(root, action.push_branch)
+                    sha, attempts, written = _push_replanning(root, rules, planned, action,
+                                                              now, committed, written)
         except LeaseHeld as err:
             waiting = f"committed locally, not pushed: {err}"
             finish_action(store, action_id, status="skipped", now=now, error=waiting)
-            done.append(LocalUpdate(Applied(action, "waiting", waiting, sha), written))
+            done.append(LocalUpdate(Applied(action, WAITING, waiting, sha), written))
             continue
         except CheckoutError as err:
             finish_action(store, action_id, status="failed", now=now, error=str(err))
             _commit_event(store, Applied(action, "failed", str(err)), now)
             raise
-        status, summary = ("done", f"pushed to {action.push_branch}") if push else (
-            "skipped", "committed locally, not pushed")
+        if push and sha is None:
+            status, summary = "skipped", (f"nothing left to push on {action.push_branch}'s new "
+                                          "head: someone pushed this update, or a gate now holds it")
+        else:
+            status, summary = ("done", f"pushed to {action.push_branch}") if push else (
+                "skipped", "committed locally, not pushed")
         finish_action(store, action_id, status=status, now=now,
                       payload={"commit": sha, "attempts": attempts, "forced": False})
         applied = Applied(action, status, summary, sha)
         _commit_event(store, applied, now)
         done.append(LocalUpdate(applied, written, attempts))
     return done
+
+
+def _push_replanning(root: Path, rules: RuleSet, planned: RepoPlan, action: CommitAction,
+                     now: datetime, sha: str, written: tuple[str, ...],
+                     ) -> tuple[str | None, int, tuple[str, ...]]:
+    """Push commit `sha`; when it conflicts with a change pushed meanwhile to the same lines (a
+    person's edit of a marked value), take it back, bring the checkout up to the new head and
+    plan the action again there with the same selections, as the executor does on a lost race,
+    up to `REPLANS` times. Returns the commit pushed (None when the new head already holds the
+    update, or a rebase dropped the commit as already there: nothing of ours pushed), the
+    pushes tried, and the files the commit changed."""
+    attempts = 0
+    for replan in range(REPLANS + 1):
+        try:
+            attempts += push_branch(root, action.push_branch)
+            return pushed_commit(root, action.message), attempts, written
+        except RebaseConflict:
+            if replan == REPLANS:
+                raise
+            attempts += 1
+        drop_commit(root, sha, action.push_branch)
+        files = read_marked_files(root, rules.marker_dialects)
+        written = tuple(write_changes(root, edits_for(rules, files, planned.selections, now, action)))
+        if not written:
+            return None, attempts, ()
+        sha = commit_files(root, list(written), action.author, action.message)
+    raise AssertionError("unreachable: the last re-plan's conflict is raised")
 
 
 def unknown_of(planned: RepoPlan, automation: ImageUpdate) -> list[UnknownPolicy]:
@@ -386,6 +441,8 @@ class RunSummary:
     failed: bool
     revision: str
     message: str
+    waiting: bool = False
+    """A commit waits for another gitward writing to its branch: not done, not failed."""
 
 
 def run_summary(applied: Sequence[Applied], unknown: Sequence[UnknownPolicy]) -> RunSummary:
@@ -396,7 +453,8 @@ def run_summary(applied: Sequence[Applied], unknown: Sequence[UnknownPolicy]) ->
         return RunSummary(False, "", f"no updates{unsure}")
     return RunSummary(any(a.status == "failed" for a in applied),
                       ",".join(a.commit for a in applied if a.commit),
-                      "; ".join(f"{a.action.target}: {a.summary}" for a in applied) + unsure)
+                      "; ".join(f"{a.action.target}: {a.summary}" for a in applied) + unsure,
+                      any(a.status == WAITING for a in applied))
 
 
 def _commit_event(store: Store, applied: Applied, now: datetime) -> None:

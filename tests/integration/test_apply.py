@@ -11,7 +11,8 @@ import pytest
 from engine.cli import main
 from engine.store.actions import INTERRUPTED, list_actions, start_action
 from engine.store.db import open_store, state_url
-from engine.store.leases import acquire_lease, git_lease_name
+from engine.reconcile.heartbeat import LEASE_TTL
+from engine.store.leases import acquire_lease, git_lease_name, list_leases
 from tests.integration.git_env import BareRepo, git, lock_ref_once, push_commit
 
 PODINFO = "cluster/apps/podinfo/deployment.yaml"
@@ -107,21 +108,54 @@ def test_an_action_a_killed_process_left_planned_is_finished_by_the_next_writer(
     assert bare.subjects("main") == ["Update podinfo image", "Initial commit"]
 
 
-def test_a_held_lease_skips_the_branch(homelab_remote: tuple[BareRepo, Path], tmp_path: Path,
-                                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_push_waiting_on_another_writer_is_reported_waiting_and_exits_1(
+        homelab_remote: tuple[BareRepo, Path], tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Another gitward holds the branch: nothing is pushed, so apply says the commit waits and
+    fails (exit 1), never `ok`; the action row says why."""
     bare, repo = homelab_remote
     state = str(tmp_path / "state.db")
     record_tags(capsys, state, repo, tmp_path)
     with open_store(state_url(state)) as store:
         assert acquire_lease(store, git_lease_name(bare.url, "main"), "other-host:1",
-                             timedelta(hours=1), datetime.now(UTC))
+                             LEASE_TTL, datetime.now(UTC))
+    code, out, err = run(capsys, "--state", state, "apply", "--repo", str(repo), "--offline",
+                         "--workdir", str(tmp_path / "cache"), "-o", "json")
+    assert code == 1
+    [action] = json.loads(out)["actions"]
+    assert action["status"] == "waiting"
+    assert "another gitward (other-host:1) is writing to" in action["summary"]
     code, out, err = run(capsys, "--state", state, "apply", "--repo", str(repo), "--offline",
                          "--workdir", str(tmp_path / "cache"))
-    assert code == 0
-    assert "another gitward (other-host:1) is writing to" in out
+    assert code == 1
+    assert "◎" in err and "waiting, not pushed: another gitward (other-host:1)" in err
     assert bare.subjects("main") == ["Initial commit"]
     with open_store(state_url(state)) as store:
-        assert [a.status for a in list_actions(store)] == ["skipped"]
+        rows = list_actions(store)
+    assert [a.status for a in rows] == ["skipped", "skipped"]
+    assert all((a.error or "").startswith("waiting, not pushed: ") for a in rows)
+
+
+def test_the_branch_lease_of_a_dead_writer_frees_after_a_minute(
+        homelab_remote: tuple[BareRepo, Path], tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A writer that died holding the branch (its lease taken `LEASE_TTL` ago and never renewed)
+    blocks nobody: the next apply takes the branch and pushes. A live writer renews its lease, so
+    a minute is all a dead one can block for."""
+    bare, repo = homelab_remote
+    state = str(tmp_path / "state.db")
+    record_tags(capsys, state, repo, tmp_path)
+    assert LEASE_TTL <= timedelta(seconds=60)
+    with open_store(state_url(state)) as store:
+        assert acquire_lease(store, git_lease_name(bare.url, "main"), "killed-host:1",
+                             LEASE_TTL, datetime.now(UTC) - LEASE_TTL)
+    code, out, err = run(capsys, "--state", state, "apply", "--repo", str(repo), "--offline",
+                         "--workdir", str(tmp_path / "cache"))
+    assert code == 0, err
+    assert bare.subjects("main") == ["Update podinfo image", "Initial commit"]
+    with open_store(state_url(state)) as store:
+        assert [a.status for a in list_actions(store)] == ["done"]
+        assert not list_leases(store)  # released after the push
 
 
 def test_reconcile_source_records_the_revision(homelab_remote: tuple[BareRepo, Path], tmp_path: Path,

@@ -186,6 +186,40 @@ def test_the_daemon_refuses_what_it_cannot_serve_and_a_stalled_daemon_times_out(
              tmp_path / "daemon0.log")
 
 
+def test_reconcile_notices_a_daemon_killed_while_it_waits(
+        bare_repo: BareRepo, tmp_path: Path,
+        daemon: Callable[..., subprocess.Popen[str]]) -> None:
+    """A daemon SIGKILLed after it was asked answers nothing: `gitward reconcile` sees its lease
+    run out (a minute at most) and says so, instead of waiting out its 5m `--timeout`."""
+    repo = hourly_source(tmp_path / "rules", demo=bare_repo.url)
+    state = str(tmp_path / "state.db")
+    process = daemon(repo, state)
+    log = tmp_path / "daemon0.log"
+    wait_for(lambda: any(line.get("object") == "flux-system/demo" for line in logged(log)),
+             "the first pass did not fetch the source", log)
+    process.send_signal(signal.SIGSTOP)  # asked, it must not answer before it is killed
+    asking = subprocess.Popen(gitward("--state", state, "reconcile", "source", "git", "demo",
+                                      "--repo", str(repo), "--timeout", "5m"),
+                              cwd=ROOT, env=environ(), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+
+    def asked() -> bool:
+        with open_store(state_url(state), readonly=True) as store:
+            return bool(pending_requests(store))
+    wait_for(asked, "gitward reconcile did not queue its request", log)
+    process.kill()
+    process.wait(timeout=60)
+    out, err = asking.communicate(timeout=240)  # the bound: less than its own 5m timeout
+
+    assert asking.returncode == 1, out + err
+    assert "gitward run stopped before answering" in err
+    assert "`gitward reconcile --direct` reconciles GitRepository flux-system/demo here" in err
+    assert "Traceback" not in err
+    with open_store(state_url(state), readonly=True) as store:
+        [queued] = pending_requests(store)  # kept for the next gitward run
+    assert queued.key == DEMO
+
+
 def test_direct_reconciles_here_even_with_a_daemon(
         bare_repo: BareRepo, tmp_path: Path,
         daemon: Callable[..., subprocess.Popen[str]]) -> None:

@@ -423,6 +423,33 @@ def test_the_cache_is_reused_and_a_broken_one_is_rebuilt(bare_repo: BareRepo, tm
     assert bare_repo.read("added.txt") == "added\n"
 
 
+def test_lock_files_a_killed_git_left_are_recovered(bare_repo: BareRepo, tmp_path: Path) -> None:
+    """A git killed mid-commit or mid-fetch leaves `index.lock`, `HEAD.lock`, `shallow.lock` and
+    ref locks behind; each would fail every later commit. The next one (under the branch's lease,
+    so no live git owns them) removes them and pushes."""
+    work = tmp_path / "work"
+    target = GitTarget(bare_repo.url, BRANCH)
+    assert run(target, Recorder(), work).status is CommitStatus.PUSHED
+    (cache,) = (work / "git").iterdir()
+    dot_git = cache / ".git"
+    left = [dot_git / "index.lock", dot_git / "HEAD.lock", dot_git / "shallow.lock",
+            dot_git / "refs" / "heads" / f"{BRANCH}.lock",
+            dot_git / "refs" / "remotes" / "origin" / f"{BRANCH}.lock"]
+    for lock in left:
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        lock.write_text("")
+
+    def add_file(worktree: Path) -> list[str]:
+        (worktree / "added.txt").write_text("added\n")
+        return ["added.txt"]
+
+    result = run(target, add_file, work)
+    assert result.status is CommitStatus.PUSHED, result.error
+    assert [*(work / "git").iterdir()] == [cache]  # recovered, not rebuilt
+    assert bare_repo.read("added.txt") == "added\n"
+    assert not [lock for lock in left if lock.exists()]
+
+
 class AuthRecorder(BaseHTTPRequestHandler):
     """A fake git HTTP server: records the Authorization header, then refuses with 403."""
 

@@ -92,6 +92,42 @@ def test_a_concurrent_push_is_rebased_onto_not_lost(bare_repo: BareRepo, tmp_pat
     assert subjects == ["Update podinfo image", "Someone else's change", "Initial commit"]
 
 
+@pytest.mark.parametrize("edited", ["podinfo:6.5.1  # {", "podinfo:6.7.0 # {"])
+def test_a_human_edit_of_the_same_marked_line_is_replanned_on_the_new_head(
+        bare_repo: BareRepo, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        edited: str) -> None:
+    """Someone pushed a change to the very line gitward rewrites: the rebase conflicts, so, as
+    `apply` does, gitward takes its commit back, plans again on the new head and pushes what the
+    policy still wants there (6.7.0 on a line re-spaced by hand), or nothing when the head
+    already holds it (set to 6.7.0 by hand)."""
+    work = clone(bare_repo.url, tmp_path / "work")
+    state = str(tmp_path / "state.db")
+    import_tags(capsys, state, work.path, tmp_path)
+    text = bare_repo.read(PODINFO)
+    assert "podinfo:6.5.1 # {" in text
+    push_commit(bare_repo.url, tmp_path / "other",
+                {PODINFO: text.replace("podinfo:6.5.1 # {", edited)}, "Edit podinfo by hand")
+    code, out, err = run(capsys, "--state", state, "images", "update", "--repo", str(work.path),
+                         "--offline", "--push")
+    assert code == 0, err
+    assert "hint:" not in out + err and "Traceback" not in err
+    subjects = [line.split("|", 1)[1] for line in log(bare_repo)]
+    with open_store(state_url(state)) as store:
+        [action] = list_actions(store)
+    if edited.startswith("podinfo:6.7.0"):
+        assert subjects == ["Edit podinfo by hand", "Initial commit"]
+        assert "• re-planned on the new head: nothing left to push on main's new head" in out
+        assert (action.status, action.payload["commit"]) == ("skipped", None)
+        assert bare_repo.read(PODINFO) == text.replace("podinfo:6.5.1 # {", edited)
+    else:
+        assert subjects == ["Update podinfo image", "Edit podinfo by hand", "Initial commit"]
+        assert "pushed to branch main after 1 rebase" in out
+        assert (action.status, action.payload["commit"]) == ("done", bare_repo.rev())
+        assert bare_repo.read(PODINFO) == text.replace("podinfo:6.5.1 # {", "podinfo:6.7.0  # {")
+    assert git("rev-parse", "HEAD", cwd=work.path).stdout.strip() == bare_repo.rev()
+    assert git("status", "--porcelain", cwd=work.path).stdout == ""
+
+
 def test_a_push_refused_at_the_remotes_ref_lock_is_retried(
         bare_repo: BareRepo, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Another push holding the branch's ref lock is the same race as a non-fast-forward."""

@@ -9,10 +9,14 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
+from engine.reconcile.heartbeat import LEASE_TTL
 from engine.store import queries
+from engine.store.actions import list_actions
 from engine.store.db import open_store, state_url
+from engine.store.leases import acquire_lease, git_lease_name
 from tests.conftest import ROOT
 from tests.integration.git_env import BareRepo
 
@@ -46,10 +50,9 @@ def source_rules(repo: Path, **urls: str) -> Path:
     return repo
 
 
-def test_once_fetches_the_source_and_pushes_the_image_update(
-        homelab_remote: tuple[BareRepo, Path], tmp_path: Path) -> None:
-    bare, repo = homelab_remote
-    initial = bare.rev("main")
+def decided_offline(repo: Path, tmp_path: Path) -> str:
+    """A store where podinfo's 6.7.0 is known newer than the 6.5.1 git deploys, and every
+    registry is suspended (out of reach): the automations decide on the ledger. Its URL."""
     state = str(tmp_path / "state.db")
     for day, listed in enumerate(("6.5.1\n", "6.5.1\n6.6.0\n6.7.0\n")):  # 6.7.0 is seen later
         tags = tmp_path / f"tags-{day}.txt"
@@ -61,6 +64,14 @@ def test_once_fetches_the_source_and_pushes_the_image_update(
         held = call("--state", state, "suspend", "image", "repository", "--all", "-n", namespace,
                     "--repo", str(repo))
         assert held.returncode == 0, held.stderr
+    return state
+
+
+def test_once_fetches_the_source_and_pushes_the_image_update(
+        homelab_remote: tuple[BareRepo, Path], tmp_path: Path) -> None:
+    bare, repo = homelab_remote
+    initial = bare.rev("main")
+    state = decided_offline(repo, tmp_path)
 
     done = call("--state", state, "run", "--repo", str(repo), "--once", "--log-format", "json",
                 "--workdir", str(tmp_path / "cache"))
@@ -94,6 +105,30 @@ def test_once_fetches_the_source_and_pushes_the_image_update(
     assert not any(line["kind"] == "ImageRepository" for line in lines)  # suspended
     [warning] = [line for line in lines if line["kind"] == "Kustomization"]
     assert warning["level"] == "warning" and "no cluster configured" in warning["msg"]
+
+
+def test_an_update_waiting_for_another_writer_of_its_branch_is_held_not_ok(
+        homelab_remote: tuple[BareRepo, Path], tmp_path: Path) -> None:
+    """Another gitward holds the branch's lease: nothing is pushed, and the run says the
+    automation waited (outcome=held, tried again next interval), never `ok`."""
+    bare, repo = homelab_remote
+    state = decided_offline(repo, tmp_path)
+    with open_store(state_url(state)) as store:
+        assert acquire_lease(store, git_lease_name(bare.url, "main"), "other-host:1", LEASE_TTL,
+                             datetime.now(UTC))
+
+    done = call("--state", state, "run", "--repo", str(repo), "--once", "--log-format", "json",
+                "--workdir", str(tmp_path / "cache"))
+
+    assert done.returncode == 0, done.stderr
+    [update] = [line for line in log_lines(done.stderr)
+                if line["kind"] == "ImageUpdateAutomation" and line.get("object") == "podinfo/podinfo"]
+    assert update["outcome"] == "held"
+    assert "waiting, not pushed: another gitward (other-host:1) is writing to" in update["msg"]
+    assert bare.subjects("main") == ["Initial commit"]
+    with open_store(state_url(state)) as store:
+        [action] = list_actions(store)
+    assert action.status == "skipped" and (action.error or "").startswith("waiting, not pushed")
 
 
 def test_a_failing_object_is_logged_and_the_others_still_reconcile(
