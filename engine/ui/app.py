@@ -1,0 +1,84 @@
+"""The UI as an ASGI application: routes to pages, templates and static files from the package.
+
+Starlette, Jinja2 and uvicorn (docs/ui.md says why): server-rendered HTML with its plots as
+SVG, one small script of our own, nothing fetched from elsewhere.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+import uvicorn
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup, escape
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from engine import __version__
+from engine.reconcile.repo import Loaded
+from engine.store.db import Store
+from engine.ui.guard import Guard
+from engine.ui.pages import find_policy, overview, policy_page
+
+HERE = Path(__file__).parent
+
+
+def when(value: datetime | None) -> Markup:
+    """A time as `<time>` in UTC; static/time.js shows it in the viewer's zone."""
+    if value is None:
+        return Markup("")
+    utc = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    utc = utc.astimezone(timezone.utc)
+    return Markup('<time datetime="{}">{}</time>').format(
+        utc.strftime("%Y-%m-%dT%H:%M:%SZ"), utc.strftime("%Y-%m-%d %H:%M UTC"))
+
+
+def _templates() -> Environment:
+    env = Environment(loader=FileSystemLoader(HERE / "templates"),
+                      autoescape=select_autoescape(default=True), trim_blocks=True,
+                      lstrip_blocks=True)
+    env.filters["when"] = when
+    env.globals["version"] = __version__
+    return env
+
+
+def make_app(loaded: Loaded, store: Store | None) -> Starlette:
+    """The pages over `loaded` rules and the (read-only) `store`; no security of its own:
+    `serve` wraps it in the Guard."""
+    env = _templates()
+
+    def render(name: str, status: int = 200, **context: object) -> HTMLResponse:
+        return HTMLResponse(env.get_template(name).render(**context), status_code=status)
+
+    def index(request: Request) -> Response:
+        return render("overview.html", title="Overview", page=overview(loaded, store))
+
+    def policy(request: Request) -> Response:
+        namespace, name = request.path_params["namespace"], request.path_params["name"]
+        found = find_policy(loaded, namespace, name)
+        if found is None:
+            return render("missing.html", 404, title="Not found",
+                          what=f"ImagePolicy {namespace}/{name}")
+        verdict = request.query_params.get("verdict", "")
+        return render("policy.html", title=f"ImagePolicy {namespace}/{name}",
+                      page=policy_page(store, found, verdict), verdict=verdict)
+
+    def missing(request: Request, exc: Exception) -> Response:
+        return render("missing.html", 404, title="Not found", what=escape(request.url.path))
+
+    return Starlette(routes=[
+        Route("/", index),
+        Route("/policy/{namespace}/{name}", policy),
+        Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
+    ], exception_handlers={404: missing})
+
+
+def serve(loaded: Loaded, store: Store | None, host: str, port: int, token: str | None) -> None:
+    """Serve the UI until Ctrl-C or SIGTERM."""
+    app = Guard(make_app(loaded, store), token)
+    uvicorn.run(app, host=host, port=port, log_level="warning", server_header=False,
+                proxy_headers=False)
