@@ -21,6 +21,7 @@ from starlette.staticfiles import StaticFiles
 from engine import __version__
 from engine.reconcile.repo import Loaded
 from engine.store.db import Store
+from engine.store.status import short_revision
 from engine.ui.guard import Guard
 from engine.ui.pages import find_policy, overview, policy_page
 
@@ -42,6 +43,7 @@ def _templates() -> Environment:
                       autoescape=select_autoescape(default=True), trim_blocks=True,
                       lstrip_blocks=True)
     env.filters["when"] = when
+    env.filters["short"] = short_revision
     env.globals["version"] = __version__
     return env
 

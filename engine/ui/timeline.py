@@ -65,7 +65,8 @@ class Timeline:
     ticks: tuple[Tick, ...]
     axis_y: float
     hidden: int
-    """Tags left out to keep the plot readable (older, never selected)."""
+    """Tags left out to keep the plot readable (older, never selected); excluded tags (the
+    repository's exclusionList) are never drawn."""
 
 
 def _stamp(when: datetime) -> str:
@@ -76,7 +77,7 @@ def timeline(tags: Sequence[RegistryTag], decisions: Sequence[Decision]) -> Time
     """The plot of a repository's `tags` and a policy's `decisions` (any order)."""
     chronological = sorted(decisions, key=lambda d: (d.decided_at, d.id or 0))
     chosen = {d.selected_tag for d in chronological if d.selected_tag and not is_gate(d)}
-    ordered = sorted(tags, key=lambda t: (t.first_seen, t.tag))
+    ordered = sorted((t for t in tags if not t.excluded), key=lambda t: (t.first_seen, t.tag))
     kept = list(ordered[-MAX_ROWS:])
     kept += [t for t in ordered[:-MAX_ROWS] if t.tag in chosen]
     kept.sort(key=lambda t: (t.first_seen, t.tag))
