@@ -11,7 +11,7 @@ from pathlib import Path
 
 import uvicorn
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from markupsafe import Markup, escape
+from markupsafe import Markup
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
@@ -20,10 +20,12 @@ from starlette.staticfiles import StaticFiles
 
 from engine import __version__
 from engine.reconcile.repo import Loaded
+from engine.redact import scrub
 from engine.store.db import Store
 from engine.store.status import short_revision
 from engine.ui.guard import Guard
-from engine.ui.pages import find_policy, overview, policy_page
+from engine.model import ImagePolicy, ImageRepository
+from engine.ui.pages import find_rule, overview, policy_page, repository_page
 
 HERE = Path(__file__).parent
 
@@ -44,6 +46,7 @@ def _templates() -> Environment:
                       lstrip_blocks=True)
     env.filters["when"] = when
     env.filters["short"] = short_revision
+    env.filters["scrub"] = scrub
     env.globals["version"] = __version__
     return env
 
@@ -60,23 +63,29 @@ def make_app(loaded: Loaded, store: Store | None) -> Starlette:
         return render("overview.html", title="Overview", page=overview(loaded, store))
 
     def policy(request: Request) -> Response:
-        namespace, name = request.path_params["namespace"], request.path_params["name"]
-        found = find_policy(loaded, namespace, name)
-        if found is None:
-            return render("missing.html", 404, title="Not found",
-                          what=f"ImagePolicy {namespace}/{name}")
+        found = find_rule(loaded, ImagePolicy.KIND, **request.path_params)
+        if not isinstance(found, ImagePolicy):
+            return not_found(request)
         verdict = request.query_params.get("verdict", "")
-        return render("policy.html", title=f"ImagePolicy {namespace}/{name}",
+        return render("policy.html", title=f"ImagePolicy {found.key.ref}",
                       page=policy_page(store, found, verdict), verdict=verdict)
 
-    def missing(request: Request, exc: Exception) -> Response:
-        return render("missing.html", 404, title="Not found", what=escape(request.url.path))
+    def repository(request: Request) -> Response:
+        found = find_rule(loaded, ImageRepository.KIND, **request.path_params)
+        if not isinstance(found, ImageRepository):
+            return not_found(request)
+        return render("repository.html", title=f"ImageRepository {found.key.ref}",
+                      page=repository_page(loaded, store, found))
+
+    def not_found(request: Request, exc: Exception | None = None) -> Response:
+        return render("missing.html", 404, title="Not found", what=request.url.path)
 
     return Starlette(routes=[
         Route("/", index),
         Route("/policy/{namespace}/{name}", policy),
+        Route("/repository/{namespace}/{name}", repository),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
-    ], exception_handlers={404: missing})
+    ], exception_handlers={404: not_found})
 
 
 def serve(loaded: Loaded, store: Store | None, host: str, port: int, token: str | None) -> None:

@@ -12,7 +12,16 @@ from dataclasses import dataclass
 
 from engine.evaluate.explain import Explanation, explain, explained, is_gate
 from engine.evaluate.decision import GATED
-from engine.model import Decision, ImagePolicy, RegistryTag, Rule, TagVerdict
+from engine.model import (
+    Decision,
+    ImagePolicy,
+    ImageRepository,
+    ImageScan,
+    ObjectKey,
+    RegistryTag,
+    Rule,
+    TagVerdict,
+)
 from engine.reconcile.repo import Loaded
 from engine.redact import public_url, scrub
 from engine.store import queries
@@ -53,6 +62,24 @@ class Overview:
 
 
 @dataclass(frozen=True)
+class LedgerRow:
+    """A tag of the repository's ledger, with what each policy's latest decision made of it."""
+
+    tag: RegistryTag
+    verdicts: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RepositoryPage:
+    repository: ImageRepository
+    status: ObjectStatus
+    image: str
+    policies: tuple[ImagePolicy, ...]
+    ledger: tuple[LedgerRow, ...]
+    scans: tuple[ImageScan, ...]
+
+
+@dataclass(frozen=True)
 class PolicyPage:
     policy: ImagePolicy
     status: ObjectStatus
@@ -66,6 +93,10 @@ class PolicyPage:
 
 def policy_link(policy: ImagePolicy) -> str:
     return f"/policy/{policy.namespace}/{policy.name}"
+
+
+def repository_link(repository: ImageRepository) -> str:
+    return f"/repository/{repository.namespace}/{repository.name}"
 
 
 def _status(store: Store | None, rule: Rule) -> ObjectStatus:
@@ -95,8 +126,8 @@ def overview(loaded: Loaded, store: Store | None) -> Overview:
         sources += [Row(_status(store, s), detail=public_url(s.url)) for s in rules.sources]
         sources += [Row(_status(store, s), detail=public_url(s.url)) for s in rules.oci_sources]
         kustomizations += [Row(_status(store, k)) for k in rules.kustomizations]
-        repositories += [Row(_status(store, r), detail=public_url(r.image))
-                         for r in rules.image_repositories]
+        repositories += [Row(_status(store, r), detail=public_url(r.image),
+                             link=repository_link(r)) for r in rules.image_repositories]
         policies += [_policy_row(store, p) for p in rules.image_policies]
         updates += [Row(_status(store, u)) for u in rules.image_updates]
     sections = (Section("Sources", tuple(sources)), Section("Kustomizations", tuple(kustomizations)),
@@ -108,12 +139,35 @@ def overview(loaded: Loaded, store: Store | None) -> Overview:
                     skipped, store.display_url if store is not None else "no state store")
 
 
-def find_policy(loaded: Loaded, namespace: str, name: str) -> ImagePolicy | None:
+def find_rule(loaded: Loaded, kind: str, namespace: str, name: str) -> Rule | None:
+    """The object of `kind` (its Flux kind) and name in whichever cluster holds it."""
+    key = ObjectKey(kind, namespace, name)
     for cluster in loaded.clusters:
-        for policy in cluster.rules.image_policies:
-            if (policy.namespace, policy.name) == (namespace, name):
-                return policy
+        found = cluster.rules.get(key)
+        if found is not None:
+            return found
     return None
+
+
+def repository_page(loaded: Loaded, store: Store | None,
+                    repository: ImageRepository) -> RepositoryPage:
+    """The repository's ledger (every tag, gone and excluded ones too) beside each policy's
+    latest verdict on it, and its recent scans."""
+    policies = tuple(p for c in loaded.clusters for p in c.rules.image_policies
+                     if p.repository_key == repository.key)
+    ledger: tuple[RegistryTag, ...] = ()
+    scans: tuple[ImageScan, ...] = ()
+    decided: dict[str, Decision] = {}
+    if store is not None:
+        ledger = queries.tags(store, repository.key.ref, include_gone=True)
+        scans = queries.scans(store, repository.key.ref)
+        decided = queries.evaluated_by_policy(store, repository.key.ref)
+    verdicts = [{t.tag: t.verdict for t in decided[p.key.ref].trace} if p.key.ref in decided
+                else {} for p in policies]
+    rows = tuple(LedgerRow(t, tuple(v.get(t.tag, "") for v in verdicts))
+                 for t in sorted(ledger, key=lambda t: (t.first_seen, t.tag), reverse=True))
+    return RepositoryPage(repository, _status(store, repository), public_url(repository.image),
+                          policies, rows, scans)
 
 
 def policy_page(store: Store | None, policy: ImagePolicy, verdict: str = "") -> PolicyPage:

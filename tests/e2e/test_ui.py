@@ -30,6 +30,7 @@ from engine.reconcile.images import decide_policy, record_tags
 from engine.reconcile.repo import RepoSpec, load_repository
 from engine.reconcile.updates import plan_checkout
 from engine.store.db import open_store, state_url
+from engine.store.queries import record_image_scan
 from tests.conftest import EXAMPLES, ROOT, require
 from tests.e2e.test_rollback_replay import DEPLOYED, daily_builds
 from tests.integration.processes import stop_process
@@ -38,6 +39,7 @@ SHOTS = ROOT / "test-output" / "ui"
 CHROMIUM = shutil.which("chromium")
 DRIVER = shutil.which("chromedriver")
 WIDTHS = (1280, 390)
+OUTAGE = "GET https://robot:hunter2@ghcr.io/v2/t-eckert/field-theories/bluesync/tags/list: 503"
 
 
 def free_port() -> int:
@@ -116,6 +118,14 @@ def visit(driver: Any, url: str, shot: str) -> str:
     return texts[0]
 
 
+def follow(driver: Any, selector: str, url: str) -> None:
+    """Click the element and wait until the browser has gone to `url` (a click does not wait)."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.find_element("css selector", selector).click()
+    WebDriverWait(driver, 30).until(lambda d: d.current_url == url)
+
+
 def failed_requests(entries: list[dict[str, Any]]) -> list[str]:
     """Requests that failed or got a 4xx/5xx answer, from Chromium's network log."""
     failed = []
@@ -142,8 +152,7 @@ def test_overview_and_policy_pages_of_the_example_store(browser: Any, tmp_path: 
         assert times and all(t.get_attribute("title").endswith("UTC") for t in times), \
             "static/time.js did not show times in the viewer's zone with UTC on hover"
 
-        browser.find_element("link text", "ledger/ledger").click()
-        assert browser.current_url == base + "/policy/ledger/ledger"
+        follow(browser, "a[href='/policy/ledger/ledger']", base + "/policy/ledger/ledger")
         text = visit(browser, base + "/policy/ledger/ledger", "policy-ledger")
         assert "Selected 20251105-1650-sha-8b9c0d1 (value 20251105-1650); unchanged." in text
         assert "Runner-up 20251105-1020-sha-7a8b9c0" in text
@@ -151,10 +160,17 @@ def test_overview_and_policy_pages_of_the_example_store(browser: Any, tmp_path: 
         assert len(browser.find_elements("css selector", "svg circle.pick")) == 3
 
         browser.find_element("css selector", "#verdict option[value=filtered]").click()
-        browser.find_element("css selector", "form.filter button").click()
-        assert browser.current_url == base + "/policy/ledger/ledger?verdict=filtered"
+        follow(browser, "form.filter button", base + "/policy/ledger/ledger?verdict=filtered")
         rows = browser.find_elements("css selector", "section[aria-labelledby=trace] tbody tr")
         assert [r.text.split()[0] for r in rows] == ["latest"]
+
+        follow(browser, "a[href='/repository/ledger/ledger']", base + "/repository/ledger/ledger")
+        text = visit(browser, browser.current_url, "repository-ledger")
+        assert "ledger/ledger" in text and "✓ ok" in text
+        ledger = {r.text.split()[0]: r.text for r in
+                  browser.find_elements("css selector", "section[aria-labelledby=ledger] tbody tr")}
+        assert "selected" in ledger["20251105-1650-sha-8b9c0d1"]
+        assert "filtered" in ledger["latest"] and "excluded" in ledger["sha-1a2b3c4"]
 
 
 def replay_by_day(state: Path, repo: Path, days: list[list[str]]) -> list[str]:
@@ -172,6 +188,9 @@ def replay_by_day(state: Path, repo: Path, days: list[list[str]]) -> list[str]:
             record_tags(store, repository, [t for b in pushed for t in (b, "sha-" + b[-7:])],
                         started_at=evening, finished_at=evening)
             decide_policy(store, rules, policy, now=evening, deployed=DEPLOYED)
+            if day == date(2025, 12, 24):
+                record_image_scan(store, repository.key.ref, [], started_at=evening + timedelta(hours=1),
+                                  finished_at=evening + timedelta(hours=1), error=OUTAGE)
         planned = plan_checkout(repo, rules, store, evening + timedelta(hours=1), record=True)
     assert [(g.gate, g.current, g.proposed) for g in planned.warned] == [
         (Gate.ROLLBACK, DEPLOYED, pushed[0])]
@@ -211,6 +230,21 @@ def test_the_users_rollback_shows_the_lint_the_hold_and_the_timeline(
                 for b in browser.find_elements("css selector", "svg line.tag")}
         assert bars[DEPLOYED].startswith(f"{DEPLOYED}: first seen 2026-01-17 23:00 UTC")
         assert bars[oldest].startswith(f"{oldest}: first seen 2025-11-03 23:00 UTC")
+
+        follow(browser, "a[href='/repository/field-theories/bluesync']",
+               base + "/repository/field-theories/bluesync")
+        text = visit(browser, browser.current_url, "repository-rollback")
+        assert "✗ failed" in text and "GET https://ghcr.io/v2/t-eckert/field-theories" in text
+        assert "hunter2" not in browser.page_source and "robot" not in browser.page_source
+        rows = [r.text for r in
+                browser.find_elements("css selector", "section[aria-labelledby=ledger] tbody tr")]
+        ledger = {r.split()[0]: r for r in rows}
+        assert "listed" in ledger[DEPLOYED] and "selected" in ledger[oldest]
+        assert "excluded" in ledger[f"sha-{DEPLOYED[-7:]}"]
+        seen = [t.get_attribute("datetime") for t in browser.find_elements(
+            "css selector", "section[aria-labelledby=ledger] tbody td:nth-child(2) time")]
+        assert (seen[0], seen[-1]) == ("2026-01-17T23:00:00Z", "2025-11-03T23:00:00Z")
+        assert seen == sorted(seen, reverse=True), "newest first"
 
 
 def title_of(element: Any) -> str:
