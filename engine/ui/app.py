@@ -25,7 +25,7 @@ from engine.store.db import Store
 from engine.store.status import short_revision
 from engine.ui.guard import Guard
 from engine.model import ImagePolicy, ImageRepository
-from engine.ui.pages import find_rule, overview, policy_page, repository_page
+from engine.ui.pages import events_page, find_rule, overview, policy_page, repository_page
 
 HERE = Path(__file__).parent
 
@@ -77,6 +77,12 @@ def make_app(loaded: Loaded, store: Store | None) -> Starlette:
         return render("repository.html", title=f"ImageRepository {found.key.ref}",
                       page=repository_page(loaded, store, found))
 
+    def events(request: Request) -> Response:
+        query = request.query_params
+        chosen = {k: query.get(k, "") for k in ("kind", "name", "severity")}
+        return render("events.html", title="Events", chosen=chosen,
+                      page=events_page(loaded, store, **chosen))
+
     def not_found(request: Request, exc: Exception | None = None) -> Response:
         return render("missing.html", 404, title="Not found", what=request.url.path)
 
@@ -84,6 +90,7 @@ def make_app(loaded: Loaded, store: Store | None) -> Starlette:
         Route("/", index),
         Route("/policy/{namespace}/{name}", policy),
         Route("/repository/{namespace}/{name}", repository),
+        Route("/events", events),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ], exception_handlers={404: not_found})
 

@@ -8,7 +8,7 @@ explain`), so the page and the terminal never disagree.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from engine.evaluate.explain import Explanation, explain, explained, is_gate
 from engine.evaluate.decision import GATED
@@ -80,6 +80,16 @@ class RepositoryPage:
 
 
 @dataclass(frozen=True)
+class EventsPage:
+    events: tuple[queries.Event, ...]
+    """Newest first, messages scrubbed of credentials."""
+    kinds: tuple[str, ...]
+    severities: tuple[str, ...]
+    scanned: int
+    """How many of the most recent events (of the object, when one is named) were read."""
+
+
+@dataclass(frozen=True)
 class PolicyPage:
     policy: ImagePolicy
     status: ObjectStatus
@@ -101,7 +111,7 @@ def repository_link(repository: ImageRepository) -> str:
 
 def _status(store: Store | None, rule: Rule) -> ObjectStatus:
     status = object_status(store, rule)
-    return ObjectStatus(**{**status.__dict__, "message": scrub(status.message)})
+    return replace(status, message=scrub(status.message))
 
 
 def _policy_row(store: Store | None, policy: ImagePolicy) -> Row:
@@ -186,3 +196,19 @@ def policy_page(store: Store | None, policy: ImagePolicy, verdict: str = "") -> 
     shown = tuple(t for t in trace if not verdict or t.verdict == verdict)
     plot = timeline(tags, tuple(d for d in history if d.selected_tag or is_gate(d)))
     return PolicyPage(policy, status, words, decision, shown, verdicts, plot)
+
+
+EVENTS = 500
+"""Events read for the events page: the most recent ones, then filtered by severity."""
+
+
+def events_page(loaded: Loaded, store: Store | None, kind: str = "", name: str = "",
+                severity: str = "") -> EventsPage:
+    """The most recent events, of one object kind (and name) when given, of one severity when
+    given, newest first."""
+    kinds = tuple(sorted({r.KIND for c in loaded.clusters for r in c.rules.all()}))
+    read = queries.list_events(store, object_kind=kind or None, object_name=name or None,
+                               limit=EVENTS) if store is not None else ()
+    shown = tuple(replace(e, message=scrub(e.message)) for e in reversed(read)
+                  if not severity or e.severity == severity)
+    return EventsPage(shown, kinds, tuple(queries.EventSeverity), len(read))

@@ -172,6 +172,17 @@ def test_overview_and_policy_pages_of_the_example_store(browser: Any, tmp_path: 
         assert "selected" in ledger["20251105-1650-sha-8b9c0d1"]
         assert "filtered" in ledger["latest"] and "excluded" in ledger["sha-1a2b3c4"]
 
+        follow(browser, "nav a[href='/events']", base + "/events")
+        text = visit(browser, base + "/events", "events")
+        assert "CommitPushed" in text and "NewSelection" in text
+        browser.find_element("css selector", "#kind option[value=ImagePolicy]").click()
+        browser.find_element("css selector", "#name").send_keys("ledger/ledger")
+        follow(browser, "form.filter button",
+               base + "/events?kind=ImagePolicy&name=ledger%2Fledger&severity=")
+        rows = [r.text for r in browser.find_elements("css selector", "tbody tr")]
+        assert len(rows) == 3 and all("ImagePolicy ledger/ledger" in r for r in rows), rows
+        assert "selected 20251105-1650-sha-8b9c0d1 (was 20251104-0805-sha-6f7a8b9)" in rows[0]
+
 
 def replay_by_day(state: Path, repo: Path, days: list[list[str]]) -> list[str]:
     """The incident as `gitward run` would have recorded it: each evening one scan listing
@@ -241,6 +252,12 @@ def test_the_users_rollback_shows_the_lint_the_hold_and_the_timeline(
         ledger = {r.split()[0]: r for r in rows}
         assert "listed" in ledger[DEPLOYED] and "selected" in ledger[oldest]
         assert "excluded" in ledger[f"sha-{DEPLOYED[-7:]}"]
+        text = visit(browser, base + "/events?severity=warning", "events-rollback")
+        warnings = [r.text for r in browser.find_elements("css selector", "tbody tr")]
+        assert all("⚠ warning" in w for w in warnings)
+        [held] = [w for w in warnings if "UpdateHeld" in w]
+        assert f"{DEPLOYED} -> {oldest} held" in held
+        browser.get(base + "/repository/field-theories/bluesync")
         seen = [t.get_attribute("datetime") for t in browser.find_elements(
             "css selector", "section[aria-labelledby=ledger] tbody td:nth-child(2) time")]
         assert (seen[0], seen[-1]) == ("2026-01-17T23:00:00Z", "2025-11-03T23:00:00Z")
