@@ -114,6 +114,10 @@ def visit(driver: Any, url: str, shot: str) -> str:
         sideways = driver.execute_script(
             "return document.documentElement.scrollWidth > window.innerWidth")
         assert not sideways, f"{url} at {width}px scrolls sideways (only tables and plots may)"
+        cards = driver.execute_script(
+            "return [...document.querySelectorAll('.scroll')].filter(s => "
+            "s.querySelector('table.objects') && s.scrollWidth > s.clientWidth + 1).length")
+        assert width > 600 or cards == 0, f"{url} at {width}px: a card is wider than the phone"
         texts.append(driver.find_element("tag name", "body").text)
     return texts[0]
 
