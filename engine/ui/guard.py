@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from http.cookies import SimpleCookie
 from ipaddress import ip_address
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, quote, unquote, urlencode
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -75,10 +75,10 @@ class Guard:
                     await _plain(send_with_headers, 401, "wrong token", _challenge())
                     return
                 rest = urlencode([(k, v) for k, v in query if k != "token"])
-                cookie = (f"{COOKIE}={given}; HttpOnly; SameSite=Strict; Path=/").encode()
+                cookie = f"{COOKIE}={quote(given, safe='')}; HttpOnly; SameSite=Strict; Path=/"
                 await _plain(send_with_headers, 303, "signed in",
                              [(b"location", (scope["path"] + (f"?{rest}" if rest else "")).encode()),
-                              (b"set-cookie", cookie)])
+                              (b"set-cookie", cookie.encode())])
                 return
             if not self._matches(_presented(scope)):
                 await _plain(send_with_headers, 401,
@@ -102,7 +102,7 @@ def _presented(scope: Scope) -> bytes:
             jar: SimpleCookie = SimpleCookie()
             jar.load(value.decode("latin-1"))
             if COOKIE in jar:
-                return jar[COOKIE].value.encode()
+                return unquote(jar[COOKIE].value).encode()
     return b""
 
 

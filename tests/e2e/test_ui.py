@@ -276,25 +276,25 @@ def test_off_loopback_every_request_needs_the_token(tmp_path: Path) -> None:
     state = tmp_path / "state.db"
     shutil.copy(ROOT / "state.db.example", state)
     with serving(state, EXAMPLES / "homelab", addr="0.0.0.0",
-                 env={"GITWARD_UI_TOKEN": "s3cret-token"}) as base:
+                 env={"GITWARD_UI_TOKEN": "s3cret; token"}) as base:
         for path in ("/", "/policy/ledger/ledger", "/static/ui.css", "/nowhere"):
             assert httpx.get(base + path).status_code == 401, path
-            wrong = httpx.get(base + path, headers={"Authorization": "Bearer s3cret-tokeN"})
+            wrong = httpx.get(base + path, headers={"Authorization": "Bearer s3cret; tokeN"})
             assert wrong.status_code == 401 and wrong.headers["www-authenticate"].startswith("Bearer")
         assert httpx.get(base + "/?token=guess").status_code == 401
-        right = httpx.get(base + "/", headers={"Authorization": "Bearer s3cret-token"})
+        right = httpx.get(base + "/", headers={"Authorization": "Bearer s3cret; token"})
         assert right.status_code == 200 and "ledger/ledger" in right.text
-        assert "s3cret-token" not in right.text
+        assert "s3cret; token" not in right.text
 
         with httpx.Client(base_url=base) as client:
-            signed = client.get("/policy/ledger/ledger?token=s3cret-token&verdict=lower")
+            signed = client.get("/policy/ledger/ledger?token=s3cret%3B%20token&verdict=lower")
             assert signed.status_code == 303
             assert signed.headers["location"] == "/policy/ledger/ledger?verdict=lower"
             assert "HttpOnly" in signed.headers["set-cookie"]
             page = client.get(signed.headers["location"])
             assert page.status_code == 200 and "Runner-up" in page.text
 
-        post = httpx.post(base + "/", headers={"Authorization": "Bearer s3cret-token"})
+        post = httpx.post(base + "/", headers={"Authorization": "Bearer s3cret; token"})
         assert post.status_code == 405 and post.headers["allow"] == "GET"
         assert "default-src 'self'" in right.headers["content-security-policy"]
         assert right.headers["x-content-type-options"] == "nosniff"
