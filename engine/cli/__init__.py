@@ -89,6 +89,10 @@ COMMANDS = {
         "Trace a cluster object back to git: the Kustomization whose inventory holds it, the "
         "revision that last applied it and when, and the GitRepository (URL without "
         "credentials) with its latest fetched revision."),
+    "ui": LazyCommand(
+        "engine.cli.ui:ui",
+        "Serve read-only web pages of the rules and the store: overview, image policies and "
+        "repositories, events."),
     "watch": LazyCommand(
         "engine.cli.watch:watch",
         "Watch a checkout and re-plan on every change to its rules or manifests."),

@@ -7,6 +7,7 @@ the same things, and a test can read them without a store.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from engine.evaluate.decision import GATED, REFUSED
@@ -53,6 +54,20 @@ def decision_lints(policy: ImagePolicy, selected: str | None,
                       "the whole policy on one non-numeric tag such as `latest`; gitward skips "
                       "such tags"))
     return lints
+
+
+def explained(recent: Sequence[Decision]) -> tuple[Decision | None, Decision | None]:
+    """The decision to explain among `recent` (newest first) and the gate that held it back:
+    a gate's record is not a decision, so the newest one that is not, with the gate when the
+    newest record of all is one."""
+    gate = recent[0] if recent and is_gate(recent[0]) else None
+    decision = next((d for d in recent if not is_gate(d)), None)
+    return decision, gate
+
+
+def is_gate(decision: Decision) -> bool:
+    """Whether the record is a gate holding an update back (its tag is the proposed one)."""
+    return (decision.error or "").startswith(GATED)
 
 
 def explain(policy: ImagePolicy, decision: Decision, gate: Decision | None = None) -> Explanation:

@@ -292,6 +292,14 @@ def latest_scan(store: Store, repository: str, *, status: ScanStatus | None = No
         return _scan(row) if row is not None else None
 
 
+def scans(store: Store, repository: str, *, limit: int = 50) -> tuple[ImageScan, ...]:
+    """The repository's most recent scans, newest first, failed ones with their error."""
+    query = (select(ImageScanRow).where(ImageScanRow.repository == repository)
+             .order_by(ImageScanRow.started_at.desc(), ImageScanRow.id.desc()).limit(limit))
+    with transaction(store, "read") as session:
+        return tuple(_scan(row) for row in session.scalars(query))
+
+
 def tags(store: Store, repository: str, *, include_gone: bool = False) -> tuple[RegistryTag, ...]:
     """The repository's tags sorted by name, excluded ones flagged; gone ones on request."""
     query = select(ImageTagRow).where(ImageTagRow.repository == repository)

@@ -74,6 +74,8 @@ def installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_wheel_carries_every_module_the_migrations_and_the_rules(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     engine = {f"engine/{p}" for p in source_files("engine", ("*.py", "*.lark", "py.typed"))}
+    engine |= {f"engine/ui/{p}" for p in source_files("engine/ui", ("templates/*", "static/*"))}
+    assert "engine/ui/templates/base.html" in engine and "engine/ui/static/ui.css" in engine
     migrations = {f"{IN_WHEEL}/migrations/{p}" for p in source_files("migrations", ("*.py", "*.mako"))}
     rules = {f"{IN_WHEEL}/rules/{p}" for p in source_files("rules", ("*.rules",))}
     assert f"{IN_WHEEL}/migrations/env.py" in migrations

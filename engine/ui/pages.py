@@ -1,0 +1,214 @@
+"""What each page shows, read from the rules and the store: readers only, never a write.
+
+Each function returns plain frozen data for one template; the words come from the same
+functions the CLI prints with (`object_status` for `gitward get`, `explain` for `gitward
+explain`), so the page and the terminal never disagree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from engine.evaluate.explain import Explanation, explain, explained, is_gate
+from engine.evaluate.decision import GATED
+from engine.model import (
+    Decision,
+    ImagePolicy,
+    ImageRepository,
+    ImageScan,
+    ObjectKey,
+    RegistryTag,
+    Rule,
+    TagVerdict,
+)
+from engine.reconcile.repo import Loaded
+from engine.redact import public_url, scrub
+from engine.store import queries
+from engine.store.db import Store
+from engine.store.status import ObjectStatus, object_status
+from engine.ui.timeline import Timeline, timeline
+
+RECENT = 20
+"""Decisions read to find the one to explain and the gate after it (as `gitward explain`)."""
+HISTORY = 500
+"""Decisions drawn on a policy's timeline, newest first."""
+
+
+@dataclass(frozen=True)
+class Row:
+    """One object on the overview: its status as `gitward get` says it, and what else matters."""
+
+    status: ObjectStatus
+    detail: str = ""
+    """A source's URL (credentials removed), a policy's repository."""
+    held: str = ""
+    lints: tuple[str, ...] = ()
+    link: str = ""
+
+
+@dataclass(frozen=True)
+class Section:
+    title: str
+    rows: tuple[Row, ...]
+
+
+@dataclass(frozen=True)
+class Overview:
+    sections: tuple[Section, ...]
+    suspensions: tuple[queries.Suspension, ...]
+    skipped: tuple[str, ...]
+    store: str
+
+
+@dataclass(frozen=True)
+class LedgerRow:
+    """A tag of the repository's ledger, with what each policy's latest decision made of it."""
+
+    tag: RegistryTag
+    verdicts: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RepositoryPage:
+    repository: ImageRepository
+    status: ObjectStatus
+    image: str
+    policies: tuple[ImagePolicy, ...]
+    ledger: tuple[LedgerRow, ...]
+    scans: tuple[ImageScan, ...]
+
+
+@dataclass(frozen=True)
+class EventsPage:
+    events: tuple[queries.Event, ...]
+    """Newest first, messages scrubbed of credentials."""
+    kinds: tuple[str, ...]
+    severities: tuple[str, ...]
+    scanned: int
+    """How many of the most recent events (of the object, when one is named) were read."""
+
+
+@dataclass(frozen=True)
+class PolicyPage:
+    policy: ImagePolicy
+    status: ObjectStatus
+    explanation: Explanation | None
+    decision: Decision | None
+    trace: tuple[TagVerdict, ...]
+    verdicts: tuple[str, ...]
+    """Every verdict in the latest decision's trace, for the filter."""
+    plot: Timeline
+
+
+def policy_link(policy: ImagePolicy) -> str:
+    return f"/policy/{policy.namespace}/{policy.name}"
+
+
+def repository_link(repository: ImageRepository) -> str:
+    return f"/repository/{repository.namespace}/{repository.name}"
+
+
+def _status(store: Store | None, rule: Rule) -> ObjectStatus:
+    status = object_status(store, rule)
+    return replace(status, message=scrub(status.message))
+
+
+def _policy_row(store: Store | None, policy: ImagePolicy) -> Row:
+    status = _status(store, policy)
+    decision, gate = explained(queries.decisions(store, policy.key.ref, limit=RECENT)) \
+        if store is not None else (None, None)
+    words = explain(policy, decision, gate) if decision is not None else None
+    return Row(status, detail=policy.repository_key.ref,
+               held=scrub(gate.error.removeprefix(GATED)) if gate and gate.error else "",
+               lints=words.lints if words else (), link=policy_link(policy))
+
+
+def overview(loaded: Loaded, store: Store | None) -> Overview:
+    """Every object of every cluster, by kind, with its state; what was skipped and why."""
+    sources: list[Row] = []
+    kustomizations: list[Row] = []
+    repositories: list[Row] = []
+    policies: list[Row] = []
+    updates: list[Row] = []
+    for cluster in loaded.clusters:
+        rules = cluster.rules
+        sources += [Row(_status(store, s), detail=public_url(s.url)) for s in rules.sources]
+        sources += [Row(_status(store, s), detail=public_url(s.url)) for s in rules.oci_sources]
+        kustomizations += [Row(_status(store, k)) for k in rules.kustomizations]
+        repositories += [Row(_status(store, r), detail=public_url(r.image),
+                             link=repository_link(r)) for r in rules.image_repositories]
+        policies += [_policy_row(store, p) for p in rules.image_policies]
+        updates += [Row(_status(store, u)) for u in rules.image_updates]
+    sections = (Section("Sources", tuple(sources)), Section("Kustomizations", tuple(kustomizations)),
+                Section("Image repositories", tuple(repositories)),
+                Section("Image policies", tuple(policies)),
+                Section("Image update automations", tuple(updates)))
+    skipped = tuple(scrub(f"{s.key.kind} {s.key.ref}: {s.reason}") for s in loaded.skipped)
+    return Overview(sections, queries.list_suspensions(store) if store is not None else (),
+                    skipped, store.display_url if store is not None else "no state store")
+
+
+def find_rule(loaded: Loaded, kind: str, namespace: str, name: str) -> Rule | None:
+    """The object of `kind` (its Flux kind) and name in whichever cluster holds it."""
+    key = ObjectKey(kind, namespace, name)
+    for cluster in loaded.clusters:
+        found = cluster.rules.get(key)
+        if found is not None:
+            return found
+    return None
+
+
+def repository_page(loaded: Loaded, store: Store | None,
+                    repository: ImageRepository) -> RepositoryPage:
+    """The repository's ledger (every tag, gone and excluded ones too) beside each policy's
+    latest verdict on it, and its recent scans."""
+    policies = tuple(p for c in loaded.clusters for p in c.rules.image_policies
+                     if p.repository_key == repository.key)
+    ledger: tuple[RegistryTag, ...] = ()
+    scans: tuple[ImageScan, ...] = ()
+    decided: dict[str, Decision] = {}
+    if store is not None:
+        ledger = queries.tags(store, repository.key.ref, include_gone=True)
+        scans = queries.scans(store, repository.key.ref)
+        decided = queries.evaluated_by_policy(store, repository.key.ref)
+    verdicts = [{t.tag: t.verdict for t in decided[p.key.ref].trace} if p.key.ref in decided
+                else {} for p in policies]
+    rows = tuple(LedgerRow(t, tuple(v.get(t.tag, "") for v in verdicts))
+                 for t in sorted(ledger, key=lambda t: (t.first_seen, t.tag), reverse=True))
+    return RepositoryPage(repository, _status(store, repository), public_url(repository.image),
+                          policies, rows, scans)
+
+
+def policy_page(store: Store | None, policy: ImagePolicy, verdict: str = "") -> PolicyPage:
+    """The explanation of the policy's last decision, its timeline, and the latest trace
+    (only the tags with `verdict`, when one is given)."""
+    status = _status(store, policy)
+    history: Sequence[Decision] = ()
+    tags: Sequence[RegistryTag] = ()
+    if store is not None:
+        history = queries.decisions(store, policy.key.ref, limit=HISTORY)
+        tags = queries.tags(store, policy.repository_key.ref, include_gone=True)
+    decision, gate = explained(history[:RECENT])
+    words = explain(policy, decision, gate) if decision is not None else None
+    trace = decision.trace if decision is not None else ()
+    verdicts = tuple(sorted({t.verdict for t in trace}))
+    shown = tuple(t for t in trace if not verdict or t.verdict == verdict)
+    plot = timeline(tags, tuple(d for d in history if d.selected_tag or is_gate(d)))
+    return PolicyPage(policy, status, words, decision, shown, verdicts, plot)
+
+
+EVENTS = 500
+"""Events read for the events page: the most recent ones, then filtered by severity."""
+
+
+def events_page(loaded: Loaded, store: Store | None, kind: str = "", name: str = "",
+                severity: str = "") -> EventsPage:
+    """The most recent events, of one object kind (and name) when given, of one severity when
+    given, newest first."""
+    kinds = tuple(sorted({r.KIND for c in loaded.clusters for r in c.rules.all()}))
+    read = queries.list_events(store, object_kind=kind or None, object_name=name or None,
+                               limit=EVENTS) if store is not None else ()
+    shown = tuple(replace(e, message=scrub(e.message)) for e in reversed(read)
+                  if not severity or e.severity == severity)
+    return EventsPage(shown, kinds, tuple(queries.EventSeverity), len(read))
