@@ -39,7 +39,7 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from itertools import chain
 from operator import itemgetter
-from typing import Collection, Iterable, Sequence, Union
+from typing import Collection, Iterable, Iterator, Sequence, Union
 
 from engine.evaluate.policies import (
     InvalidRange,
@@ -113,6 +113,13 @@ class Evaluation:
             TagVerdict(s.tag, Verdict.SELECTED if rank == 1 else Verdict.LOWER, s.value, rank, why)
             for rank, (s, why) in enumerate(zip(shown, reasons), start=1)
         ]
+
+    def trace_json(self) -> Iterator[dict[str, object]]:
+        """The trace as `to_json()` writes it, one line at a time (for an output that streams)."""
+        for verdict in self.top(len(self.ranked)):
+            yield verdict.to_json()
+        for tag, word, value, reason in sorted(chain.from_iterable(self.unranked)):
+            yield {"tag": tag, "verdict": str(word), "value": value, "rank": None, "reason": reason}
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Evaluation):
