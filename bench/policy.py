@@ -14,13 +14,17 @@ import io
 import pstats
 import random
 import re
+import subprocess
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 
 import re2
 
 from bench import BenchError, Result, interleaved, ready
+from bench.startup import ROOT, entry_point
 from engine.evaluate.policy import Evaluation, PolicyMemo, evaluate_policy
 from engine.model import (
     Direction,
@@ -282,6 +286,46 @@ def _check(policy: ImagePolicy, tags: Sequence[str], expected: str, floor: Floor
             f"{policy.name} selected {evaluation.selected!r} ({evaluation.error}), its floor "
             f"{floor(tags)!r}; expected {expected!r}"
         )
+
+
+IMAGES_TEST_SECONDS = 2.0
+IMAGES_TEST_RULES = f'image policy apps/app {{\n  repository app\n  select highest semver "{SEMVER_RANGE}"\n}}\n'
+IMAGES_TEST_FLOOR_NAME = "the venv's python reading the tag file and running the semver floor (whole process)"
+_FLOOR_PROGRAM = """
+import sys
+from bench.policy import floor_semver
+with open(sys.argv[1], encoding="utf-8") as f:
+    print(floor_semver(line.strip() for line in f))
+"""
+
+
+def run_images_test(size: int, runs: int, workdir: Path) -> Result:
+    """`gitward images test` on `size` tags, a whole process, against the floor in one."""
+    tag_set = make_tags(size)
+    tags = workdir / "images-test-tags.txt"
+    tags.write_text("\n".join(tag_set.tags) + "\n", encoding="utf-8")
+    rules = workdir / "images-test.rules"
+    rules.write_text(IMAGES_TEST_RULES, encoding="utf-8")
+    subject = [*entry_point(), "images", "test", "--policy", str(rules), "--tags", str(tags)]
+    floor = [sys.executable, "-c", _FLOOR_PROGRAM, str(tags)]
+    for argv, last in ((subject, f"selected: {tag_set.semver_winner}"), (floor, tag_set.semver_winner)):
+        done = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT)
+        if done.returncode != 0 or done.stdout.splitlines()[-1:] != [last]:
+            raise BenchError(f"{argv[2:4]} printed {done.stdout[-200:]!r} {done.stderr[-500:]!r}; expected {last!r}")
+    timing = interleaved(ready(partial(_quiet, subject)), ready(partial(_quiet, floor)), runs)
+    return Result(
+        name="images test (whole process)",
+        size=size,
+        unit="tags",
+        timing=timing,
+        goal=f"<{IMAGES_TEST_SECONDS:g}s",
+        met=timing.seconds < IMAGES_TEST_SECONDS,
+        baseline_name=IMAGES_TEST_FLOOR_NAME,
+    )
+
+
+def _quiet(argv: list[str]) -> None:
+    subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT, check=True)
 
 
 def profile(size: int, limit: int = 15) -> str:
