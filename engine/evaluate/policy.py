@@ -33,8 +33,10 @@ wants the selection and the counts does not pay for 100,000 TagVerdicts.
 from __future__ import annotations
 
 import difflib
+import gc
 import os
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from itertools import chain
@@ -72,6 +74,7 @@ _Outcome = Union[Line, Scored, str]
 _NOT_JUDGED = (Verdict.EXCLUDED, Verdict.FILTERED, Verdict.LOWER)
 """Unranked lines of tags the policy never judged (LOWER: collapsed into an equal value)."""
 
+_BULK_TAGS = 10_000  # from this many tags, `_bulk` pauses the cycle collector
 _MAX_CHUNKS = 16  # rescans add a chunk of lines each; past this many they are joined
 
 
@@ -205,7 +208,7 @@ class _Partition:
     extract); `line_counts` counts the lines by verdict.
     """
 
-    present: set[str]
+    present: dict[str, None]
     lines: tuple[list[Line], ...]
     admitted: list[Scored]
     standing: dict[str, str]
@@ -265,7 +268,7 @@ def evaluate_policy(
     """
     name = policy.key.ref
     repo_ref = repository.key.ref if repository else policy.repository_key.ref
-    present = set(tags)  # every step below is per tag or sorts what it needs
+    present = dict.fromkeys(tags)  # in input order: a sorted list is read in memory order
     patterns = tuple(repository.exclusion_list if repository else DEFAULT_EXCLUSION_LIST)
     key: _SpecKey = (policy.choice, policy.filter, patterns)
     steps = memo._compiled(key) if memo is not None else None
@@ -278,7 +281,8 @@ def evaluate_policy(
         error = f"no tags in the ledger for ImageRepository {repo_ref}"
         return _result(name, error, False, None, [], (), Counter())
     part = memo._part(key, steps) if memo is not None else _Part(steps)
-    made = (part.last and _extended(part, part.last, present)) or _partition(part, present)
+    with _bulk(len(present)):
+        made = (part.last and _extended(part, part.last, present)) or _partition(part, present)
     if not made.admitted:
         part.last = made
         error = _failure(steps, list(chain.from_iterable(made.lines)), repo_ref)
@@ -288,7 +292,25 @@ def evaluate_policy(
     return _result(name, None, False, steps.policy, ranked, made.lines, made.line_counts)
 
 
-def _partition(part: _Part, present: set[str]) -> _Partition:
+@contextmanager
+def _bulk(count: int) -> Iterator[None]:
+    """No automatic cycle collection while a large evaluation allocates its per-tag tuples.
+
+    They hold strings only, so they make no cycles; but each survives, and CPython's collector
+    would walk all of them again and again as they pile up (a third of a 100k-tag evaluation,
+    bench/policy.py). The collector's state is restored after, whatever it was.
+    """
+    if count < _BULK_TAGS or not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+def _partition(part: _Part, present: dict[str, None]) -> _Partition:
     """Every tag through the steps, reusing what `part` knows of a tag or a value."""
     lines: list[Line] = []
     admitted: list[Scored] = []
@@ -303,12 +325,12 @@ def _partition(part: _Part, present: set[str]) -> _Partition:
     return _Partition(present, (lines,), admitted, standing, Counter(map(itemgetter(1), lines)))
 
 
-def _extended(part: _Part, last: _Partition, present: set[str]) -> _Partition | None:
+def _extended(part: _Part, last: _Partition, present: dict[str, None]) -> _Partition | None:
     """`last` with the tags added since, when none is gone and no added value collides.
 
     Then only the added tags go through the steps; else None, and all of them do.
     """
-    added = present - last.present
+    added = present.keys() - last.present.keys()
     if len(present) != len(last.present) + len(added):
         return None  # a tag is gone
     if not added:
@@ -371,7 +393,7 @@ def _judge(part: _Part, values: list[tuple[str, str]], admitted: list[Scored], l
             lines.append((tag, judgement.verdict, value, judgement.reason))
 
 
-def _forget_gone(part: _Part, present: set[str]) -> None:
+def _forget_gone(part: _Part, present: dict[str, None]) -> None:
     """Keep the outcomes of the current tags only; judgements of values are made again."""
     kept = {tag: part.outcomes[tag] for tag in present if tag in part.outcomes}
     part.outcomes.clear()

@@ -91,6 +91,14 @@ class SemverPolicy:
                 return self._missed(version.is_prerelease, check.failures)
             key = version.sort_key
         prerelease = key[3] == 0
+        if len(self.key_groups) == 1:  # most ranges: no `||`, no lists to build
+            tests, allows_prerelease = self.key_groups[0]
+            for test, bound, fails in tests:
+                if not test(key, bound):
+                    return self._missed(prerelease, (fails,))
+            if prerelease and not allows_prerelease:
+                return self._missed(True, ("",))
+            return Judged(None, "", (key, 0))
         failures: list[str] = []
         for index, (tests, allows_prerelease) in enumerate(self.key_groups):
             failure = ""
