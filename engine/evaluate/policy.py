@@ -119,10 +119,10 @@ class Evaluation:
 
     def trace_json(self) -> Iterator[dict[str, object]]:
         """The trace as `to_json()` writes it, one line at a time (for an output that streams)."""
-        for verdict in self.top(len(self.ranked)):
-            yield verdict.to_json()
-        for tag, word, value, reason in sorted(chain.from_iterable(self.unranked)):
-            yield {"tag": tag, "verdict": str(word), "value": value, "rank": None, "reason": reason}
+        for line in self.top(len(self.ranked)):
+            yield line.to_json()
+        for tag, verdict, value, reason in sorted(chain.from_iterable(self.unranked)):
+            yield TagVerdict(tag, verdict, value, None, reason).to_json()
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Evaluation):
@@ -232,7 +232,7 @@ class PolicyMemo:
     Kept per policy spec (choice, filterTags, the repository's exclusion list), so a changed
     spec starts afresh; at most `max_specs` specs, the least recently used dropped first. Tags
     that left the repository are dropped once they outnumber the current ones. Mutable by
-    design: an evaluation fills it.
+    design: an evaluation fills it, so one memo serves one thread at a time.
     """
 
     def __init__(self, max_specs: int = 1024) -> None:
