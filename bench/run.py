@@ -40,7 +40,7 @@ def _plan(quick: bool, runs: int, workdir: Path) -> dict[str, Callable[[], list[
     files, marked = _marker_sizes(quick)
     namespaces, objects = _sync_sizes(quick)
     return {
-        "policy": lambda: policy.run(policy_size, runs),
+        "policy": lambda: [*policy.run(policy_size, runs), policy.run_images_test(policy_size, runs, workdir)],
         "scan": lambda: [scan.run_listing(scan_size, page, runs, workdir)],
         "store": lambda: scan.run_store(store_size, runs, workdir),
         "markers": lambda: markers.run(files, marked, runs, workdir),

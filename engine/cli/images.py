@@ -3,16 +3,17 @@ and marker updates (check, update, engine/cli/updates.py) are imported when they
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
 import click
 
 from engine.cli.lazy import LazyCommand, LazyGroup
-from engine.cli.output import dump, table
+from engine.cli.output import table
 from engine.errors import Problems, UserError
 from engine.evaluate.explain import decision_lints
-from engine.evaluate.policy import evaluate_policy
+from engine.evaluate.policy import Evaluation, evaluate_policy
 from engine.model import ImagePolicy, ImageRepository, RuleSet
 from engine.rules.check import check_patterns, lint_policies
 from engine.rules.load import load_files
@@ -48,19 +49,27 @@ def read_tag_file(name: str) -> list[str]:
     return [t for line in text.splitlines() if (t := line.split("#", 1)[0].strip())]
 
 
+RUNNERS_UP = 5
+"""How many ranked tags after the selected one `images test` shows without --all."""
+
+
 @images.command("test")
 @click.option("--policy", "policy_file", required=True,
               type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="A Flux ImagePolicy manifest or a rules file holding one image policy.")
 @click.option("--tags", "tag_file", required=True, metavar="FILE",
               help="One tag per line; - reads standard input.")
+@click.option("--all", "show_all", is_flag=True,
+              help="Print every tag's line, not just the selected tag and the runners-up.")
 @click.option("-o", "--output", "fmt", type=click.Choice(["table", "json"]), default="table",
               show_default=True)
-def test_policy(policy_file: Path, tag_file: str, fmt: str) -> int:
+def test_policy(policy_file: Path, tag_file: str, show_all: bool, fmt: str) -> int:
     """Evaluate one policy against a tag list: no store, no network.
 
-    Exit 0 when a tag is selected, 1 when none is, 2 when the policy is invalid. An
-    ImageRepository in the same file supplies the exclusion list (else Flux's default).
+    Prints the selected tag and the runners-up, then how many tags got each verdict; --all
+    prints every tag's line. JSON always holds every tag, written as it goes. Exit 0 when a
+    tag is selected, 1 when none is, 2 when the policy is invalid. An ImageRepository in the
+    same file supplies the exclusion list (else Flux's default).
 
     \b
     Example:
@@ -78,15 +87,17 @@ def test_policy(policy_file: Path, tag_file: str, fmt: str) -> int:
     check_patterns(RuleSet.of([policy, *([repo] if repo else [])]), problems)
     problems.raise_if_errors()
     evaluation = evaluate_policy(policy, repo, read_tag_file(tag_file))
-    chosen = next((t for t in evaluation.tags if t.tag == evaluation.selected), None)
-    lints = _lints(policy, evaluation.selected, chosen.value if chosen else None)
+    chosen = evaluation.top(1)
+    lints = _lints(policy, evaluation.selected, chosen[0].value if chosen and evaluation.selected else None)
     if fmt == "json":
-        dump({"selected": evaluation.selected, "error": evaluation.error,
-              "tags": [t.to_json() for t in evaluation.tags], "lints": lints}, "json")
+        _stream_json(evaluation, lints)
     else:
-        table(["RANK", "TAG", "VALUE", "VERDICT", "REASON"],
-              [[t.rank or "", t.tag, t.value if t.value is not None else "", t.verdict, t.reason]
-               for t in evaluation.tags], wrap="REASON")
+        shown = evaluation.tags if show_all else evaluation.top(1 + RUNNERS_UP)
+        if shown:
+            table(["RANK", "TAG", "VALUE", "VERDICT", "REASON"],
+                  [[t.rank or "", t.tag, t.value if t.value is not None else "", t.verdict,
+                    t.reason] for t in shown], wrap="REASON")
+        click.echo(_summary(evaluation, len(shown), show_all))
         click.echo(f"selected: {evaluation.selected}" if evaluation.selected
                    else f"no tag selected: {evaluation.error}")
         for lint in lints:
@@ -94,6 +105,29 @@ def test_policy(policy_file: Path, tag_file: str, fmt: str) -> int:
     if evaluation.invalid:
         return 2
     return 0 if evaluation.selected else 1
+
+
+def _summary(evaluation: Evaluation, shown: int, show_all: bool) -> str:
+    """`100000 tags: 1 selected, 13802 lower, ...` (verdicts with no tag left out)."""
+    counts = [f"{n} {verdict}" for verdict, n in evaluation.counts.items() if n]
+    total = sum(evaluation.counts.values())
+    line = f"{total} {'tag' if total == 1 else 'tags'}: {', '.join(counts) or 'none'}"
+    if not show_all and shown < total:
+        line += f" ({shown} shown; --all prints every tag)"
+    return line
+
+
+def _stream_json(evaluation: Evaluation, lints: list[str]) -> None:
+    """The report as one JSON object, its `tags` written one line at a time as they come."""
+    write = sys.stdout.write
+    head = {"selected": evaluation.selected, "error": evaluation.error,
+            "counts": evaluation.counts, "lints": lints}
+    write(json.dumps(head, indent=2)[:-2] + ',\n  "tags": [')
+    separator = "\n    "
+    for line in evaluation.trace_json():
+        write(separator + json.dumps(line))
+        separator = ",\n    "
+    write("\n  ]\n}\n" if separator != "\n    " else "]\n}\n")
 
 
 def _lints(policy: ImagePolicy, selected: str | None, value: str | None) -> list[str]:

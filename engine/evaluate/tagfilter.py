@@ -16,7 +16,7 @@ Patterns are compiled by engine/rules/regex.py, the one place that reads Go RE2 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence, Union
+from typing import Collection, Sequence, Union
 
 from engine.model import TagFilter
 from engine.rules.regex import Regex, compile_pattern, suffix_literal, text_of, utf8
@@ -42,6 +42,28 @@ class Exclusions:
     def compile(patterns: Sequence[str]) -> Exclusions:
         compiled = tuple((p, compile_pattern(p)) for p in patterns)
         return Exclusions(compiled, tuple(suffix_literal(p) for p in patterns))
+
+    def excluded(self, tags: Collection[str]) -> dict[str, str]:
+        """`excluding_pattern` of many tags at once: {tag: pattern} for the excluded ones.
+
+        The same answers, pattern by pattern in list order (the first match wins). A suffix
+        pattern is one `endswith` pass over the list: a tag without the suffix cannot match
+        `^.*L$`, and a non-ASCII tag with it goes to RE2.
+        """
+        out: dict[str, str] = {}
+        for (pattern, regex), suffix in zip(self.patterns, self.suffixes):
+            if suffix is None:
+                hits = [t for t in tags if regex.search(utf8(t)) is not None]
+            else:
+                hits = [
+                    t
+                    for t in tags
+                    if t.endswith(suffix)
+                    and ("\n" not in t if t.isascii() else regex.search(utf8(t)) is not None)
+                ]
+            for tag in hits:
+                out.setdefault(tag, pattern)
+        return out
 
     def excluding_pattern(self, tag: str) -> str | None:
         """The first pattern that matches `tag`, or None when the tag is kept."""

@@ -212,6 +212,30 @@ def scanned_pieces(text: str) -> VersionPieces | None:
     return parts.major, parts.minor, parts.patch, parts.prerelease, parts.metadata
 
 
+def plain_sort_key(text: str) -> SortKey | None:
+    """`parse_version(text).sort_key` without building a Version, for a plain version it accepts.
+
+    None when `text` is not a plain `v?N.N.N(-pre)?(+meta)?` that `parse_version` takes as it
+    is (a number past uint64, a numeric prerelease with a leading zero, over the size bound):
+    the caller then asks `parse_version`. A policy reads most tags through this.
+    """
+    if len(text) > MAX_VERSION_BYTES:
+        return None
+    match = _PLAIN_VERSION.fullmatch(text)  # ASCII only: len(text) is its UTF-8 length
+    if match is None:
+        return None
+    major, minor, patch, pre = match.group(1, 2, 3, 4)
+    numbers = int(major), int(minor), int(patch)
+    if max(numbers) > _MAX_UINT64:
+        return None
+    if not pre:
+        return (*numbers, 1, ())
+    prerelease = pre.split(".")
+    if any(len(p) > 1 and p[0] == "0" and p.isdigit() for p in prerelease):
+        return None
+    return (*numbers, 0, tuple(map(_identifier_key, prerelease)))
+
+
 def _coerce(text: str) -> Version | None:
     """Masterminds `NewVersion` (coercing): partial versions and leading zeros are accepted."""
     if len(text.encode("utf-8", "surrogatepass")) > MAX_VERSION_BYTES:

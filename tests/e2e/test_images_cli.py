@@ -137,6 +137,45 @@ def test_images_test_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert code == 2 and "invalid semver range" in err and "Traceback" not in err
 
 
+SEMVER_RULES = 'image policy apps/app {\n  repository app\n  select highest semver ">=1.0.0"\n}\n'
+
+
+def test_images_test_summarises_and_prints_every_tag_with_all(tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    rules = tmp_path / "p.rules"
+    rules.write_text(SEMVER_RULES)
+    releases = [f"1.{i}.0" for i in range(10)]
+    tags = write(tmp_path / "t.txt", [*releases, "latest", "0.9.0", "x.sig", "1.10.0-rc.1"])
+    code, out, _ = run(capsys, "images", "test", "--policy", str(rules), "--tags", tags)
+    assert code == 0 and out.splitlines()[-1] == "selected: 1.9.0"
+    shown = [line.split()[1] for line in out.splitlines()[1:7]]
+    assert shown == ["1.9.0", "1.8.0", "1.7.0", "1.6.0", "1.5.0", "1.4.0"]  # 5 runners-up
+    assert "1.3.0" not in out and "latest" not in out
+    assert ("14 tags: 1 selected, 9 lower, 1 excluded, 1 unparsable, 1 out-of-range, "
+            "1 prerelease-excluded (6 shown; --all prints every tag)") in out
+    code, out, _ = run(capsys, "images", "test", "--policy", str(rules), "--tags", tags, "--all")
+    assert code == 0 and "--all prints" not in out
+    assert all(f" {tag} " in out for tag in [*releases, "latest", "0.9.0", "x.sig", "1.10.0-rc.1"])
+    assert "14 tags: 1 selected, 9 lower," in out
+
+
+def test_images_test_json_holds_every_tag_and_the_counts(tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    rules = tmp_path / "p.rules"
+    rules.write_text(SEMVER_RULES)
+    tags = write(tmp_path / "t.txt", ["1.0.0", "2.0.0", "latest"])
+    code, out, _ = run(capsys, "images", "test", "--policy", str(rules), "--tags", tags, "-o", "json")
+    report = json.loads(out)
+    assert code == 0 and report["selected"] == "2.0.0" and report["error"] is None
+    assert [(t["tag"], t["verdict"], t["rank"]) for t in report["tags"]] == [
+        ("2.0.0", "selected", 1), ("1.0.0", "lower", 2), ("latest", "unparsable", None)]
+    assert report["counts"]["unparsable"] == 1 and sum(report["counts"].values()) == 3
+    empty = write(tmp_path / "none.txt", ["# nothing yet"])
+    code, out, _ = run(capsys, "images", "test", "--policy", str(rules), "--tags", empty, "-o", "json")
+    report = json.loads(out)
+    assert code == 1 and report["tags"] == [] and "no tags" in report["error"]
+
+
 def test_images_tags_lists_newest_first(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     state = str(tmp_path / "s.db")
     first = write(tmp_path / "1.txt", ["6.5.0", "6.5.1"])

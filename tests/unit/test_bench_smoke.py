@@ -42,7 +42,9 @@ def _ratio_lines(out: str) -> dict[str, re.Match[str]]:
 @pytest.mark.parametrize(
     "benchmark, names",
     [
-        ("policy", ['policy semver ">=1.0.0 <50.0.0"', "policy filter+extract+numerical"]),
+        ("policy", ['policy semver ">=1.0.0 <50.0.0"', "policy filter+extract+numerical",
+                    'policy semver ">=1.0.0 <50.0.0" rescan +100', "policy filter+extract+numerical rescan +100",
+                    "images test (whole process)"]),
         ("store", ["store write of new tags", "store unchanged rescan"]),
         ("scan", ["scan list_tags, pages of 100"]),
         ("markers", ["markers images update, 40 marked", "markers plan+rewrite in-process, 40 marked"]),

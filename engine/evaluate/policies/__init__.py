@@ -1,9 +1,9 @@
 """One policy per kind behind `TagPolicy`; `policy_for` is the only place that chooses one.
 
-A policy is built from the rule (validating it up front) and then ranks candidates: tags that
-passed exclusion and filterTags, each with the value it compares. It never sees the other tags,
-never mutates its input, and breaks every tie by the original tag, so its ranking does not
-depend on the order the candidates came in.
+A policy is built from the rule (validating it up front). It judges each value alone (`judge`,
+which a caller may keep per value) and then ranks the admitted candidates. It never sees the
+other tags, never mutates its input, and breaks every tie by the original tag, so its ranking
+does not depend on the order the candidates came in.
 """
 
 from __future__ import annotations
@@ -12,15 +12,14 @@ from typing import Callable, Protocol, Sequence
 
 from engine.evaluate.policies.alphabetical import AlphabeticalPolicy
 from engine.evaluate.policies.numerical import NumericalPolicy
-from engine.evaluate.policies.ranking import Candidate, Judgement, Ranking, Verdict
+from engine.evaluate.policies.ranking import Judged, Scored, Verdict
 from engine.evaluate.policies.semver import InvalidRange, SemverPolicy
 from engine.model import PolicyChoice, PolicyKind
 
 __all__ = [
-    "Candidate",
     "InvalidRange",
-    "Judgement",
-    "Ranking",
+    "Judged",
+    "Scored",
     "TagPolicy",
     "Verdict",
     "policy_for",
@@ -28,8 +27,20 @@ __all__ = [
 
 
 class TagPolicy(Protocol):
-    def rank(self, candidates: Sequence[Candidate]) -> Ranking:
-        """Admitted candidates best first, the rest as trace lines with a verdict and a reason."""
+    def judge(self, value: str) -> Judged:
+        """One value alone: admitted (verdict None) with the key `rank` compares, or why not."""
+        ...
+
+    def rank(self, admitted: Sequence[Scored]) -> list[Scored]:
+        """The admitted candidates (distinct tags) best first."""
+        ...
+
+    def reasons(self, ranked: Sequence[Scored]) -> list[str]:
+        """Why each of the first tags of a ranking is where it is (given any prefix of it)."""
+        ...
+
+    def failure(self, judged: Sequence[tuple[str, str, Judged]]) -> str:
+        """Why nothing ranked, given every candidate's (tag, value, judgement); none admitted."""
         ...
 
 

@@ -9,9 +9,10 @@ the byte-smaller original ranks first (the one Flux's filter keeps).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Sequence
 
-from engine.evaluate.policies.ranking import Candidate, Judgement, Ranking, Verdict
+from engine.evaluate.policies.ranking import ADMITTED, Judged, Scored
 from engine.model import Direction, PolicyChoice
 
 
@@ -23,12 +24,17 @@ class AlphabeticalPolicy:
     def from_choice(choice: PolicyChoice) -> AlphabeticalPolicy:
         return AlphabeticalPolicy(choice.direction)
 
-    def rank(self, candidates: Sequence[Candidate]) -> Ranking:
-        by_tag = sorted(candidates, key=lambda c: c.tag)
-        highest = self.direction is Direction.HIGHEST
-        ordered = sorted(by_tag, key=lambda c: c.value, reverse=highest)
-        word = "highest" if highest else "lowest"
-        ranked = tuple(
-            Judgement(c, Verdict.CANDIDATE, f"byte order, {word} first") for c in ordered
-        )
-        return Ranking(ranked)
+    def judge(self, value: str) -> Judged:
+        return ADMITTED
+
+    def rank(self, admitted: Sequence[Scored]) -> list[Scored]:
+        by_tag = sorted(admitted, key=itemgetter(0))  # tags are distinct: byte order of tag
+        by_tag.sort(key=itemgetter(1), reverse=self.direction is Direction.HIGHEST)  # stable
+        return by_tag
+
+    def reasons(self, ranked: Sequence[Scored]) -> list[str]:
+        word = "highest" if self.direction is Direction.HIGHEST else "lowest"
+        return [f"byte order, {word} first"] * len(ranked)
+
+    def failure(self, judged: Sequence[tuple[str, str, Judged]]) -> str:
+        return ""  # every value is admitted, so a ranking of candidates never comes out empty

@@ -18,19 +18,13 @@ filterTags Flux's order is random; gitward uses the same descending order of ori
 from __future__ import annotations
 
 import math
+from operator import itemgetter
 from dataclasses import dataclass
 from typing import Sequence
 
 from engine.evaluate.goparse import ParseFloatError, parse_float
-from engine.evaluate.policies.ranking import (
-    Candidate,
-    Judgement,
-    Ranking,
-    Verdict,
-    examples,
-    rejection,
-)
-from engine.model import Direction, PolicyChoice, TagVerdict
+from engine.evaluate.policies.ranking import Judged, Scored, Verdict, examples
+from engine.model import Direction, PolicyChoice
 
 NAN_REASON = "NaN: Flux's loop takes it over the tags before it in descending byte order"
 OVERTAKEN = "{tag} (NaN) follows it in descending byte order and replaces it in Flux's loop"
@@ -44,59 +38,65 @@ class NumericalPolicy:
     def from_choice(choice: PolicyChoice) -> NumericalPolicy:
         return NumericalPolicy(choice.direction)
 
-    def rank(self, candidates: Sequence[Candidate]) -> Ranking:
-        numbers: list[tuple[Candidate, float]] = []
-        rejected: list[TagVerdict] = []
-        for candidate in sorted(candidates, key=lambda c: c.tag, reverse=True):  # Flux's order
-            try:
-                numbers.append((candidate, parse_float(candidate.value)))
-            except ParseFloatError as err:
-                rejected.append(rejection(candidate, Verdict.UNPARSABLE, f"not a number: {err}"))
-        ranked: list[Judgement] = []
-        overtaken_by = ""
+    def judge(self, value: str) -> Judged:
+        try:
+            return Judged(None, "", parse_float(value))
+        except ParseFloatError as err:
+            return Judged(Verdict.UNPARSABLE, f"not a number: {err}", None)
+
+    def rank(self, admitted: Sequence[Scored]) -> list[Scored]:
+        numbers = sorted(admitted, key=itemgetter(0), reverse=True)  # Flux's order
+        if not any(map(math.isnan, map(itemgetter(2), numbers))):
+            return self._ranked(numbers)
+        ranked: list[Scored] = []
         for run, nan in reversed(_split_at_nans(numbers)):
             if nan is not None:
-                ranked.append(Judgement(nan, Verdict.CANDIDATE, NAN_REASON))
-                overtaken_by = nan.tag
-            ranked += self._ranked(run, overtaken_by)
-        failure = ""
-        if not ranked:
-            failure = (
-                f"none of the {len(candidates)} candidate tags has a numeric value (Go "
-                f"ParseFloat): {examples(list(candidates), values=True)}"
-            )
-        return Ranking(tuple(ranked), tuple(rejected), failure)
+                ranked.append(nan)
+            ranked += self._ranked(run)
+        return ranked
 
-    def _ranked(self, run: list[tuple[Candidate, float]], overtaken_by: str) -> list[Judgement]:
-        """One run of numbers between NaNs, best first; ties to the byte-smaller tag."""
-        highest = self.direction is Direction.HIGHEST
-        ordered = sorted(run, key=lambda item: item[0].tag)
-        ordered.sort(key=lambda item: item[1], reverse=highest)  # stable: ties stay in byte order
-        out: list[Judgement] = []
-        for i, (candidate, number) in enumerate(ordered):
-            reason = f"value {number!r}"
-            if i and ordered[i - 1][1] == number:
-                reason += (
-                    f", equal to {ordered[i - 1][0].tag}; the byte-smaller tag ranks first (Flux "
-                    "keeps the last in descending tag order)"
-                )
-            if overtaken_by:
-                reason += "; " + OVERTAKEN.format(tag=overtaken_by)
-            out.append(Judgement(candidate, Verdict.CANDIDATE, reason))
+    def reasons(self, ranked: Sequence[Scored]) -> list[str]:
+        """A run's tags say which NaN overtakes them; ties say which tag ranks first."""
+        out: list[str] = []
+        previous: Scored | None = None
+        overtaken = ""
+        for scored in ranked:
+            if math.isnan(scored.key):
+                out.append(NAN_REASON)
+                overtaken = "; " + OVERTAKEN.format(tag=scored.tag)
+            else:
+                reason = f"value {scored.key!r}"
+                if previous is not None and previous.key == scored.key:
+                    reason += (
+                        f", equal to {previous.tag}; the byte-smaller tag ranks first (Flux "
+                        "keeps the last in descending tag order)"
+                    )
+                out.append(reason + overtaken)
+            previous = scored
         return out
 
+    def failure(self, judged: Sequence[tuple[str, str, Judged]]) -> str:
+        return (
+            f"none of the {len(judged)} candidate tags has a numeric value (Go "
+            f"ParseFloat): {examples([(tag, value) for tag, value, _ in judged], values=True)}"
+        )
 
-def _split_at_nans(
-    numbers: list[tuple[Candidate, float]],
-) -> list[tuple[list[tuple[Candidate, float]], Candidate | None]]:
+    def _ranked(self, run: list[Scored]) -> list[Scored]:
+        """One run of numbers between NaNs, best first; ties to the byte-smaller tag."""
+        ordered = sorted(run, key=itemgetter(0))  # byte order of tag (tags are distinct)
+        ordered.sort(key=itemgetter(2), reverse=self.direction is Direction.HIGHEST)  # stable
+        return ordered
+
+
+def _split_at_nans(numbers: list[Scored]) -> list[tuple[list[Scored], Scored | None]]:
     """Numbers in Flux's order cut at each NaN: [(run before it, the NaN), ..., (last run, None)]."""
-    parts: list[tuple[list[tuple[Candidate, float]], Candidate | None]] = []
-    run: list[tuple[Candidate, float]] = []
-    for candidate, number in numbers:
-        if math.isnan(number):
-            parts.append((run, candidate))
+    parts: list[tuple[list[Scored], Scored | None]] = []
+    run: list[Scored] = []
+    for scored in numbers:
+        if math.isnan(scored.key):
+            parts.append((run, scored))
             run = []
         else:
-            run.append((candidate, number))
+            run.append(scored)
     parts.append((run, None))
     return parts

@@ -1,4 +1,10 @@
-"""What a policy is given and what it returns: candidates in, a ranking and verdicts out.
+"""What a policy is given and what it returns: values to judge, candidates to rank.
+
+A policy works in two steps so that the first can be kept between evaluations. `judge` reads one
+value alone (a semver version and whether the range admits it, a number) and gives a `Judged`;
+it depends on nothing else, so a caller may keep it per value (engine.evaluate.policy's
+PolicyMemo). `rank` orders the admitted candidates, which depends on all of them, with sorts
+that run in C; `reasons` puts the order into words, only for the lines someone reads.
 
 Go compares strings as UTF-8 bytes, and every tie-break here follows it. Python's `str` order
 (by code point) is that same order, so the policies sort `str`s as they are: UTF-8 encodes each
@@ -9,10 +15,8 @@ compares the code points one by one.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
-
-from engine.model import TagVerdict
+from typing import Any, NamedTuple, Sequence
 
 
 class Verdict(StrEnum):
@@ -28,49 +32,37 @@ class Verdict(StrEnum):
     PRERELEASE_EXCLUDED = "prerelease-excluded"
 
 
-@dataclass(frozen=True)
-class Candidate:
-    """A tag that passed exclusion and filterTags; `value` is what the policy compares."""
+class Judged(NamedTuple):
+    """One value as a policy reads it alone: admitted (`verdict` None) or why not.
+
+    `key` is the policy's own reading (a semver sort key, a float), kept for `rank` and for a
+    failure message; None when there is none (an unparsable value).
+    """
+
+    verdict: Verdict | None
+    reason: str
+    key: Any
+
+
+class Scored(NamedTuple):
+    """A candidate tag with the value it compares and its policy's key for that value."""
 
     tag: str
     value: str
+    key: Any
 
 
-@dataclass(frozen=True)
-class Judgement:
-    """One candidate's outcome inside a policy, with a reason a user can read."""
-
-    candidate: Candidate
-    verdict: Verdict
-    reason: str = ""
+ADMITTED = Judged(None, "", None)
 
 
-@dataclass(frozen=True)
-class Ranking:
-    """`ranked` best first (verdict CANDIDATE); `failure` says why, when nothing ranked.
-
-    `rejected` are the other candidates' trace lines, final already since they have no rank
-    (most tags of a large repository end there, so no Judgement is made for them on the way).
-    """
-
-    ranked: tuple[Judgement, ...]
-    rejected: tuple[TagVerdict, ...] = ()
-    failure: str = ""
-
-
-def rejection(candidate: Candidate, verdict: Verdict, reason: str) -> TagVerdict:
-    """The trace line of a candidate the policy rules out: no rank, the value it compared."""
-    return TagVerdict(candidate.tag, verdict, candidate.value, None, reason)
-
-
-def examples(candidates: list[Candidate], *, values: bool = False, limit: int = 3) -> str:
-    """`a (value "x"), b, c`: a few candidates in byte order, for error messages.
+def examples(candidates: Sequence[tuple[str, str]], *, values: bool = False, limit: int = 3) -> str:
+    """`a (value "x"), b, c`: a few (tag, value) pairs in byte order of tag, for error messages.
 
     A value is shown when it differs from its tag, or always with `values`.
     """
-    shown = sorted(candidates, key=lambda c: c.tag)[:limit]
+    shown = sorted(candidates)[:limit]
     text = ", ".join(
-        f'{c.tag} (value "{c.value}")' if values or c.value != c.tag else c.tag for c in shown
+        f'{tag} (value "{value}")' if values or value != tag else tag for tag, value in shown
     )
     more = len(candidates) - len(shown)
     return text + (f" and {more} more" if more > 0 else "")

@@ -9,27 +9,39 @@ what Flux's first-wins loop keeps over its descending tag order.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Sequence
+import operator
+from operator import itemgetter
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
 
-from engine.evaluate.policies.ranking import (
-    Candidate,
-    Judgement,
-    Ranking,
-    Verdict,
-    examples,
-    rejection,
-)
-from engine.model import PolicyChoice, TagVerdict
+from engine.evaluate.policies.ranking import Judged, Scored, Verdict, examples
+from engine.model import PolicyChoice
 from engine.rules.semver import (
     PRERELEASE_NOT_ALLOWED,
     Constraint,
     ConstraintError,
     SortKey,
-    Version,
+    Wildcard,
     parse_constraint,
     parse_version,
+    plain_sort_key,
 )
+
+# A comparator with no wildcard compares sort keys (Masterminds' Compare) with one of these.
+_KEY_TESTS: dict[str, Callable[[SortKey, SortKey], bool]] = {
+    "": operator.eq,
+    "=": operator.eq,
+    "!=": operator.ne,
+    ">": operator.gt,
+    "<": operator.lt,
+    ">=": operator.ge,
+    "=>": operator.ge,
+    "<=": operator.le,
+    "=<": operator.le,
+}
+
+KeyTest = tuple[Callable[[SortKey, SortKey], bool], SortKey, str]
+"""A comparator as a test on sort keys: (test, the bound's key, `<comparator> fails`)."""
 
 
 class InvalidRange(ValueError):
@@ -38,92 +50,147 @@ class InvalidRange(ValueError):
 
 @dataclass(frozen=True)
 class SemverPolicy:
+    """A range; `key_groups` is the same range as tests on sort keys, when it can be one.
+
+    Every comparator without a wildcard (`>=1.0.0`, `<2.0.0-0`, `!=1.2.3`) is such a test, so
+    most ranges are judged without building a Version per tag; `~`, `^` and wildcards are
+    judged by the Constraint itself.
+    """
+
     constraint: Constraint
+    key_groups: tuple[tuple[tuple[KeyTest, ...], bool], ...] | None
+    misses: dict[tuple[bool, tuple[str, ...]], Judged] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     @staticmethod
     def from_choice(choice: PolicyChoice) -> SemverPolicy:
         try:
-            return SemverPolicy(parse_constraint(choice.range))
+            constraint = parse_constraint(choice.range)
         except ConstraintError as err:
             raise InvalidRange(f'invalid semver range "{choice.range}": {err}') from None
+        return SemverPolicy(constraint, _key_groups(constraint))
 
-    def rank(self, candidates: Sequence[Candidate]) -> Ranking:
-        admitted: list[tuple[Candidate, Version, int]] = []
-        missed: list[tuple[Candidate, Version]] = []
-        rejected: list[TagVerdict] = []
-        for candidate in candidates:
-            version = parse_version(candidate.value)
+    def judge(self, value: str) -> Judged:
+        """Admitted with key (sort key, index of the first group that admits it), or why not.
+
+        Misses carry no key (they are many, and share their few Judged values); `failure` reads
+        the versions again.
+        """
+        if value.count(".") < 2:
+            return _TOO_FEW_DOTS
+        key = plain_sort_key(value)
+        if key is None or self.key_groups is None:
+            version = parse_version(value)
             if version is None:
-                reason = _unparsable(candidate.value)
-                rejected.append(rejection(candidate, Verdict.UNPARSABLE, reason))
-                continue
-            check = self.constraint.assess(version)
-            if check.admitted_by is not None:
-                admitted.append((candidate, version, check.admitted_by))
-            else:
-                missed.append((candidate, version))
-                verdict, reason = self._miss(version, check.failures)
-                rejected.append(rejection(candidate, verdict, reason))
-        admitted.sort(key=_precedence, reverse=True)
-        ranked = tuple(self._ranked(admitted))
-        return Ranking(ranked, tuple(rejected), "" if ranked else self._failure(candidates, missed))
+                return _NOT_SEMVER
+            if self.key_groups is None:
+                check = self.constraint.assess(version)
+                if check.admitted_by is not None:
+                    return Judged(None, "", (version.sort_key, check.admitted_by))
+                return self._missed(version.is_prerelease, check.failures)
+            key = version.sort_key
+        prerelease = key[3] == 0
+        if len(self.key_groups) == 1:  # most ranges: no `||`, no lists to build
+            tests, allows_prerelease = self.key_groups[0]
+            for test, bound, fails in tests:
+                if not test(key, bound):
+                    return self._missed(prerelease, (fails,))
+            if prerelease and not allows_prerelease:
+                return self._missed(True, ("",))
+            return Judged(None, "", (key, 0))
+        failures: list[str] = []
+        for index, (tests, allows_prerelease) in enumerate(self.key_groups):
+            failure = ""
+            for test, bound, fails in tests:
+                if not test(key, bound):
+                    failure = fails
+                    break
+            if not failure and (allows_prerelease or not prerelease):
+                return Judged(None, "", (key, index))
+            failures.append(failure)
+        return self._missed(prerelease, tuple(failures))
 
-    def _miss(self, version: Version, failures: tuple[str, ...]) -> tuple[Verdict, str]:
+    def _missed(self, prerelease: bool, failures: tuple[str, ...]) -> Judged:
+        """The Judged of a miss, one per distinct (prerelease, failures): shared, keyless."""
+        known = self.misses.get((prerelease, failures))
+        if known is None:
+            verdict, reason = self._miss(prerelease, failures)
+            known = self.misses[(prerelease, failures)] = Judged(verdict, reason, None)
+        return known
+
+    def _miss(self, prerelease: bool, failures: tuple[str, ...]) -> tuple[Verdict, str]:
         """Out of range; prerelease-excluded if a group's comparators all match the prerelease.
 
-        `failures` are the range's `assess` of `version`: each group's failing comparator.
+        `failures` are the range's `assess` of the version: each group's failing comparator.
         """
-        if version.is_prerelease and "" in failures:
+        if prerelease and "" in failures:
             return Verdict.PRERELEASE_EXCLUDED, PRERELEASE_NOT_ALLOWED
         if len(failures) == 1:
             return Verdict.OUT_OF_RANGE, failures[0]
         groups = self.constraint.groups
         return Verdict.OUT_OF_RANGE, "; ".join(f"[{g}] {f}" for g, f in zip(groups, failures))
 
-    def _ranked(self, admitted: list[tuple[Candidate, Version, int]]) -> list[Judgement]:
-        """Judgements best first: `matches <group>` for the first group that admits the version."""
+    def rank(self, admitted: Sequence[Scored]) -> list[Scored]:
+        """Best first: by precedence, ties to the byte-larger tag (Python's `str` order is Go's
+        byte order of UTF-8). Keys are (sort key, first admitting group), and an equal sort key
+        has the same group, so (key, tag) orders by (precedence, tag)."""
+        return sorted(admitted, key=itemgetter(2, 0), reverse=True)
+
+    def reasons(self, ranked: Sequence[Scored]) -> list[str]:
+        """`matches <group>` for the first group that admits the version, or the tie."""
         matches = [f"matches {group}" for group in self.constraint.groups]
-        out: list[Judgement] = []
-        for i, (candidate, version, group) in enumerate(admitted):
-            reason = matches[group]
-            if i and admitted[i - 1][1].sort_key == version.sort_key:
-                reason = (
-                    f"same precedence as {admitted[i - 1][0].tag}; the byte-larger tag ranks "
+        out: list[str] = []
+        previous: Scored | None = None
+        for scored in ranked:
+            sort_key, group = scored.key
+            if previous is not None and previous.key[0] == sort_key:
+                out.append(
+                    f"same precedence as {previous.tag}; the byte-larger tag ranks "
                     "first (Flux keeps the first in descending tag order)"
                 )
-            out.append(Judgement(candidate, Verdict.CANDIDATE, reason))
+            else:
+                out.append(matches[group])
+            previous = scored
         return out
 
-    def _failure(
-        self, candidates: Sequence[Candidate], missed: list[tuple[Candidate, Version]]
-    ) -> str:
+    def failure(self, judged: Sequence[tuple[str, str, Judged]]) -> str:
+        missed = []
+        for tag, value, judgement in judged:
+            version = parse_version(value) if judgement.verdict is not Verdict.UNPARSABLE else None
+            if version is not None:
+                missed.append((version.sort_key, tag, value, judgement.reason))
         if not missed:
             return (
-                f"none of the {len(candidates)} candidate tags is a semver version "
-                f"(at least two dots, e.g. 1.2.3): {examples(list(candidates))}"
+                f"none of the {len(judged)} candidate tags is a semver version "
+                f"(at least two dots, e.g. 1.2.3): {examples([(t, v) for t, v, _ in judged])}"
             )
-        candidate, version = max(missed, key=_precedence)
-        _, reason = self._miss(version, self.constraint.assess(version).failures)
+        _, tag, value, reason = max(missed)
         return (
             f'no tag satisfies "{self.constraint.text}"; highest outside the range: '
-            f"{_describe(candidate)} ({reason})"
+            f"{_describe(tag, value)} ({reason})"
         )
 
 
-def _precedence(
-    item: tuple[Candidate, Version] | tuple[Candidate, Version, int],
-) -> tuple[SortKey, str]:
-    """Semver precedence, then the tag (Python's `str` order is Go's byte order of UTF-8)."""
-    return (item[1].sort_key, item[0].tag)
+def _key_groups(constraint: Constraint) -> tuple[tuple[tuple[KeyTest, ...], bool], ...] | None:
+    """The range as key tests per group (with whether it admits prereleases), if it can be."""
+    groups = []
+    for group in constraint.groups:
+        tests = []
+        for c in group.comparators:
+            test = _KEY_TESTS.get(c.op)
+            if test is None or c.wildcard is not Wildcard.NONE:
+                return None
+            tests.append((test, c.bound.sort_key, f"{c} fails"))
+        groups.append((tuple(tests), group.allows_prerelease))
+    return tuple(groups)
 
 
-def _unparsable(value: str) -> str:
-    if value.count(".") < 2:
-        return "not a semver version: Flux needs at least two dots"
-    return "not a semver version"
+_TOO_FEW_DOTS = Judged(Verdict.UNPARSABLE, "not a semver version: Flux needs at least two dots", None)
+_NOT_SEMVER = Judged(Verdict.UNPARSABLE, "not a semver version", None)
 
 
-def _describe(candidate: Candidate) -> str:
-    if candidate.tag == candidate.value:
-        return candidate.tag
-    return f'{candidate.tag} (value "{candidate.value}")'
+def _describe(tag: str, value: str) -> str:
+    if tag == value:
+        return tag
+    return f'{tag} (value "{value}")'
