@@ -16,6 +16,7 @@ from engine.evaluate.policy import evaluate_policy
 from engine.model import ImagePolicy, ImageRepository, RuleSet
 from engine.rules.check import check_patterns, lint_policies
 from engine.rules.load import load_files
+from engine.rules.ocitag import shown_tag
 
 COMMANDS = {
     "check": LazyCommand(
@@ -85,9 +86,9 @@ def test_policy(policy_file: Path, tag_file: str, fmt: str) -> int:
               "tags": [t.to_json() for t in evaluation.tags], "lints": lints}, "json")
     else:
         table(["RANK", "TAG", "VALUE", "VERDICT", "REASON"],
-              [[t.rank or "", t.tag, t.value if t.value is not None else "", t.verdict, t.reason]
+              [[t.rank or "", shown_tag(t.tag), t.value if t.value is not None else "", t.verdict, t.reason]
                for t in evaluation.tags], wrap="REASON")
-        click.echo(f"selected: {evaluation.selected}" if evaluation.selected
+        click.echo(f"selected: {shown_tag(evaluation.selected)}" if evaluation.selected
                    else f"no tag selected: {evaluation.error}")
         for lint in lints:
             click.echo(f"warning: {lint}", err=True)
