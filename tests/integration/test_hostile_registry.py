@@ -196,3 +196,26 @@ def test_hostile_registry_answer(name: str, hostile_registry: HostileRegistry, t
 
 def test_the_corpus_holds_twenty_answers() -> None:
     assert len(ANSWERS) >= 20
+
+
+def test_images_import_records_hostile_tags_as_invalid(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """A tag file is a scan like any other: its invalid tags are recorded escaped, never chosen."""
+    _repository(tmp_path, "127.0.0.1:1/hostile/import")
+    hostile = ["z\x1b[31mred", "\u200f9.9.9", "z\x00", "9" * 10_000, "z+1"]
+    (tmp_path / "tags.txt").write_text("\n".join([VALID, *hostile]) + "\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    state = state_url(str(tmp_path / "state.db"))
+    imported = main(["--state", state, "images", "import", "apps/app", "--tags", "tags.txt", "--repo", "."])
+    decided = main(["--state", state, "reconcile", "image", "policy", "apps/app", "--repo", "."])
+    listed = main(["--state", state, "images", "tags", "apps/app"])
+    out, err = capsys.readouterr()
+    assert (imported, decided, listed) == (0, 0, 0), out + err
+    assert "✔ recorded scan #1 of ImageRepository apps/app: 6 tags (1 after exclusions)" in out.splitlines()
+    assert "✔ ImagePolicy apps/app selected 1.0.0" in out.splitlines()
+    flat = " ".join(out.split())
+    for shown in ('"z\\x1b[31mred"', '"\\u200f9.9.9"', '"z\\x00"', '"z+1"',
+                  '"' + "9" * 104 + '"... (10000 characters)'):
+        assert shown in flat, out
+    assert [line.split()[0] for line in out.splitlines() if line.startswith(" ")].count("invalid") == 5, out
+    assert not any(ch in out + err for ch in "\x1b\x00\u200f"), out + err
