@@ -48,7 +48,7 @@ from engine.model import (
     SourceKind,
     SourceRef,
 )
-from engine.rules.confine import link_refusal, refusal_message
+from engine.rules.confine import path_escape
 from engine.rules.fluxread import read_object
 from engine.rules.ignore import walk_repo
 from engine.rules.load import dedupe, is_builtin_path, load_tree, walk_rule_files
@@ -404,14 +404,9 @@ class _Discovery:
         """The Flux objects a Kustomization's build emits, with its post-build variables; None
         when the build fails."""
         rel = _normal(k.path)
-        if rel == ".." or rel.startswith("../"):
-            self._error_once(f"Kustomization {k.key.ref}: spec.path {k.path!r} leaves the "
-                             "repository", k.origin)
-            return None
-        refusal = link_refusal(tree.root, tree.root / rel) if rel else None
-        if refusal is not None:
-            self._error_once(f"Kustomization {k.key.ref}: spec.path {k.path!r} "
-                             f"{refusal_message(refusal)}", k.origin)
+        escape = path_escape(tree.root, rel)
+        if escape is not None:
+            self._error_once(f"Kustomization {k.key.ref}: spec.path {k.path!r} {escape}", k.origin)
             return None
         if not tree.is_dir(rel):
             self._error_once(f"Kustomization {k.key.ref}: spec.path {k.path or '.'!r} is not a "

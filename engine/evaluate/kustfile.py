@@ -45,8 +45,9 @@ class Tree(Protocol):
 
     def display(self, rel: str) -> str: ...
 
-    def refusal(self, rel: str) -> str | None: ...
-
+    def refusal(self, rel: str) -> str | None:
+        """Why `rel` is refused (a symbolic link that loops or leaves the repository), or None."""
+        ...
 
 
 def resolve(directory: str, entry: object) -> tuple[str | None, str]:

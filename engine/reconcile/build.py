@@ -33,7 +33,7 @@ from engine.evaluate.postbuild import Fetched
 from engine.evaluate.render import DocumentIndex, Located
 from engine.model import Kustomization, Manifest, Source, SubstituteFrom
 from engine.observe.kustomize import KustomizeFailed, Kustomizer, build, find_kustomizer
-from engine.rules.confine import link_refusal, refusal_message
+from engine.rules.confine import path_escape
 from engine.rules.load import display_path, read_text
 from engine.rules.tree import RepoTree
 from engine.rules.yamldoc import YamlSyntaxError
@@ -64,13 +64,10 @@ def kustomization_path(root: Path, ks: Kustomization) -> str:
     rel = posixpath.normpath(ks.path.replace("\\", "/").strip("/") or ".")
     if rel == ".":
         rel = ""
-    if rel == ".." or rel.startswith("../"):
+    escape = path_escape(root, rel)
+    if escape is not None:
         raise RuleError([Problem(Severity.ERROR, f"Kustomization {ks.key.ref}: spec.path {ks.path!r} "
-                                 "leaves the repository", ks.origin)])
-    refusal = link_refusal(root, root / rel) if rel else None
-    if refusal is not None:
-        raise RuleError([Problem(Severity.ERROR, f"Kustomization {ks.key.ref}: spec.path {ks.path!r} "
-                                 f"{refusal_message(refusal)}", ks.origin)])
+                                 f"{escape}", ks.origin)])
     if not (root / rel).is_dir():
         raise UserError(f"Kustomization {ks.key.ref}: spec.path {ks.path or '.'!r} is not a "
                         f"directory in {display_path(root)}")

@@ -39,3 +39,12 @@ def refusal_message(refusal: LinkRefusal) -> str:
         return f"{refusal.value}: refused (it resolves to no file)"
     return (f"{refusal.value}: refused, as source-controller confines a source to its tree "
             "(the target is not read)")
+
+
+def path_escape(root: Path, rel: str) -> str | None:
+    """How a normalized repo-relative POSIX path (a Kustomization's `spec.path`) leaves the
+    repository at `root`, said as the end of a sentence about it; None when it stays inside."""
+    if rel == ".." or rel.startswith("../"):
+        return "leaves the repository"
+    refusal = link_refusal(root, root / rel) if rel else None
+    return refusal_message(refusal) if refusal is not None else None
