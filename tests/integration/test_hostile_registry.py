@@ -10,7 +10,6 @@ and asserts their exit codes and exact lines.
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
@@ -83,9 +82,7 @@ class HostileRegistry:
     """A loopback registry that answers `/v2/` and each case's `tags/list` from ANSWERS."""
 
     def __init__(self) -> None:
-        self._server = QuietServer(("127.0.0.1", 0), self._handler())
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
-        self._thread.start()
+        self._server = QuietServer.serving(self._handler())
 
     @property
     def host(self) -> str:
