@@ -17,6 +17,7 @@ from engine.evaluate.policy import Evaluation, evaluate_policy
 from engine.model import ImagePolicy, ImageRepository, RuleSet
 from engine.rules.check import check_patterns, lint_policies
 from engine.rules.load import load_files
+from engine.rules.ocitag import shown_tag
 
 COMMANDS = {
     "check": LazyCommand(
@@ -95,10 +96,10 @@ def test_policy(policy_file: Path, tag_file: str, show_all: bool, fmt: str) -> i
         shown = evaluation.tags if show_all else evaluation.top(1 + RUNNERS_UP)
         if shown:
             table(["RANK", "TAG", "VALUE", "VERDICT", "REASON"],
-                  [[t.rank or "", t.tag, t.value if t.value is not None else "", t.verdict,
+                  [[t.rank or "", shown_tag(t.tag), t.value if t.value is not None else "", t.verdict,
                     t.reason] for t in shown], wrap="REASON")
         click.echo(_summary(evaluation, len(shown), show_all))
-        click.echo(f"selected: {evaluation.selected}" if evaluation.selected
+        click.echo(f"selected: {shown_tag(evaluation.selected)}" if evaluation.selected
                    else f"no tag selected: {evaluation.error}")
         for lint in lints:
             click.echo(f"warning: {lint}", err=True)

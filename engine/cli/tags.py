@@ -17,6 +17,7 @@ from engine.evaluate.ledger import in_policy_order
 from engine.model import Decision, ImageRepository, RuleSet
 from engine.reconcile.images import record_tags
 from engine.rules.duration import DurationError, parse_age
+from engine.rules.ocitag import shown_tag
 from engine.store import queries
 
 
@@ -93,7 +94,7 @@ def list_ledger(ctx: click.Context, repository: str, since: str | None, include_
         click.echo(f"no tags recorded for ImageRepository {ref}", err=True)
         return 0
     table(["RANK", "VERDICT", "FIRST SEEN", "LAST SEEN", "TAG"],
-          [[r.rank or "", r.verdict, _stamp(r.tag.first_seen), _stamp(r.tag.last_seen), r.tag.tag]
+          [[r.rank or "", r.verdict, _stamp(r.tag.first_seen), _stamp(r.tag.last_seen), shown_tag(r.tag.tag)]
            for r in rows], wrap="TAG")
     return 0
 

@@ -22,6 +22,7 @@ from engine.model import (
     RegistryTag,
     ScanStatus,
 )
+from engine.rules.ocitag import is_valid_tag
 
 REFUSED = "refused: "
 """Prefix of a decision's error when the guard refused to evaluate."""
@@ -39,7 +40,9 @@ class ScanFacts:
 
     @property
     def present(self) -> tuple[str, ...]:
-        return tuple(t.tag for t in self.tags if t.gone_at is None)
+        """The tags a decision weighs: listed by the registry now, and valid OCI tags (one the
+        grammar refuses is in the ledger as invalid, never a candidate)."""
+        return tuple(t.tag for t in self.tags if t.gone_at is None and is_valid_tag(t.tag))
 
     @property
     def gone(self) -> frozenset[str]:

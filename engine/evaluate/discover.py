@@ -48,9 +48,10 @@ from engine.model import (
     SourceKind,
     SourceRef,
 )
+from engine.rules.confine import path_escape
 from engine.rules.fluxread import read_object
 from engine.rules.ignore import walk_repo
-from engine.rules.load import dedupe, is_builtin_path, load_tree
+from engine.rules.load import dedupe, is_builtin_path, load_tree, walk_rule_files
 from engine.rules.tree import RepoTree
 from engine.rules.yamldoc import Document, YamlSyntaxError, graft, load_documents
 
@@ -132,7 +133,7 @@ def discover(root: Path, problems: Problems, *, cluster: str | None = None,
     """
     walk = _Discovery(root, problems, origin, dict(hints or {}))
     tree = walk.tree("")
-    dsl = load_tree(walk_repo(root), problems, flux=False)
+    dsl = load_tree(walk_rule_files(root, problems), problems, flux=False)
     entries = [_entry_path(root, cluster, tree)] if cluster is not None else find_entries(tree)
     if not entries:
         return (walk.whole_repository([*builtin, *dsl]),)
@@ -403,7 +404,11 @@ class _Discovery:
         """The Flux objects a Kustomization's build emits, with its post-build variables; None
         when the build fails."""
         rel = _normal(k.path)
-        if rel == ".." or rel.startswith("../") or not tree.is_dir(rel):
+        escape = path_escape(tree.root, rel)
+        if escape is not None:
+            self._error_once(f"Kustomization {k.key.ref}: spec.path {k.path!r} {escape}", k.origin)
+            return None
+        if not tree.is_dir(rel):
             self._error_once(f"Kustomization {k.key.ref}: spec.path {k.path or '.'!r} is not a "
                              "directory of the repository", k.origin)
             return None

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from engine.evaluate.decision import GATED, REFUSED
 from engine.model import Decision, Direction, ImagePolicy, PolicyKind, TagVerdict
+from engine.rules.ocitag import shown_tag
 
 _DROPPED = ("excluded", "filtered", "unparsable", "out-of-range", "prerelease-excluded")
 
@@ -121,7 +122,7 @@ def _dropped(trace: tuple[TagVerdict, ...]) -> list[str]:
     counts = Counter(t.verdict for t in trace)
     lines = []
     for verdict in _DROPPED:
-        tags = [t.tag for t in trace if t.verdict == verdict]
+        tags = [shown_tag(t.tag) for t in trace if t.verdict == verdict]
         if not tags:
             continue
         sample = ", ".join(tags[:3]) + (f" and {len(tags) - 3} more" if len(tags) > 3 else "")

@@ -10,6 +10,7 @@ error about `resources[2]` points at that line.
 from __future__ import annotations
 
 import posixpath
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -26,6 +27,9 @@ NEEDS_KUSTOMIZE = "cannot be applied without kustomize (install kubectl or kusto
 """How every warning about something only the real kustomize does ends its first clause."""
 KUSTOMIZATION_API = "kustomize.config.k8s.io/v1beta1"
 COMPONENT_API = "kustomize.config.k8s.io/v1alpha1"
+REMOTE = re.compile(r"^(?:[a-zA-Z][a-zA-Z0-9+.-]*://|git@|git::|(?:github|gitlab|bitbucket)\.(?:com|org)/)"
+                    r"|\?(?:ref|version|timeout|submodules)=")
+"""A remote resource (a URL or a git reference): fetched by kustomize, never read from the tree."""
 
 
 class Tree(Protocol):
@@ -41,6 +45,10 @@ class Tree(Protocol):
 
     def display(self, rel: str) -> str: ...
 
+    def refusal(self, rel: str) -> str | None:
+        """Why `rel` is refused (a symbolic link that loops or leaves the repository), or None."""
+        ...
+
 
 def resolve(directory: str, entry: object) -> tuple[str | None, str]:
     """(repo-relative path, "") for a path written in a kustomization of `directory`, or
@@ -55,6 +63,17 @@ def resolve(directory: str, entry: object) -> tuple[str | None, str]:
     if rel == ".." or rel.startswith("../"):
         return None, f"'{entry}' is outside the repository"
     return rel, ""
+
+
+def reach(tree: Tree, directory: str, entry: object) -> tuple[str | None, str]:
+    """`resolve`, and then the file system's word: a path that is a refused symbolic link (one
+    that loops or resolves outside the repository) is (None, why), as Flux's build file system
+    is confined to the source's root."""
+    rel, why = resolve(directory, entry)
+    refusal = tree.refusal(rel) if rel is not None else None
+    if refusal is not None:
+        return None, f"'{entry}' {refusal}"
+    return rel, why
 
 
 class KustKind(StrEnum):

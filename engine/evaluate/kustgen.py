@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from engine.errors import Problems, SourcePos
-from engine.evaluate.kustfile import KustFile, Tree, resolve
+from engine.evaluate.kustfile import KustFile, Tree, reach
 from engine.evaluate.resid import string_map
 from engine.evaluate.resmap import Resource, find_by_any_id
 
@@ -67,7 +67,7 @@ class _Pairs:
             self.pairs[key] = value
 
     def read(self, path: str) -> bytes | None:
-        rel, why = resolve(self.kust.directory, path)
+        rel, why = reach(self.tree, self.kust.directory, path)
         data = self.tree.data(rel) if rel is not None and self.tree.is_file(rel) else None
         if data is None:
             self.fail(why or f"'{path}' is not a file in the repository")

@@ -26,7 +26,6 @@ cached per tree, for the tree's lifetime.
 
 from __future__ import annotations
 
-import re
 import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -34,7 +33,7 @@ from typing import Any
 
 from engine.errors import Problem, Problems, Severity, SourcePos, of_severity
 from engine.evaluate import kubeyaml, kustgen, kusttransform
-from engine.evaluate.kustfile import NEEDS_KUSTOMIZE, KustFile, KustKind, Tree, read_kust, resolve
+from engine.evaluate.kustfile import NEEDS_KUSTOMIZE, REMOTE, KustFile, KustKind, Tree, reach, read_kust
 from engine.evaluate.kustpatch import Parsed, Patcher
 from engine.evaluate.kustref import NameReference, fix_references, read_configurations
 from engine.evaluate.patch import copy_data
@@ -53,9 +52,6 @@ UNSUPPORTED_FIELDS = ("openapi", "crds", "generators", "transformers", "validato
 """Fields that may change objects and that only the real kustomize applies: a warning each."""
 _HELM_FIELDS = ("helmCharts", "helmChartInflationGenerator")
 _GENERATORS = (("configMapGenerator", "ConfigMap"), ("secretGenerator", "Secret"))
-_REMOTE = re.compile(r"^(?:[a-zA-Z][a-zA-Z0-9+.-]*://|git@|git::|(?:github|gitlab|bitbucket)\.(?:com|org)/)"
-                     r"|\?(?:ref|version|timeout|submodules)=")
-
 
 def flux_kinds(obj: Mapping[str, Any]) -> bool:
     """Whether an object is one of Flux's (its API group ends in `toolkit.fluxcd.io`)."""
@@ -202,7 +198,7 @@ class _Build:
         return cached[0]
 
     def path(self, kust: KustFile, entry: object, pos: SourcePos, what: str) -> str | None:
-        rel, why = resolve(kust.directory, entry)
+        rel, why = reach(self.tree, kust.directory, entry)
         if rel is None:
             self.problems.error(f"{what}: {why}", pos)
         return rel
@@ -234,7 +230,7 @@ class _Build:
 
     def resource(self, kust: KustFile, entry: object, pos: SourcePos, chain: tuple[str, ...],
                  resources: list[Resource], index: dict[tuple[str, str, str, str], Resource]) -> None:
-        if isinstance(entry, str) and _REMOTE.search(entry):
+        if isinstance(entry, str) and REMOTE.search(entry):
             self.problems.warning(f"resources: remote resource '{entry}' {NEEDS_KUSTOMIZE}: its "
                                   "objects are missing", pos)
             return

@@ -19,7 +19,7 @@ from typing import Any
 
 from engine.errors import Problems, SourcePos
 from engine.evaluate import kubeyaml
-from engine.evaluate.kustfile import KustFile, Tree, resolve
+from engine.evaluate.kustfile import KustFile, Tree, reach, resolve
 from engine.evaluate.patch import Deleted, PatchError, apply_json_patch, merge_object
 from engine.evaluate.resid import SelectorError, Target, res_id
 from engine.evaluate.resmap import Resource, find_by_any_id, objects_of, select
@@ -57,7 +57,7 @@ class Patcher:
             return None
         if inline:
             return str(inline)
-        rel, why = resolve(kust.directory, path)
+        rel, why = reach(self.tree, kust.directory, path)
         text = self.tree.text(rel, self.problems) if rel is not None and self.tree.is_file(rel) else None
         if text is None:
             self.problems.error(f"{what}: failed to get the patch file from path '{path}'"
@@ -124,7 +124,7 @@ class Patcher:
         text = entry if isinstance(entry, str) else ""
         parsed = self.parsed_patch(text)
         if parsed.kind is not PatchKind.STRATEGIC_MERGE or not parsed.content:
-            rel, why = resolve(kust.directory, text)
+            rel, why = reach(self.tree, kust.directory, text)
             loaded = self.tree.text(rel, self.problems) if rel is not None and self.tree.is_file(rel) else None
             if loaded is None:
                 why = why or f"'{text}' is not a file in the repository"

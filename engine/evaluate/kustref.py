@@ -20,7 +20,7 @@ from typing import Any
 
 from engine.errors import Problems, SourcePos
 from engine.evaluate import kubeyaml
-from engine.evaluate.kustfile import NEEDS_KUSTOMIZE, KustFile, Tree, resolve
+from engine.evaluate.kustfile import NEEDS_KUSTOMIZE, KustFile, Tree, reach
 from engine.evaluate.resid import ResId
 from engine.evaluate.resmap import Resource
 from engine.rules.yamldoc import YamlSyntaxError
@@ -66,7 +66,7 @@ def read_configurations(tree: Tree, kust: KustFile, problems: Problems) -> list[
     """The name references of a kustomization's `configurations` files; other sections warn."""
     found: list[NameReference] = []
     for entry, pos in kust.located("configurations"):
-        rel, why = resolve(kust.directory, entry)
+        rel, why = reach(tree, kust.directory, entry)
         text = tree.text(rel, problems) if rel is not None and tree.is_file(rel) else None
         if text is None:
             problems.error(f"configurations: {why or f'{entry!r} is not a file in the repository'}", pos)

@@ -3,7 +3,8 @@
 The order a user needs is the one the policy ranks by, not when tags appeared: the selected tag
 first, then the runner-up and the other candidates by rank, then the tags the policy passed over
 (filtered, unparsable, out of range, tied with a candidate), then tags its latest decision did
-not see (listed since, or gone), and the excluded tags last. Within each group, newest first.
+not see (listed since, or gone), and the excluded tags last (`invalid` among them: a tag the
+OCI grammar does not allow, which the ledger records as excluded). Within each group, newest first.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from engine.model import Decision, RegistryTag
+from engine.rules.ocitag import is_valid_tag
 
 EXCLUDED = "excluded"
+INVALID = "invalid"
 GONE = "gone"
 UNDECIDED = "undecided"
 """A tag the policy's latest decision did not see: listed after it was made."""
@@ -36,7 +39,9 @@ def in_policy_order(tags: Sequence[RegistryTag], decision: Decision | None) -> l
     newest = sorted(tags, key=lambda t: (t.first_seen, t.tag), reverse=True)
     for tag in newest:
         verdict = judged.get(tag.tag)
-        if tag.excluded:
+        if not is_valid_tag(tag.tag):
+            lines.append((3, 0, LedgerLine(tag, None, INVALID)))
+        elif tag.excluded:
             lines.append((3, 0, LedgerLine(tag, None, EXCLUDED)))
         elif tag.gone_at is not None:
             lines.append((2, 0, LedgerLine(tag, None, GONE)))

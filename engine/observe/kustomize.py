@@ -2,7 +2,10 @@
 
 What gitward applies is built by the real kustomize, run the way kustomize-controller runs it:
 no load restriction (a kustomization may use files above its directory), plugins and Helm off
-(the CLI's defaults). (Discovery, which only needs the Flux objects of a path, uses gitward's
+(the CLI's defaults). kustomize-controller's file system is confined to the source's root;
+kustomize's is not, so its caller (engine/reconcile/build.py) runs it over a copy of the tree
+that holds no symbolic link and refuses first, located, every path a kustomization names
+outside the tree (engine/evaluate/kustconfine.py). (Discovery, which only needs the Flux objects of a path, uses gitward's
 own kustomize subset, engine/evaluate/kustomize.py, so reading a repository needs no binary.) A failure comes back as a `KustomizeFailed` carrying kustomize's own message
 with the logging noise around it removed (kubectl prints it as a klog line).
 """

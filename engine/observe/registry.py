@@ -191,6 +191,8 @@ def _page_tags(session: RegistrySession, response: httpx.Response, page: int) ->
         raise session.fail(f"{where}: {err.msg} at byte {err.pos} of {len(response.content)}", permanent=True) from err
     except UnicodeDecodeError as err:
         raise session.fail(f"{where}: not UTF-8 text", permanent=True) from err
+    except RecursionError:
+        raise session.fail(f"{where}: JSON nested too deep to read", permanent=True) from None
     if not isinstance(doc, dict):
         raise session.fail(f"{where}: expected a JSON object", permanent=True)
     tags = doc.get("tags")

@@ -25,15 +25,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.errors import GitwardError, Problem, Problems, Severity, SourcePos, UserError
+from engine.errors import GitwardError, Problem, Problems, RuleError, Severity, SourcePos, UserError
 from engine.evaluate import postbuild, render
+from engine.evaluate.kustconfine import outside_reads
 from engine.evaluate.kustfile import known_fields
 from engine.evaluate.postbuild import Fetched
 from engine.evaluate.render import DocumentIndex, Located
 from engine.model import Kustomization, Manifest, Source, SubstituteFrom
 from engine.observe.kustomize import KustomizeFailed, Kustomizer, build, find_kustomizer
-from engine.rules.ignore import walk_repo
+from engine.rules.confine import path_escape
 from engine.rules.load import display_path, read_text
+from engine.rules.tree import RepoTree
 from engine.rules.yamldoc import YamlSyntaxError
 
 _REGISTERED = re.compile(
@@ -62,8 +64,10 @@ def kustomization_path(root: Path, ks: Kustomization) -> str:
     rel = posixpath.normpath(ks.path.replace("\\", "/").strip("/") or ".")
     if rel == ".":
         rel = ""
-    if rel == ".." or rel.startswith("../"):
-        raise UserError(f"Kustomization {ks.key.ref}: spec.path {ks.path!r} leaves the repository")
+    escape = path_escape(root, rel)
+    if escape is not None:
+        raise RuleError([Problem(Severity.ERROR, f"Kustomization {ks.key.ref}: spec.path {ks.path!r} "
+                                 f"{escape}", ks.origin)])
     if not (root / rel).is_dir():
         raise UserError(f"Kustomization {ks.key.ref}: spec.path {ks.path or '.'!r} is not a "
                         f"directory in {display_path(root)}")
@@ -83,7 +87,8 @@ def build_kustomization(root: Path, ks: Kustomization, *, source: Source | None 
     KustomizeNotFound.
     """
     rel = kustomization_path(root, ks)
-    files = {name: path for name, path in walk_repo(root, source.ignore if source else "")}
+    tree = RepoTree(root, source.ignore if source else "")
+    files = {name: path for name in tree.files if (path := tree.path(name)) is not None}
     order = list(files)
     problems = Problems()
 
@@ -107,7 +112,7 @@ def build_kustomization(root: Path, ks: Kustomization, *, source: Source | None 
     warnings: list[Problem] = []
     command = ""
     if root_file or any(name not in files for name in resources) or render.needs_kustomize(ks):
-        run = _KustomizeRun(root, rel, files, show, kustomizer)
+        run = _KustomizeRun(tree, rel, files, show, kustomizer)
         items = run.build(ks, root_file, resources, plain, problems)
         warnings.extend(run.warnings)
         command = run.kustomizer.name
@@ -141,9 +146,9 @@ def _read_variables(ks: Kustomization, read: VariablesReader, problems: Problems
 class _KustomizeRun:
     """One kustomize build of the path, over a copy of the checkout's files that count."""
 
-    def __init__(self, root: Path, rel: str, files: dict[str, Path], show: Callable[[str], str],
+    def __init__(self, tree: RepoTree, rel: str, files: dict[str, Path], show: Callable[[str], str],
                  kustomizer: Kustomizer | None) -> None:
-        self.root, self.rel, self.files, self.show = root, rel, files, show
+        self.tree, self.root, self.rel, self.files, self.show = tree, tree.root, rel, files, show
         self.kustomizer = kustomizer or find_kustomizer()
         self.warnings: list[Problem] = []
         self.indexes: dict[str, DocumentIndex | None] = {}
@@ -162,6 +167,8 @@ class _KustomizeRun:
         self.indexes.update(render.indexes_of(plain))
         relative = [f"./{posixpath.relpath(name, self.rel or '.')}" for name in resources]
         kus, strip_origin = render.with_build_options(render.flux_kustomization(existing, relative, ks))
+        problems.extend(outside_reads(self.tree, self.rel, kustomization=kus, where=ks.origin))
+        problems.raise_if_errors()
         target = root_file or posixpath.join(self.rel, "kustomization.yaml")
         with tempfile.TemporaryDirectory(prefix="gitward-build-") as temp:
             copy = Path(temp)

@@ -27,6 +27,7 @@ from engine.observe.dockerconfig import (
 from engine.observe.registry import list_tags, parse_image
 from engine.observe.transport import SecretReader, registry_client
 from engine.reconcile.transport import registry_transport
+from engine.rules.ocitag import is_valid_tag, shown_tag
 from engine.rules.regex import PatternError
 from engine.store import queries
 from engine.store.db import Store
@@ -40,13 +41,15 @@ def utcnow() -> datetime:
 
 
 def listed_tags(repository: ImageRepository, tags: Iterable[str]) -> list[ListedTag]:
-    """Tags as the ledger records them: every tag, the excluded ones flagged (Flux drops them)."""
+    """Tags as the ledger records them: every tag, the excluded ones flagged (Flux drops them),
+    and so is every tag the OCI grammar does not allow (engine/rules/ocitag.py)."""
     try:
         exclusions = Exclusions.compile(repository.exclusion_list)
     except PatternError as err:
         raise GitwardError(f"ImageRepository {repository.key.ref}: exclusion list: {err}") from None
-    unique = dict.fromkeys(tags)
-    return [ListedTag(t, excluded=exclusions.excluding_pattern(t) is not None) for t in unique]
+    unique = dict.fromkeys(shown_tag(t) for t in tags)
+    return [ListedTag(t, excluded=not is_valid_tag(t) or exclusions.excluding_pattern(t) is not None)
+            for t in unique]
 
 
 NEW_TAGS = "NewTags"
@@ -97,7 +100,7 @@ class _Before:
             count = len(scan.new_tags)
             more = f" and {count - SHOWN_TAGS} more" if count > SHOWN_TAGS else ""
             severity, reason = queries.EventSeverity.INFO, NEW_TAGS
-            message = (f"{count} new tag{'s' * (count != 1)}: {', '.join(scan.new_tags[:SHOWN_TAGS])}"
+            message = (f"{count} new tag{'s' * (count != 1)}: {', '.join(shown_tag(t) for t in scan.new_tags[:SHOWN_TAGS])}"
                        f"{more} ({scan.tag_count} in all)")
         queries.record_event(store, queries.Event(
             time=scan.finished_at, object_kind=ImageRepository.KIND, object_name=scan.repository,

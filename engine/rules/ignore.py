@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
+from engine.rules.confine import LinkRefusal, link_refusal
+
 IGNORE_FILE = ".sourceignore"
 
 VCS_EXCLUSIONS: tuple[str, ...] = (".git/", ".gitignore", ".gitmodules", ".gitattributes")
@@ -290,19 +292,29 @@ class _Listing:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.cache: dict[str, list[tuple[str, bool, bool]]] = {}
+        self.refused: dict[str, LinkRefusal] = {}
+        """Symbolic links that loop or resolve outside the root, by repo-relative path."""
 
     def entries(self, rel_dir: str) -> list[tuple[str, bool, bool]]:
-        """(name, is a directory, is a file) of each entry: a symlink to a file is a file, and a
-        symlinked directory is not entered (both as gitward has always walked)."""
+        """(name, is a directory, is a file) of each entry: a symlink to a file in the tree is a
+        file, a symlinked directory is not entered (both as gitward has always walked), and a
+        symlink that loops or leaves the tree is neither (it is noted in `refused`)."""
         if rel_dir not in self.cache:
             directory = self.root / rel_dir if rel_dir else self.root
             try:
-                found = [(e.name, e.is_dir(follow_symlinks=False), e.is_file())
-                         for e in os.scandir(directory)]
+                found = [self._entry(rel_dir, e) for e in os.scandir(directory)]
             except OSError:
                 found = []
             self.cache[rel_dir] = sorted(found, key=lambda entry: entry[0].encode("utf-8", "surrogateescape"))
         return self.cache[rel_dir]
+
+    def _entry(self, rel_dir: str, entry: os.DirEntry[str]) -> tuple[str, bool, bool]:
+        if entry.is_symlink():
+            refusal = link_refusal(self.root, Path(entry.path))
+            if refusal is not None:
+                self.refused[f"{rel_dir}/{entry.name}" if rel_dir else entry.name] = refusal
+                return entry.name, False, False
+        return entry.name, entry.is_dir(follow_symlinks=False), entry.is_file()
 
 
 def _ignore_files(listing: _Listing, rel_dir: str = "") -> Iterator[tuple[str, str]]:
@@ -319,22 +331,28 @@ def _ignore_files(listing: _Listing, rel_dir: str = "") -> Iterator[tuple[str, s
             yield from _ignore_files(listing, f"{rel_dir}/{name}" if rel_dir else name)
 
 
-def walk_repo(root: Path, spec_ignore: str = "") -> Iterator[tuple[str, Path]]:
+def walk_repo(root: Path, spec_ignore: str = "",
+              refused: dict[str, LinkRefusal] | None = None) -> Iterator[tuple[str, Path]]:
     """(repo-relative POSIX path, path) of every file that counts, in lexical order.
 
     `spec_ignore` is the GitRepository's `spec.ignore`. Excluded directories are entered only
-    when a later `!` pattern could bring a file below them back.
+    when a later `!` pattern could bring a file below them back. A symbolic link that loops or
+    resolves outside `root` is never yielded; when `refused` is given, each one the ignore
+    rules do not exclude is put there with the reason.
     """
     listing = _Listing(root)
     rules = IgnoreRules.of(list(_ignore_files(listing)), spec_ignore)
-    yield from _walk(listing, "", rules)
+    yield from _walk(listing, "", rules, refused)
 
 
-def _walk(listing: _Listing, rel_dir: str, rules: IgnoreRules) -> Iterator[tuple[str, Path]]:
+def _walk(listing: _Listing, rel_dir: str, rules: IgnoreRules,
+          refused: dict[str, LinkRefusal] | None) -> Iterator[tuple[str, Path]]:
     for name, is_dir, is_file in listing.entries(rel_dir):
         rel = f"{rel_dir}/{name}" if rel_dir else name
         if is_dir:
             if not rules.prunable(rel):
-                yield from _walk(listing, rel, rules)
+                yield from _walk(listing, rel, rules, refused)
         elif is_file and not rules.ignored(rel):
             yield rel, listing.root / rel
+        elif refused is not None and rel in listing.refused and not rules.ignored(rel):
+            refused[rel] = listing.refused[rel]

@@ -13,6 +13,7 @@ from typing import Collection, Iterable, Iterator
 
 from engine.errors import Problems, SourcePos
 from engine.model import Rule, RuleSet, SkippedObject
+from engine.rules.confine import LinkRefusal, refusal_message
 from engine.rules.flux import read_flux
 from engine.rules.ignore import walk_repo
 from engine.rules.parse import parse_rules
@@ -38,10 +39,11 @@ class Repo:
 
 
 def display_path(path: Path) -> str:
-    """A path relative to the working directory when it lies below it, else absolute."""
+    """A path relative to the working directory when it lies below it, else as given; the
+    last component is never resolved, so a symbolic link is shown where it stands."""
     try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
+        return str((path.parent.resolve() / path.name).relative_to(Path.cwd().resolve()))
+    except (ValueError, OSError, RuntimeError):
         return str(path)
 
 
@@ -49,6 +51,17 @@ def walk_files(root: Path) -> Iterator[Path]:
     """Every file below `root` that counts (Flux's exclusions, `.sourceignore`), in lexical order."""
     for _, path in walk_repo(root):
         yield path
+
+
+def walk_rule_files(root: Path, problems: Problems) -> Iterator[tuple[str, Path]]:
+    """`walk_repo` over a checkout, with each refused symbolic link named `*.rules`, `*.yaml`
+    or `*.yml` (one that loops or resolves outside the tree) a located error at the link."""
+    refused: dict[str, LinkRefusal] = {}
+    yield from walk_repo(root, refused=refused)
+    for rel, refusal in refused.items():
+        if rel.endswith((RULE_SUFFIX, *YAML_SUFFIXES)):
+            problems.error(refusal_message(refusal), SourcePos(display_path(root / rel)),
+                           code="symlink")
 
 
 def rule_files_fingerprint(root: Path) -> tuple[tuple[str, int, int], ...]:
@@ -125,7 +138,7 @@ def load_repo(root: Path, problems: Problems, *, builtin: bool = True) -> Repo:
     if not root.is_dir():
         problems.error("repository path is not a directory", SourcePos(display_path(root)))
         return Repo(root, RuleSet(), ())
-    rules.extend(load_tree(walk_repo(root), problems))
+    rules.extend(load_tree(walk_rule_files(root, problems), problems))
     found = dedupe(rules, problems)
     files = tuple(dict.fromkeys(r.origin.path for r in found.all()
                                 if r.origin is not None and r.origin.path and not is_builtin_path(r.origin.path)))

@@ -13,6 +13,7 @@ import posixpath
 from pathlib import Path
 
 from engine.errors import Problem, Problems
+from engine.rules.confine import LinkRefusal, refusal_message
 from engine.rules.ignore import walk_repo
 from engine.rules.load import display_path, read_text
 
@@ -20,11 +21,13 @@ from engine.rules.load import display_path, read_text
 class RepoTree:
     """The files of a checkout that count, as repo-relative POSIX paths ("" is the root)."""
 
-    __slots__ = ("root", "files", "_paths", "_dirs", "_texts", "_problems", "_shown", "__weakref__")
+    __slots__ = ("root", "files", "_paths", "_dirs", "_texts", "_problems", "_shown", "_refused",
+                 "__weakref__")
 
     def __init__(self, root: Path, spec_ignore: str = "") -> None:
         self.root = root
-        self._paths: dict[str, Path] = dict(walk_repo(root, spec_ignore))
+        self._refused: dict[str, LinkRefusal] = {}
+        self._paths: dict[str, Path] = dict(walk_repo(root, spec_ignore, self._refused))
         self.files: tuple[str, ...] = tuple(self._paths)
         """Every file that counts, in walk order (lexical, depth first)."""
         dirs = {""}
@@ -37,6 +40,10 @@ class RepoTree:
         self._texts: dict[str, str | None] = {}
         self._problems: dict[str, tuple[Problem, ...]] = {}
         self._shown: dict[str, str] = {}
+
+    def path(self, rel: str) -> Path | None:
+        """Where a file of the tree is on disk; None when it is not one."""
+        return self._paths.get(rel)
 
     def is_file(self, rel: str) -> bool:
         return rel in self._paths
@@ -65,6 +72,12 @@ class RepoTree:
             return path.read_bytes() if path is not None else None
         except OSError:
             return None
+
+    def refusal(self, rel: str) -> str | None:
+        """Why `rel` is no file of the tree when it is a symbolic link that loops or resolves
+        outside the repository (engine/rules/confine.py); None otherwise."""
+        refused = self._refused.get(rel)
+        return refusal_message(refused) if refused is not None else None
 
     def display(self, rel: str) -> str:
         """The path to show users: relative to the working directory when below it."""

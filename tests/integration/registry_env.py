@@ -56,6 +56,13 @@ class QuietServer(ThreadingHTTPServer):
     def handle_error(self, request: Any, client_address: Any) -> None:
         """Connections the proxy drops on purpose end in socket errors; they are the point."""
 
+    @classmethod
+    def serving(cls, handler: type[BaseHTTPRequestHandler]) -> QuietServer:
+        """A server on a free loopback port, already answering from a daemon thread."""
+        server = cls(("127.0.0.1", 0), handler)
+        threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+        return server
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -398,9 +405,7 @@ class TokenService:
         self.signer = make_cert(workdir, "token-signer")
         self.requests: list[TokenRequest] = []
         self._lock = threading.Lock()
-        self._server = QuietServer(("127.0.0.1", 0), self._handler())
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
-        self._thread.start()
+        self._server = QuietServer.serving(self._handler())
 
     @property
     def realm(self) -> str:
@@ -546,9 +551,7 @@ class PagingProxy:
         self.release = threading.Event()
         self._not_before = 0.0
         self._lock = threading.Lock()
-        self._server = QuietServer(("127.0.0.1", 0), self._handler())
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
-        self._thread.start()
+        self._server = QuietServer.serving(self._handler())
 
     @property
     def host(self) -> str:

@@ -341,6 +341,31 @@ def test_a_path_outside_the_repository_or_missing_is_refused(tmp_path: Path) -> 
         build_kustomization(root, ks("./nope"))
 
 
+def test_the_real_kustomize_never_reads_outside_the_repository(tmp_path: Path,
+                                                              kustomize_binary: list[str]) -> None:
+    """Flux builds on a file system confined to the source's root; gitward checks every path a
+    kustomization names before kustomize runs, so nothing outside is read or printed."""
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "cm.yaml").write_text(APP, encoding="utf-8")
+    (tmp_path / "outside" / "secret.txt").write_text("s3cret", encoding="utf-8")
+    kustomization = ("resources:\n- ../../outside/cm.yaml\n- linked.yaml\nconfigMapGenerator:\n"
+                     "- name: x\n  files:\n  - k=/etc/passwd\n  envs:\n  - ../../outside/secret.txt\n")
+    root = write(tmp_path / "repo", {"cluster/kustomization.yaml": kustomization})
+    os.symlink("../../outside/cm.yaml", root / "cluster" / "linked.yaml")
+    with pytest.raises(RuleError) as caught:
+        build_kustomization(root, ks("./cluster"))
+    shown = str(root / "cluster" / "kustomization.yaml")
+    assert [(p.pos.path, p.pos.line, p.message) for p in caught.value.problems if p.pos] == [
+        (shown, 2, "resources: '../../outside/cm.yaml' is outside the repository"),
+        (shown, 3, "resources: 'linked.yaml' is a symbolic link that resolves outside the repository: "
+                   "refused, as source-controller confines a source to its tree (the target is not read)"),
+        (shown, 5, "configMapGenerator: '../../outside/secret.txt' is outside the repository"),
+        (shown, 5, "configMapGenerator: '/etc/passwd' is an absolute path: the repository is all a build "
+                   "may read"),
+    ]
+    assert "s3cret" not in str(caught.value) and "root:x:0:0" not in str(caught.value)
+
+
 def test_without_kustomize_plain_trees_still_render_and_others_say_what_is_missing(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     root = write(tmp_path / "repo", {"cluster/app.yaml": APP})

@@ -442,6 +442,9 @@ class CountingTree:
     def display(self, rel: str) -> str:
         return self.tree.display(rel)
 
+    def refusal(self, rel: str) -> str | None:
+        return self.tree.refusal(rel)
+
 
 def test_files_are_parsed_once_per_tree(tmp_path: Path) -> None:
     tree = CountingTree(write(tmp_path, {"base/" + K: "resources: [big.yaml]\n", "base/big.yaml": HR,
