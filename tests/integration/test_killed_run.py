@@ -49,7 +49,7 @@ BOUND = LEASE_TTL + INTERVAL + START
 life of a dead holder's lease, plus one interval) and the new process's start."""
 REACH = 90.0
 """How long the first run gets to reach its point: a bound on waiting, not a timing assert."""
-PARALLEL = 5
+PARALLEL = 7
 """Cases run at once, each on its own remote, registry repository, store and work directory."""
 
 
