@@ -22,6 +22,7 @@ on each listing.
 from __future__ import annotations
 
 import json
+import statistics
 import os
 import shutil
 import subprocess
@@ -139,6 +140,8 @@ class PassRun:
     """One `gitward run --once` as the child reported it."""
 
     max_rss_kib: int
+    cpu_seconds: float
+    """User and system CPU of the child: its own cost, whatever else runs on the machine."""
     modules: tuple[str, ...]
     log: str
 
@@ -158,7 +161,7 @@ def run_pass(world: World, number: int) -> PassRun:
     report = json.loads(out.read_text().splitlines()[-1])
     if report["status"] != 0:
         raise BenchError(f"gitward run --once returned {report['status']}: {text[-1500:]}")
-    return PassRun(usage.ru_maxrss, tuple(report["modules"]), text)
+    return PassRun(usage.ru_maxrss, usage.ru_utime + usage.ru_stime, tuple(report["modules"]), text)
 
 
 def check_pass(world: World, done: PassRun) -> None:
@@ -289,7 +292,10 @@ def run(size: int, tag_count: int, runs: int, workdir: Path) -> list[Result]:
             baseline_name=f"bare httpx loop listing all {size} repositories (pages of 1000, follow Link) "
                           f"+ one RE2 match per tag, in-process",
             note=f"{size} image repositories x {len(fleet.tags)} tags, {size} policies, {size} marked "
-                 f"files; the subject is a `gitward run --once` subprocess, start-up included",
+                 f"files; the subject is a `gitward run --once` subprocess, start-up included; CPU "
+                 f"(user+sys) per pass {statistics.median(p.cpu_seconds for p in done[1:]):.2f} s vs "
+                 f"{timing.baseline_cpu:.2f} s for the floor's thread",
+
         ),
         Result(
             name="fleet run --once peak RSS",
