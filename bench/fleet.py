@@ -38,7 +38,7 @@ import re2
 from bench import BenchError, Result, Timing, interleaved
 from bench.daemon import MIB
 from bench.policy import SEMVER_RANGE, make_tags
-from bench.scan import _registry_storage
+from bench.scan import _bare_listing, _registry_storage
 
 FULL_SIZE = 500
 QUICK_SIZE = 4
@@ -189,16 +189,9 @@ def floor(client: httpx.Client, world: World, pattern: re2._Regexp) -> int:
     """List every repository (GET each page, decode, follow Link); one RE2 match per tag."""
     matched = 0
     for i in range(world.size):
-        url: httpx.URL | None = httpx.URL(f"{world.registry_url}/v2/{NAMESPACE}/{app(i)}/tags/list",
-                                          params={"n": 1000})
-        while url is not None:
-            response = client.get(url, headers={"Accept": "application/json"})
-            response.raise_for_status()
-            for tag in response.json()["tags"]:
-                if pattern.match(tag):
-                    matched += 1
-            link = response.headers.get("link")
-            url = response.url.join(link.split(";", 1)[0].strip()[1:-1]) if link else None
+        for tag in _bare_listing(client, f"{world.registry_url}/v2/{NAMESPACE}/{app(i)}/tags/list?n=1000"):
+            if pattern.match(tag):
+                matched += 1
     return matched
 
 
