@@ -79,13 +79,13 @@ def app(index: int) -> str:
 def rules_text(size: int, host: str, bare: Path) -> str:
     """The rules file: a git source, one automation, and a repository and policy per app."""
     parts = [
-        f'source git {NAMESPACE}/{NAMESPACE} {{\n  url "{bare.as_uri()}"\n  branch "main"\n  interval 5m\n}}\n',
+        f'source git {NAMESPACE}/{NAMESPACE} {{\n  url "{bare.as_uri()}"\n  branch "main"\n  interval 1h\n}}\n',
         (f"image update {AUTOMATION} {{\n  source git {NAMESPACE}/{NAMESPACE}\n  path \"./apps\"\n"
-         '  author "fluxcdbot <fluxcdbot@users.noreply.github.com>"\n  push "main"\n  interval 5m\n}\n'),
+         '  author "fluxcdbot <fluxcdbot@users.noreply.github.com>"\n  push "main"\n  interval 1h\n}\n'),
     ]
     for i in range(size):
         parts.append(f'image repository {NAMESPACE}/{app(i)} {{\n  image "{host}/{NAMESPACE}/{app(i)}"\n'
-                     "  insecure true\n  interval 5m\n}\n")
+                     "  insecure true\n  interval 1h\n}\n")
         parts.append(f'image policy {NAMESPACE}/{app(i)} {{\n  repository {app(i)}\n'
                      f'  select highest semver "{SEMVER_RANGE}"\n}}\n')
     return "\n".join(parts)
