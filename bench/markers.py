@@ -46,6 +46,7 @@ from bench.policy import FILTER_PATTERN, SEMVER_RANGE, make_tags
 from engine.errors import GitwardError, Problems
 from engine.model import ImageRepository, RuleSet
 from engine.reconcile.images import record_tags
+from engine.reconcile.repo import read_marked_tree
 from engine.reconcile.updates import plan_checkout, write_changes
 from engine.rules.load import load_repo
 from engine.store.db import open_store
@@ -373,7 +374,8 @@ class Bench:
             rules = load_repo(self.work, problems).rules
             problems.raise_if_errors()
             with open_store(_url(self.work_database)) as store:
-                planned = plan_checkout(self.work, rules, store, datetime.now(UTC), record=True)
+                planned = plan_checkout(read_marked_tree(self.work, rules), rules, store, datetime.now(UTC),
+                                        record=True)
         except GitwardError as err:
             raise BenchError(f"the in-process update failed: {err}") from err
         written: list[str] = []

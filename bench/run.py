@@ -14,9 +14,9 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from bench import BenchError, Result, daemon, discovery, markers, policy, scan, startup, sync, watch
+from bench import BenchError, Result, daemon, discovery, fleet, markers, policy, scan, startup, sync, watch
 
-BENCHMARKS = ("policy", "scan", "store", "markers", "sync", "watch", "daemon", "discovery", "startup")
+BENCHMARKS = ("policy", "scan", "store", "markers", "sync", "watch", "daemon", "discovery", "startup", "fleet")
 FULL_RUNS = 5
 QUICK_RUNS = 3
 _COLUMNS = ("benchmark", "size", "runs", "median s", "rate", "baseline s", "ratio", "goal", "verdict")
@@ -50,6 +50,7 @@ def _plan(quick: bool, runs: int, workdir: Path) -> dict[str, Callable[[], list[
         "discovery": lambda: discovery.run(
             discovery.QUICK_REPOSITORY if quick else discovery.FULL_REPOSITORY, runs),
         "startup": lambda: startup.run(runs if quick else runs * startup.RUNS_FACTOR, workdir),
+        "fleet": lambda: fleet.run(*_fleet_size(quick), runs, workdir),
     }
 
 
@@ -100,6 +101,11 @@ def _marker_sizes(quick: bool) -> tuple[int, int]:
 def _sync_sizes(quick: bool) -> tuple[int, int]:
     """(namespaces, objects in them) of the sync benchmark's tree."""
     return (sync.QUICK_NAMESPACES, sync.QUICK_OBJECTS) if quick else (sync.FULL_NAMESPACES, sync.FULL_OBJECTS)
+
+
+def _fleet_size(quick: bool) -> tuple[int, int]:
+    """(image repositories, tags in each) of the fleet pass."""
+    return (fleet.QUICK_SIZE, fleet.QUICK_TAGS) if quick else (fleet.FULL_SIZE, fleet.FULL_TAGS)
 
 
 def _daemon_minutes(quick: bool) -> tuple[int, int]:

@@ -30,7 +30,6 @@ from engine.cli.state import holder_name, open_for_reading, open_for_writing
 from engine.cli.updates import echo_outcomes, echo_unknown
 from engine.errors import GitwardError, StoreError, UserError
 from engine.evaluate.order import dependency_order
-from engine.evaluate.plan import deployed_tags
 from engine.model import (
     ImagePolicy,
     ImageRepository,
@@ -54,7 +53,7 @@ from engine.reconcile.images import (
     utcnow,
 )
 from engine.reconcile.live import secret_reader
-from engine.reconcile.repo import locate_all, read_marked_files
+from engine.reconcile.repo import read_marked_tree
 from engine.reconcile.imagefacts import RegistryAccess
 from engine.reconcile.updates import (
     apply_commits,
@@ -149,8 +148,7 @@ def reconcile(ctx: click.Context, words: tuple[str, ...], repo: Path, namespace:
     if kind is IMAGE_UPDATE:
         return _automations(ctx, names, rules, repo, namespace, ssh_key, workdir,
                             kubeconfig, kube_context)
-    values, _ = locate_all(rules, read_marked_files(repo, rules.marker_dialects))
-    deployed = deployed_tags(values)
+    deployed = read_marked_tree(repo, rules).deployed
     configured = cluster_configured(kubeconfig, kube_context)
     with ExitStack() as stack:
         cluster = stack.enter_context(connect(kubeconfig, kube_context)) if configured else None
@@ -217,7 +215,7 @@ def _automations(ctx: click.Context, names: tuple[str, ...], rules: RuleSet, rep
     failed = False
     with ExitStack() as stack, open_for_writing(ctx) as store:
         read_secret = cluster_secrets(stack, [*automations, *rules.sources], kubeconfig, kube_context)
-        planned = plan_checkout(repo, rules, store, now, record=True,
+        planned = plan_checkout(read_marked_tree(repo, rules), rules, store, now, record=True,
                                 access=RegistryAccess(read_secret=read_secret))
         for automation in automations:
             assert isinstance(automation, ImageUpdate)

@@ -29,7 +29,7 @@ from engine.reconcile.updates import (
     plan_checkout,
     update_checkout,
 )
-from engine.reconcile.repo import LoadedCluster
+from engine.reconcile.repo import LoadedCluster, read_marked_tree
 from engine.store.db import Store
 
 offline_option = click.option(
@@ -78,8 +78,8 @@ def _plan(ctx: click.Context, repo: Path, clusters: list[LoadedCluster], offline
                 _scan(store, cluster.rules, read_secret)
                 access = RegistryAccess(read_secret=read_secret)
             name = cluster.name if len(clusters) > 1 else ""
-            plans.append((name, plan_checkout(repo, cluster.rules, store, now, record=record,
-                                              access=access)))
+            plans.append((name, plan_checkout(read_marked_tree(repo, cluster.rules), cluster.rules,
+                                              store, now, record=record, access=access)))
         return plans
 
 
@@ -298,7 +298,7 @@ def apply(ctx: click.Context, repo: Path, offline: bool, ssh_key: Path | None, w
         read_secret = cluster_secrets(stack, rules.all())
         if not offline:
             _scan(store, rules, read_secret)
-        planned = plan_checkout(repo, rules, store, now, record=True,
+        planned = plan_checkout(read_marked_tree(repo, rules), rules, store, now, record=True,
                                 access=None if offline else RegistryAccess(read_secret=read_secret))
         outcomes = apply_commits(store, rules, planned, now, workdir=workdir,
                                  ssh_command=ssh_command_for(ssh_key),

@@ -18,6 +18,11 @@ lease outlives a gitward that died holding it by `LEASE_TTL` only.
 After a reconcile the loop counts it in `Metrics` (when given) and sends the rules' alerts:
 one per pushed image-update commit, and one when an object starts failing (or fails with a
 different message): the same failure retried is not sent again. A failed alert is logged only.
+
+Marked files are read once per pass: a pass is a run of reconciles with no wait between them in
+which no object comes twice (a `--once` run is one pass). Its image repositories (the tags git
+deploys) and automations (the plan) share one `MarkedTree` per checkout and revision; a wait,
+an object due again or reloaded rules start the next pass, which reads the files afresh.
 """
 
 from __future__ import annotations
@@ -34,7 +39,6 @@ from pathlib import Path
 from engine.act.notify import Event, failure_event, held_event, notify, update_event
 from engine.errors import GitwardError, Problems
 from engine.evaluate.order import dependency_order
-from engine.evaluate.plan import deployed_tags
 from engine.evaluate.schedule import Entry, Outcome, Schedule
 from engine.model import (
     GitSource,
@@ -66,7 +70,7 @@ from engine.reconcile.notices import (
 )
 from engine.reconcile.order import OrderedReconcile
 from engine.evaluate.discover import SourceHint
-from engine.reconcile.repo import RepoSpec, load_repository, locate_all, read_marked_files
+from engine.reconcile.repo import MarkedTrees, RepoSpec, load_repository
 from engine.reconcile.sources import reconcile_oci_source, reconcile_source
 from engine.reconcile.telemetry import LogLevel, Metrics, RunLog
 from engine.rules.load import rule_files_fingerprint
@@ -135,8 +139,15 @@ class Controller:
         self.rng = rng
         self.stop = stop
         self.metrics = metrics
-        self._checkouts: dict[ObjectKey, Path] = {}
-        """Each source's latest fetched checkout: automations plan on it, not on --repo."""
+        self._checkouts: dict[ObjectKey, tuple[Path, str]] = {}
+        """Each source's latest fetched checkout and its revision: automations plan on it, not on
+        --repo."""
+        self._repo_revision = ""
+        """The revision of `repo` when it is a fetched checkout (`rules_source`); "" for --repo."""
+        self._marked = MarkedTrees()
+        """The marked trees this pass read."""
+        self._passed: set[ObjectKey] = set()
+        """The objects this pass reconciled."""
         self._failing: dict[ObjectKey, str] = {}
         """The failure last alerted for each object still failing."""
         self._fingerprint = rule_files_fingerprint(repo)
@@ -188,6 +199,8 @@ class Controller:
             suspended = self.suspended()
             self.take_requests(schedule, suspended, now)
             key = schedule.due(now, suspended)
+            if key is None or key in self._passed:
+                self.next_pass()
             if key is None:
                 if once:
                     return
@@ -195,6 +208,7 @@ class Controller:
                 wait = POLL if wake is None else min(max(wake - now, timedelta()), POLL)
                 self.stop.wait(wait.total_seconds())
                 continue
+            self._passed.add(key)
             self.log.write(LogLevel.DEBUG, "reconciling", kind=key.kind, object=key.ref)
             began = self.clock()
             started = time.monotonic()
@@ -212,6 +226,11 @@ class Controller:
                                 outcome=result.outcome.value, revision=result.revision,
                                 message=result.message, now=finished)
             self.after(key, result, finished)
+
+    def next_pass(self) -> None:
+        """Forget what this pass read: the next one reads the marked files again."""
+        self._marked = MarkedTrees()
+        self._passed.clear()
 
     def after(self, key: ObjectKey, result: Result, at: datetime) -> None:
         """Alert when `key` starts failing or fails differently; forget its failure on success."""
@@ -249,6 +268,7 @@ class Controller:
         before = {rule.key for rule in self.rules.all()}
         after = {rule.key for rule in rules.all()}
         self.rules = rules
+        self.next_pass()
         schedule.replace(self.entries(), now)
         self.log.write(LogLevel.INFO, "rules reloaded", repo=str(self.repo),
                        added=str(len(after - before)), removed=str(len(before - after)),
@@ -338,9 +358,10 @@ class Controller:
                                    read_secret=self.access.read_secret, clock=self.clock)
         if outcome.checkout is None:
             return Result(Outcome.FAILED, message=str(outcome.error))
-        self._checkouts[source.key] = outcome.checkout.path
+        self._checkouts[source.key] = (outcome.checkout.path, outcome.checkout.revision)
         if source.key == self.rules_source and (outcome.changed or outcome.checkout.path != self.repo):
             self.repo = outcome.checkout.path
+            self._repo_revision = outcome.checkout.revision
             self._next_reload_check = None  # look at the new revision's rules now
         return Result(Outcome.OK, outcome.checkout.revision,
                       "new revision" if outcome.changed else "revision unchanged")
@@ -356,9 +377,9 @@ class Controller:
     def _image_repository(self, repository: ImageRepository) -> Result:
         for policy in policies_of(self.rules, repository):
             self.say(policy.key, LINTS, [lint_line(p) for p in policy_lints(policy)])
-        values, _ = locate_all(self.rules, read_marked_files(self.repo, self.rules.marker_dialects))
+        marked = self._marked.tree(self.repo, self._repo_revision, self.rules)
         done = reconcile_repository(self.store, self.rules, repository,
-                                    deployed=deployed_tags(values), clock=self.clock,
+                                    deployed=marked.deployed, clock=self.clock,
                                     read_secret=self.access.read_secret)
         scan = done.scan
         if scan.status is ScanStatus.FAILED:
@@ -379,10 +400,11 @@ class Controller:
         """Plan the checkout on the policies' decisions (made by the ImageRepository reconciles,
         reused) and carry out the commits this automation takes part in."""
         now = self.clock()
-        checkout = self._checkouts.get(ObjectKey(GitSource.KIND,
-                                                 automation.source_ref.namespace or automation.namespace,
-                                                 automation.source_ref.name), self.repo)
-        planned = plan_checkout(checkout, self.rules, self.store, now, record=True, reuse=True,
+        root, revision = self._checkouts.get(
+            ObjectKey(GitSource.KIND, automation.source_ref.namespace or automation.namespace,
+                      automation.source_ref.name), (self.repo, self._repo_revision))
+        planned = plan_checkout(self._marked.tree(root, revision, self.rules), self.rules,
+                                self.store, now, record=True, reuse=True,
                                 access=RegistryAccess(read_secret=self.access.read_secret))
         for gate in planned.warned:  # once per change: the next pass holding it says nothing
             self.log.write(LogLevel.WARNING, f"update held: {gate.gate.value}: {gate.reason}",

@@ -23,7 +23,7 @@ from engine.errors import Problem, Problems, UserError
 from engine.evaluate.commitmessage import check_message
 from engine.evaluate.discover import Cluster, Origin, SourceHint, discover
 from engine.evaluate.markerlint import lint_markers
-from engine.evaluate.plan import scan_files
+from engine.evaluate.plan import Scans, deployed_tags, scan_files
 from engine.evaluate.rewrite import MarkedValue
 from engine.model import (
     DEFAULT_NAMESPACE,
@@ -59,14 +59,46 @@ def read_marked_files(root: Path, dialects: tuple[MarkerDialect, ...]) -> dict[s
     return files
 
 
-def locate_all(rules: RuleSet, files: dict[str, str]) -> tuple[list[MarkedValue], list[Problem]]:
-    """Every marked value of every file, and the warnings for markers that were ignored."""
-    values: list[MarkedValue] = []
-    warnings: list[Problem] = []
-    for scan in scan_files(rules, files).values():
-        values.extend(scan.values)
-        warnings.extend(scan.warnings)
-    return values, warnings
+@dataclass(frozen=True)
+class MarkedTree:
+    """A checkout's marked files, read and located once: the text of each file a dialect could
+    mark, its scans (one YAML parse per file and dialect), every marked value, the warnings for
+    markers that were ignored, and the tag git deploys for each policy. What `check`, `plan`,
+    `images`, `reconcile` and each pass of `gitward run` read a checkout's markers through."""
+
+    root: Path
+    files: dict[str, str]
+    scans: Scans
+    values: tuple[MarkedValue, ...]
+    warnings: tuple[Problem, ...]
+    deployed: dict[str, str]
+    """Policy `namespace/name` -> the tag its markers deploy (engine/evaluate/plan.py)."""
+
+
+def read_marked_tree(root: Path, rules: RuleSet) -> MarkedTree:
+    """Read and locate every marker of the checkout at `root` under `rules`' dialects."""
+    files = read_marked_files(root, rules.marker_dialects)
+    scans = scan_files(rules, files)
+    values = tuple(v for scan in scans.values() for v in scan.values)
+    warnings = tuple(w for scan in scans.values() for w in scan.warnings)
+    return MarkedTree(root, files, scans, values, warnings, deployed_tags(values))
+
+
+class MarkedTrees:
+    """Marked trees read at most once per checkout, revision and marker dialects: what one pass
+    of `gitward run` shares among its image repositories and automations (each pass has its own,
+    so files edited in a working tree are seen by the next pass)."""
+
+    def __init__(self) -> None:
+        self._read: dict[tuple[Path, str, tuple[MarkerDialect, ...]], MarkedTree] = {}
+
+    def tree(self, root: Path, revision: str, rules: RuleSet) -> MarkedTree:
+        """The checkout at `root` (at `revision`: "" for a working tree) as `rules` mark it."""
+        key = (root, revision, rules.marker_dialects)
+        found = self._read.get(key)
+        if found is None:
+            found = self._read[key] = read_marked_tree(root, rules)
+        return found
 
 
 _SOURCE = re.compile(r"^(?:(?P<ns>[a-z0-9-]+)/)?(?P<name>[a-z0-9.-]+)=(?P<url>[^#\s]+)(?:#(?P<branch>\S+))?$")
@@ -198,10 +230,9 @@ def check_repository(spec: RepoSpec) -> tuple[Loaded, Problems]:
         check_rules(cluster.everything, found)
         for update in cluster.everything.image_updates:
             found.extend(check_message(update))
-        values, warnings = locate_all(cluster.everything,
-                                      read_marked_files(spec.root, cluster.everything.marker_dialects))
-        found.extend(warnings)
-        lint_markers(cluster.everything, values, found)
+        marked = read_marked_tree(spec.root, cluster.everything)
+        found.extend(marked.warnings)
+        lint_markers(cluster.everything, marked.values, found)
         problems.extend(_shown_from(spec.root, p) for p in found.items)
     return loaded, unique(problems.items)
 

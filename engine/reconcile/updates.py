@@ -30,11 +30,9 @@ from engine.evaluate.decision import GATED, ScanFacts, decide, gated
 from engine.evaluate.unknown import unknown_policies
 from engine.evaluate.plan import (
     Selection,
-    deployed_tags,
     edits_for,
     plan_updates,
     rewrite_all,
-    scan_files,
 )
 from engine.model import (
     CommitAction,
@@ -54,11 +52,12 @@ from engine.reconcile.heartbeat import LEASE_TTL, hold_renewed
 from engine.reconcile.imagefacts import RegistryAccess, gather_images
 from engine.reconcile.images import Clock, record_decision, utcnow
 from engine.reconcile.pushsettings import PushSettingsError, push_settings
-from engine.reconcile.repo import checkout_lints, read_marked_files, unique
+from engine.reconcile.repo import MarkedTree, checkout_lints, read_marked_files, unique
 from engine.store import queries
 from engine.store.actions import finish_action, finish_interrupted, start_action
 from engine.store.db import Store
 from engine.reconcile.telemetry import RunLog
+from engine.store.images import first_seen
 from engine.store.leases import LeaseHeld, git_lease_name
 
 
@@ -89,7 +88,7 @@ def decide_all(store: Store | None, rules: RuleSet, deployed: dict[str, str], no
     again by every automation pass. A policy with no decision on that scan (tags imported, its
     repository suspended) is decided here.
     """
-    selections: dict[str, Selection] = {}
+    chosen_by: dict[str, tuple[ImagePolicy, Decision]] = {}
     made: list[Decision] = []
     for policy in rules.image_policies:
         decision = _reusable(store, policy) if reuse else None
@@ -101,8 +100,8 @@ def decide_all(store: Store | None, rules: RuleSet, deployed: dict[str, str], no
         chosen = decision if decision.selected_tag else (
             queries.latest_selection(store, policy.key.ref) if store is not None else None)
         if chosen is not None and chosen.selected_tag:
-            selections[policy.key.ref] = _selection(store, policy, chosen)
-    return selections, tuple(made)
+            chosen_by[policy.key.ref] = (policy, chosen)
+    return _selections(store, chosen_by), tuple(made)
 
 
 def _reusable(store: Store | None, policy: ImagePolicy) -> Decision | None:
@@ -158,10 +157,19 @@ def _warn(store: Store, gate: GateDecision, now: datetime) -> None:
                 f"{gate.gate.value}: {gate.reason}"))
 
 
-def _selection(store: Store | None, policy: ImagePolicy, chosen: Decision) -> Selection:
-    assert chosen.selected_tag is not None
-    return Selection(chosen.selected_tag, "", chosen.id,
-                     _first_seen(store, policy, chosen.selected_tag))
+def _selections(store: Store | None,
+                chosen: dict[str, tuple[ImagePolicy, Decision]]) -> dict[str, Selection]:
+    """Each policy's selection, with when the ledger first saw its tag: one query per image
+    repository for all its policies' tags, not a load of its every tag per policy."""
+    wanted: dict[str, set[str]] = {}
+    for policy, decision in chosen.values():
+        assert decision.selected_tag is not None
+        wanted.setdefault(policy.repository_key.ref, set()).add(decision.selected_tag)
+    seen = {repository: first_seen(store, repository, tags) if store is not None else {}
+            for repository, tags in wanted.items()}
+    return {ref: Selection(decision.selected_tag or "", "", decision.id,
+                           seen[policy.repository_key.ref].get(decision.selected_tag or ""))
+            for ref, (policy, decision) in chosen.items()}
 
 
 def _decide(store: Store | None, rules: RuleSet, policy: ImagePolicy, deployed: str | None,
@@ -181,33 +189,23 @@ def _decide(store: Store | None, rules: RuleSet, policy: ImagePolicy, deployed: 
     return decision
 
 
-def _first_seen(store: Store | None, policy: ImagePolicy, tag: str) -> datetime | None:
-    if store is None:
-        return None
-    for t in queries.tags(store, policy.repository_key.ref, include_gone=True):
-        if t.tag == tag:
-            return t.first_seen
-    return None
-
-
-def plan_checkout(root: Path, rules: RuleSet, store: Store | None, now: datetime, *,
+def plan_checkout(marked: MarkedTree, rules: RuleSet, store: Store | None, now: datetime, *,
                   record: bool = False, reuse: bool = False,
                   access: RegistryAccess | None = None) -> RepoPlan:
     """Decide every policy (`reuse`: see `decide_all`) and plan every automation's changes on a
-    checkout; the plan also says which policies its markers need are unknown, and the lints.
-    With `access`, the registries are asked what the store does not know of the images a change
-    involves (engine/reconcile/imagefacts.py); without, the plan is offline."""
-    files = read_marked_files(root, rules.marker_dialects)
-    scans = scan_files(rules, files)
-    values = [v for scan in scans.values() for v in scan.values]
-    selections, decisions = decide_all(store, rules, deployed_tags(values), now, record=record,
+    checkout's markers (`read_marked_tree`, or a pass's `MarkedTrees`); the plan also says which
+    policies its markers need are unknown, and the lints. With `access`, the registries are asked
+    what the store does not know of the images a change involves (engine/reconcile/imagefacts.py);
+    without, the plan is offline."""
+    files, scans, values = marked.files, marked.scans, list(marked.values)
+    selections, decisions = decide_all(store, rules, marked.deployed, now, record=record,
                                        reuse=reuse)
     if store is not None:
         selections = gather_images(store, rules, selections, values, now, access)
     suspended = frozenset(s.object_name for s in queries.list_suspensions(store)
                           if s.object_kind == "ImageUpdateAutomation") if store else frozenset()
     plan = plan_updates(rules, files, selections, now, suspended, scans)
-    lints = checkout_lints(root, rules, values)
+    lints = checkout_lints(marked.root, rules, values)
     plan = replace(plan, unknown=unknown_policies(rules, values, {d.policy: d for d in decisions},
                                                   suspended),
                    warnings=tuple(unique([*plan.warnings, *lints, *rules.ignored()]).sorted()))

@@ -56,7 +56,7 @@ from engine.reconcile.build import build_kustomization
 from engine.reconcile.cluster import sync_kustomization
 from engine.reconcile.diff import DiffResult, diff_kustomization
 from engine.reconcile.order import Reconciled, not_applied
-from engine.reconcile.repo import LoadedCluster, RepoSpec, check_repository
+from engine.reconcile.repo import LoadedCluster, RepoSpec, check_repository, read_marked_tree
 from engine.reconcile.updates import plan_checkout, write_changes
 from engine.reconcile.variables import cluster_variables
 from engine.rules.ignore import IGNORE_FILE, IgnoreRules
@@ -291,7 +291,7 @@ def replan(root: Path, store: Store | None, now: datetime, *, write: bool = Fals
                            seconds=time.perf_counter() - started)
     problems = list(found.sorted())
     try:
-        planned = plan_checkout(root, rules, store, now, record=False)
+        planned = plan_checkout(read_marked_tree(root, rules), rules, store, now, record=False)
     except GitwardError as err:
         problems.extend(_as_problems(err, root))
         return WatchReport(now, tuple(trigger), tuple(problems), seconds=time.perf_counter() - started)

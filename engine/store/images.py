@@ -1,5 +1,6 @@
-"""What gitward learnt of images outside a tag listing: the digest a tag names, and when the
-image a digest names was built (`image_configs`, read once per digest, for the rollback gate).
+"""What gitward learnt of images outside a tag listing: the digest a tag names, when the ledger
+first saw a tag, and when the image a digest names was built (`image_configs`, read once per
+digest, for the rollback gate).
 """
 
 from __future__ import annotations
@@ -29,6 +30,20 @@ def record_tag_digest(store: Store, repository: str, tag: str, digest: str) -> b
             .execution_options(synchronize_session=False)
         )
         return bool(getattr(done, "rowcount", 0))
+
+
+def first_seen(store: Store, repository: str, tags: Iterable[str]) -> dict[str, datetime]:
+    """When the ledger first saw each of `tags` in `repository` (gone tags too), in one query
+    per `_CHUNK` tags; a tag it never saw is not a key."""
+    wanted = sorted(set(tags))
+    found: dict[str, datetime] = {}
+    with transaction(store, "read") as session:
+        for start in range(0, len(wanted), _CHUNK):
+            rows = session.execute(select(ImageTagRow.tag, ImageTagRow.first_seen)
+                                   .where(ImageTagRow.repository == repository,
+                                          ImageTagRow.tag.in_(wanted[start : start + _CHUNK])))
+            found.update({row.tag: row.first_seen for row in rows})
+    return found
 
 
 def image_created(store: Store, digests: Iterable[str]) -> dict[str, datetime | None]:

@@ -18,9 +18,10 @@ import pytest
 
 from bench.daemon import SimulatedClock, SimulatedStop
 from engine.errors import Problems, StoreError
-from engine.model import ObjectKey
+from engine.model import ObjectKey, RuleSet
 from engine.reconcile.images import record_tags
 from engine.reconcile.loop import Access, Controller
+from engine.reconcile.repo import MarkedTree, read_marked_tree
 from engine.reconcile.telemetry import LogFormat, LogLevel, RunLog
 from engine.rules.load import load_repo
 from engine.store import queries
@@ -346,3 +347,47 @@ def test_a_restarted_daemon_resumes_scans_where_the_store_says(tmp_path: Path) -
     assert scans, out.getvalue()
     first = datetime.fromisoformat(scans[0]["time"].replace("Z", "+00:00"))
     assert first == scanned + timedelta(minutes=5)
+
+
+def test_a_pass_reads_the_marked_files_once_for_every_image_repository_and_automation(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """In process: three image repositories and an automation on the same checkout read and
+    locate its markers once in a `--once` pass (the registry and the source are unreachable:
+    each object fails on its own, after reading what it needs)."""
+    repo = tmp_path / "rules"
+    (repo / "apps").mkdir(parents=True)
+    names = ["web", "api", "worker"]
+    (repo / "apps.rules").write_text(
+        'source git apps/apps {\n  url "file:///nonexistent/apps.git"\n  branch "main"\n}\n\n'
+        'image update apps/apps {\n  source git apps/apps\n  path "./apps"\n'
+        '  author "bot <bot@example.com>"\n  push "main"\n}\n\n'
+        + "".join(f'image repository apps/{n} {{\n  image "127.0.0.1:9/{n}"\n  interval 5m\n}}\n\n'
+                  f'image policy apps/{n} {{\n  repository {n}\n  select highest semver ">=1.0.0"\n}}\n\n'
+                  for n in names))
+    for n in names:
+        (repo / "apps" / f"{n}.yaml").write_text(
+            f'image: 127.0.0.1:9/{n}:1.0.0 # {{"$imagepolicy": "apps:{n}"}}\n')
+    problems = Problems()
+    rules = load_repo(repo, problems).rules
+    assert not problems.errors
+    reads: list[Path] = []
+
+    def counted(root: Path, rules: RuleSet) -> MarkedTree:
+        reads.append(root)
+        return read_marked_tree(root, rules)
+
+    monkeypatch.setattr("engine.reconcile.repo.read_marked_tree", counted)
+    out = io.StringIO()
+    with open_store(f"sqlite:///{tmp_path / 'state.db'}") as store:
+        clock = SimulatedClock(T0)
+        stop = SimulatedStop(clock, end=3600, on_advance=lambda before, after: None)
+        Controller(store, rules, repo, Access(workdir=tmp_path / "cache", holder="test:1"),
+                   RunLog(out, LogFormat.JSON, LogLevel.INFO, clock), clock=clock,
+                   rng=random.Random(1), stop=stop).run(once=True)
+    reconciled = [json.loads(line) for line in out.getvalue().splitlines() if "duration" in line]
+    assert [(r["kind"], r["outcome"]) for r in reconciled] == [
+        ("GitRepository", "failed"), *[("ImageRepository", "failed")] * 3,
+        ("ImageUpdateAutomation", "ok")], out.getvalue()
+    # the automation planned on the markers the image repositories' read found
+    assert reconciled[-1]["msg"] == "no updates; unknown: apps/api, apps/web, apps/worker"
+    assert reads == [repo]

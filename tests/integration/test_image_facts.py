@@ -24,6 +24,7 @@ from engine.observe.imageinfo import image_config, manifest_digest
 from engine.observe.registryhttp import ImageName, RegistryError, RegistrySession
 from engine.reconcile.images import record_tags
 from engine.reconcile.imagefacts import RegistryAccess
+from engine.reconcile.repo import read_marked_tree
 from engine.reconcile.updates import plan_checkout
 from engine.rules.load import load_repo
 from engine.store import queries
@@ -153,7 +154,8 @@ def test_registry_out_of_reach_for_the_configs_is_said_not_guessed(tmp_path: Pat
     now = datetime.now(UTC)
     with open_store(state_url(str(tmp_path / "state.db"))) as store:
         record_tags(store, repository, ["v9", "v10"], started_at=now, finished_at=now)
-        planned = plan_checkout(repo, rules, store, now, record=True, access=RegistryAccess())
+        planned = plan_checkout(read_marked_tree(repo, rules), rules, store, now, record=True,
+                                access=RegistryAccess())
     [gate] = planned.plan.gates
     assert gate.gate is Gate.ROLLBACK and planned.plan.actions == ()
     assert gate.reason.startswith("cannot tell whether v9 is older than v10, the image git "

@@ -232,6 +232,20 @@ def test_a_tag_s_digest_and_an_image_s_build_time_are_kept_once(store: Store) ->
         "sha256:1": built, "sha256:2": None}
 
 
+def test_first_seen_times_of_many_tags_come_from_one_read(store: Store) -> None:
+    _scan(store, ["1.0.0", "1.1.0"], T0)
+    _scan(store, ["1.1.0", "2.0.0"], T0 + timedelta(hours=1))  # 1.0.0 gone: still known
+    other = queries.record_image_scan(store, "other/app", [ListedTag("2.0.0")], started_at=T0,
+                                      finished_at=T0)
+    assert other.status is ScanStatus.OK
+    wanted = ["1.0.0", "1.1.0", "2.0.0", "never-seen", *(f"x{i}" for i in range(600))]
+    assert images.first_seen(store, "podinfo/podinfo", wanted) == {
+        "1.0.0": T0 + timedelta(seconds=2), "1.1.0": T0 + timedelta(seconds=2),
+        "2.0.0": T0 + timedelta(hours=1, seconds=2)}
+    assert images.first_seen(store, "other/app", ["2.0.0", "1.1.0"]) == {"2.0.0": T0}
+    assert images.first_seen(store, "podinfo/podinfo", []) == {}
+
+
 def test_a_rescan_with_nothing_new_writes_one_row(store: Store) -> None:
     listing = [f"1.{n}.0" for n in range(300)]
     _scan(store, listing, T0)

@@ -72,6 +72,22 @@ def test_quick_run_prints_ratio_lines(
         assert float(lines[name]["baseline"]) > 0
 
 
+def test_fleet_quick_run_prints_its_pass_and_memory_lines(capsys: pytest.CaptureFixture[str]) -> None:
+    require(shutil.which("docker-registry") is not None, "docker-registry is not installed (apt-get install docker-registry)")
+    require(shutil.which("git") is not None, "git is not installed: the fleet's source is a bare repository")
+    status = main(["--quick", "--runs", "1", "--only", "fleet"])
+    out, err = capsys.readouterr()
+    assert status == 0, err
+    lines = _ratio_lines(out)
+    assert sorted(lines) == ["fleet run --once, steady"], out
+    assert float(lines["fleet run --once, steady"]["baseline"]) > 0
+    memory = re.search(r"^fleet run --once peak RSS\s+[\d,]+\s+\d+\s+(?P<rss>[\d.]+) MiB\s+-\s+"
+                       r"(?P<baseline>[\d.]+) MiB\s+[\d.]+x\s+<=2x\s+(met|missed)$", out, re.M)
+    assert memory is not None, out
+    assert float(memory["rss"]) > 0 and float(memory["baseline"]) > 0
+    assert "  fleet run --once peak RSS: ru_maxrss of a fresh interpreter that imported the" in out
+
+
 def test_unchanged_rescan_reports_rows_written(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--quick", "--runs", "1", "--only", "store"]) == 0
     out = capsys.readouterr().out
