@@ -27,7 +27,7 @@ import pytest
 from engine.cli import main
 from engine.model import Gate
 from engine.reconcile.images import decide_policy, record_tags
-from engine.reconcile.repo import RepoSpec, load_repository
+from engine.reconcile.repo import RepoSpec, load_repository, read_marked_tree
 from engine.reconcile.updates import plan_checkout
 from engine.store.db import open_store, state_url
 from engine.store.queries import record_image_scan
@@ -206,7 +206,7 @@ def replay_by_day(state: Path, repo: Path, days: list[list[str]]) -> list[str]:
             if day == date(2025, 12, 24):
                 record_image_scan(store, repository.key.ref, [], started_at=evening + timedelta(hours=1),
                                   finished_at=evening + timedelta(hours=1), error=OUTAGE)
-        planned = plan_checkout(repo, rules, store, evening + timedelta(hours=1), record=True)
+        planned = plan_checkout(read_marked_tree(repo, rules), rules, store, evening + timedelta(hours=1), record=True)
     assert [(g.gate, g.current, g.proposed) for g in planned.warned] == [
         (Gate.ROLLBACK, DEPLOYED, pushed[0])]
     return pushed
