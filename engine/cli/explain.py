@@ -14,7 +14,7 @@ from engine.errors import UserError
 from engine.evaluate.decision import GATED
 from engine.evaluate.explain import explain as explain_decision
 from engine.model import ImagePolicy
-from engine.store import queries
+from engine.store import decisions as policy_decisions
 
 
 @click.command()
@@ -43,10 +43,12 @@ def explain(ctx: click.Context, words: tuple[str, ...], repo: Path, namespace: s
     decision = gate = None
     if store is not None:
         with store:
-            recent = queries.decisions(store, policy.key.ref, limit=20)
-        if recent and recent[0].error and recent[0].error.startswith(GATED):
-            gate = recent[0]
-        decision = next((d for d in recent if not (d.error or "").startswith(GATED)), None)
+            recent = policy_decisions.decisions(store, policy.key.ref, limit=20)
+            if recent and recent[0].error and recent[0].error.startswith(GATED):
+                gate = recent[0]
+            decision = next((d for d in recent if not (d.error or "").startswith(GATED)), None)
+            if decision is not None:
+                decision = policy_decisions.decision_trace(store, decision)
     if decision is None:
         raise UserError(f"ImagePolicy {policy.key.ref} has no recorded decision yet; run "
                         f"`gitward reconcile image policy {policy.key.ref}`")
