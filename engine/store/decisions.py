@@ -1,7 +1,7 @@
 """Policy decisions: recorded once per change, read latest first, traces decoded on request.
 
-A decision like the policy's latest one (same selection, previous tag, candidate count, verdict
-counts, error and trace) is not written again: the latest row's `decided_at` and `scan_id`
+A decision like the policy's latest one (same selection, candidate count, verdict counts, error
+and trace, and the same previous tag or none but that selection) is not written again: the latest row's `decided_at` and `scan_id`
 move to it and its `runs` counts it, so an interval that changes nothing adds no row, while
 `since` keeps when that decision was first made. Traces live in `decision_traces`
 (engine/store/traces.py). The readers here return decisions without their trace (`trace` is
@@ -54,10 +54,10 @@ def record_decision(store: Store, decision: Decision) -> Decision:
     with transaction(store) as session:
         latest = _latest_row(session, decision.policy)
         if (latest is not None and latest.decided_at <= decision.decided_at
-                and (latest.selected_tag, latest.previous_tag, latest.candidates,
-                     latest.verdict_counts, latest.error, latest.trace_digest)
-                == (decision.selected_tag, decision.previous_tag, decision.candidates, counts,
-                    decision.error, digest)):
+                and _previous_agrees(latest, decision)
+                and (latest.selected_tag, latest.candidates, latest.verdict_counts, latest.error,
+                     latest.trace_digest)
+                == (decision.selected_tag, decision.candidates, counts, decision.error, digest)):
             latest.decided_at, latest.runs = decision.decided_at, latest.runs + 1
             latest.scan_id = decision.scan_id if decision.scan_id is not None else latest.scan_id
             session.flush()
@@ -80,6 +80,14 @@ def record_decision(store: Store, decision: Decision) -> Decision:
         session.add(row)
         session.flush()
         return _decision(row, decision.trace)
+
+
+def _previous_agrees(latest: PolicyDecisionRow, decision: Decision) -> bool:
+    """The same previous tag, or the decision keeps the latest row's selection (its previous is
+    that selection): the row that recorded the change keeps what it changed from."""
+    return latest.previous_tag == decision.previous_tag or (
+        decision.previous_tag is not None and decision.previous_tag == decision.selected_tag
+        == latest.selected_tag)
 
 
 def decision_trace(store: Store, decision: Decision) -> Decision:

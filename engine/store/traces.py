@@ -28,6 +28,10 @@ from engine.store.schema import DecisionTraceRow
 
 MAX_DEPTH = 64
 """Changes stacked on a whole trace before the next one is stored whole."""
+_DECODED: dict[str, tuple[TagVerdict, ...]] = {}
+"""Traces decoded lately, by digest: a digest names one trace for good, in any store, so the
+next change of a policy is stored against its previous trace without decoding it again."""
+_KEPT = 64
 
 Line = tuple[str, str | None, str]
 """A tag's verdict, value and reason: its trace line without the tag and the rank."""
@@ -124,11 +128,26 @@ def store_trace(session: Session, trace: Sequence[TagVerdict], *,
                                        tags=len(trace), trace=delta)
     session.add(row)
     session.flush()
+    _remember(digest, tuple(trace))
     return digest
 
 
 def load_trace(session: Session, digest: str) -> tuple[TagVerdict, ...]:
     """The trace a digest names, decoded from its whole ancestor and the changes since."""
+    if (known := _DECODED.get(digest)) is not None:
+        return known
+    trace = _decode(session, digest)
+    _remember(digest, trace)
+    return trace
+
+
+def _remember(digest: str, trace: tuple[TagVerdict, ...]) -> None:
+    if len(_DECODED) >= _KEPT:
+        del _DECODED[next(iter(_DECODED))]
+    _DECODED[digest] = trace
+
+
+def _decode(session: Session, digest: str) -> tuple[TagVerdict, ...]:
     chain: list[DecisionTraceRow] = []
     current: str | None = digest
     while current is not None:
