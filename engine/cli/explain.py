@@ -22,11 +22,13 @@ from engine.store import decisions as policy_decisions
 @repo_option
 @click.option("-n", "--namespace", default="flux-system", show_default=True)
 @click.option("--limit", default=10, show_default=True, help="Ranked candidates to show.")
+@click.option("--decision", "decision_id", type=int, metavar="ID",
+              help="Explain this recorded decision (a policy_decisions id) instead of the last.")
 @click.option("-o", "--output", "fmt", type=click.Choice(["table", "json"]), default="table",
               show_default=True)
 @click.pass_context
 def explain(ctx: click.Context, words: tuple[str, ...], repo: Path, namespace: str, limit: int,
-            fmt: str) -> int:
+            decision_id: int | None, fmt: str) -> int:
     """Explain a policy's last decision: the winner, why the runner-up lost, what was dropped.
 
     \b
@@ -43,10 +45,17 @@ def explain(ctx: click.Context, words: tuple[str, ...], repo: Path, namespace: s
     decision = gate = None
     if store is not None:
         with store:
-            recent = policy_decisions.decisions(store, policy.key.ref, limit=20)
-            if recent and recent[0].error and recent[0].error.startswith(GATED):
-                gate = recent[0]
-            decision = next((d for d in recent if not (d.error or "").startswith(GATED)), None)
+            if decision_id is not None:
+                decision = policy_decisions.decision_by_id(store, policy.key.ref, decision_id)
+                if decision is None:
+                    raise UserError(f"ImagePolicy {policy.key.ref} has no recorded decision "
+                                    f"{decision_id}")
+            else:
+                recent = policy_decisions.decisions(store, policy.key.ref, limit=20)
+                if recent and recent[0].error and recent[0].error.startswith(GATED):
+                    gate = recent[0]
+                decision = next((d for d in recent if not (d.error or "").startswith(GATED)),
+                                None)
             if decision is not None:
                 decision = policy_decisions.decision_trace(store, decision)
     if decision is None:

@@ -100,6 +100,15 @@ def decision_trace(store: Store, decision: Decision) -> Decision:
         return replace(decision, trace=load_trace(session, digest) if digest else ())
 
 
+def decision_by_id(store: Store, policy: str, decision_id: int) -> Decision | None:
+    """The policy's decision with that id, without its trace; None when it has no such one."""
+    query = select(PolicyDecisionRow).where(PolicyDecisionRow.id == decision_id,
+                                            PolicyDecisionRow.policy == policy)
+    with transaction(store, "read") as session:
+        row = session.scalars(query).first()
+        return _decision(row) if row is not None else None
+
+
 def latest_decision(store: Store, policy: str) -> Decision | None:
     """The policy's most recent decision, whatever its outcome."""
     found = decisions(store, policy, limit=1)

@@ -7,6 +7,7 @@ skip, except under CI=true where a missing server is a failure (tests/conftest.p
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import sqlite3
@@ -531,3 +532,38 @@ def test_the_documented_queries_run_on_postgresql(pg_url: str) -> None:
     with psycopg.connect(plain) as connection:
         for block in _sql_blocks("postgresql") + portable:
             connection.execute(block).fetchall()
+
+
+def test_migration_0008_moves_traces_out_and_back(url: str) -> None:
+    """Down to 0007 each decision gets its trace whole again (changes decoded); up again each
+    distinct trace is stored once and the decisions name it."""
+    tags = [f"1.{n}.0" for n in range(30)]
+    first, second = _semver_trace(tags), _semver_trace([*tags, "1.30.0"])
+    with open_store(url) as store:
+        scan = _scan(store, tags, T0)
+        made = [policy_decisions.record_decision(store, Decision(
+            "podinfo/podinfo", T0 + timedelta(minutes=m), selected_tag=trace[0].tag,
+            previous_tag=previous, candidates=len(trace), trace=trace, scan_id=scan.id))
+            for m, trace, previous in ((1, first, None), (2, second, first[0].tag),
+                                       (3, first, second[0].tag))]
+        with store.engine.begin() as connection:
+            assert connection.execute(text("SELECT count(*) FROM decision_traces "
+                                           "WHERE base IS NOT NULL")).scalar_one() >= 1
+            cfg = alembic_config()
+            cfg.attributes["connection"] = connection
+            command.downgrade(cfg, "0007")
+    with open_store(url, upgrade=False) as store, store.engine.connect() as connection:
+        rows = connection.execute(text("SELECT trace FROM policy_decisions ORDER BY id")).scalars().all()
+        whole = [row if isinstance(row, list) else json.loads(row) for row in rows]
+        assert whole == [[step.to_json() for step in trace] for trace in (first, second, first)]
+    with open_store(url) as store:
+        with store.engine.connect() as connection:
+            stored = connection.execute(text(
+                "SELECT d.base, d.trace, p.runs FROM decision_traces d JOIN policy_decisions p "
+                "ON p.trace_digest = d.digest ORDER BY p.id")).all()
+            traces = connection.execute(text("SELECT count(*) FROM decision_traces")).scalar_one()
+        assert [row.base for row in stored] == [None, None, None] and {r.runs for r in stored} == {1}
+        assert [row.trace if isinstance(row.trace, list) else json.loads(row.trace)
+                for row in stored] == whole and traces == 2
+        for decision in made:
+            assert policy_decisions.decision_trace(store, replace(decision, trace=())) == decision
