@@ -7,9 +7,10 @@ shifted by one. So a new trace is stored as its changes from the policy's previo
 the ranked order as runs copied from the base plus the tags new to it. Ranks and the unranked
 lines' order are implied: the trace holds ranked tags first by rank (1 = selected, verdict
 `selected`; the others `lower`), then the rest in byte order of the tag
-(engine/evaluate/policy.py). A trace that does not have that shape, or whose changes would be
-large, is stored whole, and so is one every MAX_DEPTH steps, so a reader decodes at most that
-many changes.
+(engine/evaluate/policy.py). A trace whose changes would be large is stored whole, and so is
+one every MAX_DEPTH steps, so a reader decodes at most that many changes. A whole trace in that
+shape is stored as its changes from an empty trace (half the bytes of the array: no keys, no
+ranks); one not in it, as the array of its lines.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from difflib import SequenceMatcher
 from typing import Any, Sequence
 
-from sqlalchemy import select
+from sqlalchemy import JSON, String, text
 from sqlalchemy.orm import Session
 
 from engine.model import TagVerdict
@@ -55,10 +56,16 @@ class _Shape:
     lines: dict[str, Line]
 
     @staticmethod
+    def unchecked(trace: Sequence[TagVerdict]) -> _Shape:
+        """The trace's shape, for a trace known to be in the implied order (a change was
+        stored against it, or it was decoded from a shape)."""
+        return _Shape(tuple(t.tag for t in trace if t.rank is not None),
+                      {t.tag: (t.verdict, t.value, t.reason) for t in trace})
+
+    @staticmethod
     def of(trace: Sequence[TagVerdict]) -> _Shape | None:
         """The trace's shape, or None when its order is not the implied one."""
-        shape = _Shape(tuple(t.tag for t in trace if t.rank is not None),
-                       {t.tag: (t.verdict, t.value, t.reason) for t in trace})
+        shape = _Shape.unchecked(trace)
         return shape if len(shape.lines) == len(trace) and shape.trace() == tuple(trace) else None
 
     def trace(self) -> tuple[TagVerdict, ...]:
@@ -90,14 +97,22 @@ def _delta(base: _Shape, new: _Shape) -> dict[str, Any]:
 
 
 def _apply(base: _Shape, delta: dict[str, Any]) -> _Shape:
-    lines = dict(base.lines)
+    return _apply_in_place(_Shape(base.ranked, dict(base.lines)), delta)
+
+
+def _apply_in_place(shape: _Shape, delta: dict[str, Any]) -> _Shape:
+    """`delta` applied to `shape`, whose lines it changes (a decoder's own copy)."""
+    lines = shape.lines
     for tag in delta["drop"]:
         del lines[tag]
     for tag, verdict, value, reason in delta["put"]:
         lines[tag] = (verdict, value, reason)
     ranked: list[str] = []
     for op in delta["ranked"]:
-        ranked.extend(base.ranked[op[0]:op[1]] if isinstance(op, list) else [op])
+        if isinstance(op, list):
+            ranked.extend(shape.ranked[op[0]:op[1]])
+        else:
+            ranked.append(op)
     return _Shape(tuple(ranked), lines)
 
 
@@ -115,9 +130,9 @@ def store_trace(session: Session, trace: Sequence[TagVerdict], *,
     digest = trace_digest(trace)
     if session.get(DecisionTraceRow, digest) is not None:
         return digest
-    whole = trace_json(trace)
-    row = DecisionTraceRow(digest=digest, base=None, depth=0, tags=len(trace), trace=whole)
     shape = _Shape.of(trace)
+    whole: Any = trace_json(trace) if shape is None else _delta(_Shape((), {}), shape)
+    row = DecisionTraceRow(digest=digest, base=None, depth=0, tags=len(trace), trace=whole)
     base = session.get(DecisionTraceRow, after) if after is not None else None
     if shape is not None and base is not None and base.depth < MAX_DEPTH:
         base_shape = _Shape.of(load_trace(session, base.digest))
@@ -147,18 +162,37 @@ def _remember(digest: str, trace: tuple[TagVerdict, ...]) -> None:
     _DECODED[digest] = trace
 
 
+_CHAIN = text("""
+WITH RECURSIVE chain(digest, base, trace, step) AS (
+    SELECT digest, base, trace, 0 FROM decision_traces WHERE digest = :digest
+    UNION ALL
+    SELECT t.digest, t.base, t.trace, c.step + 1
+    FROM decision_traces t JOIN chain c ON t.digest = c.base
+)
+SELECT digest, trace FROM chain ORDER BY step
+""").columns(digest=String(), trace=JSON())
+"""A trace and its bases back to a whole one, newest first, in one query."""
+
+
 def _decode(session: Session, digest: str) -> tuple[TagVerdict, ...]:
-    chain: list[DecisionTraceRow] = []
-    current: str | None = digest
-    while current is not None:
-        row = session.scalars(select(DecisionTraceRow).where(DecisionTraceRow.digest == current)).one()
-        chain.append(row)
-        current = row.base
-    whole = tuple(TagVerdict.from_json(step) for step in chain[-1].trace)
-    if len(chain) == 1:
-        return whole
-    shape = _Shape.of(whole)
-    assert shape is not None, f"trace {chain[-1].digest} is a base but not in its implied order"
-    for row in reversed(chain[:-1]):
-        shape = _apply(shape, row.trace)
+    chain: list[Any] = []
+    shape: _Shape | None = None
+    for row in session.execute(_CHAIN, {"digest": digest}):
+        if (known := _DECODED.get(row.digest)) is not None:
+            shape = _Shape.unchecked(known)
+            break
+        chain.append(row.trace)
+    if shape is None:
+        if not chain:
+            raise LookupError(f"no trace {digest} in decision_traces")
+        first = chain.pop()
+        if isinstance(first, list):
+            whole = tuple(TagVerdict.from_json(step) for step in first)
+            if not chain:
+                return whole
+            shape = _Shape.unchecked(whole)
+        else:
+            shape = _apply_in_place(_Shape((), {}), first)
+    for delta in reversed(chain):
+        shape = _apply_in_place(shape, delta)
     return shape.trace()

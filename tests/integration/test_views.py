@@ -39,9 +39,9 @@ VIEWS = {
 }
 LEDGER = "ghcr.io/example/ledger"
 PODINFO = "ghcr.io/stefanprodan/podinfo"
-COMMITS = ["aed64ba", "fcd3aac", "833ff9b"]
+COMMITS = ["d97135a", "d78186d", "e0f9377"]
 """gitward's three commits in the story, the same on every run: dates and messages are fixed."""
-FIRST, RETIRED = "e09d444", "3e53083"
+FIRST, RETIRED = "e09d444", "c50694d"
 """Alex's commits: examples/homelab with ledger-config, then ledger-config removed."""
 T0 = datetime(2025, 12, 1, 9, 0, tzinfo=UTC)
 
