@@ -11,6 +11,7 @@ empty): a reader that shows one asks `decision_trace` for it.
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import TypeVar
 
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
@@ -20,6 +21,8 @@ from engine.store.db import Store
 from engine.store.queries import transaction
 from engine.store.schema import ImageScanRow, PolicyDecisionRow
 from engine.store.traces import load_trace, store_trace, trace_digest
+
+_Row = TypeVar("_Row")
 
 
 def _decision(row: PolicyDecisionRow, trace: tuple[TagVerdict, ...] = ()) -> Decision:
@@ -37,7 +40,7 @@ def _decision(row: PolicyDecisionRow, trace: tuple[TagVerdict, ...] = ()) -> Dec
     )
 
 
-def _newest_first(query: Select[tuple[PolicyDecisionRow]]) -> Select[tuple[PolicyDecisionRow]]:
+def _newest_first(query: Select[_Row]) -> Select[_Row]:
     return query.order_by(PolicyDecisionRow.decided_at.desc(), PolicyDecisionRow.id.desc())
 
 
