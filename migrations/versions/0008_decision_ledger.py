@@ -149,6 +149,23 @@ def _move_traces() -> None:
                      .values(trace_digest=digest))
 
 
+_INDEXES = (
+    ("image_scans", "ix_image_scans_repository_started_at", ["repository", "started_at"]),
+    ("policy_decisions", "ix_policy_decisions_policy_decided_at", ["policy", "decided_at"]),
+    ("policy_decisions", "ix_policy_decisions_scan_id", ["scan_id"]),
+)
+
+
+def _reindex_in_order() -> None:
+    """SQLite's batch mode recreates a table's indexes in set order, which differs from run to
+    run; made again in a fixed order, the schema (and `.dump`) is the same on every run."""
+    if op.get_context().dialect.name != "sqlite":
+        return
+    for table, name, columns in _INDEXES:
+        op.drop_index(name, table_name=table)
+        op.create_index(name, table, columns)
+
+
 def upgrade() -> None:
     dialect = op.get_context().dialect.name
     for name in reversed(_views().VIEWS):
@@ -182,6 +199,7 @@ def upgrade() -> None:
         batch.alter_column("runs", existing_type=sa.Integer(), nullable=False)
         batch.create_foreign_key(op.f("fk_policy_decisions_trace_digest_decision_traces"),
                                  "decision_traces", ["trace_digest"], ["digest"])
+    _reindex_in_order()
     for name, body in definitions(dialect).items():
         op.execute(f"CREATE VIEW {name} AS {body.strip()}")
 
@@ -220,6 +238,7 @@ def downgrade() -> None:
     with op.batch_alter_table("image_scans", copy_from=_image_scans()) as batch:
         batch.drop_column("since")
         batch.drop_column("runs")
+    _reindex_in_order()
     op.drop_table("decision_traces")
     for name, body in _views()._definitions(dialect).items():
         op.execute(f"CREATE VIEW {name} AS {body.strip()}")
