@@ -156,6 +156,11 @@ def load_trace(session: Session, digest: str) -> tuple[TagVerdict, ...]:
     return trace
 
 
+def forget_decoded() -> None:
+    """Drop the traces kept decoded in this process: a new process starts without them."""
+    _DECODED.clear()
+
+
 def _remember(digest: str, trace: tuple[TagVerdict, ...]) -> None:
     if len(_DECODED) >= _KEPT:
         del _DECODED[next(iter(_DECODED))]

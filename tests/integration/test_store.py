@@ -36,6 +36,7 @@ from engine.store.db import Store, head_revision, open_store, state_url
 from engine.store.migrate import alembic_config, schema_status, upgrade_sql
 from engine.store.queries import Event, EventSeverity
 from engine.store.schema import Base
+from engine.store.traces import forget_decoded
 from tests.conftest import require
 from tests.integration.conftest import PG_PASSWORD
 from tests.integration.kube_env import KubeBinaries, KubeEnvError
@@ -393,6 +394,7 @@ def test_a_new_trace_is_stored_as_changes_and_read_back_whole(store: Store) -> N
             "SELECT depth, length(CAST(trace AS TEXT)) AS size FROM decision_traces ORDER BY depth")).all()
     assert [row.depth for row in stored] == [0, 1, 2, 3]
     assert all(row.size * 20 < stored[0].size for row in stored[1:])
+    forget_decoded()
     for made in recorded:
         assert policy_decisions.decision_trace(store, replace(made, trace=())) == made
 
@@ -556,6 +558,7 @@ def test_migration_0008_moves_traces_out_and_back(url: str) -> None:
         rows = connection.execute(text("SELECT trace FROM policy_decisions ORDER BY id")).scalars().all()
         whole = [row if isinstance(row, list) else json.loads(row) for row in rows]
         assert whole == [[step.to_json() for step in trace] for trace in (first, second, first)]
+    forget_decoded()  # what follows decodes from the store, not from this process's memory
     with open_store(url) as store:
         with store.engine.connect() as connection:
             stored = connection.execute(text(
