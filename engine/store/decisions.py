@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TypeVar
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, select, update
 from sqlalchemy.orm import Session
 
 from engine.model import Decision, TagVerdict
@@ -55,6 +55,11 @@ def record_decision(store: Store, decision: Decision) -> Decision:
     digest = trace_digest(decision.trace) if decision.trace else None
     counts = dict(sorted(decision.verdict_counts))
     with transaction(store) as session:
+        # A write that changes nothing comes first: on SQLite it takes the write lock before
+        # the reads, so a concurrent writer waits instead of failing to upgrade its lock.
+        session.execute(update(PolicyDecisionRow).where(PolicyDecisionRow.id.is_(None))
+                        .values(runs=PolicyDecisionRow.runs)
+                        .execution_options(synchronize_session=False))
         latest = _latest_row(session, decision.policy)
         if (latest is not None and latest.decided_at <= decision.decided_at
                 and _previous_agrees(latest, decision)

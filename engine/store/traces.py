@@ -25,6 +25,7 @@ from sqlalchemy import JSON, String, text
 from sqlalchemy.orm import Session
 
 from engine.model import TagVerdict
+from engine.store.queries import dialect_insert
 from engine.store.schema import DecisionTraceRow
 
 MAX_DEPTH = 64
@@ -132,17 +133,18 @@ def store_trace(session: Session, trace: Sequence[TagVerdict], *,
         return digest
     shape = _Shape.of(trace)
     whole: Any = trace_json(trace) if shape is None else _delta(_Shape((), {}), shape)
-    row = DecisionTraceRow(digest=digest, base=None, depth=0, tags=len(trace), trace=whole)
+    row: dict[str, Any] = {"digest": digest, "base": None, "depth": 0, "tags": len(trace),
+                           "trace": whole}
     base = session.get(DecisionTraceRow, after) if after is not None else None
     if shape is not None and base is not None and base.depth < MAX_DEPTH:
         base_shape = _Shape.of(load_trace(session, base.digest))
         if base_shape is not None:
             delta = _delta(base_shape, shape)
             if _size(delta) * 4 < _size(whole) and _apply(base_shape, delta).trace() == tuple(trace):
-                row = DecisionTraceRow(digest=digest, base=base.digest, depth=base.depth + 1,
-                                       tags=len(trace), trace=delta)
-    session.add(row)
-    session.flush()
+                row.update(base=base.digest, depth=base.depth + 1, trace=delta)
+    # Another process may store the same trace meanwhile: either row is that trace.
+    session.execute(dialect_insert(session, DecisionTraceRow).values(**row)
+                    .on_conflict_do_nothing(index_elements=["digest"]))
     _remember(digest, tuple(trace))
     return digest
 
