@@ -14,9 +14,11 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from bench import BenchError, Result, daemon, discovery, fleet, markers, policy, scan, startup, sync, watch
+from bench import BenchError, Result, daemon, discovery, fleet, ledger, markers, policy, scan, startup, sync, watch
 
-BENCHMARKS = ("policy", "scan", "store", "markers", "sync", "watch", "daemon", "discovery", "startup", "fleet")
+BENCHMARKS = (
+    "policy", "scan", "store", "ledger", "markers", "sync", "watch", "daemon", "discovery", "startup", "fleet",
+)
 FULL_RUNS = 5
 QUICK_RUNS = 3
 _COLUMNS = ("benchmark", "size", "runs", "median s", "rate", "baseline s", "ratio", "goal", "verdict")
@@ -43,6 +45,7 @@ def _plan(quick: bool, runs: int, workdir: Path) -> dict[str, Callable[[], list[
         "policy": lambda: [*policy.run(policy_size, runs), policy.run_images_test(policy_size, runs, workdir)],
         "scan": lambda: [scan.run_listing(scan_size, page, runs, workdir)],
         "store": lambda: scan.run_store(store_size, runs, workdir),
+        "ledger": lambda: ledger.run(quick, runs, workdir),
         "markers": lambda: markers.run(files, marked, runs, workdir),
         "sync": lambda: sync.run(namespaces, objects, runs, workdir),
         "watch": lambda: watch.run(runs if quick else max(runs, watch.SAVES), workdir),
@@ -157,8 +160,8 @@ def format_table(results: Sequence[Result]) -> str:
 
 def _values(r: Result) -> tuple[str, str, str]:
     """The median, rate and baseline cells of a line."""
-    if r.unit == daemon.MIB:
-        return f"{r.timing.seconds:.1f} MiB", "-", f"{r.timing.baseline:.1f} MiB"
+    if r.unit in (daemon.MIB, ledger.KIB, ledger.MB):
+        return f"{r.timing.seconds:.1f} {r.unit}", "-", f"{r.timing.baseline:.1f} {r.unit}"
     return f"{r.timing.seconds:.4f}", f"{r.rate:,.0f} {r.unit}/s", f"{r.timing.baseline:.4f}"
 
 

@@ -14,7 +14,7 @@ from engine.errors import UserError
 from engine.evaluate.decision import GATED
 from engine.evaluate.explain import explain as explain_decision, explained
 from engine.model import ImagePolicy
-from engine.store import queries
+from engine.store import decisions as policy_decisions
 
 
 @click.command()
@@ -22,11 +22,13 @@ from engine.store import queries
 @repo_option
 @click.option("-n", "--namespace", default="flux-system", show_default=True)
 @click.option("--limit", default=10, show_default=True, help="Ranked candidates to show.")
+@click.option("--decision", "decision_id", type=int, metavar="ID",
+              help="Explain this recorded decision (a policy_decisions id) instead of the last.")
 @click.option("-o", "--output", "fmt", type=click.Choice(["table", "json"]), default="table",
               show_default=True)
 @click.pass_context
 def explain(ctx: click.Context, words: tuple[str, ...], repo: Path, namespace: str, limit: int,
-            fmt: str) -> int:
+            decision_id: int | None, fmt: str) -> int:
     """Explain a policy's last decision: the winner, why the runner-up lost, what was dropped.
 
     \b
@@ -43,7 +45,15 @@ def explain(ctx: click.Context, words: tuple[str, ...], repo: Path, namespace: s
     decision = gate = None
     if store is not None:
         with store:
-            decision, gate = explained(queries.decisions(store, policy.key.ref, limit=20))
+            if decision_id is not None:
+                decision = policy_decisions.decision_by_id(store, policy.key.ref, decision_id)
+                if decision is None:
+                    raise UserError(f"ImagePolicy {policy.key.ref} has no recorded decision "
+                                    f"{decision_id}")
+            else:
+                decision, gate = explained(policy_decisions.decisions(store, policy.key.ref, limit=20))
+            if decision is not None:
+                decision = policy_decisions.decision_trace(store, decision)
     if decision is None:
         raise UserError(f"ImagePolicy {policy.key.ref} has no recorded decision yet; run "
                         f"`gitward reconcile image policy {policy.key.ref}`")

@@ -18,7 +18,7 @@ from engine.model import Decision, ImageRepository, RuleSet
 from engine.reconcile.images import record_tags
 from engine.rules.duration import DurationError, parse_age
 from engine.rules.ocitag import shown_tag
-from engine.store import queries
+from engine.store import decisions as policy_decisions, queries
 
 
 @click.command("import")
@@ -80,10 +80,11 @@ def list_ledger(ctx: click.Context, repository: str, since: str | None, include_
         raise UserError("no state store yet: scan or import tags first")
     with store:
         found = queries.tags(store, ref, include_gone=include_gone)
-        decisions = queries.evaluated_by_policy(store, ref)
-    chosen = _ordering(ref, decisions, _ref(policy, namespace) if policy else None)
-    rows = in_policy_order([t for t in found if cutoff is None or t.first_seen >= cutoff],
-                           decisions.get(chosen) if chosen else None)
+        decisions = policy_decisions.evaluated_by_policy(store, ref)
+        chosen = _ordering(ref, decisions, _ref(policy, namespace) if policy else None)
+        ordering = (policy_decisions.decision_trace(store, decisions[chosen])
+                    if chosen else None)
+    rows = in_policy_order([t for t in found if cutoff is None or t.first_seen >= cutoff], ordering)
     if fmt != "table":
         dump([{"tag": r.tag.tag, "rank": r.rank, "verdict": r.verdict or None,
                "first_seen": r.tag.first_seen.isoformat(), "last_seen": r.tag.last_seen.isoformat(),

@@ -29,7 +29,7 @@ from engine.observe.transport import SecretReader, registry_client
 from engine.reconcile.transport import registry_transport
 from engine.rules.ocitag import is_valid_tag, shown_tag
 from engine.rules.regex import PatternError
-from engine.store import queries
+from engine.store import decisions as policy_decisions, queries
 from engine.store.db import Store
 
 Clock = Callable[[], datetime]
@@ -166,7 +166,7 @@ def decide_policy(store: Store, rules: RuleSet, policy: ImagePolicy, *, now: dat
     repo = repository if isinstance(repository, ImageRepository) else None
     facts = ScanFacts(queries.latest_scan(store, repo_key.ref),
                       queries.tags(store, repo_key.ref, include_gone=True))
-    last = queries.latest_selection(store, policy.key.ref)
+    last = policy_decisions.latest_selection(store, policy.key.ref)
     decision, evaluation = decide(policy, repo, facts, previous=last.selected_tag if last else None,
                                   deployed=deployed, now=now)
     return PolicyOutcome(record_decision(store, decision), evaluation)
@@ -176,8 +176,8 @@ def record_decision(store: Store, decision: Decision) -> Decision:
     """Record a policy's decision, with an event when its selection changes (Flux's "latest
     image tag updated") or when it starts failing (or fails differently); a decision like the
     one before says nothing."""
-    last = queries.latest_decision(store, decision.policy)
-    recorded = queries.record_decision(store, decision)
+    last = policy_decisions.latest_decision(store, decision.policy)
+    recorded = policy_decisions.record_decision(store, decision)
     tag, error = decision.selected_tag, decision.error
     if tag and not error:
         if tag == decision.previous_tag:

@@ -53,7 +53,7 @@ from engine.reconcile.imagefacts import RegistryAccess, gather_images
 from engine.reconcile.images import Clock, record_decision, utcnow
 from engine.reconcile.pushsettings import PushSettingsError, push_settings
 from engine.reconcile.repo import MarkedTree, checkout_lints, read_marked_files, unique
-from engine.store import queries
+from engine.store import decisions as policy_decisions, queries
 from engine.store.actions import finish_action, finish_interrupted, start_action
 from engine.store.db import Store
 from engine.reconcile.telemetry import RunLog
@@ -98,7 +98,7 @@ def decide_all(store: Store | None, rules: RuleSet, deployed: dict[str, str], no
                 decision = record_decision(store, decision)
         made.append(decision)
         chosen = decision if decision.selected_tag else (
-            queries.latest_selection(store, policy.key.ref) if store is not None else None)
+            policy_decisions.latest_selection(store, policy.key.ref) if store is not None else None)
         if chosen is not None and chosen.selected_tag:
             chosen_by[policy.key.ref] = (policy, chosen)
     return _selections(store, chosen_by), tuple(made)
@@ -110,7 +110,7 @@ def _reusable(store: Store | None, policy: ImagePolicy) -> Decision | None:
     if store is None:
         return None
     scan = queries.latest_scan(store, policy.repository_key.ref)
-    for last in queries.decisions(store, policy.key.ref, limit=3):
+    for last in policy_decisions.decisions(store, policy.key.ref, limit=3):
         if not (last.error or "").startswith(GATED):
             return last if scan is not None and last.scan_id == scan.id else None
     return None
@@ -127,7 +127,7 @@ def _record_gate(store: Store, gate: GateDecision, now: datetime) -> bool:
     policy: the gate last recorded held another tag or by another gate, or the policy has since
     selected another tag."""
     prefix = f"{GATED}{gate.gate.value}:"
-    recent = queries.decisions(store, gate.policy, limit=GATE_LOOKBACK)
+    recent = policy_decisions.decisions(store, gate.policy, limit=GATE_LOOKBACK)
     new = True
     for seen in recent:
         if (seen.error or "").startswith(GATED):
@@ -139,8 +139,8 @@ def _record_gate(store: Store, gate: GateDecision, now: datetime) -> bool:
     if (latest is not None and latest.selected_tag == gate.proposed
             and (latest.error or "").startswith(prefix)):
         return new
-    last = queries.latest_selection(store, gate.policy)
-    queries.record_decision(store, gated(gate, last.previous_tag if last else None, now))
+    last = policy_decisions.latest_selection(store, gate.policy)
+    policy_decisions.record_decision(store, gated(gate, last.previous_tag if last else None, now))
     return new
 
 
@@ -182,7 +182,7 @@ def _decide(store: Store | None, rules: RuleSet, policy: ImagePolicy, deployed: 
     else:
         facts = ScanFacts(queries.latest_scan(store, repo_ref),
                           queries.tags(store, repo_ref, include_gone=True))
-        last = queries.latest_selection(store, policy.key.ref)
+        last = policy_decisions.latest_selection(store, policy.key.ref)
         previous = last.selected_tag if last else None
     repo = repository if isinstance(repository, ImageRepository) else None
     decision, _ = decide(policy, repo, facts, previous=previous, deployed=deployed, now=now)

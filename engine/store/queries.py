@@ -3,7 +3,8 @@
 Writers take and readers return frozen dataclasses: facts the evaluator shares live in
 engine/model.py, bookkeeping (events, suspensions) here. Each writer is one transaction.
 
-Tag history is kept cheap: a rescan that finds nothing new writes one row (the scan). A tag
+Tag history is kept cheap: a rescan that finds what the scan before found writes no row (it
+moves that scan's times forward and counts itself in its `runs`), and a tag
 row is written only when it changes (appears, vanishes, comes back, changes digest or
 exclusion), so `image_tags.last_seen` of a tag still present is the time of its last change;
 while `gone_at` is NULL the tag is in the repository's latest successful scan, and `tags()`
@@ -26,13 +27,11 @@ from sqlalchemy.orm import Session
 
 from engine.redact import public_url
 from engine.model import (
-    Decision,
     GitRevision,
     ImageScan,
     ListedTag,
     RegistryTag,
     ScanStatus,
-    TagVerdict,
 )
 from engine.store.db import Store, database_error
 from engine.store.schema import (
@@ -40,7 +39,6 @@ from engine.store.schema import (
     GitRevisionRow,
     ImageScanRow,
     ImageTagRow,
-    PolicyDecisionRow,
     SuspensionRow,
 )
 
@@ -174,12 +172,10 @@ def _scan(row: ImageScanRow) -> ImageScan:
     )
 
 
-def _latest_ok_finish(session: Session, repository: str, *, before_id: int | None = None) -> datetime | None:
+def _latest_ok_finish(session: Session, repository: str) -> datetime | None:
     query = select(ImageScanRow.finished_at).where(
         ImageScanRow.repository == repository, ImageScanRow.status == ScanStatus.OK.value
     )
-    if before_id is not None:
-        query = query.where(ImageScanRow.id != before_id)
     return session.scalars(
         query.order_by(ImageScanRow.finished_at.desc(), ImageScanRow.id.desc()).limit(1)
     ).first()
@@ -203,21 +199,34 @@ def record_image_scan(
         raise ValueError("a failed scan lists no tags")
     by_tag = {item.tag: item for item in listed}
     ok = error is None
+    status = (ScanStatus.OK if ok else ScanStatus.FAILED).value
+    tag_count = sum(1 for item in by_tag.values() if not item.excluded) if ok else 0
     with transaction(store) as session:
-        scan = ImageScanRow(
-            repository=repository,
-            started_at=started_at,
-            finished_at=finished_at,
-            status=(ScanStatus.OK if ok else ScanStatus.FAILED).value,
-            tag_count=sum(1 for item in by_tag.values() if not item.excluded) if ok else 0,
-            error=error,
-        )
+        # A write that changes nothing comes first: on SQLite it takes the write lock before
+        # any read, so a concurrent writer waits instead of failing to upgrade its lock.
+        session.execute(update(ImageScanRow).where(ImageScanRow.id.is_(None))
+                        .values(runs=ImageScanRow.runs).execution_options(synchronize_session=False))
+        last = session.scalars(
+            select(ImageScanRow).where(ImageScanRow.repository == repository)
+            .order_by(ImageScanRow.started_at.desc(), ImageScanRow.id.desc()).limit(1)
+        ).first()
+        new: tuple[str, ...] = ()
+        changed = False
+        if ok:
+            previous = _latest_ok_finish(session, repository)
+            new, changed = _merge_tags(session, repository, by_tag, seen=finished_at,
+                                       previous=previous)
+        if (not changed and last is not None and last.started_at <= started_at
+                and (last.status, last.error, last.tag_count) == (status, error, tag_count)):
+            # The same as the scan before: that row stands for both (see ImageScanRow).
+            last.started_at, last.finished_at, last.runs = started_at, finished_at, last.runs + 1
+            session.flush()
+            return _scan(last)
+        scan = ImageScanRow(repository=repository, started_at=started_at, finished_at=finished_at,
+                            status=status, tag_count=tag_count, error=error, since=started_at,
+                            runs=1)
         session.add(scan)
-        session.flush()  # the INSERT comes first: on SQLite it takes the write lock before any read
-        if not ok:
-            return _scan(scan)
-        previous = _latest_ok_finish(session, repository, before_id=scan.id)
-        new = _merge_tags(session, repository, by_tag, seen=finished_at, previous=previous)
+        session.flush()
         return replace(_scan(scan), new_tags=new)
 
 
@@ -228,9 +237,9 @@ def _merge_tags(
     *,
     seen: datetime,
     previous: datetime | None,
-) -> tuple[str, ...]:
+) -> tuple[tuple[str, ...], bool]:
     """Write only the tag rows whose state changed (see the module docstring); returns the tags
-    that are new to the repository or came back, sorted."""
+    that are new to the repository or came back, sorted, and whether any row changed."""
     rows = session.execute(
         select(
             ImageTagRow.id, ImageTagRow.tag, ImageTagRow.digest, ImageTagRow.excluded, ImageTagRow.gone_at
@@ -277,7 +286,8 @@ def _merge_tags(
             .execution_options(synchronize_session=False)
         )
     back = (tag for tag, row in existing.items() if row.gone_at is not None and tag in listed)
-    return tuple(sorted([*(values["tag"] for values in fresh), *back]))
+    new = tuple(sorted([*(values["tag"] for values in fresh), *back]))
+    return new, bool(fresh or changed or gone)
 
 
 def latest_scan(store: Store, repository: str, *, status: ScanStatus | None = None) -> ImageScan | None:
@@ -319,100 +329,6 @@ def tags(store: Store, repository: str, *, include_gone: bool = False) -> tuple[
             )
             for row in session.scalars(query.order_by(ImageTagRow.tag))
         )
-
-
-# Policy decisions ----------------------------------------------------------------------------
-
-
-def _decision(row: PolicyDecisionRow) -> Decision:
-    return Decision(
-        policy=row.policy,
-        decided_at=row.decided_at,
-        selected_tag=row.selected_tag,
-        previous_tag=row.previous_tag,
-        candidates=row.candidates,
-        verdict_counts=tuple(sorted((str(k), int(v)) for k, v in row.verdict_counts.items())),
-        trace=tuple(
-            TagVerdict.from_json(step)
-            for step in row.trace
-        ),
-        error=row.error,
-        scan_id=row.scan_id,
-        id=row.id,
-    )
-
-
-def record_decision(store: Store, decision: Decision) -> Decision:
-    with transaction(store) as session:
-        row = PolicyDecisionRow(
-            policy=decision.policy,
-            scan_id=decision.scan_id,
-            selected_tag=decision.selected_tag,
-            previous_tag=decision.previous_tag,
-            candidates=decision.candidates,
-            verdict_counts=dict(sorted(decision.verdict_counts)),
-            trace=[s.to_json() for s in decision.trace],
-            error=decision.error,
-            decided_at=decision.decided_at,
-        )
-        session.add(row)
-        session.flush()
-        return _decision(row)
-
-
-def latest_decision(store: Store, policy: str) -> Decision | None:
-    """The policy's most recent decision, whatever its outcome."""
-    found = decisions(store, policy, limit=1)
-    return found[0] if found else None
-
-
-def latest_selection(store: Store, policy: str) -> Decision | None:
-    """The policy's most recent decision that selected a tag (refusals and failures skipped)."""
-    found = decisions(store, policy, limit=1, selected_only=True)
-    return found[0] if found else None
-
-
-def previous_selection(store: Store, policy: str, latest: str) -> str | None:
-    """The tag the policy selected before it last changed to `latest` (None: it never had
-    another); a gate's record is not a selection."""
-    query = (select(PolicyDecisionRow.selected_tag)
-             .where(PolicyDecisionRow.policy == policy, PolicyDecisionRow.error.is_(None),
-                    PolicyDecisionRow.selected_tag.is_not(None),
-                    PolicyDecisionRow.selected_tag != latest)
-             .order_by(PolicyDecisionRow.decided_at.desc(), PolicyDecisionRow.id.desc()).limit(1))
-    with transaction(store, "read") as session:
-        return session.scalars(query).first()
-
-
-def evaluated_by_policy(store: Store, repository: str, *, scan_rows: int = 200) -> dict[str, Decision]:
-    """The latest evaluated decision (a tag selected, every tag's verdict in its trace) of each
-    policy that decided on the repository's recent scans, by policy."""
-    query = (select(PolicyDecisionRow)
-             .join(ImageScanRow, PolicyDecisionRow.scan_id == ImageScanRow.id)
-             .where(ImageScanRow.repository == repository, PolicyDecisionRow.error.is_(None),
-                    PolicyDecisionRow.selected_tag.is_not(None))
-             .order_by(PolicyDecisionRow.decided_at.desc(), PolicyDecisionRow.id.desc())
-             .limit(scan_rows))
-    found: dict[str, Decision] = {}
-    with transaction(store, "read") as session:
-        for row in session.scalars(query):
-            if row.policy not in found:
-                found[row.policy] = _decision(row)
-    return found
-
-
-def decisions(store: Store, policy: str, *, limit: int = 10,
-              selected_only: bool = False) -> tuple[Decision, ...]:
-    """The policy's decisions, newest first."""
-    query = select(PolicyDecisionRow).where(PolicyDecisionRow.policy == policy)
-    if selected_only:
-        query = query.where(PolicyDecisionRow.selected_tag.is_not(None))
-    with transaction(store, "read") as session:
-        rows = session.scalars(
-            query.order_by(PolicyDecisionRow.decided_at.desc(), PolicyDecisionRow.id.desc())
-            .limit(limit)
-        )
-        return tuple(_decision(row) for row in rows)
 
 
 # Events --------------------------------------------------------------------------------------

@@ -88,6 +88,10 @@ class GitRevisionRow(Base):
 
 
 class ImageScanRow(Base):
+    """A scan, or a run of identical ones: a scan that finds what the one before found (the
+    same outcome, error and tags) moves `started_at` and `finished_at` forward in place and
+    counts itself in `runs`; `since` is when the first scan of the run started."""
+
     __tablename__ = "image_scans"
     __table_args__ = (
         CheckConstraint("status IN ('ok', 'failed')", name="status"),
@@ -101,6 +105,8 @@ class ImageScanRow(Base):
     status: Mapped[str] = mapped_column(String(16))
     tag_count: Mapped[int] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)
+    since: Mapped[datetime]
+    runs: Mapped[int] = mapped_column(Integer)
 
 
 class ImageTagRow(Base):
@@ -128,7 +134,27 @@ class ImageConfigRow(Base):
     fetched_at: Mapped[datetime]
 
 
+class DecisionTraceRow(Base):
+    """A decision's trace, stored once per distinct trace (keyed by its digest).
+
+    `trace` is the whole array when `base` is NULL, else the changes from the trace `base`
+    names (engine/store/traces.py); `depth` counts the steps back to a whole one, so a reader
+    decodes a bounded chain."""
+
+    __tablename__ = "decision_traces"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    base: Mapped[str | None] = mapped_column(ForeignKey("decision_traces.digest"))
+    depth: Mapped[int] = mapped_column(Integer)
+    tags: Mapped[int] = mapped_column(Integer)
+    trace: Mapped[Any] = mapped_column(JSON())
+
+
 class PolicyDecisionRow(Base):
+    """A decision, or a run of identical ones: a decision like the policy's latest (same
+    selection, previous tag, counts, error and trace) moves `decided_at` and `scan_id` to the
+    latest in place and counts itself in `runs`; `since` is when it was first made."""
+
     __tablename__ = "policy_decisions"
     __table_args__ = (Index(None, "policy", "decided_at"),)
 
@@ -141,9 +167,11 @@ class PolicyDecisionRow(Base):
     previous_tag: Mapped[str | None] = mapped_column(String(128))
     candidates: Mapped[int] = mapped_column(Integer)
     verdict_counts: Mapped[dict[str, Any]]
-    trace: Mapped[list[Any]]
     error: Mapped[str | None] = mapped_column(Text)
     decided_at: Mapped[datetime]
+    trace_digest: Mapped[str | None] = mapped_column(ForeignKey("decision_traces.digest"))
+    since: Mapped[datetime]
+    runs: Mapped[int] = mapped_column(Integer)
 
 
 class ClusterObjectRow(Base):

@@ -20,7 +20,7 @@ from engine.model import (
     Rule,
     ScanStatus,
 )
-from engine.store import queries
+from engine.store import decisions as policy_decisions, queries
 from engine.store.actions import ActionRecord, list_actions
 from engine.store.artifacts import latest_oci_revision
 from engine.store.inventory import applied_revision, list_inventory
@@ -129,13 +129,13 @@ def _repository(store: Store, rule: ImageRepository, base: ObjectStatus) -> Obje
 
 
 def _policy(store: Store, rule: ImagePolicy, base: ObjectStatus) -> ObjectStatus:
-    decision = queries.latest_decision(store, rule.key.ref)
+    decision = policy_decisions.latest_decision(store, rule.key.ref)
     if decision is None:
         return replace(base, message="not evaluated yet")
     kept = (decision if decision.selected_tag is not None
-            else queries.latest_selection(store, rule.key.ref))
+            else policy_decisions.latest_selection(store, rule.key.ref))
     latest = kept.selected_tag or "" if kept else ""
-    previous = (queries.previous_selection(store, rule.key.ref, latest) or "") if latest else ""
+    previous = (policy_decisions.previous_selection(store, rule.key.ref, latest) or "") if latest else ""
     if decision.selected_tag is None:
         return replace(base, ready="False", message=decision.error or "no tag selected",
                        last=decision.decided_at, latest=latest, previous=previous)

@@ -24,7 +24,7 @@ from engine.model import (
 )
 from engine.reconcile.repo import Loaded
 from engine.redact import public_url, scrub
-from engine.store import queries
+from engine.store import decisions as policy_decisions, queries
 from engine.store.db import Store
 from engine.store.status import ObjectStatus, object_status
 from engine.ui.timeline import Timeline, timeline
@@ -116,8 +116,10 @@ def _status(store: Store | None, rule: Rule) -> ObjectStatus:
 
 def _policy_row(store: Store | None, policy: ImagePolicy) -> Row:
     status = _status(store, policy)
-    decision, gate = explained(queries.decisions(store, policy.key.ref, limit=RECENT)) \
+    decision, gate = explained(policy_decisions.decisions(store, policy.key.ref, limit=RECENT)) \
         if store is not None else (None, None)
+    if store is not None and decision is not None:
+        decision = policy_decisions.decision_trace(store, decision)
     words = explain(policy, decision, gate) if decision is not None else None
     return Row(status, detail=policy.repository_key.ref,
                held=scrub(gate.error.removeprefix(GATED)) if gate and gate.error else "",
@@ -171,7 +173,8 @@ def repository_page(loaded: Loaded, store: Store | None,
     if store is not None:
         ledger = queries.tags(store, repository.key.ref, include_gone=True)
         scans = queries.scans(store, repository.key.ref)
-        decided = queries.evaluated_by_policy(store, repository.key.ref)
+        decided = {policy: policy_decisions.decision_trace(store, decision) for policy, decision
+                   in policy_decisions.evaluated_by_policy(store, repository.key.ref).items()}
     verdicts = [{t.tag: t.verdict for t in decided[p.key.ref].trace} if p.key.ref in decided
                 else {} for p in policies]
     rows = tuple(LedgerRow(t, tuple(v.get(t.tag, "") for v in verdicts))
@@ -187,9 +190,11 @@ def policy_page(store: Store | None, policy: ImagePolicy, verdict: str = "") -> 
     history: Sequence[Decision] = ()
     tags: Sequence[RegistryTag] = ()
     if store is not None:
-        history = queries.decisions(store, policy.key.ref, limit=HISTORY)
+        history = policy_decisions.decisions(store, policy.key.ref, limit=HISTORY)
         tags = queries.tags(store, policy.repository_key.ref, include_gone=True)
     decision, gate = explained(history[:RECENT])
+    if store is not None and decision is not None:
+        decision = policy_decisions.decision_trace(store, decision)
     words = explain(policy, decision, gate) if decision is not None else None
     trace = decision.trace if decision is not None else ()
     verdicts = tuple(sorted({t.verdict for t in trace}))

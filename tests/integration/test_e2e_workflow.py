@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from kubernetes import client as kube
 
-from engine.store import queries
+from engine.store import decisions as policy_decisions, queries
 from engine.store.db import open_store, state_url
 from tests.integration.git_env import git
 from tests.integration.homelab_env import (
@@ -120,7 +120,7 @@ def test_registry_errors_lose_nothing_and_the_update_proceeds_after(
     assert podinfo_image(kube_client) == f"{lab.image}:6.6.0"
     with open_store(state_url(str(lab.state))) as store:
         assert queries.tags(store, "podinfo/podinfo", include_gone=True) == tags_before
-        selection = queries.latest_selection(store, "podinfo/podinfo")
+        selection = policy_decisions.latest_selection(store, "podinfo/podinfo")
         assert selection is not None and selection.selected_tag == "6.6.0"
     decided = sql(lab.state, "SELECT selected_tag, error FROM policy_decisions WHERE policy = ? "
                   "ORDER BY id", "podinfo/podinfo")

@@ -20,7 +20,7 @@ import pytest
 
 from engine.cli import main
 from engine.model import ScanStatus
-from engine.store import queries
+from engine.store import decisions as policy_decisions, queries
 from engine.store.db import open_store, state_url
 from tests.integration.registry_env import QuietServer
 
@@ -171,7 +171,7 @@ def test_hostile_registry_answer(name: str, hostile_registry: HostileRegistry, t
     with open_store(state) as store:
         scan = queries.latest_scan(store, "apps/app")
         ledger = queries.tags(store, "apps/app")
-        decision = queries.latest_decision(store, "apps/app")
+        decision = policy_decisions.latest_decision(store, "apps/app")
     assert scan is not None and listed == 0
     if answer.error:
         assert scanned == 1, printed

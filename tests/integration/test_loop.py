@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from engine.reconcile.heartbeat import LEASE_TTL
-from engine.store import queries
+from engine.store import decisions as policy_decisions, queries
 from engine.store.actions import list_actions
 from engine.store.db import open_store, state_url
 from engine.store.leases import acquire_lease, git_lease_name
@@ -82,7 +82,7 @@ def test_once_fetches_the_source_and_pushes_the_image_update(
     assert "podinfo:6.7.0 # {" in bare.read(PODINFO)
     with open_store(state_url(state)) as store:
         revision = queries.latest_git_revision(store, "flux-system/flux-system")
-        decided = queries.decisions(store, "podinfo/podinfo", limit=100)
+        decided = policy_decisions.decisions(store, "podinfo/podinfo", limit=100)
         pushed = queries.list_events(store, object_kind="ImageUpdateAutomation")
     assert revision is not None and revision.sha == initial
     assert [d.selected_tag for d in decided] == ["6.7.0"]  # recorded once, not once per reader

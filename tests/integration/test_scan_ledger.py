@@ -20,7 +20,7 @@ from engine.model import (
     ScanStatus,
 )
 from engine.reconcile.images import decide_policy, scan_repository
-from engine.store import queries
+from engine.store import decisions as policy_decisions, queries
 from engine.store.db import Store, open_store, state_url
 from tests.integration.registry_env import PagingProxy, RunningRegistry, delete_manifests, seed_tags
 
@@ -123,7 +123,7 @@ def test_decision_follows_the_ledger_and_refuses_a_failed_scan(
     assert refused.selected_tag is None
     assert refused.error is not None and refused.error.startswith("refused: the latest scan")
     assert refused.error.endswith("keeping 1.2.0")
-    assert queries.latest_selection(store, "apps/app").selected_tag == "1.2.0"  # type: ignore[union-attr]
+    assert policy_decisions.latest_selection(store, "apps/app").selected_tag == "1.2.0"  # type: ignore[union-attr]
 
 
 def _events(store: Store, kind: str) -> list[tuple[str, str]]:

@@ -7,12 +7,14 @@ skip, except under CI=true where a missing server is a failure (tests/conftest.p
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import sqlite3
 import subprocess
 import sys
 import tempfile
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -29,11 +31,12 @@ from sqlalchemy.engine import make_url
 from engine.cli.db import db as db_group
 from engine.errors import StoreError
 from engine.model import Decision, GitRevision, ListedTag, ScanStatus, TagVerdict
-from engine.store import images, queries
+from engine.store import decisions as policy_decisions, images, queries
 from engine.store.db import Store, head_revision, open_store, state_url
 from engine.store.migrate import alembic_config, schema_status, upgrade_sql
 from engine.store.queries import Event, EventSeverity
 from engine.store.schema import Base
+from engine.store.traces import forget_decoded
 from tests.conftest import require
 from tests.integration.conftest import PG_PASSWORD
 from tests.integration.kube_env import KubeBinaries, KubeEnvError
@@ -127,7 +130,7 @@ def test_sqlite_connections_use_wal_foreign_keys_and_a_busy_timeout(tmp_path: Pa
 
 def test_foreign_keys_are_enforced(store: Store) -> None:
     with pytest.raises(StoreError, match="cannot write to state database"):
-        queries.record_decision(store, Decision("podinfo/podinfo", T0, scan_id=424242))
+        policy_decisions.record_decision(store, Decision("podinfo/podinfo", T0, scan_id=424242))
 
 
 def test_a_readonly_store_refuses_writes(url: str) -> None:
@@ -330,13 +333,84 @@ def test_decisions_round_trip_with_their_trace(store: Store) -> None:
         trace=(TagVerdict("6.7.0", "selected", "highest in >=6.0.0"), TagVerdict("6.6.0", "older")),
         scan_id=scan.id,
     )
-    recorded = queries.record_decision(store, decision)
+    recorded = policy_decisions.record_decision(store, decision)
     assert recorded.id is not None and recorded == Decision(**{**decision.__dict__, "id": recorded.id})
-    later = queries.record_decision(
+    later = policy_decisions.record_decision(
         store, Decision("podinfo/podinfo", T0 + timedelta(minutes=2), error="no tag matched")
     )
-    assert queries.latest_decision(store, "podinfo/podinfo") == later
-    assert queries.latest_decision(store, "other/policy") is None
+    assert policy_decisions.latest_decision(store, "podinfo/podinfo") == later
+    assert policy_decisions.latest_decision(store, "other/policy") is None
+    [_, first] = policy_decisions.decisions(store, "podinfo/podinfo")
+    assert first.trace == ()  # a reader decodes a trace only when asked
+    assert policy_decisions.decision_trace(store, first) == recorded
+
+
+def test_an_unchanged_scan_adds_no_row_and_moves_the_latest_forward(store: Store) -> None:
+    listing = [f"1.{n}.0" for n in range(20)]
+    first = _scan(store, listing, T0)
+    again = _scan(store, listing, T0 + timedelta(minutes=5))
+    assert again.id == first.id and again.new_tags == ()
+    latest = queries.latest_scan(store, "podinfo/podinfo")
+    assert latest is not None and latest.finished_at == T0 + timedelta(minutes=5, seconds=2)
+    assert _tags(store)["1.0.0"].last_seen == T0 + timedelta(minutes=5, seconds=2)
+    moved = _scan(store, [*listing, "2.0.0"], T0 + timedelta(minutes=10))
+    assert moved.id != first.id and moved.new_tags == ("2.0.0",)
+    failed = [_scan(store, [], T0 + timedelta(minutes=m), error="registry down") for m in (15, 20)]
+    assert failed[0].id == failed[1].id != moved.id
+    with store.engine.connect() as connection:
+        runs = connection.execute(text("SELECT since, runs FROM image_scans ORDER BY id")).all()
+    assert [r.runs for r in runs] == [2, 1, 2]
+
+
+def test_an_unchanged_decision_is_counted_in_the_latest_row(store: Store) -> None:
+    scan = _scan(store, ["6.6.0", "6.7.0"], T0)
+    trace = (TagVerdict("6.7.0", "selected", "6.7.0", 1, "matches >=6"),
+             TagVerdict("6.6.0", "lower", "6.6.0", 2, "matches >=6"))
+    made = [policy_decisions.record_decision(store, Decision(
+        "podinfo/podinfo", T0 + timedelta(minutes=m), selected_tag="6.7.0", candidates=2,
+        verdict_counts=(("lower", 1), ("selected", 1)), trace=trace, scan_id=scan.id))
+        for m in (1, 6, 11)]
+    assert {d.id for d in made} == {made[0].id}
+    latest = policy_decisions.latest_decision(store, "podinfo/podinfo")
+    assert latest is not None and latest.decided_at == T0 + timedelta(minutes=11)
+    refused = policy_decisions.record_decision(
+        store, Decision("podinfo/podinfo", T0 + timedelta(minutes=16), error="no tag matched"))
+    assert refused.id != made[0].id
+    with store.engine.connect() as connection:
+        rows = connection.execute(text("SELECT since, runs FROM policy_decisions ORDER BY id")).all()
+        traces = connection.execute(text("SELECT count(*) FROM decision_traces")).scalar_one()
+    assert [r.runs for r in rows] == [3, 1] and traces == 1
+
+
+def _semver_trace(tags: list[str]) -> tuple[TagVerdict, ...]:
+    """A trace in the evaluator's shape: ranked tags first, then the rest in byte order."""
+    ranked = sorted((t for t in tags if not t.endswith(".sig")),
+                    key=lambda t: tuple(int(p) for p in t.split(".")), reverse=True)
+    lines = [TagVerdict(t, "selected" if i == 0 else "lower", t, i + 1, "matches >=1.0.0")
+             for i, t in enumerate(ranked)]
+    lines += [TagVerdict(t, "excluded", None, None, 'matches exclusion pattern "^.*\\.sig$"')
+              for t in sorted(t for t in tags if t.endswith(".sig"))]
+    return tuple(lines)
+
+
+def test_a_new_trace_is_stored_as_changes_and_read_back_whole(store: Store) -> None:
+    tags = [f"1.{n}.0" for n in range(200)] + [f"1.{n}.0.sig" for n in range(0, 200, 7)]
+    scan = _scan(store, tags, T0)
+    recorded = []
+    for day in range(4):  # a new tag each day: a new top, every rank below it shifted
+        tags = [t for t in tags if t != f"1.{day}.0"] + [f"1.{200 + day}.0"]
+        trace = _semver_trace(tags)
+        recorded.append(policy_decisions.record_decision(store, Decision(
+            "podinfo/podinfo", T0 + timedelta(days=day), selected_tag=trace[0].tag,
+            candidates=len(tags), trace=trace, scan_id=scan.id)))
+    with store.engine.connect() as connection:
+        stored = connection.execute(text(
+            "SELECT depth, length(CAST(trace AS TEXT)) AS size FROM decision_traces ORDER BY depth")).all()
+    assert [row.depth for row in stored] == [0, 1, 2, 3]
+    assert all(row.size * 20 < stored[0].size for row in stored[1:])
+    forget_decoded()
+    for made in recorded:
+        assert policy_decisions.decision_trace(store, replace(made, trace=())) == made
 
 
 def test_events_are_listed_oldest_first_with_filters(store: Store) -> None:
@@ -386,7 +460,7 @@ def test_db_commands(url: str) -> None:
     again = runner.invoke(db_group, ["upgrade"], obj={"state": url})
     assert f"already at revision {head_revision()}" in again.output
     history = runner.invoke(db_group, ["history"], obj={"state": url})
-    assert history.exit_code == 0 and f"* 0006 -> {head_revision()}: reconciles" in history.output
+    assert history.exit_code == 0 and f"* 0007 -> {head_revision()}: decision ledger" in history.output
     assert "  0005 -> 0006: image configs" in history.output
     assert "  0004 -> 0005: oci revisions" in history.output
     assert "  0003 -> 0004: reconcile requests" in history.output
@@ -474,3 +548,39 @@ def test_the_documented_queries_run_on_postgresql(pg_url: str) -> None:
     with psycopg.connect(plain) as connection:
         for block in _sql_blocks("postgresql") + portable:
             connection.execute(block).fetchall()
+
+
+def test_migration_0008_moves_traces_out_and_back(url: str) -> None:
+    """Down to 0007 each decision gets its trace whole again (changes decoded); up again each
+    distinct trace is stored once and the decisions name it."""
+    tags = [f"1.{n}.0" for n in range(30)]
+    first, second = _semver_trace(tags), _semver_trace([*tags, "1.30.0"])
+    with open_store(url) as store:
+        scan = _scan(store, tags, T0)
+        made = [policy_decisions.record_decision(store, Decision(
+            "podinfo/podinfo", T0 + timedelta(minutes=m), selected_tag=trace[0].tag,
+            previous_tag=previous, candidates=len(trace), trace=trace, scan_id=scan.id))
+            for m, trace, previous in ((1, first, None), (2, second, first[0].tag),
+                                       (3, first, second[0].tag))]
+        with store.engine.begin() as connection:
+            assert connection.execute(text("SELECT count(*) FROM decision_traces "
+                                           "WHERE base IS NOT NULL")).scalar_one() >= 1
+            cfg = alembic_config()
+            cfg.attributes["connection"] = connection
+            command.downgrade(cfg, "0007")
+    with open_store(url, upgrade=False) as store, store.engine.connect() as connection:
+        rows = connection.execute(text("SELECT trace FROM policy_decisions ORDER BY id")).scalars().all()
+        whole = [row if isinstance(row, list) else json.loads(row) for row in rows]
+        assert whole == [[step.to_json() for step in trace] for trace in (first, second, first)]
+    forget_decoded()  # what follows decodes from the store, not from this process's memory
+    with open_store(url) as store:
+        with store.engine.connect() as connection:
+            stored = connection.execute(text(
+                "SELECT d.base, d.trace, p.runs FROM decision_traces d JOIN policy_decisions p "
+                "ON p.trace_digest = d.digest ORDER BY p.id")).all()
+            traces = connection.execute(text("SELECT count(*) FROM decision_traces")).scalar_one()
+        assert [row.base for row in stored] == [None, None, None] and {r.runs for r in stored} == {1}
+        assert [row.trace if isinstance(row.trace, list) else json.loads(row.trace)
+                for row in stored] == whole and traces == 2
+        for decision in made:
+            assert policy_decisions.decision_trace(store, replace(decision, trace=())) == decision

@@ -20,7 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from engine.model import ClusterObject, Decision, ListedTag, ObjectId
-from engine.store import inventory, queries
+from engine.store import decisions as policy_decisions, inventory, queries
 from engine.store.actions import finish_action, start_action
 from engine.store.db import Store, open_store
 from engine.store.migrate import alembic_config
@@ -39,9 +39,9 @@ VIEWS = {
 }
 LEDGER = "ghcr.io/example/ledger"
 PODINFO = "ghcr.io/stefanprodan/podinfo"
-COMMITS = ["aed64ba", "fcd3aac", "833ff9b"]
+COMMITS = ["d97135a", "d78186d", "e0f9377"]
 """gitward's three commits in the story, the same on every run: dates and messages are fixed."""
-FIRST, RETIRED = "e09d444", "3e53083"
+FIRST, RETIRED = "e09d444", "c50694d"
 """Alex's commits: examples/homelab with ledger-config, then ledger-config removed."""
 T0 = datetime(2025, 12, 1, 9, 0, tzinfo=UTC)
 
@@ -205,7 +205,7 @@ def _scan_and_decide(store: Store, tags: list[str], selected: str | None,
     scan = queries.record_image_scan(store, "apps/app", [ListedTag(t) for t in tags],
                                      started_at=decided_at - timedelta(minutes=10),
                                      finished_at=decided_at - timedelta(minutes=10))
-    decision = queries.record_decision(store, Decision("apps/app", decided_at, selected_tag=selected,
+    decision = policy_decisions.record_decision(store, Decision("apps/app", decided_at, selected_tag=selected,
                                                        scan_id=scan.id, error=None if selected else "none"))
     assert decision.id is not None
     return decision.id

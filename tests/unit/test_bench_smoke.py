@@ -46,6 +46,9 @@ def _ratio_lines(out: str) -> dict[str, re.Match[str]]:
                     'policy semver ">=1.0.0 <50.0.0" rescan +100', "policy filter+extract+numerical rescan +100",
                     "images test (whole process)"]),
         ("store", ["store write of new tags", "store unchanged rescan"]),
+        ("ledger", ["ledger unchanged interval time, 3x100", "ledger read v_policy_latest",
+                    "ledger read v_image_updates", "ledger read v_object_history",
+                    "ledger read v_tag_lead_time", "ledger read explain", "ledger read images tags"]),
         ("scan", ["scan list_tags, pages of 100"]),
         ("markers", ["markers images update, 40 marked", "markers plan+rewrite in-process, 40 marked"]),
         ("discovery", ["check tinyrack-net__homelab"]),
@@ -94,6 +97,15 @@ def test_unchanged_rescan_reports_rows_written(capsys: pytest.CaptureFixture[str
     assert re.search(r"unchanged rescan of 500 tags wrote 1 row\(s\) \(SQLite total_changes\(\)\); image_tags rows changed: 0", out)
     assert "store unchanged rescan" in _ratio_lines(out)
     assert _ratio_lines(out)["store unchanged rescan"]["verdict"] == "met"
+
+
+def test_ledger_reports_the_bytes_an_unchanged_interval_adds(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--quick", "--runs", "1", "--only", "ledger"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"^ledger unchanged interval, 3x100 .* KiB .* <= 2 KiB/repository\s+met$", out,
+                     flags=re.MULTILINE), out
+    assert "bytes added per repository by each unchanged interval: 0, 0" in out
+    assert re.search(r"^ledger year, 3x100, 10 days .* MB .*met$", out, flags=re.MULTILINE), out
 
 
 def test_tags_are_deterministic_varied_and_valid() -> None:

@@ -19,13 +19,17 @@ ROOT = Path(__file__).resolve().parents[2]
 
 PUBLIC_COLUMNS = {
     "git_revisions": ["id", "source", "url", "branch", "sha", "author", "message", "committed_at", "fetched_at"],
-    "image_scans": ["id", "repository", "started_at", "finished_at", "status", "tag_count", "error"],
+    "image_scans": [
+        "id", "repository", "started_at", "finished_at", "status", "tag_count", "error", "since",
+        "runs",
+    ],
     "image_tags": ["id", "repository", "tag", "digest", "first_seen", "last_seen", "gone_at", "excluded"],
     "image_configs": ["digest", "created", "fetched_at"],
     "policy_decisions": [
         "id", "policy", "scan_id", "selected_tag", "previous_tag", "candidates", "verdict_counts",
-        "trace", "error", "decided_at",
+        "error", "decided_at", "trace_digest", "since", "runs",
     ],
+    "decision_traces": ["digest", "base", "depth", "tags", "trace"],
     "cluster_objects": [
         "id", "kustomization", "api_group", "version", "kind", "namespace", "name", "revision",
         "checksum", "applied_at", "pruned_at",
@@ -85,6 +89,7 @@ def test_postgresql_upgrade_sql_uses_native_types() -> None:
         assert f"CREATE TABLE {table} (" in sql
     assert "first_seen TIMESTAMP WITH TIME ZONE NOT NULL" in sql
     assert "trace JSON NOT NULL" in sql
+    assert "FOREIGN KEY(trace_digest) REFERENCES decision_traces (digest)" in sql
     assert "excluded BOOLEAN NOT NULL" in sql
     assert "UNIQUE (repository, tag)" in sql
     assert "FOREIGN KEY(scan_id) REFERENCES image_scans (id) ON DELETE SET NULL" in sql

@@ -1,0 +1,167 @@
+"""Policy decisions: recorded once per change, read latest first, traces decoded on request.
+
+A decision like the policy's latest one (same selection, candidate count, verdict counts, error
+and trace, and the same previous tag or none but that selection) is not written again: the latest row's `decided_at` and `scan_id`
+move to it and its `runs` counts it, so an interval that changes nothing adds no row, while
+`since` keeps when that decision was first made. Traces live in `decision_traces`
+(engine/store/traces.py). The readers here return decisions without their trace (`trace` is
+empty): a reader that shows one asks `decision_trace` for it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TypeVar
+
+from sqlalchemy import Select, select, update
+from sqlalchemy.orm import Session
+
+from engine.model import Decision, TagVerdict
+from engine.store.db import Store
+from engine.store.queries import transaction
+from engine.store.schema import ImageScanRow, PolicyDecisionRow
+from engine.store.traces import load_trace, store_trace, trace_digest
+
+_Row = TypeVar("_Row")
+
+
+def _decision(row: PolicyDecisionRow, trace: tuple[TagVerdict, ...] = ()) -> Decision:
+    return Decision(
+        policy=row.policy,
+        decided_at=row.decided_at,
+        selected_tag=row.selected_tag,
+        previous_tag=row.previous_tag,
+        candidates=row.candidates,
+        verdict_counts=tuple(sorted((str(k), int(v)) for k, v in row.verdict_counts.items())),
+        trace=trace,
+        error=row.error,
+        scan_id=row.scan_id,
+        id=row.id,
+    )
+
+
+def _newest_first(query: Select[_Row]) -> Select[_Row]:
+    return query.order_by(PolicyDecisionRow.decided_at.desc(), PolicyDecisionRow.id.desc())
+
+
+def _latest_row(session: Session, policy: str) -> PolicyDecisionRow | None:
+    query = select(PolicyDecisionRow).where(PolicyDecisionRow.policy == policy)
+    return session.scalars(_newest_first(query).limit(1)).first()
+
+
+def record_decision(store: Store, decision: Decision) -> Decision:
+    """Record a decision, or count it in the policy's latest when it is the same; returns it as
+    recorded (its trace as given)."""
+    digest = trace_digest(decision.trace) if decision.trace else None
+    counts = dict(sorted(decision.verdict_counts))
+    with transaction(store) as session:
+        # A write that changes nothing comes first: on SQLite it takes the write lock before
+        # the reads, so a concurrent writer waits instead of failing to upgrade its lock.
+        session.execute(update(PolicyDecisionRow).where(PolicyDecisionRow.id.is_(None))
+                        .values(runs=PolicyDecisionRow.runs)
+                        .execution_options(synchronize_session=False))
+        latest = _latest_row(session, decision.policy)
+        if (latest is not None and latest.decided_at <= decision.decided_at
+                and _previous_agrees(latest, decision)
+                and (latest.selected_tag, latest.candidates, latest.verdict_counts, latest.error,
+                     latest.trace_digest)
+                == (decision.selected_tag, decision.candidates, counts, decision.error, digest)):
+            latest.decided_at, latest.runs = decision.decided_at, latest.runs + 1
+            latest.scan_id = decision.scan_id if decision.scan_id is not None else latest.scan_id
+            session.flush()
+            return _decision(latest, decision.trace)
+        stored = store_trace(session, decision.trace,
+                             after=latest.trace_digest if latest is not None else None)
+        row = PolicyDecisionRow(
+            policy=decision.policy,
+            scan_id=decision.scan_id,
+            selected_tag=decision.selected_tag,
+            previous_tag=decision.previous_tag,
+            candidates=decision.candidates,
+            verdict_counts=counts,
+            trace_digest=stored,
+            error=decision.error,
+            decided_at=decision.decided_at,
+            since=decision.decided_at,
+            runs=1,
+        )
+        session.add(row)
+        session.flush()
+        return _decision(row, decision.trace)
+
+
+def _previous_agrees(latest: PolicyDecisionRow, decision: Decision) -> bool:
+    """The same previous tag, or the decision keeps the latest row's selection (its previous is
+    that selection): the row that recorded the change keeps what it changed from."""
+    return latest.previous_tag == decision.previous_tag or (
+        decision.previous_tag is not None and decision.previous_tag == decision.selected_tag
+        == latest.selected_tag)
+
+
+def decision_trace(store: Store, decision: Decision) -> Decision:
+    """The decision with its trace (the one it was recorded with)."""
+    if decision.id is None:
+        return decision
+    with transaction(store, "read") as session:
+        digest = session.scalars(select(PolicyDecisionRow.trace_digest)
+                                 .where(PolicyDecisionRow.id == decision.id)).first()
+        return replace(decision, trace=load_trace(session, digest) if digest else ())
+
+
+def decision_by_id(store: Store, policy: str, decision_id: int) -> Decision | None:
+    """The policy's decision with that id, without its trace; None when it has no such one."""
+    query = select(PolicyDecisionRow).where(PolicyDecisionRow.id == decision_id,
+                                            PolicyDecisionRow.policy == policy)
+    with transaction(store, "read") as session:
+        row = session.scalars(query).first()
+        return _decision(row) if row is not None else None
+
+
+def latest_decision(store: Store, policy: str) -> Decision | None:
+    """The policy's most recent decision, whatever its outcome."""
+    found = decisions(store, policy, limit=1)
+    return found[0] if found else None
+
+
+def latest_selection(store: Store, policy: str) -> Decision | None:
+    """The policy's most recent decision that selected a tag (refusals and failures skipped)."""
+    found = decisions(store, policy, limit=1, selected_only=True)
+    return found[0] if found else None
+
+
+def previous_selection(store: Store, policy: str, latest: str) -> str | None:
+    """The tag the policy selected before it last changed to `latest` (None: it never had
+    another); a gate's record is not a selection."""
+    query = _newest_first(
+        select(PolicyDecisionRow.selected_tag)
+        .where(PolicyDecisionRow.policy == policy, PolicyDecisionRow.error.is_(None),
+               PolicyDecisionRow.selected_tag.is_not(None),
+               PolicyDecisionRow.selected_tag != latest)).limit(1)
+    with transaction(store, "read") as session:
+        return session.scalars(query).first()
+
+
+def evaluated_by_policy(store: Store, repository: str, *, scan_rows: int = 200) -> dict[str, Decision]:
+    """The latest evaluated decision (a tag selected, every tag's verdict in its trace) of each
+    policy that decided on the repository's recent scans, by policy, without its trace."""
+    query = _newest_first(
+        select(PolicyDecisionRow)
+        .join(ImageScanRow, PolicyDecisionRow.scan_id == ImageScanRow.id)
+        .where(ImageScanRow.repository == repository, PolicyDecisionRow.error.is_(None),
+               PolicyDecisionRow.selected_tag.is_not(None))).limit(scan_rows)
+    found: dict[str, Decision] = {}
+    with transaction(store, "read") as session:
+        for row in session.scalars(query):
+            if row.policy not in found:
+                found[row.policy] = _decision(row)
+    return found
+
+
+def decisions(store: Store, policy: str, *, limit: int = 10,
+              selected_only: bool = False) -> tuple[Decision, ...]:
+    """The policy's decisions, newest first, without their traces."""
+    query = select(PolicyDecisionRow).where(PolicyDecisionRow.policy == policy)
+    if selected_only:
+        query = query.where(PolicyDecisionRow.selected_tag.is_not(None))
+    with transaction(store, "read") as session:
+        return tuple(_decision(row) for row in session.scalars(_newest_first(query).limit(limit)))
