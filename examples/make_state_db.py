@@ -57,12 +57,11 @@ from pathlib import Path
 from engine.cli.images import read_tag_file
 from engine.errors import Problems
 from engine.evaluate.order import dependency_order
-from engine.evaluate.plan import deployed_tags
 from engine.model import GitSource, RuleSet
 from engine.observe.cluster import ClusterClient, connect
 from engine.reconcile.images import decide_policy, policies_of, record_tags
 from engine.reconcile.order import OrderedReconcile
-from engine.reconcile.repo import locate_all, read_marked_files
+from engine.reconcile.repo import read_marked_tree
 from engine.reconcile.sources import reconcile_source
 from engine.reconcile.updates import apply_commits, plan_checkout
 from engine.rules.load import load_repo
@@ -142,8 +141,7 @@ class Scenario:
 
     def scan(self, day: str) -> None:
         """Each ImageRepository's recorded tag list for `day`, then its policies' decisions."""
-        values, _ = locate_all(self.rules, read_marked_files(self.fetch(), self.rules.marker_dialects))
-        deployed = deployed_tags(values)
+        deployed = read_marked_tree(self.fetch(), self.rules).deployed
         for repository in self.rules.image_repositories:
             tags = read_tag_file(str(TAGS / f"{repository.name}-{day}.txt"))
             scan = record_tags(self.store, repository, tags, started_at=self.clock(),
@@ -159,7 +157,7 @@ class Scenario:
     def update(self) -> None:
         """The automations: plan on the fetched checkout with the decisions just made, push."""
         now = self.clock()
-        planned = plan_checkout(self.fetch(), self.rules, self.store, now, record=True, reuse=True)
+        planned = plan_checkout(read_marked_tree(self.fetch(), self.rules), self.rules, self.store, now, record=True, reuse=True)
         done = apply_commits(self.store, self.rules, planned, now, workdir=self.work / "cache",
                              ssh_command=self.ssh_command, token=None, holder=HOLDER,
                              plan_id=self.plan_id("commit"))
