@@ -62,7 +62,7 @@ def test_check_imports_no_store_and_no_cluster_client() -> None:
 
 def test_get_opens_the_store_without_alembic_or_the_cluster_client(store: str) -> None:
     code, loaded, out = loaded_by("--state", store, "get", "all", "--repo", HOMELAB, "-A")
-    assert code == 0 and "main@sha1:833ff9b2161e" in out
+    assert code == 0 and "main@sha1:e0f9377ceea4" in out
     assert loaded == {"sqlalchemy"}
 
 
