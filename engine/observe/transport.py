@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import os
 import ssl
 import tempfile
@@ -167,10 +168,18 @@ def registry_client(transport: Transport) -> httpx.Client:
     return httpx.Client(verify=context, proxy=through)
 
 
+@functools.cache
+def _default_context() -> ssl.SSLContext:
+    """The system trust store, loaded once per process: loading it takes ~60 ms, which a pass
+    over hundreds of image repositories would otherwise pay per repository. A context is safe to
+    share; nothing is loaded into it after this."""
+    return httpx.create_ssl_context()
+
+
 def _ssl_context(tls: TLS | None) -> ssl.SSLContext:
-    context = httpx.create_ssl_context()
     if tls is None:
-        return context
+        return _default_context()
+    context = httpx.create_ssl_context()
     if tls.ca:
         try:
             context.load_verify_locations(cadata=tls.ca.decode("ascii"))
