@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import tempfile
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -236,6 +236,14 @@ def write_atomically(path: Path, text: str) -> None:
         raise
 
 
+def _replan(root: Path, rules: RuleSet, selections: Mapping[str, Selection], now: datetime,
+            action: CommitAction) -> list[str]:
+    """Plan `action` again on the marked files at `root` as they are now (after a lost race or a
+    person's edit of the same lines) and write what changes; the files written."""
+    files = read_marked_files(root, rules.marker_dialects)
+    return write_changes(root, edits_for(rules, files, selections, now, action))
+
+
 def write_changes(root: Path, texts: dict[str, str]) -> list[str]:
     """Write the new text of each changed file; returns the paths written."""
     written = []
@@ -296,8 +304,7 @@ def apply_commits(store: Store, rules: RuleSet, planned: RepoPlan, now: datetime
                                  payload=action.to_json(), now=now)
 
         def edit(worktree: Path, action: CommitAction = action) -> list[str]:
-            files = read_marked_files(worktree, rules.marker_dialects)
-            return write_changes(worktree, edits_for(rules, files, planned.selections, now, action))
+            return _replan(worktree, rules, planned.selections, now, action)
 
         try:
             with ExitStack() as stack:
@@ -419,8 +426,7 @@ def _push_replanning(root: Path, rules: RuleSet, planned: RepoPlan, action: Comm
                 raise
             attempts += 1
         drop_commit(root, sha, action.push_branch)
-        files = read_marked_files(root, rules.marker_dialects)
-        written = tuple(write_changes(root, edits_for(rules, files, planned.selections, now, action)))
+        written = tuple(_replan(root, rules, planned.selections, now, action))
         if not written:
             return None, attempts, ()
         sha = commit_files(root, list(written), action.author, action.message)
