@@ -9,10 +9,11 @@ why.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from engine.evaluate.policy import Evaluation, evaluate_policy
+from engine.evaluate.policy import Evaluation, PolicyMemo, evaluate_policy
 from engine.model import (
     Decision,
     GateDecision,
@@ -86,8 +87,12 @@ def decide(
     previous: str | None,
     deployed: str | None,
     now: datetime,
+    memo: PolicyMemo | None = None,
 ) -> tuple[Decision, Evaluation | None]:
-    """The decision to record: an evaluation of the current tags, or a refusal."""
+    """The decision to record: an evaluation of the current tags, or a refusal.
+
+    `memo` is the policy's, kept by a caller that decides it again and again (`PolicyMemos`).
+    """
     repo_ref = policy.repository_key.ref
     scan_id = facts.scan.id if facts.scan else None
     refusal = guard_scan(repo_ref, facts, deployed)
@@ -100,7 +105,7 @@ def decide(
             error=f"{REFUSED}{refusal}{kept}",
             scan_id=scan_id,
         ), None
-    evaluation = evaluate_policy(policy, repository, facts.present)
+    evaluation = evaluate_policy(policy, repository, facts.present, memo)
     counts = tuple(sorted((k, v) for k, v in evaluation.counts.items() if v))
     candidates = sum(1 for t in evaluation.tags if t.rank is not None)
     return Decision(
@@ -114,6 +119,35 @@ def decide(
         error=evaluation.error,
         scan_id=scan_id,
     ), evaluation
+
+
+class PolicyMemos:
+    """One PolicyMemo per ImagePolicy, for a process that decides policies again and again
+    (`gitward run`), so a rescan with k new tags costs policy work for k tags.
+
+    Bounded: a policy's memo holds its current spec only (a changed spec starts afresh, the old
+    one dropped), and `keep` drops the memos of policies no longer in the rules. One-shot
+    commands keep none: they pass no memo.
+    """
+
+    def __init__(self) -> None:
+        self._memos: dict[str, PolicyMemo] = {}
+
+    def __len__(self) -> int:
+        return len(self._memos)
+
+    def of(self, policy: ImagePolicy) -> PolicyMemo:
+        """The policy's memo (a new one the first time)."""
+        memo = self._memos.get(policy.key.ref)
+        if memo is None:
+            memo = self._memos[policy.key.ref] = PolicyMemo(max_specs=1)
+        return memo
+
+    def keep(self, policies: Iterable[ImagePolicy]) -> None:
+        """Drop the memos of every policy but `policies` (the rules now)."""
+        wanted = {policy.key.ref for policy in policies}
+        for ref in self._memos.keys() - wanted:
+            del self._memos[ref]
 
 
 def gated(gate: GateDecision, previous: str | None, now: datetime) -> Decision:

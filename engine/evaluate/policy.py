@@ -224,6 +224,7 @@ class _Part:
     outcomes: dict[str, _Outcome] = field(default_factory=dict)
     judged: dict[str, Judged] = field(default_factory=dict)
     last: _Partition | None = None
+    stepped: int = 0
 
 
 class PolicyMemo:
@@ -241,6 +242,12 @@ class PolicyMemo:
 
     def __len__(self) -> int:
         return len(self._parts)
+
+    @property
+    def stepped(self) -> int:
+        """Tags put through the steps (exclusion, filter, judgement) by the specs kept: what a
+        rescan saved shows as tags it did not add here."""
+        return sum(part.stepped for part in self._parts.values())
 
     def _part(self, key: _SpecKey, steps: _Steps) -> _Part:
         part = self._parts.pop(key, None) or _Part(steps)
@@ -363,6 +370,7 @@ def _sort_out(
     """Each tag's outcome into final lines, candidates or values; kept in `part.outcomes`."""
     outcomes = part.outcomes
     if not outcomes:
+        part.stepped += len(tags)
         part.steps.sort_out(tags, outcomes, lines, admitted, values)
         return
     fresh = []
@@ -377,6 +385,7 @@ def _sort_out(
         else:
             lines.append(got)  # type: ignore[arg-type]
     if fresh:
+        part.stepped += len(fresh)
         part.steps.sort_out(fresh, outcomes, lines, admitted, values)
 
 

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 from typing import Callable, Iterable, Mapping, Sequence
 
 from engine.errors import GitwardError
-from engine.evaluate.decision import GATED, ScanFacts, decide
-from engine.evaluate.policy import Evaluation
+from engine.evaluate.decision import GATED, PolicyMemos, ScanFacts, decide
+from engine.evaluate.policy import Evaluation, PolicyMemo
 from engine.evaluate.tagfilter import Exclusions
 from engine.model import (
     Decision,
@@ -159,8 +159,9 @@ class PolicyOutcome:
 
 
 def decide_policy(store: Store, rules: RuleSet, policy: ImagePolicy, *, now: datetime,
-                  deployed: str | None = None) -> PolicyOutcome:
-    """Evaluate a policy on its repository's ledger and record the decision (or refusal)."""
+                  deployed: str | None = None, memo: PolicyMemo | None = None) -> PolicyOutcome:
+    """Evaluate a policy on its repository's ledger and record the decision (or refusal);
+    `memo` is the policy's when the caller keeps one (`PolicyMemos`)."""
     repo_key = policy.repository_key
     repository = rules.get(repo_key)
     repo = repository if isinstance(repository, ImageRepository) else None
@@ -168,7 +169,7 @@ def decide_policy(store: Store, rules: RuleSet, policy: ImagePolicy, *, now: dat
                       queries.tags(store, repo_key.ref, include_gone=True))
     last = policy_decisions.latest_selection(store, policy.key.ref)
     decision, evaluation = decide(policy, repo, facts, previous=last.selected_tag if last else None,
-                                  deployed=deployed, now=now)
+                                  deployed=deployed, now=now, memo=memo)
     return PolicyOutcome(record_decision(store, decision), evaluation)
 
 
@@ -215,10 +216,11 @@ class RepositoryOutcome:
 
 def reconcile_repository(store: Store, rules: RuleSet, repository: ImageRepository, *,
                          deployed: Mapping[str, str], clock: Clock = utcnow,
-                         read_secret: SecretReader | None = None) -> RepositoryOutcome:
+                         read_secret: SecretReader | None = None,
+                         memos: PolicyMemos | None = None) -> RepositoryOutcome:
     """Scan the repository and decide each of its policies that is not suspended, with the tags
     git deploys now (`deployed`, by policy): the one way `gitward run` and `gitward reconcile
-    image repository` do it. After a failed scan nothing is decided."""
+    image repository` do it. After a failed scan nothing is decided. `memos`: the daemon's."""
     scan = scan_repository(store, repository, clock=clock, read_secret=read_secret)
     if scan.status is ScanStatus.FAILED:
         return RepositoryOutcome(scan)
@@ -229,5 +231,6 @@ def reconcile_repository(store: Store, rules: RuleSet, repository: ImageReposito
             left.append(policy.key.ref)
             continue
         decided.append(decide_policy(store, rules, policy, now=clock(),
-                                     deployed=deployed.get(policy.key.ref)))
+                                     deployed=deployed.get(policy.key.ref),
+                                     memo=memos.of(policy) if memos is not None else None))
     return RepositoryOutcome(scan, tuple(decided), tuple(left))

@@ -38,6 +38,7 @@ from pathlib import Path
 
 from engine.act.notify import Event, failure_event, held_event, notify, update_event
 from engine.errors import GitwardError, Problems
+from engine.evaluate.decision import PolicyMemos
 from engine.evaluate.order import dependency_order
 from engine.evaluate.schedule import Entry, Outcome, Schedule
 from engine.model import (
@@ -148,6 +149,8 @@ class Controller:
         """The marked trees this pass read."""
         self._passed: set[ObjectKey] = set()
         """The objects this pass reconciled."""
+        self.memos = PolicyMemos()
+        """Each policy's PolicyMemo, kept across intervals while the policy is in the rules."""
         self._failing: dict[ObjectKey, str] = {}
         """The failure last alerted for each object still failing."""
         self._fingerprint = rule_files_fingerprint(repo)
@@ -268,6 +271,7 @@ class Controller:
         before = {rule.key for rule in self.rules.all()}
         after = {rule.key for rule in rules.all()}
         self.rules = rules
+        self.memos.keep(rules.image_policies)
         self.next_pass()
         schedule.replace(self.entries(), now)
         self.log.write(LogLevel.INFO, "rules reloaded", repo=str(self.repo),
@@ -380,7 +384,7 @@ class Controller:
         marked = self._marked.tree(self.repo, self._repo_revision, self.rules)
         done = reconcile_repository(self.store, self.rules, repository,
                                     deployed=marked.deployed, clock=self.clock,
-                                    read_secret=self.access.read_secret)
+                                    read_secret=self.access.read_secret, memos=self.memos)
         scan = done.scan
         if scan.status is ScanStatus.FAILED:
             return Result(Outcome.FAILED, message=f"scan failed: {scan.error}")
@@ -405,7 +409,8 @@ class Controller:
                       automation.source_ref.name), (self.repo, self._repo_revision))
         planned = plan_checkout(self._marked.tree(root, revision, self.rules), self.rules,
                                 self.store, now, record=True, reuse=True,
-                                access=RegistryAccess(read_secret=self.access.read_secret))
+                                access=RegistryAccess(read_secret=self.access.read_secret),
+                                memos=self.memos)
         for gate in planned.warned:  # once per change: the next pass holding it says nothing
             self.log.write(LogLevel.WARNING, f"update held: {gate.gate.value}: {gate.reason}",
                            kind=ImagePolicy.KIND, object=gate.policy, file=f"{gate.path}:{gate.line}",

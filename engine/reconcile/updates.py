@@ -26,7 +26,8 @@ from engine.act.checkout import (
 )
 from engine.act.git import CommitRequest, CommitStatus, GitTarget, commit_and_push
 from engine.act.signing import SigningError, keyring
-from engine.evaluate.decision import GATED, ScanFacts, decide, gated
+from engine.evaluate.decision import GATED, PolicyMemos, ScanFacts, decide, gated
+from engine.evaluate.policy import PolicyMemo
 from engine.evaluate.unknown import unknown_policies
 from engine.evaluate.plan import (
     Selection,
@@ -79,8 +80,10 @@ class RepoPlan:
 
 
 def decide_all(store: Store | None, rules: RuleSet, deployed: dict[str, str], now: datetime,
-               *, record: bool, reuse: bool = False) -> tuple[dict[str, Selection], tuple[Decision, ...]]:
+               *, record: bool, reuse: bool = False,
+               memos: PolicyMemos | None = None) -> tuple[dict[str, Selection], tuple[Decision, ...]]:
     """Decide every policy on its recorded facts; record the decisions only when asked.
+    `memos` are the daemon's (a one-shot command passes none).
 
     With `reuse`, a policy whose latest decision was made on its repository's latest scan keeps
     it: under `gitward run` the ImageRepository reconcile decides after each scan (Flux's
@@ -93,7 +96,8 @@ def decide_all(store: Store | None, rules: RuleSet, deployed: dict[str, str], no
     for policy in rules.image_policies:
         decision = _reusable(store, policy) if reuse else None
         if decision is None:
-            decision = _decide(store, rules, policy, deployed.get(policy.key.ref), now)
+            decision = _decide(store, rules, policy, deployed.get(policy.key.ref), now,
+                               memos.of(policy) if memos is not None else None)
             if record and store is not None:
                 decision = record_decision(store, decision)
         made.append(decision)
@@ -173,7 +177,7 @@ def _selections(store: Store | None,
 
 
 def _decide(store: Store | None, rules: RuleSet, policy: ImagePolicy, deployed: str | None,
-            now: datetime) -> Decision:
+            now: datetime, memo: PolicyMemo | None) -> Decision:
     repo_ref = policy.repository_key.ref
     repository = rules.get(policy.repository_key)
     if store is None:
@@ -185,21 +189,23 @@ def _decide(store: Store | None, rules: RuleSet, policy: ImagePolicy, deployed: 
         last = policy_decisions.latest_selection(store, policy.key.ref)
         previous = last.selected_tag if last else None
     repo = repository if isinstance(repository, ImageRepository) else None
-    decision, _ = decide(policy, repo, facts, previous=previous, deployed=deployed, now=now)
+    decision, _ = decide(policy, repo, facts, previous=previous, deployed=deployed, now=now,
+                         memo=memo)
     return decision
 
 
 def plan_checkout(marked: MarkedTree, rules: RuleSet, store: Store | None, now: datetime, *,
                   record: bool = False, reuse: bool = False,
-                  access: RegistryAccess | None = None) -> RepoPlan:
+                  access: RegistryAccess | None = None,
+                  memos: PolicyMemos | None = None) -> RepoPlan:
     """Decide every policy (`reuse`: see `decide_all`) and plan every automation's changes on a
     checkout's markers (`read_marked_tree`, or a pass's `MarkedTrees`); the plan also says which
     policies its markers need are unknown, and the lints. With `access`, the registries are asked
     what the store does not know of the images a change involves (engine/reconcile/imagefacts.py);
-    without, the plan is offline."""
+    without, the plan is offline. `memos`: the daemon's (see `decide_all`)."""
     files, scans, values = marked.files, marked.scans, list(marked.values)
     selections, decisions = decide_all(store, rules, marked.deployed, now, record=record,
-                                       reuse=reuse)
+                                       reuse=reuse, memos=memos)
     if store is not None:
         selections = gather_images(store, rules, selections, values, now, access)
     suspended = frozenset(s.object_name for s in queries.list_suspensions(store)

@@ -7,9 +7,12 @@ value, rank and reason in the trace.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from engine.evaluate.decision import PolicyMemos
 from engine.evaluate.policy import PolicyMemo, evaluate_policy
 from engine.model import (
     Direction,
@@ -115,3 +118,30 @@ def test_gone_tags_are_forgotten_once_they_outnumber_the_present_ones() -> None:
         tags = [f"b{batch}-{i:03d}" for i in range(600)]
         assert evaluate_policy(alphabetical, None, tags, memo).selected == f"b{batch}-599"
     assert all(len(part.outcomes) <= 2 * 600 + 1000 for part in memo._parts.values())
+
+
+def test_a_rescan_counts_only_its_new_tags_as_stepped() -> None:
+    semver = policy(PolicyChoice(PolicyKind.SEMVER, range=">=1.0.0"), None)
+    tags = [f"1.{i}.0" for i in range(40)] + ["latest"]
+    memo = PolicyMemo()
+    evaluate_policy(semver, None, tags, memo)
+    assert memo.stepped == 41
+    evaluate_policy(semver, None, tags + ["2.0.0", "2.1.0-rc.1"], memo)
+    assert memo.stepped == 43
+    evaluate_policy(semver, None, tags + ["2.0.0", "2.1.0-rc.1"], memo)
+    assert memo.stepped == 43
+
+
+def test_policy_memos_keep_one_spec_per_policy_and_only_the_policies_kept() -> None:
+    memos = PolicyMemos()
+    old = policy(PolicyChoice(PolicyKind.SEMVER, range=">=1.0.0"), None)
+    changed = policy(PolicyChoice(PolicyKind.SEMVER, range=">=1.5.0"), None)
+    other = replace(old, name="other")
+    evaluate_policy(old, None, ["1.0.0", "1.6.0"], memos.of(old))
+    evaluate_policy(changed, None, ["1.0.0", "1.6.0", "1.7.0"], memos.of(changed))
+    assert memos.of(old) is memos.of(changed)  # one policy: its memo holds the new spec only
+    assert (len(memos.of(old)), memos.of(old).stepped) == (1, 3)
+    evaluate_policy(other, None, ["1.0.0"], memos.of(other))
+    assert len(memos) == 2
+    memos.keep([other])
+    assert len(memos) == 1 and memos.of(other).stepped == 1
