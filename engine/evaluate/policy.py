@@ -202,15 +202,17 @@ _SpecKey = tuple[PolicyChoice, Union[TagFilter, None], tuple[str, ...]]
 class _Partition:
     """What the steps made of a set of tags, before ranking: never changed once made.
 
-    `lines` come in chunks (a rescan adds one rather than copying them all); `admitted` is in
-    the last ranking's order when there was one, so ranking it again sorts a sorted list.
-    `standing` maps each extracted value to the tag that stands for it (empty without an
-    extract); `line_counts` counts the lines by verdict.
+    `lines` come in chunks (a rescan adds one rather than copying them all); `ranked` are the
+    candidates the last evaluation ranked, best first, and `added` the candidates since, so a
+    rescan merges a few into a ranking instead of sorting them all again. `standing` maps each
+    extracted value to the tag that stands for it (empty without an extract); `line_counts`
+    counts the lines by verdict. `present` is a set on a rescan: its order no longer matters.
     """
 
-    present: dict[str, None]
+    present: Collection[str]
     lines: tuple[list[Line], ...]
-    admitted: list[Scored]
+    ranked: Sequence[Scored]
+    added: list[Scored]
     standing: dict[str, str]
     line_counts: Counter[str]
 
@@ -275,27 +277,31 @@ def evaluate_policy(
     """
     name = policy.key.ref
     repo_ref = repository.key.ref if repository else policy.repository_key.ref
-    present = dict.fromkeys(tags)  # in input order: a sorted list is read in memory order
     patterns = tuple(repository.exclusion_list if repository else DEFAULT_EXCLUSION_LIST)
     key: _SpecKey = (policy.choice, policy.filter, patterns)
     steps = memo._compiled(key) if memo is not None else None
     if steps is None:
         steps, problem, invalid = _compile(policy, repository, patterns)
         if steps is None:
-            lines: list[Line] = [(tag, Verdict.CANDIDATE, None, "not evaluated") for tag in present]
+            lines: list[Line] = [(tag, Verdict.CANDIDATE, None, "not evaluated")
+                                 for tag in dict.fromkeys(tags)]
             return _result(name, problem, invalid, None, [], (lines,), Counter(map(itemgetter(1), lines)))
+    part = memo._part(key, steps) if memo is not None else _Part(steps)
+    last = part.last
+    # in input order the first time (a sorted list is read in memory order); a rescan only
+    # needs the set, one pass cheaper, to tell the new tags from those it knows
+    present: Collection[str] = dict.fromkeys(tags) if last is None else set(tags)
     if not present:
         error = f"no tags in the ledger for ImageRepository {repo_ref}"
         return _result(name, error, False, None, [], (), Counter())
-    part = memo._part(key, steps) if memo is not None else _Part(steps)
     with _bulk(len(present)):
-        made = (part.last and _extended(part, part.last, present)) or _partition(part, present)
-    if not made.admitted:
+        made = (last and _extended(part, last, present)) or _partition(part, present)
+    if not made.ranked and not made.added:
         part.last = made
         error = _failure(steps, list(chain.from_iterable(made.lines)), repo_ref)
         return _result(name, error, False, None, [], made.lines, made.line_counts)
-    ranked = steps.policy.rank(made.admitted)
-    part.last = replace(made, admitted=ranked)
+    ranked = steps.policy.merge(made.ranked, made.added) if made.added else made.ranked
+    part.last = replace(made, ranked=ranked, added=[])
     return _result(name, None, False, steps.policy, ranked, made.lines, made.line_counts)
 
 
@@ -317,7 +323,7 @@ def _bulk(count: int) -> Iterator[None]:
         gc.enable()
 
 
-def _partition(part: _Part, present: dict[str, None]) -> _Partition:
+def _partition(part: _Part, present: Collection[str]) -> _Partition:
     """Every tag through the steps, reusing what `part` knows of a tag or a value."""
     lines: list[Line] = []
     admitted: list[Scored] = []
@@ -329,15 +335,15 @@ def _partition(part: _Part, present: dict[str, None]) -> _Partition:
         _judge(part, kept, admitted, lines)
     if len(part.outcomes) > 2 * len(present) + 1000:
         _forget_gone(part, present)
-    return _Partition(present, (lines,), admitted, standing, Counter(map(itemgetter(1), lines)))
+    return _Partition(present, (lines,), (), admitted, standing, Counter(map(itemgetter(1), lines)))
 
 
-def _extended(part: _Part, last: _Partition, present: dict[str, None]) -> _Partition | None:
+def _extended(part: _Part, last: _Partition, present: set[str]) -> _Partition | None:
     """`last` with the tags added since, when none is gone and no added value collides.
 
     Then only the added tags go through the steps; else None, and all of them do.
     """
-    added = present.keys() - last.present.keys()
+    added = present.difference(last.present)  # one pass over `present`, in C
     if len(present) != len(last.present) + len(added):
         return None  # a tag is gone
     if not added:
@@ -349,7 +355,7 @@ def _extended(part: _Part, last: _Partition, present: dict[str, None]) -> _Parti
     standing = last.standing
     if values:
         new = {value: tag for tag, value in values}
-        if len(new) != len(values) or not new.keys().isdisjoint(standing):
+        if len(new) != len(values) or not new.keys().isdisjoint(standing.keys()):  # the smaller
             return None  # equal values collapse: the standing tag may change
         standing = {**standing, **new}
         _judge(part, values, admitted, lines)
@@ -357,7 +363,7 @@ def _extended(part: _Part, last: _Partition, present: dict[str, None]) -> _Parti
     if len(chunks) > _MAX_CHUNKS:
         chunks = (list(chain.from_iterable(chunks)),)
     counts = last.line_counts + Counter(map(itemgetter(1), lines))
-    return _Partition(present, chunks, last.admitted + admitted, standing, counts)
+    return _Partition(present, chunks, last.ranked, last.added + admitted, standing, counts)
 
 
 def _sort_out(
@@ -430,7 +436,7 @@ def _result(
     error: str | None,
     invalid: bool,
     ranking: TagPolicy | None,
-    ranked: list[Scored],
+    ranked: Sequence[Scored],
     lines: tuple[list[Line], ...],
     line_counts: Counter[str],
 ) -> Evaluation:

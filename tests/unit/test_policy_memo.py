@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.evaluate.decision import PolicyMemos
+from engine.evaluate.policies import Scored, policy_for
 from engine.evaluate.policy import PolicyMemo, evaluate_policy
 from engine.model import (
     Direction,
@@ -145,3 +146,20 @@ def test_policy_memos_keep_one_spec_per_policy_and_only_the_policies_kept() -> N
     assert len(memos) == 2
     memos.keep([other])
     assert len(memos) == 1 and memos.of(other).stepped == 1
+
+
+NUMBERS = st.one_of(st.floats(allow_nan=True, allow_infinity=True).map(repr),
+                    st.integers(-3, 3).map(str), st.sampled_from(["1.0", "01", "-0", "0.0", "NaN", "Inf"]))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.one_of(TAG, NUMBERS), unique=True, max_size=60), st.data(), CHOICES)
+def test_merging_new_candidates_into_a_ranking_equals_ranking_them_all(
+    tags: list[str], data: st.DataObject, choice: PolicyChoice
+) -> None:
+    ranker = policy_for(choice)
+    admitted = [Scored(tag, tag, judged.key) for tag in tags
+                if (judged := ranker.judge(tag)).verdict is None]
+    cut = data.draw(st.integers(0, len(admitted)))
+    merged = ranker.merge(ranker.rank(admitted[:cut]), admitted[cut:])
+    assert [s.tag for s in merged] == [s.tag for s in ranker.rank(admitted)]

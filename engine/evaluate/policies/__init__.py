@@ -35,6 +35,10 @@ class TagPolicy(Protocol):
         """The admitted candidates (distinct tags) best first."""
         ...
 
+    def merge(self, ranked: Sequence[Scored], added: Sequence[Scored]) -> list[Scored]:
+        """`rank` of both, given `ranked` is a ranking and `added` has other tags: a rescan."""
+        ...
+
     def reasons(self, ranked: Sequence[Scored]) -> list[str]:
         """Why each of the first tags of a ranking is where it is (given any prefix of it)."""
         ...

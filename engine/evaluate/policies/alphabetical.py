@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from operator import itemgetter
 from typing import Sequence
 
-from engine.evaluate.policies.ranking import ADMITTED, Judged, Scored
+from engine.evaluate.policies.ranking import ADMITTED, Judged, Scored, merged
 from engine.model import Direction, PolicyChoice
 
 
@@ -31,6 +31,15 @@ class AlphabeticalPolicy:
         by_tag = sorted(admitted, key=itemgetter(0))  # tags are distinct: byte order of tag
         by_tag.sort(key=itemgetter(1), reverse=self.direction is Direction.HIGHEST)  # stable
         return by_tag
+
+    def merge(self, ranked: Sequence[Scored], added: Sequence[Scored]) -> list[Scored]:
+        return merged(ranked, added, self.rank, self._ahead)
+
+    def _ahead(self, a: Scored, b: Scored) -> bool:
+        """`rank`'s order: the value in the policy's direction, then the byte-smaller tag."""
+        if a.value != b.value:
+            return (a.value > b.value) is (self.direction is Direction.HIGHEST)
+        return a.tag < b.tag
 
     def reasons(self, ranked: Sequence[Scored]) -> list[str]:
         word = "highest" if self.direction is Direction.HIGHEST else "lowest"

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from engine.evaluate.goparse import ParseFloatError, parse_float
-from engine.evaluate.policies.ranking import Judged, Scored, Verdict, examples
+from engine.evaluate.policies.ranking import Judged, Scored, Verdict, examples, merged
 from engine.model import Direction, PolicyChoice
 
 NAN_REASON = "NaN: Flux's loop takes it over the tags before it in descending byte order"
@@ -54,6 +54,19 @@ class NumericalPolicy:
                 ranked.append(nan)
             ranked += self._ranked(run)
         return ranked
+
+    def merge(self, ranked: Sequence[Scored], added: Sequence[Scored]) -> list[Scored]:
+        """A NaN anywhere (the sum of the keys is NaN then, or after inf - inf) cuts the ranking
+        into runs by byte order of tag: then everything is ranked again."""
+        if math.isnan(sum(map(itemgetter(2), ranked)) + sum(map(itemgetter(2), added))):
+            return self.rank([*ranked, *added])
+        return merged(ranked, added, self.rank, self._ahead)
+
+    def _ahead(self, a: Scored, b: Scored) -> bool:
+        """`_ranked`'s order: the number in the policy's direction, then the byte-smaller tag."""
+        if a.key != b.key:
+            return (a.key > b.key) is (self.direction is Direction.HIGHEST)
+        return a.tag < b.tag
 
     def reasons(self, ranked: Sequence[Scored]) -> list[str]:
         """A run's tags say which NaN overtakes them; ties say which tag ranks first."""

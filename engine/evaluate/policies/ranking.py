@@ -16,7 +16,7 @@ compares the code points one by one.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any, NamedTuple, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 
 
 class Verdict(StrEnum):
@@ -53,6 +53,41 @@ class Scored(NamedTuple):
 
 
 ADMITTED = Judged(None, "", None)
+
+MERGE_AT_MOST = 64
+"""Candidates `merged` into a ranking one by one at least; more, and past 1/64 of the ranking,
+a sort of all of them is cheaper (a binary search per candidate runs in Python)."""
+
+
+def merged(
+    ranked: Sequence[Scored],
+    added: Sequence[Scored],
+    rank: Callable[[Sequence[Scored]], list[Scored]],
+    ahead: Callable[[Scored, Scored], bool],
+) -> list[Scored]:
+    """The ranking of `ranked`, a ranking, and `added` (other tags): what `rank` makes of both.
+
+    `ahead(a, b)` says that `a` ranks before `b`; it must be the total order `rank` sorts by. The
+    added candidates are ranked and each is put in place by a binary search; the runs of `ranked`
+    between them are copied in C. A daemon's rescan adds a few tags to thousands.
+    """
+    if len(added) > max(MERGE_AT_MOST, len(ranked) // 64):
+        return rank([*ranked, *added])
+    out: list[Scored] = []
+    start, end = 0, len(ranked)
+    for scored in rank(added):
+        low, high = start, end
+        while low < high:
+            middle = (low + high) // 2
+            if ahead(ranked[middle], scored):
+                low = middle + 1
+            else:
+                high = middle
+        out += ranked[start:low]
+        out.append(scored)
+        start = low
+    out += ranked[start:]
+    return out
 
 
 def examples(candidates: Sequence[tuple[str, str]], *, values: bool = False, limit: int = 3) -> str:

@@ -14,7 +14,7 @@ from operator import itemgetter
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
-from engine.evaluate.policies.ranking import Judged, Scored, Verdict, examples
+from engine.evaluate.policies.ranking import Judged, Scored, Verdict, examples, merged
 from engine.model import PolicyChoice
 from engine.rules.semver import (
     PRERELEASE_NOT_ALLOWED,
@@ -137,6 +137,9 @@ class SemverPolicy:
         has the same group, so (key, tag) orders by (precedence, tag)."""
         return sorted(admitted, key=itemgetter(2, 0), reverse=True)
 
+    def merge(self, ranked: Sequence[Scored], added: Sequence[Scored]) -> list[Scored]:
+        return merged(ranked, added, self.rank, _ahead)
+
     def reasons(self, ranked: Sequence[Scored]) -> list[str]:
         """`matches <group>` for the first group that admits the version, or the tie."""
         matches = [f"matches {group}" for group in self.constraint.groups]
@@ -170,6 +173,11 @@ class SemverPolicy:
             f'no tag satisfies "{self.constraint.text}"; highest outside the range: '
             f"{_describe(tag, value)} ({reason})"
         )
+
+
+def _ahead(a: Scored, b: Scored) -> bool:
+    """`rank`'s order: higher (key, tag) first."""
+    return (a.key, a.tag) > (b.key, b.tag)
 
 
 def _key_groups(constraint: Constraint) -> tuple[tuple[tuple[KeyTest, ...], bool], ...] | None:
