@@ -288,14 +288,15 @@ def evaluate_policy(
             return _result(name, problem, invalid, None, [], (lines,), Counter(map(itemgetter(1), lines)))
     part = memo._part(key, steps) if memo is not None else _Part(steps)
     last = part.last
-    # in input order the first time (a sorted list is read in memory order); a rescan only
-    # needs the set, one pass cheaper, to tell the new tags from those it knows
-    present: Collection[str] = dict.fromkeys(tags) if last is None else set(tags)
+    # a rescan needs only the set, one pass cheaper, to tell the new tags from those it knows;
+    # else the tags in input order (a sorted list is read in memory order)
+    rescan = set(tags) if last is not None else None
+    present: Collection[str] = rescan if rescan is not None else dict.fromkeys(tags)
     if not present:
         error = f"no tags in the ledger for ImageRepository {repo_ref}"
         return _result(name, error, False, None, [], (), Counter())
     with _bulk(len(present)):
-        made = (last and _extended(part, last, present)) or _partition(part, present)
+        made = (last and rescan is not None and _extended(part, last, rescan)) or _partition(part, present)
     if not made.ranked and not made.added:
         part.last = made
         error = _failure(steps, list(chain.from_iterable(made.lines)), repo_ref)
@@ -408,7 +409,7 @@ def _judge(part: _Part, values: list[tuple[str, str]], admitted: list[Scored], l
             lines.append((tag, judgement.verdict, value, judgement.reason))
 
 
-def _forget_gone(part: _Part, present: dict[str, None]) -> None:
+def _forget_gone(part: _Part, present: Collection[str]) -> None:
     """Keep the outcomes of the current tags only; judgements of values are made again."""
     kept = {tag: part.outcomes[tag] for tag in present if tag in part.outcomes}
     part.outcomes.clear()
