@@ -23,8 +23,9 @@ compiled, nothing is evaluated and every tag is `candidate` with no rank.
 
 Speed (bench/policy.py): what a step learns from one tag alone (excluded, filtered, its value,
 the policy's `judge` of that value) is kept in a `PolicyMemo` when the caller passes one, so a
-rescan with k new tags does that work for k tags; the rest is a dict lookup per tag and the
-ranking of the admitted candidates. The memo only ever holds what the same steps would compute
+rescan with k new tags does that work for k tags: the new tags are one set difference away, and
+their candidates are merged into the last ranking (`TagPolicy.merge`). When a tag is gone, the
+rest is a dict lookup per tag and a ranking of all candidates. The memo only ever holds what the same steps would compute
 again, so an evaluation with one, fresh or old, equals one without (tests/unit/
 test_policy_memo.py). The trace is built when it is read (`Evaluation.tags`): a caller that
 wants the selection and the counts does not pay for 100,000 TagVerdicts.
