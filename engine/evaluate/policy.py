@@ -25,10 +25,10 @@ Speed (bench/policy.py): what a step learns from one tag alone (excluded, filter
 the policy's `judge` of that value) is kept in a `PolicyMemo` when the caller passes one, so a
 rescan with k new tags does that work for k tags: the new tags are one set difference away, and
 their candidates are merged into the last ranking (`TagPolicy.merge`). When a tag is gone, the
-rest is a dict lookup per tag and a ranking of all candidates. The memo only ever holds what the same steps would compute
-again, so an evaluation with one, fresh or old, equals one without (tests/unit/
-test_policy_memo.py). The trace is built when it is read (`Evaluation.tags`): a caller that
-wants the selection and the counts does not pay for 100,000 TagVerdicts.
+rest is a dict lookup per tag and a ranking of all candidates. The memo only ever holds what the
+same steps would compute again, so an evaluation with one, fresh or old, equals one without
+(tests/unit/test_policy_memo.py). The trace is built when it is read (`Evaluation.tags`): a
+caller that wants the selection and the counts does not pay for 100,000 TagVerdicts.
 """
 
 from __future__ import annotations
@@ -297,7 +297,8 @@ def evaluate_policy(
         error = f"no tags in the ledger for ImageRepository {repo_ref}"
         return _result(name, error, False, None, [], (), Counter())
     with _bulk(len(present)):
-        made = (last and rescan is not None and _extended(part, last, rescan)) or _partition(part, present)
+        extended = _extended(part, last, rescan) if last and rescan is not None else None
+        made = extended or _partition(part, present)
     if not made.ranked and not made.added:
         part.last = made
         error = _failure(steps, list(chain.from_iterable(made.lines)), repo_ref)

@@ -80,8 +80,8 @@ class RepoPlan:
 
 
 def decide_all(store: Store | None, rules: RuleSet, deployed: dict[str, str], now: datetime,
-               *, record: bool, reuse: bool = False,
-               memos: PolicyMemos | None = None) -> tuple[dict[str, Selection], tuple[Decision, ...]]:
+               *, record: bool, reuse: bool = False, memos: PolicyMemos | None = None,
+               ) -> tuple[dict[str, Selection], tuple[Decision, ...]]:
     """Decide every policy on its recorded facts; record the decisions only when asked.
     `memos` are the daemon's (a one-shot command passes none).
 

@@ -1,6 +1,6 @@
-"""`gitward run` keeps one PolicyMemo per policy: an interval that finds k new tags puts only those k
-through the policy's steps, and selects what an evaluation without a memo selects. In process, on
-simulated time, against the real registry."""
+"""`gitward run` keeps one PolicyMemo per policy: an interval that finds k new tags puts only
+those k through the policy's steps, and selects what an evaluation without a memo selects. In
+process, on simulated time, against the real registry."""
 
 from __future__ import annotations
 
@@ -27,7 +27,8 @@ from engine.store.db import open_store
 from tests.integration.registry_env import RunningRegistry, seed_tags
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
-FIRST = [f"1.{minor}.{patch}" for minor in range(6) for patch in range(5)] + ["latest", "1.9.0-rc.1"]
+FIRST = [f"1.{minor}.{patch}" for minor in range(6) for patch in range(5)]
+FIRST += ["latest", "1.9.0-rc.1"]
 NEW = ["1.7.0", "1.6.3", "sha-abc1234"]
 
 
@@ -37,8 +38,8 @@ def test_the_loop_evaluates_only_the_new_tags_of_a_rescan(open_registry: Running
     seed_tags(open_registry.url, name, FIRST)
     repository = ImageRepository("app", f"{open_registry.host}/{name}", namespace="apps",
                                  insecure=True, interval=timedelta(minutes=5))
-    policy = ImagePolicy("app", NamespacedRef("app"), PolicyChoice(PolicyKind.SEMVER, range=">=1.0.0"),
-                         namespace="apps")
+    policy = ImagePolicy("app", NamespacedRef("app"),
+                         PolicyChoice(PolicyKind.SEMVER, range=">=1.0.0"), namespace="apps")
     rules = RuleSet.of([repository, policy])
     repo = tmp_path / "rules"
     repo.mkdir()
@@ -61,6 +62,7 @@ def test_the_loop_evaluates_only_the_new_tags_of_a_rescan(open_registry: Running
         controller.run()
         decided = policy_decisions.decisions(store, "apps/app", limit=10)
         listed = [t.tag for t in queries.tags(store, "apps/app")]
+        trace = policy_decisions.decision_trace(store, decided[0]).trace
 
     assert pushed, out.getvalue()
     # three intervals; the third found nothing new, which records no decision
@@ -73,3 +75,4 @@ def test_the_loop_evaluates_only_the_new_tags_of_a_rescan(open_registry: Running
     without = evaluate_policy(policy, repository, listed)
     assert decided[0].selected_tag == without.selected
     assert dict(decided[0].verdict_counts) == {k: v for k, v in without.counts.items() if v}
+    assert trace == without.tags

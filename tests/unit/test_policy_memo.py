@@ -148,8 +148,11 @@ def test_policy_memos_keep_one_spec_per_policy_and_only_the_policies_kept() -> N
     assert len(memos) == 1 and memos.of(other).stepped == 1
 
 
-NUMBERS = st.one_of(st.floats(allow_nan=True, allow_infinity=True).map(repr),
-                    st.integers(-3, 3).map(str), st.sampled_from(["1.0", "01", "-0", "0.0", "NaN", "Inf"]))
+NUMBERS = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.integers(-3, 3).map(str),
+    st.sampled_from(["1.0", "01", "-0", "0.0", "NaN", "Inf"]),
+)
 
 
 @settings(max_examples=400, deadline=None)
