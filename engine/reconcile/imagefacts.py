@@ -34,7 +34,8 @@ from engine.observe.dockerconfig import Credentials
 from engine.observe.imageinfo import image_config, manifest_digest
 from engine.observe.registry import parse_image
 from engine.observe.registryhttp import RegistryError, RegistrySession
-from engine.observe.transport import SecretReader, registry_client
+from engine.observe.httpclient import registry_client
+from engine.observe.transport import SecretReader
 from engine.reconcile.images import registry_credentials
 from engine.reconcile.transport import registry_transport
 from engine.rules.markers import MarkerPart

@@ -25,7 +25,8 @@ from engine.observe.dockerconfig import (
     credentials_from_secret,
 )
 from engine.observe.registry import list_tags, parse_image
-from engine.observe.transport import SecretReader, registry_client
+from engine.observe.httpclient import registry_client
+from engine.observe.transport import SecretReader
 from engine.reconcile.transport import registry_transport
 from engine.rules.ocitag import is_valid_tag, shown_tag
 from engine.rules.regex import PatternError
