@@ -1,5 +1,6 @@
 """A command imports what it uses: the kubernetes client only to talk to a cluster, SQLAlchemy
-only to open a store, Alembic only to migrate one.
+only to open a store, Alembic only to migrate one, httpx only to reach a registry, GitPython only
+to commit, the metrics server only to serve metrics.
 
 Each command runs in a fresh interpreter, as the `gitward` entry point runs it, and then prints
 which of those libraries are in `sys.modules`. No timing is asserted (bench/startup.py measures
@@ -19,7 +20,7 @@ import pytest
 from tests.conftest import EXAMPLES, ROOT
 
 HOMELAB = str(EXAMPLES / "homelab")
-WATCHED = ("kubernetes", "sqlalchemy", "alembic")
+WATCHED = ("kubernetes", "sqlalchemy", "alembic", "httpx", "git", "prometheus_client")
 RUNNER = (
     "import json, sys\n"
     "from engine.cli import main\n"
@@ -70,6 +71,18 @@ def test_plan_offline_opens_the_store_without_alembic_or_the_cluster_client(stor
     code, loaded, out = loaded_by("--state", store, "plan", "--offline", "--repo", HOMELAB)
     assert code == 0 and "+          image: ghcr.io/stefanprodan/podinfo:6.7.0" in out
     assert loaded == {"sqlalchemy"}
+
+
+def test_images_check_offline_reaches_no_registry_and_commits_nothing(store: str) -> None:
+    code, loaded, out = loaded_by("--state", store, "images", "check", "--offline", "--repo", HOMELAB)
+    assert code == 0 and "podinfo" in out
+    assert loaded == {"sqlalchemy"}
+
+
+def test_committing_commands_do_import_git() -> None:
+    """The runner sees GitPython when it is there: `apply` commits on a clone of its source."""
+    code, loaded, _ = loaded_by("apply", "--help")
+    assert code == 0 and "git" in loaded
 
 
 def test_images_test_imports_no_store_and_no_cluster_client(tmp_path: Path) -> None:
