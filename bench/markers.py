@@ -47,7 +47,8 @@ from engine.errors import GitwardError, Problems
 from engine.model import ImageRepository, RuleSet
 from engine.reconcile.images import record_tags
 from engine.reconcile.repo import read_marked_tree
-from engine.reconcile.updates import plan_checkout, write_changes
+from engine.reconcile.commits import write_changes
+from engine.reconcile.updates import plan_checkout
 from engine.rules.load import load_repo
 from engine.store.db import open_store
 

@@ -19,7 +19,7 @@ from engine.errors import GitwardError, RuleError
 
 COMMANDS = {
     "apply": LazyCommand(
-        "engine.cli.updates:apply",
+        "engine.cli.commits:apply",
         "Carry out the plan: commit and push every image update on a clone of its source."),
     "build": LazyCommand(
         "engine.cli.build:build",

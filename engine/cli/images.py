@@ -1,5 +1,6 @@
 """`gitward images`: offline policy tests here; the tag ledger (import, tags, engine/cli/tags.py)
-and marker updates (check, update, engine/cli/updates.py) are imported when they run."""
+and marker updates (check, engine/cli/updates.py; update, engine/cli/commits.py) are imported
+when they run."""
 
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ COMMANDS = {
         "List an ImageRepository's tag ledger in its policy's order: the selected tag first, the "
         "other candidates by rank, then the tags the policy passed over, the excluded ones last."),
     "update": LazyCommand(
-        "engine.cli.updates:update_images",
+        "engine.cli.commits:update_images",
         "Rewrite marked values in the checkout, commit them, and optionally push."),
 }
 

@@ -1,4 +1,8 @@
-"""Printing results: tables for people (100 columns at most), JSON and YAML for scripts."""
+"""Printing results: tables for people (100 columns at most), JSON and YAML for scripts.
+
+rich draws the tables; it is imported when one is drawn, so a command that prints JSON or a
+diff (`plan`, `images check`) does not load it (tests/e2e/test_lazy_imports.py).
+"""
 
 from __future__ import annotations
 
@@ -6,12 +10,13 @@ import json
 import shutil
 import sys
 import textwrap
-from typing import Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 import click
 import yaml
-from rich.console import Console
-from rich.table import Table
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 MAX_WIDTH = 100
 FORMATS = ("table", "json", "yaml")
@@ -29,6 +34,8 @@ output_option = click.option(
 
 def console(stderr: bool = False) -> Console:
     """A console no wider than 100 columns; plain text when not on a terminal."""
+    from rich.console import Console
+
     width = min(shutil.get_terminal_size((MAX_WIDTH, 24)).columns, MAX_WIDTH)
     return Console(width=width, stderr=stderr, highlight=False, markup=False, soft_wrap=False)
 
@@ -49,6 +56,8 @@ def table(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, wrap: str = 
     room = out.width - sum(fixed) - GAP * (len(columns) - 1)
     longest = max([len(wrap), *(len(word) for row in cells for word in row[at].split())]) if at >= 0 else 0
     if at < 0 or room >= longest:
+        from rich.table import Table
+
         t = Table(box=None, pad_edge=False, show_edge=False, header_style="bold", show_header=header)
         for i, name in enumerate(columns):
             if i == at:

@@ -27,7 +27,8 @@ from engine.cli.gitaccess import TOKEN_ENV, ssh_command_for, ssh_key_option, wor
 from engine.cli.secrets import cluster_secrets
 from engine.cli.sources import reconcile_oci_source_command, reconcile_source_command
 from engine.cli.state import holder_name, open_for_reading, open_for_writing
-from engine.cli.updates import echo_outcomes, echo_unknown
+from engine.cli.commits import echo_outcomes
+from engine.cli.updates import echo_unknown
 from engine.errors import GitwardError, StoreError, UserError
 from engine.evaluate.order import dependency_order
 from engine.model import (
@@ -55,13 +56,8 @@ from engine.reconcile.images import (
 from engine.reconcile.live import secret_reader
 from engine.reconcile.repo import read_marked_tree
 from engine.reconcile.imagefacts import RegistryAccess
-from engine.reconcile.updates import (
-    apply_commits,
-    for_automation,
-    plan_checkout,
-    run_summary,
-    unknown_of,
-)
+from engine.reconcile.commits import apply_commits, run_summary
+from engine.reconcile.updates import for_automation, plan_checkout, unknown_of
 from engine.rules.duration import DurationError, parse_duration
 from engine.store import queries
 from engine.store.db import Store

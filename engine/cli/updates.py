@@ -1,9 +1,12 @@
-"""`gitward plan`, `gitward images check` and `gitward images update`: marker updates in a checkout."""
+"""`gitward plan` and `gitward images check`: the marker updates a checkout needs.
+
+Carrying them out (`gitward apply`, `gitward images update`) is engine/cli/commits.py's: a plan
+imports no git library.
+"""
 
 from __future__ import annotations
 
 import difflib
-import os
 from collections.abc import Iterable
 from contextlib import ExitStack
 from datetime import UTC, datetime
@@ -13,22 +16,13 @@ import click
 
 from engine.cli.repo import load, repo_option
 from engine.cli.output import dump
-from engine.cli.gitaccess import TOKEN_ENV, ssh_command_for, ssh_key_option, workdir_option
 from engine.cli.secrets import cluster_secrets
-from engine.cli.state import holder_name, open_for_reading, open_for_writing
+from engine.cli.state import open_for_reading, open_for_writing
 from engine.model import Plan, RuleSet, UnknownPolicy
 from engine.observe.transport import SecretReader
 from engine.reconcile.imagefacts import RegistryAccess
 from engine.reconcile.images import scan_repository
-from engine.reconcile.pushsettings import not_done_locally
-from engine.reconcile.updates import (
-    Applied,
-    RepoPlan,
-    WAITING,
-    apply_commits,
-    plan_checkout,
-    update_checkout,
-)
+from engine.reconcile.updates import RepoPlan, plan_checkout
 from engine.reconcile.repo import LoadedCluster, read_marked_tree
 from engine.store.db import Store
 
@@ -37,7 +31,7 @@ offline_option = click.option(
     help="Use the recorded tags only; do not scan the registries first.")
 
 
-def _clusters(repo: Path, *, writing: bool) -> list[LoadedCluster]:
+def clusters_for(repo: Path, *, writing: bool) -> list[LoadedCluster]:
     """The clusters whose automations to plan: every one that has any (one when `writing`:
     a commit is made for one cluster's automations at a time)."""
     loaded = load(repo)
@@ -47,7 +41,7 @@ def _clusters(repo: Path, *, writing: bool) -> list[LoadedCluster]:
     return acting
 
 
-def _scan(store: Store, rules: RuleSet, read_secret: SecretReader | None) -> None:
+def scan_used(store: Store, rules: RuleSet, read_secret: SecretReader | None) -> None:
     """Scan every repository a policy uses, so the plan sees today's tags (with the Secrets
     they name, read through `read_secret`)."""
     used = {p.repository_key for p in rules.image_policies}
@@ -60,8 +54,8 @@ def _scan(store: Store, rules: RuleSet, read_secret: SecretReader | None) -> Non
                        err=True)
 
 
-def _plan(ctx: click.Context, repo: Path, clusters: list[LoadedCluster], offline: bool, *,
-          record: bool) -> list[tuple[str, RepoPlan]]:
+def plan_clusters(ctx: click.Context, repo: Path, clusters: list[LoadedCluster], offline: bool,
+                  *, record: bool) -> list[tuple[str, RepoPlan]]:
     """Each cluster's plan (named by its directory when the repository has several). Unless
     `offline`, the registries are scanned and asked about the images a change involves, with
     the Secrets the image repositories name (from the cluster `KUBECONFIG` configures)."""
@@ -75,7 +69,7 @@ def _plan(ctx: click.Context, repo: Path, clusters: list[LoadedCluster], offline
             access = None
             if store is not None and not offline:
                 read_secret = cluster_secrets(stack, cluster.rules.image_repositories)
-                _scan(store, cluster.rules, read_secret)
+                scan_used(store, cluster.rules, read_secret)
                 access = RegistryAccess(read_secret=read_secret)
             name = cluster.name if len(clusters) > 1 else ""
             plans.append((name, plan_checkout(read_marked_tree(repo, cluster.rules), cluster.rules,
@@ -89,7 +83,7 @@ def echo_unknown(unknown: Iterable[UnknownPolicy]) -> None:
         click.echo(f"unknown: {u.path}:{u.line}  {u.policy}  {u.reason}", err=True)
 
 
-def _report_aside(plan: Plan) -> None:
+def report_aside(plan: Plan) -> None:
     echo_unknown(plan.unknown)
     for gate in plan.gates:
         state = "applied" if gate.applied else "held"
@@ -126,7 +120,7 @@ def check_updates(ctx: click.Context, repo: Path, offline: bool, exit_code: bool
     Example:
       gitward --state state.db.example images check --repo examples/homelab --offline
     """
-    plans = _plan(ctx, repo, _clusters(repo, writing=False), offline, record=False)
+    plans = plan_clusters(ctx, repo, clusters_for(repo, writing=False), offline, record=False)
     changed = any(planned.plan.actions for _, planned in plans)
     unknown = sum(len(planned.plan.unknown) for _, planned in plans)
     failed = any(planned.plan.errors for _, planned in plans) or unknown > 0
@@ -137,7 +131,7 @@ def check_updates(ctx: click.Context, repo: Path, offline: bool, exit_code: bool
         found = [f for action in planned.plan.actions for f in action.files]
         for f in found:
             click.echo(f"{f.path}:{f.line}  {f.policy}  {f.old} -> {f.new}")
-        _report_aside(planned.plan)
+        report_aside(planned.plan)
     if not changed:
         click.echo(f"no updates; {unknown_note(unknown)}" if unknown else "no updates", err=True)
     return 1 if failed or (exit_code and changed) else 0
@@ -148,59 +142,6 @@ def unknown_note(count: int) -> str:
     if count == 1:
         return "1 marked policy is unknown: its markers are not known to be current"
     return f"{count} marked policies are unknown: their markers are not known to be current"
-
-
-@click.command("update")
-@repo_option
-@offline_option
-@click.option("--push", "push", is_flag=True, help="Push the commit to the push branch.")
-@click.option("--no-commit", is_flag=True, help="Only rewrite the files in the working tree.")
-@click.pass_context
-def update_images(ctx: click.Context, repo: Path, offline: bool, push: bool, no_commit: bool) -> int:
-    """Rewrite marked values in the checkout, commit them, and optionally push.
-
-    Decisions are recorded in the store; each commit carries `Gitward-Decision: <id>` trailers.
-    The policies a marker needs that gitward does not know are listed on stderr; the updates it
-    can make are made.
-
-    \b
-    Examples:
-      gitward images update --repo . --push
-      gitward images update --repo . --offline --no-commit
-    """
-    if push and no_commit:
-        raise click.UsageError("--push needs a commit: drop --no-commit")
-    [cluster] = _clusters(repo, writing=True)
-    [(_, planned)] = _plan(ctx, repo, [cluster], offline, record=True)
-    plan = planned.plan
-    _report_aside(plan)
-    if not plan.actions:
-        click.echo(f"no updates; {unknown_note(len(plan.unknown))}" if plan.unknown
-                   else "no updates")
-        return 1 if plan.errors else 0
-    if not no_commit:
-        for action in plan.actions:
-            for warning in not_done_locally(cluster.rules, action):
-                click.echo(f"warning: {warning}", err=True)
-    with open_for_writing(ctx) as store:
-        updates = update_checkout(store, cluster.rules, planned, repo, datetime.now(UTC),
-                                  commit=not no_commit, push=push, holder=holder_name())
-    for update in updates:
-        for f in update.applied.action.files:
-            click.echo(f"✔ {f.path}:{f.line}  {f.old} -> {f.new}")
-        sha, written = update.applied.commit, update.written
-        if sha:
-            click.echo(f"✔ committed {sha[:7]} ({len(written)} file{'s' * (len(written) != 1)})")
-        if update.attempts and sha:
-            retried = (f" after {update.attempts - 1} rebase{'s' * (update.attempts > 2)}"
-                       if update.attempts > 1 else "")
-            click.echo(f"✔ pushed to branch {update.applied.action.push_branch}{retried}")
-        elif update.applied.status == WAITING:
-            click.echo(f"✗ {update.applied.summary}", err=True)
-        elif push and update.applied.status == "skipped":
-            click.echo(f"• re-planned on the new head: {update.applied.summary}")
-    waiting = any(u.applied.status == WAITING for u in updates)
-    return 1 if plan.errors or waiting else 0
 
 
 @click.command("plan")
@@ -218,7 +159,7 @@ def plan(ctx: click.Context, repo: Path, offline: bool, fmt: str) -> int:
     Example:
       gitward --state state.db.example plan --repo examples/homelab --offline
     """
-    plans = _plan(ctx, repo, _clusters(repo, writing=False), offline, record=False)
+    plans = plan_clusters(ctx, repo, clusters_for(repo, writing=False), offline, record=False)
     failed = any(planned.plan.errors or planned.plan.unknown for _, planned in plans)
     if fmt == "json":
         _dump_plans(plans)
@@ -232,11 +173,11 @@ def plan(ctx: click.Context, repo: Path, offline: bool, fmt: str) -> int:
 
 def _dump_plans(plans: list[tuple[str, RepoPlan]]) -> None:
     """One cluster's plan as an object; several as a list, each naming its cluster."""
-    dump([_plan_json(name, planned) for name, planned in plans] if len(plans) > 1
-         else _plan_json("", plans[0][1]), "json")
+    dump([plan_json(name, planned) for name, planned in plans] if len(plans) > 1
+         else plan_json("", plans[0][1]), "json")
 
 
-def _plan_json(cluster: str, planned: RepoPlan) -> dict[str, object]:
+def plan_json(cluster: str, planned: RepoPlan) -> dict[str, object]:
     result = planned.plan
     return {**({"cluster": cluster} if cluster else {}),
             "actions": [a.to_json() for a in result.actions],
@@ -267,62 +208,4 @@ def _print_plan(planned: RepoPlan) -> None:
                 planned.files[path].splitlines(keepends=True),
                 texts[path].splitlines(keepends=True),
                 fromfile=f"a/{path}", tofile=f"b/{path}")), nl=False)
-    _report_aside(result)
-
-
-@click.command("apply")
-@repo_option
-@offline_option
-@ssh_key_option
-@workdir_option
-@output_option
-@click.pass_context
-def apply(ctx: click.Context, repo: Path, offline: bool, ssh_key: Path | None, workdir: Path,
-          fmt: str) -> int:
-    """Carry out the plan: commit and push every image update on a clone of its source.
-
-    Decisions and actions are recorded; one gitward writes to a branch at a time (a lease in the
-    store): a commit whose branch another gitward is writing to is reported waiting and not
-    pushed (exit 1; a killed writer's lease frees within a minute). An HTTPS token for the
-    source may be given in GITWARD_GIT_TOKEN (never stored). Applying Kustomizations to a
-    cluster is not built yet.
-
-    \b
-    Example:
-      gitward apply --repo . --ssh-key ~/.ssh/homelab-rw
-    """
-    [cluster] = _clusters(repo, writing=True)
-    rules = cluster.rules
-    now = datetime.now(UTC)
-    with ExitStack() as stack, open_for_writing(ctx) as store:
-        read_secret = cluster_secrets(stack, rules.all())
-        if not offline:
-            _scan(store, rules, read_secret)
-        planned = plan_checkout(read_marked_tree(repo, rules), rules, store, now, record=True,
-                                access=None if offline else RegistryAccess(read_secret=read_secret))
-        outcomes = apply_commits(store, rules, planned, now, workdir=workdir,
-                                 ssh_command=ssh_command_for(ssh_key),
-                                 token=os.environ.get(TOKEN_ENV) or None,
-                                 holder=holder_name(), read_secret=read_secret)
-    if fmt == "json":
-        dump({**_plan_json("", planned),
-              "actions": [{**o.action.to_json(), "status": o.status, "summary": o.summary,
-                           "commit": o.commit} for o in outcomes]}, "json")
-    else:
-        _report_aside(planned.plan)
-        echo_outcomes(outcomes, len(planned.plan.unknown))
-    unfinished = any(o.status in ("failed", WAITING) for o in outcomes)
-    return 1 if planned.plan.errors or unfinished else 0
-
-
-def echo_outcomes(outcomes: list[Applied], unknown: int = 0) -> bool:
-    """One line per commit action and how it ended (and how many marked policies are unknown);
-    True when any failed or waits for another gitward writing to its branch (nothing pushed)."""
-    if unknown:
-        click.echo(("no actions; " if not outcomes else "") + unknown_note(unknown))
-    elif not outcomes:
-        click.echo("no actions: every marked value is current")
-    for o in outcomes:
-        mark = {"done": "✔", "skipped": "•", WAITING: "◎"}.get(o.status, "✗")
-        click.echo(f"{mark} {o.action.target}: {o.summary}", err=o.status in ("failed", WAITING))
-    return any(o.status in ("failed", WAITING) for o in outcomes)
+    report_aside(result)

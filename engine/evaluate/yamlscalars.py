@@ -18,6 +18,7 @@ and never given a `!!str` tag.
 
 from __future__ import annotations
 
+import functools
 import re
 from bisect import bisect_right
 from dataclasses import dataclass
@@ -324,14 +325,29 @@ def _gap_comments(lines: LineIndex, start: int, end: int, last: Token | None) ->
 
 _STR_TAG = "tag:yaml.org,2002:str"
 _RESOLVER = yaml.resolver.Resolver()
-_CORE_SCHEMA = re.compile(
-    r"~|null|Null|NULL|true|True|TRUE|false|False|FALSE"
-    r"|[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+"
-    r"|[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
-    r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)"
-)
 _YAML11_SHORT_BOOLS = frozenset({"y", "Y", "n", "N"})  # YAML 1.1 booleans PyYAML does not resolve
-_PRINTABLE = re.compile("[\x20-\x7e\xa0-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]*")
+
+
+@functools.cache
+def _core_schema() -> re.Pattern[str]:
+    """The plain scalars YAML 1.2's core schema resolves to something other than a string.
+
+    This and `_printable` are compiled on first use, not at import: their character ranges take
+    milliseconds to compile, and `gitward check` never renders a scalar."""
+    return re.compile(
+        r"~|null|Null|NULL|true|True|TRUE|false|False|FALSE"
+        r"|[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+"
+        r"|[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)"
+    )
+
+
+@functools.cache
+def _printable() -> re.Pattern[str]:
+    """YAML's printable characters."""
+    return re.compile("[\x20-\x7e\xa0-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]*")
+
+
 _PLAIN_NEVER_FIRST = frozenset(",[]{}#&*!|>'\"%@`")
 _PLAIN_FIRST_IF_FOLLOWED = frozenset("-?:")
 _ESCAPES = {
@@ -345,12 +361,12 @@ def reads_as_string(text: str) -> bool:
     """Whether a plain scalar with this text is a string to YAML 1.1 and 1.2 readers alike."""
     if _RESOLVER.resolve(yaml.ScalarNode, text, (True, False)) != _STR_TAG:
         return False
-    return text not in _YAML11_SHORT_BOOLS and not _CORE_SCHEMA.fullmatch(text)
+    return text not in _YAML11_SHORT_BOOLS and not _core_schema().fullmatch(text)
 
 
 def can_be_plain(value: str) -> bool:
     """Whether `value` can be written as a plain scalar in block context and read back as is."""
-    if not value or not _PRINTABLE.fullmatch(value) or value != value.strip(" "):
+    if not value or not _printable().fullmatch(value) or value != value.strip(" "):
         return False
     first = value[0]
     if first in _PLAIN_NEVER_FIRST:
@@ -364,7 +380,7 @@ def can_be_plain(value: str) -> bool:
 
 def single_quoted(value: str) -> str | None:
     """`'it''s'`, or None when the value needs escapes (a line break, a control character)."""
-    if not _PRINTABLE.fullmatch(value):
+    if not _printable().fullmatch(value):
         return None
     return "'" + value.replace("'", "''") + "'"
 
@@ -375,7 +391,7 @@ def double_quoted(value: str) -> str:
     for ch in value:
         if ch in _ESCAPES:
             out.append(_ESCAPES[ch])
-        elif _PRINTABLE.fullmatch(ch):
+        elif _printable().fullmatch(ch):
             out.append(ch)
         elif ord(ch) <= 0xFF:
             out.append(f"\\x{ord(ch):02x}")

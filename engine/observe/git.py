@@ -208,27 +208,51 @@ class Origin:
 def checkout_origin(path: Path) -> Origin | None:
     """The remote and branch of the checkout holding `path` (the branch's upstream remote, else
     `origin`); None when `path` is not in a git checkout or has no remote. scp-like remotes
-    (`git@host:owner/repo`) are given as `ssh://` URLs, as Flux spells them."""
+    (`git@host:owner/repo`) are given as `ssh://` URLs, as Flux spells them.
+
+    Every command that reads a checkout asks, so it takes two git runs (three on a branch with
+    no commit yet): one for the work tree and its branch, one for the remotes' settings."""
     env = _clean_environ()
 
-    def git(*args: str) -> str | None:
+    def git(*args: str) -> tuple[int, str]:
         try:
             code, out, _ = _execute(list(args), cwd=path, env=env, timeout=LOCAL_TIMEOUT)
         except (_Timeout, OSError):
-            return None
-        return out.strip() if code == 0 else None
+            return -1, ""
+        return code, out
 
-    if not path.is_dir() or git("rev-parse", "--is-inside-work-tree") != "true":
+    if not path.is_dir():
         return None
-    branch = git("symbolic-ref", "--quiet", "--short", "HEAD") or ""
-    remote = (git("config", "--get", f"branch.{branch}.remote") if branch else None) or "origin"
-    url = git("config", "--get", f"remote.{remote}.url")
+    code, out = git("rev-parse", "--is-inside-work-tree", "--symbolic-full-name", "HEAD")
+    head = out.split("\n")
+    if head[0] != "true":
+        return None
+    if code == 0:
+        branch = head[1].removeprefix("refs/heads/") if head[1] != "HEAD" else ""
+    else:  # a branch with no commit yet: HEAD names it, but names no revision
+        code, named = git("symbolic-ref", "--quiet", "--short", "HEAD")
+        branch = named.strip() if code == 0 else ""
+    settings = _config_entries(git("config", "-z", "--get-regexp",
+                                   r"^(branch\..*\.remote|remote\..*\.url)$")[1])
+    remote = settings.get(f"branch.{branch}.remote", "origin") if branch else "origin"
+    url = settings.get(f"remote.{remote}.url")
     if not url:
         return None
     scp = re.fullmatch(r"(?P<user>[^@/:]+@)?(?P<host>[^/:]+):(?P<path>(?!/).+)", url)
     if scp and "://" not in url:
         url = f"ssh://{scp['user'] or ''}{scp['host']}/{scp['path']}"
     return Origin(public_url(url), branch)
+
+
+def _config_entries(out: str) -> dict[str, str]:
+    """`git config -z --get-regexp` output as key -> value; the last of a repeated key wins, as
+    `git config --get` gives it."""
+    entries: dict[str, str] = {}
+    for entry in out.split("\0"):
+        key, _, value = entry.partition("\n")
+        if key:
+            entries[key] = value
+    return entries
 
 
 # Internals -----------------------------------------------------------------------------------

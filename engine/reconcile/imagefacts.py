@@ -13,12 +13,11 @@ registry that cannot answer is a fact too: the reason becomes the gate's, never 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Protocol
 
-import httpx
-
-from engine.errors import GitwardError
 from engine.evaluate.chronology import pinned_digest
 from engine.evaluate.plan import Selection, deployed_tags, tag_of
 from engine.evaluate.rewrite import MarkedValue
@@ -31,24 +30,27 @@ from engine.model import (
     RuleSet,
 )
 from engine.observe.dockerconfig import Credentials
-from engine.observe.imageinfo import image_config, manifest_digest
-from engine.observe.registry import parse_image
-from engine.observe.registryhttp import RegistryError, RegistrySession
-from engine.observe.transport import SecretReader, registry_client
-from engine.reconcile.images import registry_credentials
-from engine.reconcile.transport import registry_transport
+from engine.observe.transport import SecretReader
 from engine.rules.markers import MarkerPart
 from engine.store import images as stored
 from engine.store import queries
 from engine.store.db import Store
 
-RETRIES = 2
 OFFLINE = "the registry was not asked (offline)"
 SUSPENDED = "the registry was not asked (ImageRepository {} is suspended)"
 NO_CREATED = "its configuration records no creation time"
 
 ImageRef = tuple[str, str]
 """(tag, pinned digest): an image as a marked value names it; either part may be ""."""
+
+
+class Registry(Protocol):
+    """What the facts of a repository's images ask its registry: a tag's digest and when an
+    image was built, each with why it is not known when it is not."""
+
+    def digest(self, tag: str) -> tuple[str, str]: ...
+
+    def created(self, digest: str) -> tuple[datetime | None, str]: ...
 
 
 @dataclass(frozen=True)
@@ -75,8 +77,15 @@ def gather_images(store: Store, rules: RuleSet, selections: Mapping[str, Selecti
         always = policy.digest_reflection is DigestReflection.ALWAYS
         suspended = repository.suspend or queries.is_suspended(store, repository.KIND,
                                                                repository.key.ref)
-        with _Registry(repository, None if suspended else access,
-                       SUSPENDED.format(repository.key.ref) if suspended else OFFLINE) as registry:
+        with ExitStack() as stack:
+            registry: Registry
+            if suspended or access is None:
+                registry = _Unasked(SUSPENDED.format(repository.key.ref) if suspended else OFFLINE)
+            else:
+                # the registry client (httpx) only when the plan goes online: an offline plan
+                # never imports it (tests/e2e/test_lazy_imports.py)
+                from engine.reconcile.imagereads import RegistryImages
+                registry = stack.enter_context(RegistryImages(repository, access))
             facts = _Facts(store, repository, registry, now).of(images, images[0][0] if always else "")
         own = facts[0].digest if facts[0].tag == selection.tag else selection.digest
         gathered[ref] = replace(selection, images=facts, digest=own)
@@ -113,72 +122,24 @@ def _moves(rules: RuleSet, ref: str, images: list[ImageRef]) -> bool:
             or any(tag != target for tag, _ in images[1:]))
 
 
-class _Registry:
-    """One repository's registry for one plan: a session opened on first use, and given up on
-    once it cannot be reached or read (every other image would fail alike)."""
+class _Unasked:
+    """The registry of a plan that does not ask it (offline, or its repository is suspended):
+    every image it would be asked about is not known, for `reason`."""
 
-    def __init__(self, repository: ImageRepository, access: RegistryAccess | None,
-                 offline: str) -> None:
-        self.repository, self.access = repository, access
-        self.client: httpx.Client | None = None
-        self.session: RegistrySession | None = None
-        self.down = "" if access is not None else offline
-
-    def __enter__(self) -> _Registry:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        if self.client is not None:
-            self.client.close()
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
 
     def digest(self, tag: str) -> tuple[str, str]:
-        """(the digest `tag` names now, "") or ("", why it is not known)."""
-        if self.down:
-            return "", self.down
-        try:
-            return manifest_digest(self._open(), tag), ""
-        except GitwardError as err:
-            return "", self._failed(err)
+        return "", self.reason
 
     def created(self, digest: str) -> tuple[datetime | None, str]:
-        """(when the image `digest` names was built, "") or (None, why it is not known); a
-        configuration without a time is (None, NO_CREATED)."""
-        if self.down:
-            return None, self.down
-        try:
-            created = image_config(self._open(), digest).created
-        except GitwardError as err:
-            return None, self._failed(err)
-        return created, "" if created is not None else NO_CREATED
-
-    def _open(self) -> RegistrySession:
-        if self.session is None:
-            assert self.access is not None
-            repository = self.repository
-            image = parse_image(repository.image, repository.insecure)
-            creds = registry_credentials(repository, image.registry, self.access.credentials,
-                                         self.access.read_secret)
-            transport = registry_transport(repository, self.access.read_secret)
-            self.client = registry_client(transport)
-            self.session = RegistrySession(
-                image, creds, self.client, repository.effective_timeout.total_seconds(), RETRIES,
-                doing=f"reading the images of {image}", request=f"an image of {image.repository}",
-                hidden=transport.secrets())
-        return self.session
-
-    def _failed(self, err: GitwardError) -> str:
-        """Why an image is not known; a registry that refuses or fails (anything but "no such
-        image") is not asked again in this plan."""
-        if isinstance(err, RegistryError) and err.status == 404:
-            return str(err)
-        self.down = f"the registry could not be read: {err}"
-        return self.down
+        return None, self.reason
 
 
 class _Facts:
     """The facts of one repository's images: the store's, then its registry's (kept)."""
 
-    def __init__(self, store: Store, repository: ImageRepository, registry: _Registry,
+    def __init__(self, store: Store, repository: ImageRepository, registry: Registry,
                  now: datetime) -> None:
         self.store, self.registry, self.now = store, registry, now
         self.repository = repository.key.ref

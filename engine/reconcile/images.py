@@ -24,8 +24,7 @@ from engine.observe.dockerconfig import (
     credentials_from_docker_config,
     credentials_from_secret,
 )
-from engine.observe.registry import list_tags, parse_image
-from engine.observe.transport import SecretReader, registry_client
+from engine.observe.transport import SecretReader
 from engine.reconcile.transport import registry_transport
 from engine.rules.ocitag import is_valid_tag, shown_tag
 from engine.rules.regex import PatternError
@@ -131,6 +130,11 @@ def scan_repository(store: Store, repository: ImageRepository, *, clock: Clock =
     is configured (`read_secret`), else the docker config.json. TLS and proxy: the Secrets its
     `certSecretRef` and `proxySecretRef` name (engine/reconcile/transport.py).
     """
+    # the registry client (httpx) only when a scan runs: a command that decides from the
+    # recorded tags (`plan --offline`) never imports it (tests/e2e/test_lazy_imports.py)
+    from engine.observe.httpclient import registry_client
+    from engine.observe.registry import list_tags, parse_image
+
     started = clock()
     before = _Before.of(store, repository)
     try:

@@ -76,13 +76,8 @@ from engine.reconcile.sources import reconcile_oci_source, reconcile_source
 from engine.reconcile.telemetry import LogLevel, Metrics, RunLog
 from engine.rules.load import rule_files_fingerprint
 from engine.reconcile.imagefacts import RegistryAccess
-from engine.reconcile.updates import (
-    apply_commits,
-    for_automation,
-    plan_checkout,
-    run_summary,
-    unknown_of,
-)
+from engine.reconcile.commits import apply_commits, run_summary
+from engine.reconcile.updates import for_automation, plan_checkout, unknown_of
 from engine.store import queries
 from engine.store.db import Store
 from engine.store.leases import LeaseHeld, hold_lease

@@ -22,7 +22,8 @@ from engine.observe.dockerconfig import (
 )
 from engine.observe.git import Checkout, SourceError, fetch_source
 from engine.observe.oci import Artifact, oci_image, pull_artifact
-from engine.observe.transport import SecretError, SecretReader, registry_client
+from engine.observe.httpclient import registry_client
+from engine.observe.transport import SecretError, SecretReader
 from engine.reconcile.images import Clock, utcnow
 from engine.reconcile.transport import git_transport, registry_transport
 from engine.store import queries

@@ -57,7 +57,8 @@ from engine.reconcile.cluster import sync_kustomization
 from engine.reconcile.diff import DiffResult, diff_kustomization
 from engine.reconcile.order import Reconciled, not_applied
 from engine.reconcile.repo import LoadedCluster, RepoSpec, check_repository, read_marked_tree
-from engine.reconcile.updates import plan_checkout, write_changes
+from engine.reconcile.commits import write_changes
+from engine.reconcile.updates import plan_checkout
 from engine.reconcile.variables import cluster_variables
 from engine.rules.ignore import IGNORE_FILE, IgnoreRules
 from engine.rules.load import display_path

@@ -9,6 +9,7 @@ mean is the schema pass's business (parse.py), which never sees a Lark object.
 from __future__ import annotations
 
 import functools
+import os
 import re
 import textwrap
 from dataclasses import dataclass, field
@@ -135,8 +136,27 @@ def _block(path: str, tree: lark.Tree[lark.Token], bad: list[Invalid], depth: in
 
 @functools.cache
 def _parser() -> lark.Lark:
+    """The LALR parser, its tables loaded from the user's cache when they were built before.
+
+    Building them takes longer than parsing every rules file of a repository, and every
+    command that reads rules does it. Lark keys the cache by the grammar, the options, Lark's
+    and Python's versions (a stale or unreadable file is rebuilt); without a cache directory
+    the tables are built each time."""
     grammar = Path(__file__).with_name("grammar.lark").read_text(encoding="utf-8")
-    return lark.Lark(grammar, parser="lalr", lexer="basic", propagate_positions=True)
+    cache = _cache_file()
+    return lark.Lark(grammar, parser="lalr", lexer="basic", propagate_positions=True,
+                     cache=str(cache) if cache is not None else False)
+
+
+def _cache_file() -> Path | None:
+    """Where the parser's tables are kept: $XDG_CACHE_HOME/gitward, else ~/.cache/gitward."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    directory = Path(base) / "gitward"
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return directory / "rules-grammar.lark-cache"
 
 
 @functools.cache

@@ -1,5 +1,6 @@
 """A command imports what it uses: the kubernetes client only to talk to a cluster, SQLAlchemy
-only to open a store, Alembic only to migrate one.
+only to open a store, Alembic only to migrate one, httpx only to reach a registry, GitPython only
+to commit, the metrics server only to serve metrics, rich only to draw a table.
 
 Each command runs in a fresh interpreter, as the `gitward` entry point runs it, and then prints
 which of those libraries are in `sys.modules`. No timing is asserted (bench/startup.py measures
@@ -19,7 +20,7 @@ import pytest
 from tests.conftest import EXAMPLES, ROOT
 
 HOMELAB = str(EXAMPLES / "homelab")
-WATCHED = ("kubernetes", "sqlalchemy", "alembic")
+WATCHED = ("kubernetes", "sqlalchemy", "alembic", "httpx", "git", "prometheus_client", "rich")
 RUNNER = (
     "import json, sys\n"
     "from engine.cli import main\n"
@@ -63,7 +64,7 @@ def test_check_imports_no_store_and_no_cluster_client() -> None:
 def test_get_opens_the_store_without_alembic_or_the_cluster_client(store: str) -> None:
     code, loaded, out = loaded_by("--state", store, "get", "all", "--repo", HOMELAB, "-A")
     assert code == 0 and "main@sha1:e0f9377ceea4" in out
-    assert loaded == {"sqlalchemy"}
+    assert loaded == {"sqlalchemy", "rich"}  # rich draws its tables
 
 
 def test_plan_offline_opens_the_store_without_alembic_or_the_cluster_client(store: str) -> None:
@@ -72,13 +73,25 @@ def test_plan_offline_opens_the_store_without_alembic_or_the_cluster_client(stor
     assert loaded == {"sqlalchemy"}
 
 
+def test_images_check_offline_reaches_no_registry_and_commits_nothing(store: str) -> None:
+    code, loaded, out = loaded_by("--state", store, "images", "check", "--offline", "--repo", HOMELAB)
+    assert code == 0 and "podinfo" in out
+    assert loaded == {"sqlalchemy"}
+
+
+def test_committing_commands_do_import_git() -> None:
+    """The runner sees GitPython when it is there: `apply` commits on a clone of its source."""
+    code, loaded, _ = loaded_by("apply", "--help")
+    assert code == 0 and "git" in loaded
+
+
 def test_images_test_imports_no_store_and_no_cluster_client(tmp_path: Path) -> None:
     policy = EXAMPLES / "homelab" / "cluster" / "apps" / "podinfo" / "image-policy.yaml"
     tags = tmp_path / "tags.txt"
     tags.write_text("6.5.1\n6.6.0\n7.0.0\n")
     code, loaded, out = loaded_by("images", "test", "--policy", str(policy), "--tags", str(tags))
     assert code == 0 and "selected: 6.6.0" in out
-    assert loaded == set()
+    assert loaded == {"rich"}  # the verdict table
 
 
 def test_a_command_that_talks_to_a_cluster_does_import_its_client() -> None:
