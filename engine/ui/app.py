@@ -6,6 +6,10 @@ SVG, one small script of our own, nothing fetched from elsewhere.
 
 from __future__ import annotations
 
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -23,9 +27,19 @@ from engine.reconcile.repo import Loaded
 from engine.redact import scrub
 from engine.store.db import Store
 from engine.store.status import short_revision
+from engine.ui.console import console_page
+from engine.ui.history import automation_page, kustomization_page
 from engine.ui.guard import Guard
-from engine.model import ImagePolicy, ImageRepository
-from engine.ui.pages import events_page, find_rule, overview, policy_page, repository_page
+from engine.model import ImagePolicy, ImageRepository, ImageUpdate, Kustomization
+from engine.ui.leadplot import duration
+from engine.ui.pages import (
+    events_page,
+    find_rule,
+    lead_time_page,
+    overview,
+    policy_page,
+    repository_page,
+)
 
 HERE = Path(__file__).parent
 
@@ -47,23 +61,25 @@ def _templates() -> Environment:
     env.filters["when"] = when
     env.filters["short"] = short_revision
     env.filters["scrub"] = scrub
+    env.filters["duration"] = duration
     env.globals["version"] = __version__
     return env
 
 
-def make_app(loaded: Loaded, store: Store | None) -> Starlette:
-    """The pages over `loaded` rules and the (read-only) `store`; no security of its own:
-    `serve` wraps it in the Guard."""
+def make_app(rules: Callable[[], Loaded], store: Store | None) -> Starlette:
+    """The pages over the rules `rules()` returns at each request (the daemon's change as it
+    re-reads them) and the (read-only) `store`; no security of its own: `serve` wraps it in the
+    Guard."""
     env = _templates()
 
     def render(name: str, status: int = 200, **context: object) -> HTMLResponse:
         return HTMLResponse(env.get_template(name).render(**context), status_code=status)
 
     def index(request: Request) -> Response:
-        return render("overview.html", title="Overview", page=overview(loaded, store))
+        return render("overview.html", title="Overview", page=overview(rules(), store))
 
     def policy(request: Request) -> Response:
-        found = find_rule(loaded, ImagePolicy.KIND, **request.path_params)
+        found = find_rule(rules(), ImagePolicy.KIND, **request.path_params)
         if not isinstance(found, ImagePolicy):
             return not_found(request)
         verdict = request.query_params.get("verdict", "")
@@ -71,17 +87,39 @@ def make_app(loaded: Loaded, store: Store | None) -> Starlette:
                       page=policy_page(store, found, verdict), verdict=verdict)
 
     def repository(request: Request) -> Response:
-        found = find_rule(loaded, ImageRepository.KIND, **request.path_params)
+        found = find_rule(rules(), ImageRepository.KIND, **request.path_params)
         if not isinstance(found, ImageRepository):
             return not_found(request)
         return render("repository.html", title=f"ImageRepository {found.key.ref}",
-                      page=repository_page(loaded, store, found))
+                      page=repository_page(rules(), store, found))
+
+    def kustomization(request: Request) -> Response:
+        found = find_rule(rules(), Kustomization.KIND, **request.path_params)
+        if not isinstance(found, Kustomization):
+            return not_found(request)
+        return render("kustomization.html", title=f"Kustomization {found.key.ref}",
+                      page=kustomization_page(store, found))
+
+    def automation(request: Request) -> Response:
+        found = find_rule(rules(), ImageUpdate.KIND, **request.path_params)
+        if not isinstance(found, ImageUpdate):
+            return not_found(request)
+        return render("automation.html", title=f"ImageUpdateAutomation {found.key.ref}",
+                      page=automation_page(store, found))
 
     def events(request: Request) -> Response:
         query = request.query_params
         chosen = {k: query.get(k, "") for k in ("kind", "name", "severity")}
         return render("events.html", title="Events", chosen=chosen,
-                      page=events_page(loaded, store, **chosen))
+                      page=events_page(rules(), store, **chosen))
+
+    def lead_time(request: Request) -> Response:
+        return render("leadtime.html", title="Lead time", page=lead_time_page(
+            rules(), store, request.query_params.get("policy", "")))
+
+    def console(request: Request) -> Response:
+        return render("sql.html", title="SQL",
+                      page=console_page(store, request.query_params.get("q", "")))
 
     def not_found(request: Request, exc: Exception | None = None) -> Response:
         return render("missing.html", 404, title="Not found", what=request.url.path)
@@ -90,13 +128,43 @@ def make_app(loaded: Loaded, store: Store | None) -> Starlette:
         Route("/", index),
         Route("/policy/{namespace}/{name}", policy),
         Route("/repository/{namespace}/{name}", repository),
+        Route("/kustomization/{namespace}/{name}", kustomization),
+        Route("/automation/{namespace}/{name}", automation),
         Route("/events", events),
+        Route("/lead-time", lead_time),
+        Route("/sql", console),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ], exception_handlers={404: not_found})
 
 
-def serve(loaded: Loaded, store: Store | None, host: str, port: int, token: str | None) -> None:
-    """Serve the UI until Ctrl-C or SIGTERM."""
-    app = Guard(make_app(loaded, store), token)
-    uvicorn.run(app, host=host, port=port, log_level="warning", server_header=False,
-                proxy_headers=False)
+def _server(rules: Callable[[], Loaded], store: Store | None, token: str | None) -> uvicorn.Server:
+    return uvicorn.Server(uvicorn.Config(Guard(make_app(rules, store), token), log_level="warning",
+                                         server_header=False, proxy_headers=False))
+
+
+def listening(host: str, port: int) -> socket.socket:
+    """A socket listening on host:port, or OSError (before any server thread starts)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    return socket.create_server((host, port), family=family)
+
+
+def serve(loaded: Loaded, store: Store | None, listener: socket.socket, token: str | None) -> None:
+    """Serve the UI on `listener` until Ctrl-C or SIGTERM."""
+    _server(lambda: loaded, store, token).run(sockets=[listener])
+
+
+@contextmanager
+def serving_beside(rules: Callable[[], Loaded], store: Store | None, listener: socket.socket,
+                   token: str | None) -> Iterator[None]:
+    """Serve the UI on a thread of its own while the block runs (`gitward run --ui-addr`):
+    signals and shutdown stay the loop's; the server stops when the block ends."""
+    server = _server(rules, store, token)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, name="gitward-ui",
+                              daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        listener.close()

@@ -8,6 +8,7 @@ explain`), so the page and the terminal never disagree.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from statistics import median
 from dataclasses import dataclass, replace
 
 from engine.evaluate.explain import Explanation, explain, explained, is_gate
@@ -17,6 +18,8 @@ from engine.model import (
     ImagePolicy,
     ImageRepository,
     ImageScan,
+    ImageUpdate,
+    Kustomization,
     ObjectKey,
     RegistryTag,
     Rule,
@@ -26,7 +29,9 @@ from engine.reconcile.repo import Loaded
 from engine.redact import public_url, scrub
 from engine.store import decisions as policy_decisions, queries
 from engine.store.db import Store
+from engine.store.leadtime import LeadTime, lead_times
 from engine.store.status import ObjectStatus, object_status
+from engine.ui.leadplot import LeadPlot, duration, lead_plot
 from engine.ui.timeline import Timeline, timeline
 
 RECENT = 20
@@ -109,13 +114,22 @@ def repository_link(repository: ImageRepository) -> str:
     return f"/repository/{repository.namespace}/{repository.name}"
 
 
-def _status(store: Store | None, rule: Rule) -> ObjectStatus:
+def kustomization_link(kustomization: Kustomization) -> str:
+    return f"/kustomization/{kustomization.namespace}/{kustomization.name}"
+
+
+def automation_link(automation: ImageUpdate) -> str:
+    return f"/automation/{automation.namespace}/{automation.name}"
+
+
+def status_of(store: Store | None, rule: Rule) -> ObjectStatus:
+    """The object's status as `gitward get` says it, its message scrubbed."""
     status = object_status(store, rule)
     return replace(status, message=scrub(status.message))
 
 
 def _policy_row(store: Store | None, policy: ImagePolicy) -> Row:
-    status = _status(store, policy)
+    status = status_of(store, policy)
     decision, gate = explained(policy_decisions.decisions(store, policy.key.ref, limit=RECENT)) \
         if store is not None else (None, None)
     if store is not None and decision is not None:
@@ -135,13 +149,14 @@ def overview(loaded: Loaded, store: Store | None) -> Overview:
     updates: list[Row] = []
     for cluster in loaded.clusters:
         rules = cluster.rules
-        sources += [Row(_status(store, s), detail=public_url(s.url)) for s in rules.sources]
-        sources += [Row(_status(store, s), detail=public_url(s.url)) for s in rules.oci_sources]
-        kustomizations += [Row(_status(store, k)) for k in rules.kustomizations]
-        repositories += [Row(_status(store, r), detail=public_url(r.image),
+        sources += [Row(status_of(store, s), detail=public_url(s.url)) for s in rules.sources]
+        sources += [Row(status_of(store, s), detail=public_url(s.url)) for s in rules.oci_sources]
+        kustomizations += [Row(status_of(store, k), link=kustomization_link(k))
+                           for k in rules.kustomizations]
+        repositories += [Row(status_of(store, r), detail=public_url(r.image),
                              link=repository_link(r)) for r in rules.image_repositories]
         policies += [_policy_row(store, p) for p in rules.image_policies]
-        updates += [Row(_status(store, u)) for u in rules.image_updates]
+        updates += [Row(status_of(store, u), link=automation_link(u)) for u in rules.image_updates]
     sections = (Section("Sources", tuple(sources)), Section("Kustomizations", tuple(kustomizations)),
                 Section("Image repositories", tuple(repositories)),
                 Section("Image policies", tuple(policies)),
@@ -179,14 +194,14 @@ def repository_page(loaded: Loaded, store: Store | None,
                 else {} for p in policies]
     rows = tuple(LedgerRow(t, tuple(v.get(t.tag, "") for v in verdicts))
                  for t in sorted(ledger, key=lambda t: (t.first_seen, t.tag), reverse=True))
-    return RepositoryPage(repository, _status(store, repository), public_url(repository.image),
+    return RepositoryPage(repository, status_of(store, repository), public_url(repository.image),
                           policies, rows, scans)
 
 
 def policy_page(store: Store | None, policy: ImagePolicy, verdict: str = "") -> PolicyPage:
     """The explanation of the policy's last decision, its timeline, and the latest trace
     (only the tags with `verdict`, when one is given)."""
-    status = _status(store, policy)
+    status = status_of(store, policy)
     history: Sequence[Decision] = ()
     tags: Sequence[RegistryTag] = ()
     if store is not None:
@@ -217,3 +232,29 @@ def events_page(loaded: Loaded, store: Store | None, kind: str = "", name: str =
     shown = tuple(replace(e, message=scrub(e.message)) for e in reversed(read)
                   if not severity or e.severity == severity)
     return EventsPage(shown, kinds, tuple(queries.EventSeverity), len(read))
+
+
+LEAD_TIMES = 1000
+"""Commits read for the lead-time page: the most recent ones."""
+
+
+@dataclass(frozen=True)
+class LeadTimePage:
+    rows: tuple[LeadTime, ...]
+    """Oldest first."""
+    plot: LeadPlot
+    policies: tuple[str, ...]
+    policy: str
+    median_commit: str
+    median_apply: str
+    limit: int = LEAD_TIMES
+
+
+def lead_time_page(loaded: Loaded, store: Store | None, policy: str = "") -> LeadTimePage:
+    """Tag pushed -> commit -> applied for the most recent commits (of one policy when given)."""
+    rows = lead_times(store, policy=policy or None, limit=LEAD_TIMES) if store is not None else ()
+    applied = [r.seconds_to_apply for r in rows if r.seconds_to_apply is not None]
+    policies = tuple(sorted({p.key.ref for c in loaded.clusters for p in c.rules.image_policies}))
+    return LeadTimePage(rows, lead_plot(rows), policies, policy,
+                        duration(int(median(r.seconds_to_commit for r in rows))) if rows else "none",
+                        duration(int(median(applied))) if applied else "none")
