@@ -32,6 +32,7 @@ from engine.ui.history import automation_page, kustomization_page
 from engine.ui.guard import Guard
 from engine.model import ImagePolicy, ImageRepository, ImageUpdate, Kustomization
 from engine.ui.leadplot import duration
+from engine.ui.live import stream
 from engine.ui.pages import (
     events_page,
     find_rule,
@@ -42,6 +43,8 @@ from engine.ui.pages import (
 )
 
 HERE = Path(__file__).parent
+GRACE_SECONDS = 10
+"""How long a stop waits for open requests (a live stream ends within a poll of the stop)."""
 
 
 def when(value: datetime | None) -> Markup:
@@ -66,10 +69,11 @@ def _templates() -> Environment:
     return env
 
 
-def make_app(rules: Callable[[], Loaded], store: Store | None) -> Starlette:
+def make_app(rules: Callable[[], Loaded], store: Store | None,
+             stopping: Callable[[], bool] = lambda: False) -> Starlette:
     """The pages over the rules `rules()` returns at each request (the daemon's change as it
     re-reads them) and the (read-only) `store`; no security of its own: `serve` wraps it in the
-    Guard."""
+    Guard. A live stream ends once `stopping()` is true, so a stop does not wait on it."""
     env = _templates()
 
     def render(name: str, status: int = 200, **context: object) -> HTMLResponse:
@@ -92,6 +96,9 @@ def make_app(rules: Callable[[], Loaded], store: Store | None) -> Starlette:
             return not_found(request)
         return render("repository.html", title=f"ImageRepository {found.key.ref}",
                       page=repository_page(rules(), store, found))
+
+    def live(request: Request) -> Response:
+        return stream(request, store, stopping)
 
     def kustomization(request: Request) -> Response:
         found = find_rule(rules(), Kustomization.KIND, **request.path_params)
@@ -131,6 +138,7 @@ def make_app(rules: Callable[[], Loaded], store: Store | None) -> Starlette:
         Route("/kustomization/{namespace}/{name}", kustomization),
         Route("/automation/{namespace}/{name}", automation),
         Route("/events", events),
+        Route("/events/stream", live),
         Route("/lead-time", lead_time),
         Route("/sql", console),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
@@ -138,8 +146,12 @@ def make_app(rules: Callable[[], Loaded], store: Store | None) -> Starlette:
 
 
 def _server(rules: Callable[[], Loaded], store: Store | None, token: str | None) -> uvicorn.Server:
-    return uvicorn.Server(uvicorn.Config(Guard(make_app(rules, store), token), log_level="warning",
-                                         server_header=False, proxy_headers=False))
+    servers: list[uvicorn.Server] = []
+    app = make_app(rules, store, stopping=lambda: servers[0].should_exit)
+    servers.append(uvicorn.Server(uvicorn.Config(
+        Guard(app, token), log_level="warning", server_header=False, proxy_headers=False,
+        timeout_graceful_shutdown=GRACE_SECONDS)))
+    return servers[0]
 
 
 def listening(host: str, port: int) -> socket.socket:

@@ -92,6 +92,8 @@ class EventsPage:
     severities: tuple[str, ...]
     scanned: int
     """How many of the most recent events (of the object, when one is named) were read."""
+    last_id: int
+    """The newest event read: the live stream starts after it."""
 
 
 @dataclass(frozen=True)
@@ -231,7 +233,20 @@ def events_page(loaded: Loaded, store: Store | None, kind: str = "", name: str =
                                limit=EVENTS) if store is not None else ()
     shown = tuple(replace(e, message=scrub(e.message)) for e in reversed(read)
                   if not severity or e.severity == severity)
-    return EventsPage(shown, kinds, tuple(queries.EventSeverity), len(read))
+    last = max((e.id or 0 for e in read), default=0)
+    return EventsPage(shown, kinds, tuple(queries.EventSeverity), len(read), last)
+
+
+def events_after(store: Store | None, after_id: int, kind: str = "", name: str = "",
+                 severity: str = "") -> tuple[tuple[queries.Event, ...], int]:
+    """The events recorded since `after_id` that the events page's filters let through, oldest
+    first, scrubbed; and the id to read after next time (every event read counts, shown or not)."""
+    if store is None:
+        return (), after_id
+    read = queries.events_after(store, after_id, object_kind=kind or None, object_name=name or None)
+    shown = tuple(replace(e, message=scrub(e.message)) for e in read
+                  if not severity or e.severity == severity)
+    return shown, max((e.id or 0 for e in read), default=after_id)
 
 
 LEAD_TIMES = 1000

@@ -251,6 +251,35 @@ def test_kustomization_automation_lead_time_and_sql_pages(browser: Any, tmp_path
         assert len(queries.list_events(store, limit=1000)) > 0, "the refused DELETE deleted nothing"
 
 
+def test_the_events_page_shows_new_events_live_through_its_filters(
+        browser: Any, tmp_path: Path) -> None:
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    state = tmp_path / "state.db"
+    shutil.copy(ROOT / "state.db.example", state)
+    with serving(state, EXAMPLES / "homelab") as base:
+        browser.get(base + "/events?kind=&name=&severity=warning")
+        WebDriverWait(browser, 30).until(
+            lambda d: d.find_element("id", "live").text.startswith("Live: "))
+        assert browser.find_element("css selector", "#events tbody").text == "No events match."
+        now = datetime.now(UTC)
+        with open_store(state_url(str(state))) as store:
+            for severity, reason in ((queries.EventSeverity.INFO, "Quiet"),
+                                     (queries.EventSeverity.WARNING, "Loud")):
+                queries.record_event(store, queries.Event(
+                    now, "ImagePolicy", "ledger/ledger", severity, reason,
+                    "<b>held</b> at https://robot:hunter2@ghcr.io/v2/x"))
+        WebDriverWait(browser, 30).until(
+            lambda d: "Loud" in d.find_element("css selector", "#events tbody").text)
+        [first] = browser.find_elements("css selector", "#events tbody tr")
+        assert [td.text for td in first.find_elements("tag name", "td")][1:] == [
+            "⚠ warning", "ImagePolicy ledger/ledger", "Loud",
+            "<b>held</b> at https://ghcr.io/v2/x"], "as text, credentials scrubbed"
+        assert first.find_element("tag name", "time").get_attribute("title").endswith("UTC")
+        assert not [e for e in browser.get_log("browser") if e["level"] in ("SEVERE", "WARNING")]
+        assert "Quiet" not in browser.find_element("id", "events").text
+
+
 def test_the_sql_page_scrubs_credentials_from_values(tmp_path: Path) -> None:
     """Values are scrubbed as every page's text is; the statement typed is shown as typed."""
     state = tmp_path / "state.db"

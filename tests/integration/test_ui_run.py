@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -32,6 +33,15 @@ def wait_for(url: str, text: str, process: subprocess.Popen[str]) -> str:
     raise AssertionError(f"{url} never showed {text!r}; last:\n{page}")
 
 
+def follow_events(base: str) -> None:
+    try:
+        with httpx.stream("GET", base + "/events/stream", timeout=None) as response:
+            for _ in response.iter_lines():
+                pass
+    except httpx.HTTPError:
+        pass
+
+
 def test_run_serves_the_pages_of_the_rules_it_holds_now(bare_repo: BareRepo, tmp_path: Path) -> None:
     repo = source_rules(tmp_path / "rules", apps=bare_repo.url)
     port = free_port()
@@ -52,6 +62,9 @@ def test_run_serves_the_pages_of_the_rules_it_holds_now(bare_repo: BareRepo, tmp
         (repo / "more.rules").write_text(
             f'source git second {{\n  url "{bare_repo.url}"\n  branch "main"\n  interval 1s\n}}\n')
         wait_for(base + "/", "flux-system/second", process)
+        listening = threading.Thread(target=follow_events, args=(base,), daemon=True)
+        listening.start()  # an open live stream must not keep the stop waiting
+        time.sleep(1)
     finally:
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=60)
