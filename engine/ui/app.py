@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import socket
 import threading
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -23,7 +24,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from engine import __version__
-from engine.reconcile.repo import Loaded
+from engine.reconcile.repo import Loaded, read_marked_tree
 from engine.redact import scrub
 from engine.store.db import Store
 from engine.store.status import short_revision
@@ -69,18 +70,42 @@ def _templates() -> Environment:
     return env
 
 
+class DeployedTags:
+    """The tag each policy's markers deploy in the checkout (`Loaded.root`), read again at most
+    every REREAD_SECONDS: under `gitward run` the checkout moves, and a page must not parse a
+    large tree on every request."""
+
+    REREAD_SECONDS = 10.0
+
+    def __init__(self, rules: Callable[[], Loaded]) -> None:
+        self._rules = rules
+        self._lock = threading.Lock()
+        self._read_at = -self.REREAD_SECONDS
+        self._tags: Mapping[str, str] = {}
+
+    def __call__(self) -> Mapping[str, str]:
+        with self._lock:
+            if time.monotonic() - self._read_at >= self.REREAD_SECONDS:
+                loaded = self._rules()
+                self._tags = {policy: tag for cluster in loaded.clusters for policy, tag
+                              in read_marked_tree(loaded.root, cluster.rules).deployed.items()}
+                self._read_at = time.monotonic()
+            return self._tags
+
+
 def make_app(rules: Callable[[], Loaded], store: Store | None,
              stopping: Callable[[], bool] = lambda: False) -> Starlette:
     """The pages over the rules `rules()` returns at each request (the daemon's change as it
     re-reads them) and the (read-only) `store`; no security of its own: `serve` wraps it in the
     Guard. A live stream ends once `stopping()` is true, so a stop does not wait on it."""
     env = _templates()
+    deployed = DeployedTags(rules)
 
     def render(name: str, status: int = 200, **context: object) -> HTMLResponse:
         return HTMLResponse(env.get_template(name).render(**context), status_code=status)
 
     def index(request: Request) -> Response:
-        return render("overview.html", title="Overview", page=overview(rules(), store))
+        return render("overview.html", title="Overview", page=overview(rules(), store, deployed()))
 
     def policy(request: Request) -> Response:
         found = find_rule(rules(), ImagePolicy.KIND, **request.path_params)
@@ -88,7 +113,8 @@ def make_app(rules: Callable[[], Loaded], store: Store | None,
             return not_found(request)
         verdict = request.query_params.get("verdict", "")
         return render("policy.html", title=f"ImagePolicy {found.key.ref}",
-                      page=policy_page(store, found, verdict), verdict=verdict)
+                      page=policy_page(store, found, verdict, deployed().get(found.key.ref)),
+                      verdict=verdict)
 
     def repository(request: Request) -> Response:
         found = find_rule(rules(), ImageRepository.KIND, **request.path_params)

@@ -7,7 +7,7 @@ explain`), so the page and the terminal never disagree.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from statistics import median
 from dataclasses import dataclass, replace
 
@@ -50,6 +50,8 @@ class Row:
     held: str = ""
     lints: tuple[str, ...] = ()
     link: str = ""
+    deployed: str = ""
+    """A policy's tag in git now, from the checkout's markers."""
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,8 @@ class PolicyPage:
     verdicts: tuple[str, ...]
     """Every verdict in the latest decision's trace, for the filter."""
     plot: Timeline
+    deployed: str | None
+    """The tag the checkout's markers deploy; None when no marker names the policy."""
 
 
 def policy_link(policy: ImagePolicy) -> str:
@@ -130,7 +134,7 @@ def status_of(store: Store | None, rule: Rule) -> ObjectStatus:
     return replace(status, message=scrub(status.message))
 
 
-def _policy_row(store: Store | None, policy: ImagePolicy) -> Row:
+def _policy_row(store: Store | None, policy: ImagePolicy, deployed: Mapping[str, str]) -> Row:
     status = status_of(store, policy)
     decision, gate = explained(policy_decisions.decisions(store, policy.key.ref, limit=RECENT)) \
         if store is not None else (None, None)
@@ -139,11 +143,13 @@ def _policy_row(store: Store | None, policy: ImagePolicy) -> Row:
     words = explain(policy, decision, gate) if decision is not None else None
     return Row(status, detail=policy.repository_key.ref,
                held=scrub(gate.error.removeprefix(GATED)) if gate and gate.error else "",
-               lints=words.lints if words else (), link=policy_link(policy))
+               lints=words.lints if words else (), link=policy_link(policy),
+               deployed=deployed.get(policy.key.ref, ""))
 
 
-def overview(loaded: Loaded, store: Store | None) -> Overview:
-    """Every object of every cluster, by kind, with its state; what was skipped and why."""
+def overview(loaded: Loaded, store: Store | None, deployed: Mapping[str, str]) -> Overview:
+    """Every object of every cluster, by kind, with its state (a policy's with the tag git
+    `deployed`); what was skipped and why."""
     sources: list[Row] = []
     kustomizations: list[Row] = []
     repositories: list[Row] = []
@@ -157,7 +163,7 @@ def overview(loaded: Loaded, store: Store | None) -> Overview:
                            for k in rules.kustomizations]
         repositories += [Row(status_of(store, r), detail=public_url(r.image),
                              link=repository_link(r)) for r in rules.image_repositories]
-        policies += [_policy_row(store, p) for p in rules.image_policies]
+        policies += [_policy_row(store, p, deployed) for p in rules.image_policies]
         updates += [Row(status_of(store, u), link=automation_link(u)) for u in rules.image_updates]
     sections = (Section("Sources", tuple(sources)), Section("Kustomizations", tuple(kustomizations)),
                 Section("Image repositories", tuple(repositories)),
@@ -200,7 +206,8 @@ def repository_page(loaded: Loaded, store: Store | None,
                           policies, rows, scans)
 
 
-def policy_page(store: Store | None, policy: ImagePolicy, verdict: str = "") -> PolicyPage:
+def policy_page(store: Store | None, policy: ImagePolicy, verdict: str = "",
+                deployed: str | None = None) -> PolicyPage:
     """The explanation of the policy's last decision, its timeline, and the latest trace
     (only the tags with `verdict`, when one is given)."""
     status = status_of(store, policy)
@@ -216,8 +223,8 @@ def policy_page(store: Store | None, policy: ImagePolicy, verdict: str = "") -> 
     trace = decision.trace if decision is not None else ()
     verdicts = tuple(sorted({t.verdict for t in trace}))
     shown = tuple(t for t in trace if not verdict or t.verdict == verdict)
-    plot = timeline(tags, tuple(d for d in history if d.selected_tag or is_gate(d)))
-    return PolicyPage(policy, status, words, decision, shown, verdicts, plot)
+    plot = timeline(tags, tuple(d for d in history if d.selected_tag or is_gate(d)), deployed)
+    return PolicyPage(policy, status, words, decision, shown, verdicts, plot, deployed)
 
 
 EVENTS = 500

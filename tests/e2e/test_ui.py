@@ -278,6 +278,7 @@ def test_the_events_page_shows_new_events_live_through_its_filters(
         assert first.find_element("tag name", "time").get_attribute("title").endswith("UTC")
         assert not [e for e in browser.get_log("browser") if e["level"] in ("SEVERE", "WARNING")]
         assert "Quiet" not in browser.find_element("id", "events").text
+        browser.get("about:blank")  # close the stream before its server stops
 
 
 def test_the_sql_page_scrubs_credentials_from_values(tmp_path: Path) -> None:
@@ -329,6 +330,11 @@ def test_the_users_rollback_shows_the_lint_the_hold_and_the_timeline(
     with serving(state, repo) as base:
         text = visit(browser, base + "/", "overview-rollback")
         assert "Held: rollback: the ledger first saw " + oldest in text
+        [row] = [r for r in browser.find_elements("css selector", "tr")
+                 if "field-theories/bluesync" in r.text and "Held:" in r.text]
+        cells = {td.get_attribute("data-label"): " ".join(td.get_attribute("textContent").split())
+                 for td in row.find_elements("tag name", "td")}
+        assert (cells["Selected"], cells["Deployed (git)"]) == (oldest, f"{DEPLOYED} differs")
         assert "Lint: order desc selects the lowest value" in text
 
         text = visit(browser, base + "/policy/field-theories/bluesync", "policy-rollback")
@@ -341,6 +347,8 @@ def test_the_users_rollback_shows_the_lint_the_hold_and_the_timeline(
         [pick] = browser.find_elements("css selector", "svg circle.pick")
         assert title_of(pick) == f"2025-11-03 23:00 UTC: selected {oldest}", \
             "the selection never moved from the first day's build"
+        [here] = browser.find_elements("css selector", "svg path.deployed")
+        assert title_of(here) == f"deployed: git holds {DEPLOYED} now"
         [hold] = browser.find_elements("css selector", "svg rect.hold")
         assert title_of(hold).startswith("held: ") and f"rollback: the ledger first saw {oldest}" \
             in title_of(hold)
