@@ -26,6 +26,7 @@ from starlette.staticfiles import StaticFiles
 from engine import __version__
 from engine.reconcile.repo import Loaded, read_marked_tree
 from engine.redact import scrub
+from engine.rules.ocitag import is_valid_tag
 from engine.store.db import Store
 from engine.store.status import short_revision
 from engine.ui.console import console_page
@@ -66,6 +67,7 @@ def _templates() -> Environment:
     env.filters["short"] = short_revision
     env.filters["scrub"] = scrub
     env.filters["duration"] = duration
+    env.filters["valid_tag"] = is_valid_tag
     env.globals["version"] = __version__
     return env
 
