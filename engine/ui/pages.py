@@ -30,7 +30,7 @@ from engine.redact import public_url, scrub
 from engine.store import decisions as policy_decisions, queries
 from engine.store.db import Store
 from engine.store.leadtime import LeadTime, lead_times
-from engine.store.status import ObjectStatus, object_status
+from engine.store.status import ObjectStatus, object_status, short_revision
 from engine.ui.leadplot import LeadPlot, duration, lead_plot
 from engine.ui.timeline import Timeline, timeline
 
@@ -147,6 +147,24 @@ def _policy_row(store: Store | None, policy: ImagePolicy, deployed: Mapping[str,
                deployed=deployed.get(policy.key.ref, ""))
 
 
+def drift(applied: str, fetched: str) -> str:
+    """Whether the cluster runs what the source holds: the revision last applied against the
+    one last fetched ("" when either is not known yet)."""
+    if not applied or not fetched:
+        return ""
+    if applied == fetched:
+        return "in sync with its source"
+    return f"behind: its source is at {short_revision(fetched)}, not applied yet"
+
+
+def _kustomization_row(store: Store | None, kustomization: Kustomization,
+                       fetched: Mapping[tuple[str, str, str], str]) -> Row:
+    status = status_of(store, kustomization)
+    ref = kustomization.source_ref
+    source = fetched.get((str(ref.kind), ref.namespace or kustomization.namespace, ref.name), "")
+    return Row(status, detail=drift(status.revision, source), link=kustomization_link(kustomization))
+
+
 def overview(loaded: Loaded, store: Store | None, deployed: Mapping[str, str]) -> Overview:
     """Every object of every cluster, by kind, with its state (a policy's with the tag git
     `deployed`); what was skipped and why."""
@@ -157,10 +175,11 @@ def overview(loaded: Loaded, store: Store | None, deployed: Mapping[str, str]) -
     updates: list[Row] = []
     for cluster in loaded.clusters:
         rules = cluster.rules
-        sources += [Row(status_of(store, s), detail=public_url(s.url)) for s in rules.sources]
-        sources += [Row(status_of(store, s), detail=public_url(s.url)) for s in rules.oci_sources]
-        kustomizations += [Row(status_of(store, k), link=kustomization_link(k))
-                           for k in rules.kustomizations]
+        found = [Row(status_of(store, s), detail=public_url(s.url))
+                 for s in (*rules.sources, *rules.oci_sources)]
+        fetched = {(r.status.kind, r.status.namespace, r.status.name): r.status.revision for r in found}
+        sources += found
+        kustomizations += [_kustomization_row(store, k, fetched) for k in rules.kustomizations]
         repositories += [Row(status_of(store, r), detail=public_url(r.image),
                              link=repository_link(r)) for r in rules.image_repositories]
         policies += [_policy_row(store, p, deployed) for p in rules.image_policies]

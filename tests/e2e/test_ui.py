@@ -151,7 +151,7 @@ def test_overview_and_policy_pages_of_the_example_store(browser: Any, tmp_path: 
         text = visit(browser, base + "/", "overview")
         for expected in ("Sources", "Kustomizations", "Image repositories", "Image policies",
                          "Image update automations", "Suspensions", "ledger/ledger",
-                         "podinfo/podinfo", "20251105-1650-sha-8b9c0d1"):
+                         "podinfo/podinfo", "20251105-1650-sha-8b9c0d1", "in sync with its source"):
             assert expected in text, expected
         times = browser.find_elements("css selector", "time[datetime]")
         assert times and all(t.get_attribute("title").endswith("UTC") for t in times), \

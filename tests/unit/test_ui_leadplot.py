@@ -38,3 +38,4 @@ def test_bars_stand_at_their_commit_time_with_the_apply_stacked_on_top() -> None
 def test_no_commits_draw_nothing() -> None:
     plot = lead_plot([])
     assert plot.stacks == () and plot.ticks == () and plot.height > 0
+
