@@ -91,8 +91,8 @@ COMMANDS = {
         "credentials) with its latest fetched revision."),
     "ui": LazyCommand(
         "engine.cli.ui:ui",
-        "Serve read-only web pages of the rules and the store: overview, image policies and "
-        "repositories, events."),
+        "Serve read-only web pages of the rules and the store: overview, image policies, "
+        "repositories and automations, Kustomizations, live events, lead time, SQL."),
     "watch": LazyCommand(
         "engine.cli.watch:watch",
         "Watch a checkout and re-plan on every change to its rules or manifests."),

@@ -50,8 +50,8 @@ def ui_listener(addr: str, token: str | None, option: str = "--addr",
               help=f"Require this token on every request (env {TOKEN_ENV}); needed off loopback.")
 @click.pass_context
 def ui(ctx: click.Context, repo: Path, addr: str, token: str | None) -> int:
-    """Serve read-only web pages of the rules and the store: overview, image policies and
-    repositories, events.
+    """Serve read-only web pages of the rules and the store: overview, image policies,
+    repositories and automations, Kustomizations, live events, lead time, SQL.
 
     The rules are read once, at start. Open the address with `?token=T` once when a token is
     required (or send `Authorization: Bearer T`).
