@@ -27,6 +27,9 @@ COMMANDS = {
     "check": LazyCommand(
         "engine.cli.check:check",
         "Check rule files and Flux manifests: syntax, references, regexes, ranges, lints."),
+    "completion": LazyCommand(
+        "engine.cli.completion:completion",
+        "Print the shell completion script for bash, zsh or fish."),
     "convert": LazyCommand(
         "engine.cli.convert:convert",
         "Turn Flux YAML into gitward rules, or rules into Flux YAML."),
