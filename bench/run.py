@@ -14,10 +14,11 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from bench import BenchError, Result, daemon, discovery, fleet, ledger, markers, policy, scan, startup, sync, watch
+from bench import BenchError, Result, daemon, discovery, fleet, ledger, markers, policy, scan, startup, sync, ui, watch
 
 BENCHMARKS = (
-    "policy", "scan", "store", "ledger", "markers", "sync", "watch", "daemon", "discovery", "startup", "fleet",
+    "policy", "scan", "store", "ledger", "ui", "markers", "sync", "watch", "daemon", "discovery", "startup",
+    "fleet",
 )
 FULL_RUNS = 5
 QUICK_RUNS = 3
@@ -46,6 +47,7 @@ def _plan(quick: bool, runs: int, workdir: Path) -> dict[str, Callable[[], list[
         "scan": lambda: [scan.run_listing(scan_size, page, runs, workdir)],
         "store": lambda: scan.run_store(store_size, runs, workdir),
         "ledger": lambda: ledger.run(quick, runs, workdir),
+        "ui": lambda: ui.run(quick, runs, workdir),
         "markers": lambda: markers.run(files, marked, runs, workdir),
         "sync": lambda: sync.run(namespaces, objects, runs, workdir),
         "watch": lambda: watch.run(runs if quick else max(runs, watch.SAVES), workdir),

@@ -27,6 +27,9 @@ COMMANDS = {
     "check": LazyCommand(
         "engine.cli.check:check",
         "Check rule files and Flux manifests: syntax, references, regexes, ranges, lints."),
+    "completion": LazyCommand(
+        "engine.cli.completion:completion",
+        "Print the shell completion script for bash, zsh or fish."),
     "convert": LazyCommand(
         "engine.cli.convert:convert",
         "Turn Flux YAML into gitward rules, or rules into Flux YAML."),
@@ -91,8 +94,8 @@ COMMANDS = {
         "credentials) with its latest fetched revision."),
     "ui": LazyCommand(
         "engine.cli.ui:ui",
-        "Serve read-only web pages of the rules and the store: overview, image policies and "
-        "repositories, events."),
+        "Serve read-only web pages of the rules and the store: overview, image policies, "
+        "repositories and automations, Kustomizations, live events, lead time, SQL."),
     "watch": LazyCommand(
         "engine.cli.watch:watch",
         "Watch a checkout and re-plan on every change to its rules or manifests."),

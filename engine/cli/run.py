@@ -5,25 +5,29 @@ from __future__ import annotations
 import os
 import random
 import signal
+import socket
 import sys
 import threading
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import replace
 from pathlib import Path
 from types import FrameType
 
 import click
 from prometheus_client import start_http_server
 
-from engine.cli.repo import load_one, repo_option, spec
+from engine.cli.repo import load, repo_option, spec
 from engine.cli.kinds import SOURCE_GIT, find
 from engine.cli.gitaccess import TOKEN_ENV, ssh_command_for, ssh_key_option, workdir_option
-from engine.cli.state import holder_name, open_for_writing
+from engine.cli.state import holder_name, open_for_reading, open_for_writing
+from engine.cli.ui import TOKEN_ENV as UI_TOKEN_ENV, ui_listener
 from engine.errors import UserError
 from engine.observe.cluster import cluster_configured, connect
 from engine.reconcile.images import utcnow
 from engine.reconcile.live import live_sources, secret_reader
 from engine.reconcile.loop import Access, Controller
+from engine.reconcile.repo import Loaded
 from engine.reconcile.telemetry import LogFormat, LogLevel, Metrics, RunLog
 
 
@@ -46,10 +50,16 @@ from engine.reconcile.telemetry import LogFormat, LogLevel, Metrics, RunLog
               default="info", show_default=True)
 @click.option("--metrics-addr", metavar="HOST:PORT",
               help="Serve Prometheus metrics on http://HOST:PORT/metrics (off unless given).")
+@click.option("--ui-addr", metavar="HOST:PORT",
+              help="Serve the read-only pages of `gitward ui` on HOST:PORT (off unless given); "
+                   "an address other than loopback needs a token.")
+@click.option("--ui-token", metavar="T", default=None,
+              help=f"Require this token on every page request (env {UI_TOKEN_ENV}).")
 @click.pass_context
 def run(ctx: click.Context, repo: Path, ssh_key: Path | None, workdir: Path,
         kubeconfig: Path | None, kube_context: str | None, rules_from: str | None, once: bool,
-        log_format: str, log_level: str, metrics_addr: str | None) -> int:
+        log_format: str, log_level: str, metrics_addr: str | None, ui_addr: str | None,
+        ui_token: str | None) -> int:
     """Run the controller loop: fetch sources, scan image repositories, push image updates and
     (with a cluster) apply Kustomizations, each on its own interval, until SIGTERM or Ctrl-C.
 
@@ -65,10 +75,11 @@ def run(ctx: click.Context, repo: Path, ssh_key: Path | None, workdir: Path,
     Examples:
       gitward run --repo . --ssh-key ~/.ssh/homelab-rw --kubeconfig ~/.kube/config
       gitward run --repo . --once --log-format json
-      gitward run --repo . --metrics-addr 127.0.0.1:9090
+      gitward run --repo . --metrics-addr 127.0.0.1:9090 --ui-addr 127.0.0.1:8080
       gitward run --repo /work/repo --rules-from flux-system --kubeconfig ~/.kube/config
     """
     listen = _address(metrics_addr) if metrics_addr else None
+    pages = ui_listener(ui_addr, ui_token, "--ui-addr", "--ui-token") if ui_addr else None
     log = RunLog(sys.stderr, LogFormat(log_format), LogLevel[log_level.upper()], utcnow)
     stop = threading.Event()
     configured = cluster_configured(kubeconfig, kube_context)
@@ -80,15 +91,39 @@ def run(ctx: click.Context, repo: Path, ssh_key: Path | None, workdir: Path,
             stack.enter_context(_serving(metrics, *listen))
         cluster = stack.enter_context(connect(kubeconfig, kube_context)) if configured else None
         hints = live_sources(cluster) if cluster is not None else {}
-        rules = load_one(repo, hints=hints).rules
+        loaded = load(repo, hints=hints)
+        rules = loaded.one().rules
         rules_source = find(SOURCE_GIT, rules, rules_from, "flux-system").key if rules_from else None
         access = Access(workdir=workdir, holder=holder_name(), ssh_command=ssh_command_for(ssh_key),
                         token=os.environ.get(TOKEN_ENV) or None, cluster=cluster,
                         read_secret=secret_reader(cluster) if cluster else None)
-        Controller(store, rules, repo, access, log, clock=utcnow, rng=random.Random(),
-                   stop=stop, metrics=metrics, rules_source=rules_source, spec=spec(repo),
-                   hints=hints).run(once=once)
+        controller = Controller(store, rules, repo, access, log, clock=utcnow, rng=random.Random(),
+                                stop=stop, metrics=metrics, rules_source=rules_source,
+                                spec=spec(repo), hints=hints)
+        if pages is not None:
+            stack.enter_context(_pages(ctx, loaded, controller, *pages))
+        controller.run(once=once)
     return 0
+
+
+@contextmanager
+def _pages(ctx: click.Context, loaded: Loaded, controller: Controller, listener: socket.socket,
+           token: str | None) -> Iterator[None]:
+    """The UI beside the loop, over a read-only store and the rules the loop holds now."""
+    from engine.ui.app import serving_beside
+
+    store = open_for_reading(ctx)
+    [cluster] = loaded.clusters
+
+    def rules() -> Loaded:
+        return replace(loaded, clusters=(replace(cluster, rules=controller.rules),))
+
+    try:
+        with serving_beside(rules, store, listener, token):
+            yield
+    finally:
+        if store is not None:
+            store.close()
 
 
 def _address(text: str) -> tuple[str, int]:

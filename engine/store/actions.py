@@ -60,9 +60,16 @@ def finish_action(store: Store, action_id: int, *, status: str, now: datetime,
             row.payload = {**row.payload, **payload}
 
 
-def list_actions(store: Store, *, limit: int = 50) -> tuple[ActionRecord, ...]:
+def list_actions(store: Store, *, limit: int = 50, types: tuple[str, ...] = (),
+                 target: str | None = None) -> tuple[ActionRecord, ...]:
+    """The most recent actions, newest first; of these `types` and this `target` when given."""
+    query = select(ActionRow)
+    if types:
+        query = query.where(ActionRow.type.in_(types))
+    if target is not None:
+        query = query.where(ActionRow.target == target)
     with transaction(store, "read") as session:
-        rows = session.scalars(select(ActionRow).order_by(ActionRow.id.desc()).limit(limit))
+        rows = session.scalars(query.order_by(ActionRow.id.desc()).limit(limit))
         return tuple(_record(r) for r in rows)
 
 

@@ -7,7 +7,8 @@ explain`), so the page and the terminal never disagree.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from statistics import median
 from dataclasses import dataclass, replace
 
 from engine.evaluate.explain import Explanation, explain, explained, is_gate
@@ -17,6 +18,8 @@ from engine.model import (
     ImagePolicy,
     ImageRepository,
     ImageScan,
+    ImageUpdate,
+    Kustomization,
     ObjectKey,
     RegistryTag,
     Rule,
@@ -26,7 +29,9 @@ from engine.reconcile.repo import Loaded
 from engine.redact import public_url, scrub
 from engine.store import decisions as policy_decisions, queries
 from engine.store.db import Store
-from engine.store.status import ObjectStatus, object_status
+from engine.store.leadtime import LeadTime, lead_times
+from engine.store.status import ObjectStatus, object_status, short_revision
+from engine.ui.leadplot import LeadPlot, duration, lead_plot
 from engine.ui.timeline import Timeline, timeline
 
 RECENT = 20
@@ -45,6 +50,8 @@ class Row:
     held: str = ""
     lints: tuple[str, ...] = ()
     link: str = ""
+    deployed: str = ""
+    """A policy's tag in git now, from the checkout's markers."""
 
 
 @dataclass(frozen=True)
@@ -87,6 +94,8 @@ class EventsPage:
     severities: tuple[str, ...]
     scanned: int
     """How many of the most recent events (of the object, when one is named) were read."""
+    last_id: int
+    """The newest event read: the live stream starts after it."""
 
 
 @dataclass(frozen=True)
@@ -99,6 +108,8 @@ class PolicyPage:
     verdicts: tuple[str, ...]
     """Every verdict in the latest decision's trace, for the filter."""
     plot: Timeline
+    deployed: str | None
+    """The tag the checkout's markers deploy; None when no marker names the policy."""
 
 
 def policy_link(policy: ImagePolicy) -> str:
@@ -109,13 +120,22 @@ def repository_link(repository: ImageRepository) -> str:
     return f"/repository/{repository.namespace}/{repository.name}"
 
 
-def _status(store: Store | None, rule: Rule) -> ObjectStatus:
+def kustomization_link(kustomization: Kustomization) -> str:
+    return f"/kustomization/{kustomization.namespace}/{kustomization.name}"
+
+
+def automation_link(automation: ImageUpdate) -> str:
+    return f"/automation/{automation.namespace}/{automation.name}"
+
+
+def status_of(store: Store | None, rule: Rule) -> ObjectStatus:
+    """The object's status as `gitward get` says it, its message scrubbed."""
     status = object_status(store, rule)
     return replace(status, message=scrub(status.message))
 
 
-def _policy_row(store: Store | None, policy: ImagePolicy) -> Row:
-    status = _status(store, policy)
+def _policy_row(store: Store | None, policy: ImagePolicy, deployed: Mapping[str, str]) -> Row:
+    status = status_of(store, policy)
     decision, gate = explained(policy_decisions.decisions(store, policy.key.ref, limit=RECENT)) \
         if store is not None else (None, None)
     if store is not None and decision is not None:
@@ -123,11 +143,31 @@ def _policy_row(store: Store | None, policy: ImagePolicy) -> Row:
     words = explain(policy, decision, gate) if decision is not None else None
     return Row(status, detail=policy.repository_key.ref,
                held=scrub(gate.error.removeprefix(GATED)) if gate and gate.error else "",
-               lints=words.lints if words else (), link=policy_link(policy))
+               lints=words.lints if words else (), link=policy_link(policy),
+               deployed=deployed.get(policy.key.ref, ""))
 
 
-def overview(loaded: Loaded, store: Store | None) -> Overview:
-    """Every object of every cluster, by kind, with its state; what was skipped and why."""
+def drift(applied: str, fetched: str) -> str:
+    """Whether the cluster runs what the source holds: the revision last applied against the
+    one last fetched ("" when either is not known yet)."""
+    if not applied or not fetched:
+        return ""
+    if applied == fetched:
+        return "in sync with its source"
+    return f"behind: its source is at {short_revision(fetched)}, not applied yet"
+
+
+def _kustomization_row(store: Store | None, kustomization: Kustomization,
+                       fetched: Mapping[tuple[str, str, str], str]) -> Row:
+    status = status_of(store, kustomization)
+    ref = kustomization.source_ref
+    source = fetched.get((str(ref.kind), ref.namespace or kustomization.namespace, ref.name), "")
+    return Row(status, detail=drift(status.revision, source), link=kustomization_link(kustomization))
+
+
+def overview(loaded: Loaded, store: Store | None, deployed: Mapping[str, str]) -> Overview:
+    """Every object of every cluster, by kind, with its state (a policy's with the tag git
+    `deployed`); what was skipped and why."""
     sources: list[Row] = []
     kustomizations: list[Row] = []
     repositories: list[Row] = []
@@ -135,13 +175,15 @@ def overview(loaded: Loaded, store: Store | None) -> Overview:
     updates: list[Row] = []
     for cluster in loaded.clusters:
         rules = cluster.rules
-        sources += [Row(_status(store, s), detail=public_url(s.url)) for s in rules.sources]
-        sources += [Row(_status(store, s), detail=public_url(s.url)) for s in rules.oci_sources]
-        kustomizations += [Row(_status(store, k)) for k in rules.kustomizations]
-        repositories += [Row(_status(store, r), detail=public_url(r.image),
+        found = [Row(status_of(store, s), detail=public_url(s.url))
+                 for s in (*rules.sources, *rules.oci_sources)]
+        fetched = {(r.status.kind, r.status.namespace, r.status.name): r.status.revision for r in found}
+        sources += found
+        kustomizations += [_kustomization_row(store, k, fetched) for k in rules.kustomizations]
+        repositories += [Row(status_of(store, r), detail=public_url(r.image),
                              link=repository_link(r)) for r in rules.image_repositories]
-        policies += [_policy_row(store, p) for p in rules.image_policies]
-        updates += [Row(_status(store, u)) for u in rules.image_updates]
+        policies += [_policy_row(store, p, deployed) for p in rules.image_policies]
+        updates += [Row(status_of(store, u), link=automation_link(u)) for u in rules.image_updates]
     sections = (Section("Sources", tuple(sources)), Section("Kustomizations", tuple(kustomizations)),
                 Section("Image repositories", tuple(repositories)),
                 Section("Image policies", tuple(policies)),
@@ -179,14 +221,15 @@ def repository_page(loaded: Loaded, store: Store | None,
                 else {} for p in policies]
     rows = tuple(LedgerRow(t, tuple(v.get(t.tag, "") for v in verdicts))
                  for t in sorted(ledger, key=lambda t: (t.first_seen, t.tag), reverse=True))
-    return RepositoryPage(repository, _status(store, repository), public_url(repository.image),
+    return RepositoryPage(repository, status_of(store, repository), public_url(repository.image),
                           policies, rows, scans)
 
 
-def policy_page(store: Store | None, policy: ImagePolicy, verdict: str = "") -> PolicyPage:
+def policy_page(store: Store | None, policy: ImagePolicy, verdict: str = "",
+                deployed: str | None = None) -> PolicyPage:
     """The explanation of the policy's last decision, its timeline, and the latest trace
     (only the tags with `verdict`, when one is given)."""
-    status = _status(store, policy)
+    status = status_of(store, policy)
     history: Sequence[Decision] = ()
     tags: Sequence[RegistryTag] = ()
     if store is not None:
@@ -199,8 +242,8 @@ def policy_page(store: Store | None, policy: ImagePolicy, verdict: str = "") -> 
     trace = decision.trace if decision is not None else ()
     verdicts = tuple(sorted({t.verdict for t in trace}))
     shown = tuple(t for t in trace if not verdict or t.verdict == verdict)
-    plot = timeline(tags, tuple(d for d in history if d.selected_tag or is_gate(d)))
-    return PolicyPage(policy, status, words, decision, shown, verdicts, plot)
+    plot = timeline(tags, tuple(d for d in history if d.selected_tag or is_gate(d)), deployed)
+    return PolicyPage(policy, status, words, decision, shown, verdicts, plot, deployed)
 
 
 EVENTS = 500
@@ -216,4 +259,43 @@ def events_page(loaded: Loaded, store: Store | None, kind: str = "", name: str =
                                limit=EVENTS) if store is not None else ()
     shown = tuple(replace(e, message=scrub(e.message)) for e in reversed(read)
                   if not severity or e.severity == severity)
-    return EventsPage(shown, kinds, tuple(queries.EventSeverity), len(read))
+    last = max((e.id or 0 for e in read), default=0)
+    return EventsPage(shown, kinds, tuple(queries.EventSeverity), len(read), last)
+
+
+def events_after(store: Store | None, after_id: int, kind: str = "", name: str = "",
+                 severity: str = "") -> tuple[tuple[queries.Event, ...], int]:
+    """The events recorded since `after_id` that the events page's filters let through, oldest
+    first, scrubbed; and the id to read after next time (every event read counts, shown or not)."""
+    if store is None:
+        return (), after_id
+    read = queries.events_after(store, after_id, object_kind=kind or None, object_name=name or None)
+    shown = tuple(replace(e, message=scrub(e.message)) for e in read
+                  if not severity or e.severity == severity)
+    return shown, max((e.id or 0 for e in read), default=after_id)
+
+
+LEAD_TIMES = 1000
+"""Commits read for the lead-time page: the most recent ones."""
+
+
+@dataclass(frozen=True)
+class LeadTimePage:
+    rows: tuple[LeadTime, ...]
+    """Oldest first."""
+    plot: LeadPlot
+    policies: tuple[str, ...]
+    policy: str
+    median_commit: str
+    median_apply: str
+    limit: int = LEAD_TIMES
+
+
+def lead_time_page(loaded: Loaded, store: Store | None, policy: str = "") -> LeadTimePage:
+    """Tag pushed -> commit -> applied for the most recent commits (of one policy when given)."""
+    rows = lead_times(store, policy=policy or None, limit=LEAD_TIMES) if store is not None else ()
+    applied = [r.seconds_to_apply for r in rows if r.seconds_to_apply is not None]
+    policies = tuple(sorted({p.key.ref for c in loaded.clusters for p in c.rules.image_policies}))
+    return LeadTimePage(rows, lead_plot(rows), policies, policy,
+                        duration(int(median(r.seconds_to_commit for r in rows))) if rows else "none",
+                        duration(int(median(applied))) if applied else "none")

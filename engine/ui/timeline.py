@@ -64,6 +64,8 @@ class Timeline:
     holds: tuple[Mark, ...]
     ticks: tuple[Tick, ...]
     axis_y: float
+    deployed: Mark | None
+    """Where the tag git deploys now sits: at the right end of its row."""
     hidden: int
     """Tags left out to keep the plot readable (older, never selected); excluded tags (the
     repository's exclusionList) are never drawn."""
@@ -73,13 +75,15 @@ def _stamp(when: datetime) -> str:
     return when.strftime("%Y-%m-%d %H:%M UTC")
 
 
-def timeline(tags: Sequence[RegistryTag], decisions: Sequence[Decision]) -> Timeline:
-    """The plot of a repository's `tags` and a policy's `decisions` (any order)."""
+def timeline(tags: Sequence[RegistryTag], decisions: Sequence[Decision],
+             deployed: str | None = None) -> Timeline:
+    """The plot of a repository's `tags`, a policy's `decisions` (any order) and the tag git
+    `deployed` now (its row is always drawn)."""
     chronological = sorted(decisions, key=lambda d: (d.decided_at, d.id or 0))
     chosen = {d.selected_tag for d in chronological if d.selected_tag and not is_gate(d)}
     ordered = sorted((t for t in tags if not t.excluded), key=lambda t: (t.first_seen, t.tag))
     kept = list(ordered[-MAX_ROWS:])
-    kept += [t for t in ordered[:-MAX_ROWS] if t.tag in chosen]
+    kept += [t for t in ordered[:-MAX_ROWS] if t.tag in chosen or t.tag == deployed]
     kept.sort(key=lambda t: (t.first_seen, t.tag))
     times = [t.first_seen for t in kept] + [t.gone_at or t.last_seen for t in kept]
     times += [d.decided_at for d in chronological]
@@ -115,10 +119,13 @@ def timeline(tags: Sequence[RegistryTag], decisions: Sequence[Decision]) -> Time
     if selections:
         path += f"H{x(end)}"
     axis_y = TOP + ROW * len(kept) + 8
+    here = None
+    if deployed in row:
+        here = Mark(x(end), row[deployed], f"deployed: git holds {deployed} now")
     label = "%Y-%m-%d" if span >= 5 * 86400 else "%m-%d %H:%M"
     ticks = tuple(Tick(x(start + timedelta(seconds=span * i / 5)),
                        (start + timedelta(seconds=span * i / 5)).strftime(label))
                   for i in range(6))
     return Timeline(WIDTH, int(axis_y + AXIS), bars, path, tuple(selections), tuple(holds), ticks,
-                    axis_y, len(ordered) - len(kept))
+                    axis_y, here, len(ordered) - len(kept))
 

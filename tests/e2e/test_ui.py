@@ -30,6 +30,7 @@ from engine.reconcile.images import decide_policy, record_tags
 from engine.reconcile.repo import RepoSpec, load_repository, read_marked_tree
 from engine.reconcile.updates import plan_checkout
 from engine.store.db import open_store, state_url
+from engine.store import queries
 from engine.store.queries import record_image_scan
 from tests.conftest import EXAMPLES, ROOT, require
 from tests.e2e.test_rollback_replay import DEPLOYED, daily_builds
@@ -150,7 +151,7 @@ def test_overview_and_policy_pages_of_the_example_store(browser: Any, tmp_path: 
         text = visit(browser, base + "/", "overview")
         for expected in ("Sources", "Kustomizations", "Image repositories", "Image policies",
                          "Image update automations", "Suspensions", "ledger/ledger",
-                         "podinfo/podinfo", "20251105-1650-sha-8b9c0d1"):
+                         "podinfo/podinfo", "20251105-1650-sha-8b9c0d1", "in sync with its source"):
             assert expected in text, expected
         times = browser.find_elements("css selector", "time[datetime]")
         assert times and all(t.get_attribute("title").endswith("UTC") for t in times), \
@@ -186,6 +187,109 @@ def test_overview_and_policy_pages_of_the_example_store(browser: Any, tmp_path: 
         rows = [r.text for r in browser.find_elements("css selector", "tbody tr")]
         assert len(rows) == 3 and all("ImagePolicy ledger/ledger" in r for r in rows), rows
         assert "selected 20251105-1650-sha-8b9c0d1 (was 20251104-0805-sha-6f7a8b9)" in rows[0]
+
+
+def test_kustomization_automation_lead_time_and_sql_pages(browser: Any, tmp_path: Path) -> None:
+    state = tmp_path / "state.db"
+    shutil.copy(ROOT / "state.db.example", state)
+    with serving(state, EXAMPLES / "homelab") as base:
+        browser.get(base + "/")
+        follow(browser, "a[href='/kustomization/flux-system/flux-system']",
+               base + "/kustomization/flux-system/flux-system")
+        text = visit(browser, browser.current_url, "kustomization")
+        assert "Applied revision: main@sha1:e0f9377ceea4 (20 objects)" in text
+        inventory = {r.text.split()[0]: r.text for r in browser.find_elements(
+            "css selector", "section[aria-labelledby=inventory] tbody tr")}
+        assert "pruned" in inventory["ConfigMap/ledger/ledger-config"]
+        assert "applied" in inventory["Deployment.apps/ledger/ledger"]
+        applies = browser.find_elements("css selector", "section[aria-labelledby=applies] article")
+        assert len(applies) == 6, "five applies and one prune"
+        [pruned] = [a.text for a in applies if a.text.startswith("✓ prune")]
+        assert "ConfigMap/ledger/ledger-config\nprune" in pruned
+        assert "e0f9377ceea4" in applies[0].text, "newest first"
+        assert ("spec.template.spec.containers[name=ledger].image: ghcr.io/example/ledger:"
+                "20251103-1130-sha-4d5e6f7 → ghcr.io/example/ledger:20251104-0805-sha-6f7a8b9"
+                ) in text
+
+        browser.get(base + "/")
+        follow(browser, "a[href='/automation/ledger/ledger']", base + "/automation/ledger/ledger")
+        text = visit(browser, browser.current_url, "automation")
+        commits = browser.find_elements("css selector", "section[aria-labelledby=commits] article")
+        assert [c.text.split()[2] for c in commits] == ["e0f9377ceea4", "d97135ad595c"]
+        assert "Gitward-Decision: 9" in commits[0].text
+        assert "#9 ledger/ledger selected 20251105-1650-sha-8b9c0d1" in commits[0].text
+        assert "cluster/apps/ledger/deployment.yaml:20" in commits[0].text
+
+        follow(browser, "nav a[href='/lead-time']", base + "/lead-time")
+        text = visit(browser, base + "/lead-time", "lead-time")
+        assert "Median to commit\n15m" in text and "Median to apply\n1m" in text
+        bars = [title_of(g) for g in browser.find_elements("css selector", "svg g")]
+        assert bars == ["ledger/ledger 20251104-0805-sha-6f7a8b9: 15m to commit, 1m to apply",
+                        "podinfo/podinfo 6.7.0: 0s to commit, 1m to apply",
+                        "ledger/ledger 20251105-1650-sha-8b9c0d1: 15m to commit, 1m to apply"]
+        browser.find_element("css selector", "#policy option[value='podinfo/podinfo']").click()
+        follow(browser, "form.filter button", base + "/lead-time?policy=podinfo%2Fpodinfo")
+        assert len(browser.find_elements("css selector", "svg g")) == 1
+
+        follow(browser, "nav a[href='/sql']", base + "/sql")
+        visit(browser, base + "/sql", "sql")
+        browser.find_element("xpath", "//a[code='v_policy_latest']").click()
+        from selenium.webdriver.support.ui import WebDriverWait
+        WebDriverWait(browser, 30).until(lambda d: d.find_elements("id", "result"))
+        text = visit(browser, browser.current_url, "sql-policy-latest")
+        rows = [r.text.split() for r in browser.find_elements("css selector", "table.result tbody tr")]
+        assert [r[:3] for r in rows] == [
+            ["ledger/ledger", "20251105-1650-sha-8b9c0d1", "20251105-1650-sha-8b9c0d1"],
+            ["podinfo/podinfo", "6.7.0", "6.5.1"]]
+        query = browser.find_element("id", "q")
+        query.clear()
+        query.send_keys("DELETE FROM events")
+        browser.find_element("css selector", "form.console button").click()
+        WebDriverWait(browser, 30).until(lambda d: d.find_elements("css selector", "[role=alert]"))
+        assert "is read-only" in browser.find_element("css selector", "[role=alert]").text
+    with open_store(state_url(str(state)), readonly=True) as store:
+        assert len(queries.list_events(store, limit=1000)) > 0, "the refused DELETE deleted nothing"
+
+
+def test_the_events_page_shows_new_events_live_through_its_filters(
+        browser: Any, tmp_path: Path) -> None:
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    state = tmp_path / "state.db"
+    shutil.copy(ROOT / "state.db.example", state)
+    with serving(state, EXAMPLES / "homelab") as base:
+        browser.get(base + "/events?kind=&name=&severity=warning")
+        WebDriverWait(browser, 30).until(
+            lambda d: d.find_element("id", "live").text.startswith("Live: "))
+        assert browser.find_element("css selector", "#events tbody").text == "No events match."
+        now = datetime.now(UTC)
+        with open_store(state_url(str(state))) as store:
+            for severity, reason in ((queries.EventSeverity.INFO, "Quiet"),
+                                     (queries.EventSeverity.WARNING, "Loud")):
+                queries.record_event(store, queries.Event(
+                    now, "ImagePolicy", "ledger/ledger", severity, reason,
+                    "<b>held</b> at https://robot:hunter2@ghcr.io/v2/x"))
+        WebDriverWait(browser, 30).until(
+            lambda d: "Loud" in d.find_element("css selector", "#events tbody").text)
+        [first] = browser.find_elements("css selector", "#events tbody tr")
+        assert [td.text for td in first.find_elements("tag name", "td")][1:] == [
+            "⚠ warning", "ImagePolicy ledger/ledger", "Loud",
+            "<b>held</b> at https://ghcr.io/v2/x"], "as text, credentials scrubbed"
+        assert first.find_element("tag name", "time").get_attribute("title").endswith("UTC")
+        assert not [e for e in browser.get_log("browser") if e["level"] in ("SEVERE", "WARNING")]
+        assert "Quiet" not in browser.find_element("id", "events").text
+        browser.get("about:blank")  # close the stream before its server stops
+
+
+def test_the_sql_page_scrubs_credentials_from_values(tmp_path: Path) -> None:
+    """Values are scrubbed as every page's text is; the statement typed is shown as typed."""
+    state = tmp_path / "state.db"
+    shutil.copy(ROOT / "state.db.example", state)
+    with serving(state, EXAMPLES / "homelab") as base:
+        page = httpx.get(base + "/sql", params={"q": "SELECT 'https://robot:hunter2@ghcr.io/v2/x' AS url"})
+        assert page.status_code == 200
+        result = page.text.split('id="result"')[1]
+        assert "hunter2" not in result and "https://ghcr.io/v2/x" in result
 
 
 def replay_by_day(state: Path, repo: Path, days: list[list[str]]) -> list[str]:
@@ -226,6 +330,11 @@ def test_the_users_rollback_shows_the_lint_the_hold_and_the_timeline(
     with serving(state, repo) as base:
         text = visit(browser, base + "/", "overview-rollback")
         assert "Held: rollback: the ledger first saw " + oldest in text
+        [row] = [r for r in browser.find_elements("css selector", "tr")
+                 if "field-theories/bluesync" in r.text and "Held:" in r.text]
+        cells = {td.get_attribute("data-label"): " ".join(td.get_attribute("textContent").split())
+                 for td in row.find_elements("tag name", "td")}
+        assert (cells["Selected"], cells["Deployed (git)"]) == (oldest, f"{DEPLOYED} differs")
         assert "Lint: order desc selects the lowest value" in text
 
         text = visit(browser, base + "/policy/field-theories/bluesync", "policy-rollback")
@@ -238,6 +347,8 @@ def test_the_users_rollback_shows_the_lint_the_hold_and_the_timeline(
         [pick] = browser.find_elements("css selector", "svg circle.pick")
         assert title_of(pick) == f"2025-11-03 23:00 UTC: selected {oldest}", \
             "the selection never moved from the first day's build"
+        [here] = browser.find_elements("css selector", "svg path.deployed")
+        assert title_of(here) == f"deployed: git holds {DEPLOYED} now"
         [hold] = browser.find_elements("css selector", "svg rect.hold")
         assert title_of(hold).startswith("held: ") and f"rollback: the ledger first saw {oldest}" \
             in title_of(hold)

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 from engine.evaluate.decision import GATED
 from engine.model import Decision, RegistryTag
-from engine.ui.timeline import MAX_ROWS, timeline
+from engine.ui.timeline import MAX_ROWS, RIGHT, WIDTH, timeline
 
 T0 = datetime(2026, 1, 1)
 
@@ -54,3 +54,14 @@ def test_many_tags_keep_the_newest_and_every_selected_one() -> None:
 def test_no_tags_no_decisions_is_an_empty_plot() -> None:
     plot = timeline([], [])
     assert plot.bars == () and plot.path == "" and len(plot.ticks) == 6
+
+
+def test_the_deployed_tag_is_marked_at_the_end_of_its_row_and_always_drawn() -> None:
+    tags = [tag(f"t{i:03}", i) for i in range(MAX_ROWS + 10)]
+    plot = timeline(tags, [pick("t119", 120)], deployed="t000")
+    assert plot.deployed is not None
+    rows = {b.tag: b.y for b in plot.bars}
+    assert "t000" in rows, "the deployed tag is drawn even when older than the rows kept"
+    assert plot.deployed.y == rows["t000"] and plot.deployed.x == WIDTH - RIGHT, "at the end of time"
+    assert plot.deployed.title == "deployed: git holds t000 now"
+    assert timeline(tags, [], deployed="not-listed").deployed is None
