@@ -149,12 +149,18 @@ def _parser() -> lark.Lark:
 
 
 def _cache_file() -> Path | None:
-    """Where the parser's tables are kept: $XDG_CACHE_HOME/gitward, else ~/.cache/gitward."""
+    """Where the parser's tables are kept: $XDG_CACHE_HOME/gitward, else ~/.cache/gitward.
+
+    The cache is a pickle, so it is used only from a directory this user owns and no one else
+    may write to (as a `.pyc` beside code only its owner can change); else the tables are built."""
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     directory = Path(base) / "gitward"
     try:
-        directory.mkdir(parents=True, exist_ok=True)
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        mode = directory.stat()
     except OSError:
+        return None
+    if mode.st_uid != os.getuid() or mode.st_mode & 0o022:
         return None
     return directory / "rules-grammar.lark-cache"
 
