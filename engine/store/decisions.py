@@ -3,7 +3,10 @@
 A decision like the policy's latest one (same selection, candidate count, verdict counts, error
 and trace, and the same previous tag or none but that selection) is not written again: the latest row's `decided_at` and `scan_id`
 move to it and its `runs` counts it, so an interval that changes nothing adds no row, while
-`since` keeps when that decision was first made. Traces live in `decision_traces`
+`since` keeps when that decision was first made. A gate holding an update back is recorded in a
+row of its own after the selection it holds (`is_gate`), so a held update alternates the two
+every interval: each is compared with the latest row of its kind when only the other one, about
+the same tag, came after it, and a held interval adds no row either. Traces live in `decision_traces`
 (engine/store/traces.py). The readers here return decisions without their trace (`trace` is
 empty): a reader that shows one asks `decision_trace` for it.
 """
@@ -11,11 +14,13 @@ empty): a reader that shows one asks `decision_trace` for it.
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import datetime
 from typing import TypeVar
 
 from sqlalchemy import Select, select, update
 from sqlalchemy.orm import Session
 
+from engine.evaluate.decision import GATED
 from engine.model import Decision, TagVerdict
 from engine.store.db import Store
 from engine.store.queries import transaction
@@ -44,14 +49,32 @@ def _newest_first(query: Select[_Row]) -> Select[_Row]:
     return query.order_by(PolicyDecisionRow.decided_at.desc(), PolicyDecisionRow.id.desc())
 
 
-def _latest_row(session: Session, policy: str) -> PolicyDecisionRow | None:
-    query = select(PolicyDecisionRow).where(PolicyDecisionRow.policy == policy)
+def _repeated_row(session: Session, decision: Decision) -> PolicyDecisionRow | None:
+    """The row `decision` would repeat: the policy's latest, or, when that is a row of the other
+    kind (gate, selection) about the same tag, the one before it."""
+    query = select(PolicyDecisionRow).where(PolicyDecisionRow.policy == decision.policy)
+    recent = session.scalars(_newest_first(query).limit(2)).all()
+    if (len(recent) == 2 and _is_gate(recent[0].error) != _is_gate(decision.error)
+            and recent[0].selected_tag == decision.selected_tag):
+        return recent[1]
+    return recent[0] if recent else None
+
+
+def _latest_trace(session: Session, policy: str) -> str | None:
+    """The digest of the policy's latest trace (a gate's record has none), which a new trace is
+    stored as changes from."""
+    query = select(PolicyDecisionRow.trace_digest).where(
+        PolicyDecisionRow.policy == policy, PolicyDecisionRow.trace_digest.is_not(None))
     return session.scalars(_newest_first(query).limit(1)).first()
 
 
+def _is_gate(error: str | None) -> bool:
+    return (error or "").startswith(GATED)
+
+
 def record_decision(store: Store, decision: Decision) -> Decision:
-    """Record a decision, or count it in the policy's latest when it is the same; returns it as
-    recorded (its trace as given)."""
+    """Record a decision, or count it in the row it repeats (`_repeated_row`) when it is the
+    same; returns it as recorded (its trace as given)."""
     digest = trace_digest(decision.trace) if decision.trace else None
     counts = dict(sorted(decision.verdict_counts))
     with transaction(store) as session:
@@ -60,7 +83,7 @@ def record_decision(store: Store, decision: Decision) -> Decision:
         session.execute(update(PolicyDecisionRow).where(PolicyDecisionRow.id.is_(None))
                         .values(runs=PolicyDecisionRow.runs)
                         .execution_options(synchronize_session=False))
-        latest = _latest_row(session, decision.policy)
+        latest = _repeated_row(session, decision)
         if (latest is not None and latest.decided_at <= decision.decided_at
                 and _previous_agrees(latest, decision)
                 and (latest.selected_tag, latest.candidates, latest.verdict_counts, latest.error,
@@ -70,8 +93,7 @@ def record_decision(store: Store, decision: Decision) -> Decision:
             latest.scan_id = decision.scan_id if decision.scan_id is not None else latest.scan_id
             session.flush()
             return _decision(latest, decision.trace)
-        stored = store_trace(session, decision.trace,
-                             after=latest.trace_digest if latest is not None else None)
+        stored = store_trace(session, decision.trace, after=_latest_trace(session, decision.policy))
         row = PolicyDecisionRow(
             policy=decision.policy,
             scan_id=decision.scan_id,
@@ -88,6 +110,16 @@ def record_decision(store: Store, decision: Decision) -> Decision:
         session.add(row)
         session.flush()
         return _decision(row, decision.trace)
+
+
+def counted_again(store: Store, decision_id: int, at: datetime) -> None:
+    """The recorded decision made again at `at` (a gate that still holds, its reason's words
+    aside): its `decided_at` moves there and `runs` counts it; `since` stays."""
+    with transaction(store) as session:
+        session.execute(update(PolicyDecisionRow).where(PolicyDecisionRow.id == decision_id,
+                                                        PolicyDecisionRow.decided_at <= at)
+                        .values(decided_at=at, runs=PolicyDecisionRow.runs + 1)
+                        .execution_options(synchronize_session=False))
 
 
 def _previous_agrees(latest: PolicyDecisionRow, decision: Decision) -> bool:
