@@ -120,7 +120,11 @@ def _json(value: Any, indent: str) -> str:
         items = f",\n{inner}".join(f"{json.dumps(str(k))}: {_json(v, inner)}"
                                    for k, v in value.items())
         return f"{{\n{inner}{items}\n{indent}}}"
-    return json.dumps(value, default=str)
+    return _LINE(value)
+
+
+_LINE = json.JSONEncoder(default=str).encode
+"""Compact JSON (one encoder for every line: json.dumps with `default` makes one per call)."""
 
 
 def echo_err(message: str) -> None:

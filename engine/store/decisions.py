@@ -25,7 +25,7 @@ from engine.model import Decision, TagVerdict
 from engine.store.db import Store
 from engine.store.queries import transaction
 from engine.store.schema import ImageScanRow, PolicyDecisionRow
-from engine.store.traces import load_trace, store_trace, trace_digest
+from engine.store.traces import load_trace, load_verdicts, store_trace, trace_digest
 
 _Row = TypeVar("_Row")
 
@@ -140,6 +140,17 @@ def decision_trace(store: Store, decision: Decision) -> Decision:
         return replace(decision, trace=load_trace(session, digest) if digest else ())
 
 
+def decision_verdicts(store: Store, decision: Decision) -> dict[str, tuple[int | None, str]]:
+    """Each tag's rank and verdict in the decision's trace (a reader that lists tags in the
+    policy's order shows no more of it)."""
+    if decision.id is None:
+        return {t.tag: (t.rank, t.verdict) for t in decision.trace}
+    with transaction(store, "read") as session:
+        digest = session.scalars(select(PolicyDecisionRow.trace_digest)
+                                 .where(PolicyDecisionRow.id == decision.id)).first()
+        return load_verdicts(session, digest) if digest else {}
+
+
 def decision_by_id(store: Store, policy: str, decision_id: int) -> Decision | None:
     """The policy's decision with that id, without its trace; None when it has no such one."""
     query = select(PolicyDecisionRow).where(PolicyDecisionRow.id == decision_id,
@@ -177,16 +188,18 @@ def evaluated_by_policy(store: Store, repository: str, *, scan_rows: int = 200) 
     """The latest evaluated decision (a tag selected, every tag's verdict in its trace) of each
     policy that decided on the repository's recent scans, by policy, without its trace."""
     query = _newest_first(
-        select(PolicyDecisionRow)
+        select(PolicyDecisionRow.id, PolicyDecisionRow.policy)
         .join(ImageScanRow, PolicyDecisionRow.scan_id == ImageScanRow.id)
         .where(ImageScanRow.repository == repository, PolicyDecisionRow.error.is_(None),
                PolicyDecisionRow.selected_tag.is_not(None))).limit(scan_rows)
-    found: dict[str, Decision] = {}
     with transaction(store, "read") as session:
-        for row in session.scalars(query):
-            if row.policy not in found:
-                found[row.policy] = _decision(row)
-    return found
+        latest: dict[str, int] = {}
+        for decision_id, policy in session.execute(query):  # ids first: one row loaded per policy
+            latest.setdefault(policy, decision_id)
+        rows = session.scalars(select(PolicyDecisionRow)
+                               .where(PolicyDecisionRow.id.in_(latest.values())))
+        by_id = {row.id: _decision(row) for row in rows}
+    return {policy: by_id[decision_id] for policy, decision_id in latest.items()}
 
 
 def decisions(store: Store, policy: str, *, limit: int = 10,
