@@ -187,11 +187,12 @@ def previous_selection(store: Store, policy: str, latest: str) -> str | None:
 def evaluated_by_policy(store: Store, repository: str, *, scan_rows: int = 200) -> dict[str, Decision]:
     """The latest evaluated decision (a tag selected, every tag's verdict in its trace) of each
     policy that decided on the repository's recent scans, by policy, without its trace."""
-    query = _newest_first(
-        select(PolicyDecisionRow.id, PolicyDecisionRow.policy)
-        .join(ImageScanRow, PolicyDecisionRow.scan_id == ImageScanRow.id)
-        .where(ImageScanRow.repository == repository, PolicyDecisionRow.error.is_(None),
-               PolicyDecisionRow.selected_tag.is_not(None))).limit(scan_rows)
+    query = (select(PolicyDecisionRow.id, PolicyDecisionRow.policy)
+             .join(ImageScanRow, PolicyDecisionRow.scan_id == ImageScanRow.id)
+             .where(ImageScanRow.repository == repository, PolicyDecisionRow.error.is_(None),
+                    PolicyDecisionRow.selected_tag.is_not(None))
+             .order_by(PolicyDecisionRow.decided_at.desc(), PolicyDecisionRow.id.desc())
+             .limit(scan_rows))
     with transaction(store, "read") as session:
         latest: dict[str, int] = {}
         for decision_id, policy in session.execute(query):  # ids first: one row loaded per policy
