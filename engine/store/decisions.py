@@ -1,14 +1,15 @@
 """Policy decisions: recorded once per change, read latest first, traces decoded on request.
 
 A decision like the policy's latest one (same selection, candidate count, verdict counts, error
-and trace, and the same previous tag or none but that selection) is not written again: the latest row's `decided_at` and `scan_id`
-move to it and its `runs` counts it, so an interval that changes nothing adds no row, while
-`since` keeps when that decision was first made. A gate holding an update back is recorded in a
-row of its own after the selection it holds (`is_gate`), so a held update alternates the two
-every interval: each is compared with the latest row of its kind when only the other one, about
-the same tag, came after it, and a held interval adds no row either. Traces live in `decision_traces`
-(engine/store/traces.py). The readers here return decisions without their trace (`trace` is
-empty): a reader that shows one asks `decision_trace` for it.
+and trace, and the same previous tag or none but that selection) is not written again: the
+latest row's `decided_at` and `scan_id` move to it and its `runs` counts it, so an interval that
+changes nothing adds no row, while `since` keeps when that decision was first made. A gate
+holding an update back is a row of its own (its error starts `gated: `) after the selection it
+holds, so a held update writes the two in turn every interval: each is compared with the row
+before the other one's when that one, about the same tag, is the latest, so a held interval adds
+no row either. Traces live in `decision_traces` (engine/store/traces.py). The readers here
+return decisions without their trace (`trace` is empty): a reader that shows one asks
+`decision_trace` for it, one that orders tags by it `decision_verdicts`.
 """
 
 from __future__ import annotations
