@@ -185,7 +185,7 @@ def load_verdicts(session: Session, digest: str) -> dict[str, tuple[int | None, 
     """Each tag's rank and verdict in the trace a digest names: what a reader listing tags in
     the policy's order needs, decoded without making the trace's lines."""
     known = _DECODED.get(digest)
-    shape = _Shape.unchecked(known) if known is not None else _decode_shape(session, digest)
+    shape = known if known is not None else _decode_shape(session, digest)
     if isinstance(shape, tuple):
         return {t.tag: (t.rank, t.verdict) for t in shape}
     ranks = {tag: rank for rank, tag in enumerate(shape.ranked, start=1)}
