@@ -7,6 +7,10 @@
   is one `sqlite3` UPDATE of a row per repository, the least an interval that says "seen again"
   can write. The time of an unchanged interval is the second line, against evaluating the
   policies alone (the floor of deciding).
+- unchanged held interval: the same, with every repository's update held back by a gate (git
+  deploys 0.9.0 and the images' ages are unknown: a possible rollback), each interval also
+  planning the automation (`plan_checkout`, recording the gate) as `gitward run` does. The
+  selection and the gate that holds it are counted in their rows: the goal is the same.
 - year: how a year of YEAR_REPOSITORIES repositories looks, at 5-minute intervals with
   NEW_PER_DAY new tags a day. Every change interval of one repository's year (each new tag in an
   interval of its own, the worst case) runs through the store's functions, and after each day one
@@ -35,6 +39,8 @@ from engine.errors import Problems
 from engine.evaluate.policy import evaluate_policy
 from engine.model import ImagePolicy, ImageRepository, RuleSet
 from engine.reconcile.images import decide_policy, record_tags
+from engine.reconcile.repo import read_marked_tree
+from engine.reconcile.updates import plan_checkout
 from engine.rules.load import load_repo
 from engine.store.db import Store, open_store
 from engine.store.traces import forget_decoded
@@ -61,7 +67,9 @@ class Fleet:
     rules: RuleSet
 
     @staticmethod
-    def write(root: Path, count: int) -> Fleet:
+    def write(root: Path, count: int, *, held: bool = False) -> Fleet:
+        """`held`: with an automation whose every update a gate holds back (git deploys 0.9.0
+        of each image, whose age against the selected one's is unknown: a possible rollback)."""
         parts = []
         for i in range(count):
             parts.append(f'image repository {NAMESPACE}/app{i} {{\n'
@@ -70,6 +78,12 @@ class Fleet:
                          f'  select highest semver ">=1.0.0"\n}}\n')
         (root / "cluster").mkdir(parents=True, exist_ok=True)
         (root / "cluster" / "images.rules").write_text("\n".join(parts), encoding="utf-8")
+        if held:
+            (root / "cluster" / "update.rules").write_text(_HELD_UPDATE, encoding="utf-8")
+            (root / "cluster" / "deployments.yaml").write_text("".join(
+                f'app{i}:\n  image: registry.example.com/app{i}:0.9.0 '
+                f'# {{"$imagepolicy": "{NAMESPACE}:app{i}"}}\n' for i in range(count)),
+                encoding="utf-8")
         problems = Problems()
         rules = load_repo(root, problems).rules
         if len(rules.image_policies) != count:
@@ -79,6 +93,22 @@ class Fleet:
     def pairs(self) -> list[tuple[ImageRepository, ImagePolicy]]:
         by_key = {r.key: r for r in self.rules.image_repositories}
         return [(by_key[p.repository_key], p) for p in self.rules.image_policies]
+
+
+_HELD_UPDATE = f"""\
+source git flux-system/flux-system {{
+  url "ssh://git@example.com/org/fleet"
+}}
+
+image update {NAMESPACE}/fleet {{
+  source git flux-system/flux-system
+  interval 5m
+  checkout branch "main"
+  author "bench <bench@example.com>"
+  message "update images"
+  push "main"
+}}
+"""
 
 
 def make_tags(count: int) -> list[str]:
@@ -99,15 +129,24 @@ def _used_bytes(path: Path) -> int:
 
 
 def interval(store: Store, fleet: Fleet, tags: dict[str, list[str]], at: datetime) -> None:
-    """One interval of every repository: record its listing, then decide its policy."""
+    """One interval of every repository: record its listing, then decide its policy; with an
+    automation, plan it as `gitward run` does (recording the gates that hold its updates)."""
     for repository, policy in fleet.pairs():
         record_tags(store, repository, tags[repository.key.ref], started_at=at, finished_at=at)
         decide_policy(store, fleet.rules, policy, now=at)
+    if fleet.rules.image_updates:
+        planned = plan_checkout(read_marked_tree(fleet.root, fleet.rules), fleet.rules, store, at,
+                                record=True, reuse=True)
+        if len(planned.plan.gates) != len(fleet.rules.image_policies) or planned.plan.actions:
+            raise BenchError(f"the held fleet planned {len(planned.plan.actions)} commits and "
+                             f"{len(planned.plan.gates)} gates, not every update held")
 
 
-def run_unchanged(repositories: int, tags: int, runs: int, workdir: Path) -> list[Result]:
-    root = workdir / f"ledger-unchanged-{repositories}x{tags}"
-    fleet = Fleet.write(root / "repo", repositories)
+def run_unchanged(repositories: int, tags: int, runs: int, workdir: Path, *,
+                  held: bool = False) -> list[Result]:
+    kind = "unchanged held" if held else "unchanged"
+    root = workdir / f"ledger-{kind.replace(' ', '-')}-{repositories}x{tags}"
+    fleet = Fleet.write(root / "repo", repositories, held=held)
     path = root / "state.db"
     listing = {r.key.ref: make_tags(tags) for r, _ in fleet.pairs()}
     with open_store(f"sqlite:///{path}") as store:
@@ -133,13 +172,13 @@ def run_unchanged(repositories: int, tags: int, runs: int, workdir: Path) -> lis
     floor = _update_floor(root / "floor.db", repositories)
     size = repositories * tags
     return [
-        Result(f"ledger unchanged interval, {repositories}x{tags}", size, KIB,
+        Result(f"ledger {kind} interval, {repositories}x{tags}", size, KIB,
                Timing(per_repository / 1024, floor / 1024, 2), "<= 2 KiB/repository",
                per_repository <= UNCHANGED_GOAL_BYTES,
                "sqlite3: one UPDATE of a row per repository (bytes, same measure)",
                note=f"bytes added per repository by each unchanged interval: "
                     f"{', '.join(f'{b:,.0f}' for b in added)}"),
-        Result(f"ledger unchanged interval time, {repositories}x{tags}", size, "tags", timing,
+        Result(f"ledger {kind} interval time, {repositories}x{tags}", size, "tags", timing,
                "measured", True, "evaluate_policy of every policy on the same tags (no store)"),
     ]
 
@@ -282,6 +321,8 @@ def _reads(path: Path, fleet: Fleet, runs: int) -> list[Result]:
 def run(quick: bool, runs: int, workdir: Path) -> list[Result]:
     if quick:
         return [*run_unchanged(QUICK_REPOSITORIES, QUICK_TAGS, runs, workdir),
+                *run_unchanged(QUICK_REPOSITORIES, QUICK_TAGS, runs, workdir, held=True),
                 *run_year(QUICK_YEAR_REPOSITORIES, QUICK_TAGS, QUICK_YEAR_DAYS, runs, workdir)]
     return [*run_unchanged(REPOSITORIES, TAGS, runs, workdir),
+            *run_unchanged(REPOSITORIES, TAGS, runs, workdir, held=True),
             *run_year(YEAR_REPOSITORIES, TAGS, YEAR_DAYS, runs, workdir)]

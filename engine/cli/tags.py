@@ -82,7 +82,7 @@ def list_ledger(ctx: click.Context, repository: str, since: str | None, include_
         found = queries.tags(store, ref, include_gone=include_gone)
         decisions = policy_decisions.evaluated_by_policy(store, ref)
         chosen = _ordering(ref, decisions, _ref(policy, namespace) if policy else None)
-        ordering = (policy_decisions.decision_trace(store, decisions[chosen])
+        ordering = (policy_decisions.decision_verdicts(store, decisions[chosen])
                     if chosen else None)
     rows = in_policy_order([t for t in found if cutoff is None or t.first_seen >= cutoff], ordering)
     if fmt != "table":

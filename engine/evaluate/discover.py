@@ -489,9 +489,9 @@ class _Discovery:
         rules = dedupe([f.rule for f in graph.found.values()], self.problems)
         inferred = tuple(k for k, f in graph.found.items()
                          if f.owner is None and f.rule.origin is None and isinstance(f.rule, GitSource))
-        files = tuple(dict.fromkeys(r.origin.path for r in rules.all()
-                                    if r.origin is not None and r.origin.path
-                                    and not is_builtin_path(r.origin.path)))
+        files = tuple(path for path in dict.fromkeys(r.origin.path for r in rules.all()
+                                                     if r.origin is not None and r.origin.path)
+                      if not is_builtin_path(path))  # a path resolved once, not once per rule
         broken = tuple(b for k, b in sorted(graph.broken.items()) if k not in graph.found)
         held = frozenset(k for k, f in graph.found.items()
                          if isinstance(f.rule, GitSource) and self._held(graph, f.rule))

@@ -9,10 +9,10 @@ OCI grammar does not allow, which the ledger records as excluded). Within each g
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from engine.model import Decision, RegistryTag
+from engine.model import RegistryTag
 from engine.rules.ocitag import is_valid_tag
 
 EXCLUDED = "excluded"
@@ -32,13 +32,18 @@ class LedgerLine:
     verdict: str
 
 
-def in_policy_order(tags: Sequence[RegistryTag], decision: Decision | None) -> list[LedgerLine]:
-    """`tags` ranked by `decision` (None: newest first), excluded tags last."""
-    judged = {t.tag: t for t in decision.trace} if decision is not None else {}
+Verdicts = Mapping[str, tuple[int | None, str]]
+"""Each tag's rank and verdict in a decision's trace (engine/store/decisions.py
+`decision_verdicts`)."""
+
+
+def in_policy_order(tags: Sequence[RegistryTag], verdicts: Verdicts | None) -> list[LedgerLine]:
+    """`tags` ranked by a decision's `verdicts` (None: newest first), excluded tags last."""
+    judged = verdicts if verdicts is not None else {}
     lines: list[tuple[int, int, LedgerLine]] = []
     newest = sorted(tags, key=lambda t: (t.first_seen, t.tag), reverse=True)
     for tag in newest:
-        verdict = judged.get(tag.tag)
+        rank, verdict = judged.get(tag.tag, (None, None))
         if not is_valid_tag(tag.tag):
             lines.append((3, 0, LedgerLine(tag, None, INVALID)))
         elif tag.excluded:
@@ -46,9 +51,9 @@ def in_policy_order(tags: Sequence[RegistryTag], decision: Decision | None) -> l
         elif tag.gone_at is not None:
             lines.append((2, 0, LedgerLine(tag, None, GONE)))
         elif verdict is None:
-            lines.append((2, 0, LedgerLine(tag, None, UNDECIDED if decision else "")))
-        elif verdict.rank is not None:
-            lines.append((0, verdict.rank, LedgerLine(tag, verdict.rank, verdict.verdict)))
+            lines.append((2, 0, LedgerLine(tag, None, UNDECIDED if verdicts is not None else "")))
+        elif rank is not None:
+            lines.append((0, rank, LedgerLine(tag, rank, verdict)))
         else:
-            lines.append((1, 0, LedgerLine(tag, None, verdict.verdict)))
+            lines.append((1, 0, LedgerLine(tag, None, verdict)))
     return [line for _, _, line in sorted(lines, key=lambda item: (item[0], item[1]))]

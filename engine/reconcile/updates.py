@@ -99,9 +99,10 @@ WARNED_GATES = frozenset({Gate.ROLLBACK, Gate.NEVER_DOWNGRADE, Gate.DIGEST})
 
 def _record_gate(store: Store, gate: GateDecision, now: datetime) -> bool:
     """Record a gate holding an update back: once while the same gate holds the same tag (its
-    reason, "first seen 4m ago", changes with every pass). True when this gate is new for the
-    policy: the gate last recorded held another tag or by another gate, or the policy has since
-    selected another tag."""
+    reason, "first seen 4m ago", changes with every pass), that row counted again on every pass
+    (`counted_again`) while only the selection it holds was recorded since. True when this gate
+    is new for the policy: the gate last recorded held another tag or by another gate, or the
+    policy has since selected another tag."""
     prefix = f"{GATED}{gate.gate.value}:"
     recent = policy_decisions.decisions(store, gate.policy, limit=GATE_LOOKBACK)
     new = True
@@ -111,10 +112,11 @@ def _record_gate(store: Store, gate: GateDecision, now: datetime) -> bool:
             break
         if seen.selected_tag != gate.proposed:
             break
-    latest = recent[0] if recent else None
-    if (latest is not None and latest.selected_tag == gate.proposed
-            and (latest.error or "").startswith(prefix)):
-        return new
+    # the same gate, with nothing but the selection it holds recorded since: counted again
+    held = next((seen for seen in recent[:2] if (seen.error or "").startswith(GATED)), None)
+    if not new and held is not None and held.id is not None:
+        policy_decisions.counted_again(store, held.id, now)
+        return False
     last = policy_decisions.latest_selection(store, gate.policy)
     policy_decisions.record_decision(store, gated(gate, last.previous_tag if last else None, now))
     return new

@@ -1,26 +1,32 @@
 """Policy decisions: recorded once per change, read latest first, traces decoded on request.
 
 A decision like the policy's latest one (same selection, candidate count, verdict counts, error
-and trace, and the same previous tag or none but that selection) is not written again: the latest row's `decided_at` and `scan_id`
-move to it and its `runs` counts it, so an interval that changes nothing adds no row, while
-`since` keeps when that decision was first made. Traces live in `decision_traces`
-(engine/store/traces.py). The readers here return decisions without their trace (`trace` is
-empty): a reader that shows one asks `decision_trace` for it.
+and trace, and the same previous tag or none but that selection) is not written again: the
+latest row's `decided_at` and `scan_id` move to it and its `runs` counts it, so an interval that
+changes nothing adds no row, while `since` keeps when that decision was first made. A gate
+holding an update back is a row of its own (its error starts `gated: `) after the selection it
+holds, so a held update writes the two in turn every interval: each is compared with the row
+before the other one's when that one, about the same tag, is the latest, so a held interval adds
+no row either. Traces live in `decision_traces` (engine/store/traces.py). The readers here
+return decisions without their trace (`trace` is empty): a reader that shows one asks
+`decision_trace` for it, one that orders tags by it `decision_verdicts`.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import datetime
 from typing import TypeVar
 
 from sqlalchemy import Select, select, update
 from sqlalchemy.orm import Session
 
+from engine.evaluate.decision import GATED
 from engine.model import Decision, TagVerdict
 from engine.store.db import Store
 from engine.store.queries import transaction
 from engine.store.schema import ImageScanRow, PolicyDecisionRow
-from engine.store.traces import load_trace, store_trace, trace_digest
+from engine.store.traces import load_trace, load_verdicts, store_trace, trace_digest
 
 _Row = TypeVar("_Row")
 
@@ -44,14 +50,32 @@ def _newest_first(query: Select[_Row]) -> Select[_Row]:
     return query.order_by(PolicyDecisionRow.decided_at.desc(), PolicyDecisionRow.id.desc())
 
 
-def _latest_row(session: Session, policy: str) -> PolicyDecisionRow | None:
-    query = select(PolicyDecisionRow).where(PolicyDecisionRow.policy == policy)
+def _repeated_row(session: Session, decision: Decision) -> PolicyDecisionRow | None:
+    """The row `decision` would repeat: the policy's latest, or, when that is a row of the other
+    kind (gate, selection) about the same tag, the one before it."""
+    query = select(PolicyDecisionRow).where(PolicyDecisionRow.policy == decision.policy)
+    recent = session.scalars(_newest_first(query).limit(2)).all()
+    if (len(recent) == 2 and _is_gate(recent[0].error) != _is_gate(decision.error)
+            and recent[0].selected_tag == decision.selected_tag):
+        return recent[1]
+    return recent[0] if recent else None
+
+
+def _latest_trace(session: Session, policy: str) -> str | None:
+    """The digest of the policy's latest trace (a gate's record has none), which a new trace is
+    stored as changes from."""
+    query = select(PolicyDecisionRow.trace_digest).where(
+        PolicyDecisionRow.policy == policy, PolicyDecisionRow.trace_digest.is_not(None))
     return session.scalars(_newest_first(query).limit(1)).first()
 
 
+def _is_gate(error: str | None) -> bool:
+    return (error or "").startswith(GATED)
+
+
 def record_decision(store: Store, decision: Decision) -> Decision:
-    """Record a decision, or count it in the policy's latest when it is the same; returns it as
-    recorded (its trace as given)."""
+    """Record a decision, or count it in the row it repeats (`_repeated_row`) when it is the
+    same; returns it as recorded (its trace as given)."""
     digest = trace_digest(decision.trace) if decision.trace else None
     counts = dict(sorted(decision.verdict_counts))
     with transaction(store) as session:
@@ -60,7 +84,7 @@ def record_decision(store: Store, decision: Decision) -> Decision:
         session.execute(update(PolicyDecisionRow).where(PolicyDecisionRow.id.is_(None))
                         .values(runs=PolicyDecisionRow.runs)
                         .execution_options(synchronize_session=False))
-        latest = _latest_row(session, decision.policy)
+        latest = _repeated_row(session, decision)
         if (latest is not None and latest.decided_at <= decision.decided_at
                 and _previous_agrees(latest, decision)
                 and (latest.selected_tag, latest.candidates, latest.verdict_counts, latest.error,
@@ -70,8 +94,7 @@ def record_decision(store: Store, decision: Decision) -> Decision:
             latest.scan_id = decision.scan_id if decision.scan_id is not None else latest.scan_id
             session.flush()
             return _decision(latest, decision.trace)
-        stored = store_trace(session, decision.trace,
-                             after=latest.trace_digest if latest is not None else None)
+        stored = store_trace(session, decision.trace, after=_latest_trace(session, decision.policy))
         row = PolicyDecisionRow(
             policy=decision.policy,
             scan_id=decision.scan_id,
@@ -90,6 +113,16 @@ def record_decision(store: Store, decision: Decision) -> Decision:
         return _decision(row, decision.trace)
 
 
+def counted_again(store: Store, decision_id: int, at: datetime) -> None:
+    """The recorded decision made again at `at` (a gate that still holds, its reason's words
+    aside): its `decided_at` moves there and `runs` counts it; `since` stays."""
+    with transaction(store) as session:
+        session.execute(update(PolicyDecisionRow).where(PolicyDecisionRow.id == decision_id,
+                                                        PolicyDecisionRow.decided_at <= at)
+                        .values(decided_at=at, runs=PolicyDecisionRow.runs + 1)
+                        .execution_options(synchronize_session=False))
+
+
 def _previous_agrees(latest: PolicyDecisionRow, decision: Decision) -> bool:
     """The same previous tag, or the decision keeps the latest row's selection (its previous is
     that selection): the row that recorded the change keeps what it changed from."""
@@ -106,6 +139,17 @@ def decision_trace(store: Store, decision: Decision) -> Decision:
         digest = session.scalars(select(PolicyDecisionRow.trace_digest)
                                  .where(PolicyDecisionRow.id == decision.id)).first()
         return replace(decision, trace=load_trace(session, digest) if digest else ())
+
+
+def decision_verdicts(store: Store, decision: Decision) -> dict[str, tuple[int | None, str]]:
+    """Each tag's rank and verdict in the decision's trace (a reader that lists tags in the
+    policy's order shows no more of it)."""
+    if decision.id is None:
+        return {t.tag: (t.rank, t.verdict) for t in decision.trace}
+    with transaction(store, "read") as session:
+        digest = session.scalars(select(PolicyDecisionRow.trace_digest)
+                                 .where(PolicyDecisionRow.id == decision.id)).first()
+        return load_verdicts(session, digest) if digest else {}
 
 
 def decision_by_id(store: Store, policy: str, decision_id: int) -> Decision | None:
@@ -144,17 +188,20 @@ def previous_selection(store: Store, policy: str, latest: str) -> str | None:
 def evaluated_by_policy(store: Store, repository: str, *, scan_rows: int = 200) -> dict[str, Decision]:
     """The latest evaluated decision (a tag selected, every tag's verdict in its trace) of each
     policy that decided on the repository's recent scans, by policy, without its trace."""
-    query = _newest_first(
-        select(PolicyDecisionRow)
-        .join(ImageScanRow, PolicyDecisionRow.scan_id == ImageScanRow.id)
-        .where(ImageScanRow.repository == repository, PolicyDecisionRow.error.is_(None),
-               PolicyDecisionRow.selected_tag.is_not(None))).limit(scan_rows)
-    found: dict[str, Decision] = {}
+    query = (select(PolicyDecisionRow.id, PolicyDecisionRow.policy)
+             .join(ImageScanRow, PolicyDecisionRow.scan_id == ImageScanRow.id)
+             .where(ImageScanRow.repository == repository, PolicyDecisionRow.error.is_(None),
+                    PolicyDecisionRow.selected_tag.is_not(None))
+             .order_by(PolicyDecisionRow.decided_at.desc(), PolicyDecisionRow.id.desc())
+             .limit(scan_rows))
     with transaction(store, "read") as session:
-        for row in session.scalars(query):
-            if row.policy not in found:
-                found[row.policy] = _decision(row)
-    return found
+        latest: dict[str, int] = {}
+        for decision_id, policy in session.execute(query):  # ids first: one row loaded per policy
+            latest.setdefault(policy, decision_id)
+        rows = session.scalars(select(PolicyDecisionRow)
+                               .where(PolicyDecisionRow.id.in_(latest.values())))
+        by_id = {row.id: _decision(row) for row in rows}
+    return {policy: by_id[decision_id] for policy, decision_id in latest.items()}
 
 
 def decisions(store: Store, policy: str, *, limit: int = 10,

@@ -312,22 +312,26 @@ def scans(store: Store, repository: str, *, limit: int = 50) -> tuple[ImageScan,
 
 def tags(store: Store, repository: str, *, include_gone: bool = False) -> tuple[RegistryTag, ...]:
     """The repository's tags sorted by name, excluded ones flagged; gone ones on request."""
-    query = select(ImageTagRow).where(ImageTagRow.repository == repository)
+    # Columns, not ORM objects: a repository has thousands of tags, read whole by every reader.
+    query = select(ImageTagRow.tag, ImageTagRow.first_seen, ImageTagRow.last_seen,
+                   ImageTagRow.digest, ImageTagRow.gone_at, ImageTagRow.excluded).where(
+        ImageTagRow.repository == repository)
     if not include_gone:
         query = query.where(ImageTagRow.gone_at.is_(None))
     with transaction(store, "read") as session:
         latest = _latest_ok_finish(session, repository)
         return tuple(
             RegistryTag(
-                repository=row.repository,
-                tag=row.tag,
-                first_seen=row.first_seen,
-                last_seen=row.last_seen if row.gone_at is not None or latest is None else latest,
-                digest=row.digest,
-                gone_at=row.gone_at,
-                excluded=row.excluded,
+                repository=repository,
+                tag=tag,
+                first_seen=first_seen,
+                last_seen=last_seen if gone_at is not None or latest is None else latest,
+                digest=digest,
+                gone_at=gone_at,
+                excluded=excluded,
             )
-            for row in session.scalars(query.order_by(ImageTagRow.tag))
+            for tag, first_seen, last_seen, digest, gone_at, excluded
+            in session.execute(query.order_by(ImageTagRow.tag))
         )
 
 

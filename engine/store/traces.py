@@ -181,7 +181,25 @@ SELECT digest, trace FROM chain ORDER BY step
 """A trace and its bases back to a whole one, newest first, in one query."""
 
 
+def load_verdicts(session: Session, digest: str) -> dict[str, tuple[int | None, str]]:
+    """Each tag's rank and verdict in the trace a digest names: what a reader listing tags in
+    the policy's order needs, decoded without making the trace's lines."""
+    known = _DECODED.get(digest)
+    shape = known if known is not None else _decode_shape(session, digest)
+    if isinstance(shape, tuple):
+        return {t.tag: (t.rank, t.verdict) for t in shape}
+    ranks = {tag: rank for rank, tag in enumerate(shape.ranked, start=1)}
+    return {tag: (ranks.get(tag), line[0]) for tag, line in shape.lines.items()}
+
+
 def _decode(session: Session, digest: str) -> tuple[TagVerdict, ...]:
+    shape = _decode_shape(session, digest)
+    return shape if isinstance(shape, tuple) else shape.trace()
+
+
+def _decode_shape(session: Session, digest: str) -> _Shape | tuple[TagVerdict, ...]:
+    """The trace's shape from its whole ancestor and the changes since (a whole trace not in
+    the implied order, stored as its lines, comes back as them)."""
     chain: list[Any] = []
     shape: _Shape | None = None
     for row in session.execute(_CHAIN, {"digest": digest}):
@@ -202,4 +220,4 @@ def _decode(session: Session, digest: str) -> tuple[TagVerdict, ...]:
             shape = _apply_in_place(_Shape((), {}), first)
     for delta in reversed(chain):
         shape = _apply_in_place(shape, delta)
-    return shape.trace()
+    return shape

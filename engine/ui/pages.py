@@ -211,15 +211,14 @@ def repository_page(loaded: Loaded, store: Store | None,
                      if p.repository_key == repository.key)
     ledger: tuple[RegistryTag, ...] = ()
     scans: tuple[ImageScan, ...] = ()
-    decided: dict[str, Decision] = {}
+    decided: dict[str, dict[str, tuple[int | None, str]]] = {}
     if store is not None:
         ledger = queries.tags(store, repository.key.ref, include_gone=True)
         scans = queries.scans(store, repository.key.ref)
-        decided = {policy: policy_decisions.decision_trace(store, decision) for policy, decision
+        decided = {policy: policy_decisions.decision_verdicts(store, decision) for policy, decision
                    in policy_decisions.evaluated_by_policy(store, repository.key.ref).items()}
-    verdicts = [{t.tag: t.verdict for t in decided[p.key.ref].trace} if p.key.ref in decided
-                else {} for p in policies]
-    rows = tuple(LedgerRow(t, tuple(v.get(t.tag, "") for v in verdicts))
+    verdicts = [decided.get(p.key.ref, {}) for p in policies]
+    rows = tuple(LedgerRow(t, tuple(v.get(t.tag, (None, ""))[1] for v in verdicts))
                  for t in sorted(ledger, key=lambda t: (t.first_seen, t.tag), reverse=True))
     return RepositoryPage(repository, status_of(store, repository), public_url(repository.image),
                           policies, rows, scans)

@@ -410,6 +410,10 @@ def test_a_new_trace_is_stored_as_changes_and_read_back_whole(store: Store) -> N
     assert all(row.size * 20 < stored[0].size for row in stored[1:])
     forget_decoded()
     for made in recorded:
+        assert policy_decisions.decision_verdicts(store, replace(made, trace=())) == {
+            t.tag: (t.rank, t.verdict) for t in made.trace}
+    forget_decoded()
+    for made in recorded:
         assert policy_decisions.decision_trace(store, replace(made, trace=())) == made
 
 

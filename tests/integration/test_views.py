@@ -39,9 +39,9 @@ VIEWS = {
 }
 LEDGER = "ghcr.io/example/ledger"
 PODINFO = "ghcr.io/stefanprodan/podinfo"
-COMMITS = ["d97135a", "d78186d", "e0f9377"]
+COMMITS = ["961b382", "b16db41", "f079f12"]
 """gitward's three commits in the story, the same on every run: dates and messages are fixed."""
-FIRST, RETIRED = "e09d444", "c50694d"
+FIRST, RETIRED = "e09d444", "a44e4d3"
 """Alex's commits: examples/homelab with ledger-config, then ledger-config removed."""
 T0 = datetime(2025, 12, 1, 9, 0, tzinfo=UTC)
 
@@ -155,7 +155,7 @@ def test_the_example_reads_the_same_on_both_dialects(example: Store) -> None:
     assert updates[-1]["decision_id"] == latest["ledger/ledger"]["decision_id"]
     assert (latest["ledger/ledger"]["selected_tag"], latest["ledger/ledger"]["previous_tag"],
             latest["ledger/ledger"]["scanned_at"]) == (
-        "20251105-1650-sha-8b9c0d1", "20251105-1650-sha-8b9c0d1", at(5, 17, 15))
+        "20251105-1650-sha-8b9c0d1", "20251104-0805-sha-6f7a8b9", at(5, 17, 15))
     assert (latest["podinfo/podinfo"]["selected_tag"], latest["podinfo/podinfo"]["repository"]) == (
         "6.7.0", "podinfo/podinfo")
     leads = rows(example, "v_tag_lead_time", "committed_at")

@@ -27,7 +27,7 @@ DECISION = Decision("apps/app", T0 + timedelta(hours=5), "1.2.0", trace=(
 
 
 def test_the_policy_order_with_excluded_tags_last() -> None:
-    lines = in_policy_order(TAGS, DECISION)
+    lines = in_policy_order(TAGS, {t.tag: (t.rank, t.verdict) for t in DECISION.trace})
     assert [(line.tag.tag, line.rank, line.verdict) for line in lines] == [
         ("1.2.0", 1, "selected"), ("1.1.0", 2, "lower"), ("1.0.0", 3, "lower"),
         ("latest", None, "unparsable"),
