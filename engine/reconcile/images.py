@@ -47,9 +47,14 @@ def listed_tags(repository: ImageRepository, tags: Iterable[str]) -> list[Listed
         exclusions = Exclusions.compile(repository.exclusion_list)
     except PatternError as err:
         raise GitwardError(f"ImageRepository {repository.key.ref}: exclusion list: {err}") from None
-    unique = dict.fromkeys(shown_tag(t) for t in tags)
-    return [ListedTag(t, excluded=not is_valid_tag(t) or exclusions.excluding_pattern(t) is not None)
-            for t in unique]
+    valid: dict[str, bool] = {}  # each tag as shown, first listing first: is it a valid tag
+    for tag in tags:
+        if is_valid_tag(tag):
+            valid.setdefault(tag, True)
+        else:
+            valid.setdefault(shown_tag(tag), False)
+    excluded = exclusions.excluded(valid)  # one pass per pattern, not one search per tag
+    return [ListedTag(t, excluded=not ok or t in excluded) for t, ok in valid.items()]
 
 
 NEW_TAGS = "NewTags"
