@@ -85,8 +85,10 @@ class _Before:
     @classmethod
     def of(cls, store: Store, repository: ImageRepository) -> _Before:
         ref = repository.key.ref
-        return cls(queries.latest_scan(store, ref),
-                   queries.latest_scan(store, ref, status=ScanStatus.OK) is not None)
+        last = queries.latest_scan(store, ref)
+        ok = last is not None and (last.status is ScanStatus.OK
+                                   or queries.latest_scan(store, ref, status=ScanStatus.OK) is not None)
+        return cls(last, ok)
 
     def event(self, store: Store, scan: ImageScan) -> None:
         """An event when a scan finds tags the repository did not have, or starts failing (or
@@ -163,14 +165,20 @@ class PolicyOutcome:
     evaluation: Evaluation | None
 
 
+def scan_facts(store: Store, repository: str) -> ScanFacts:
+    """The repository's latest scan and its tags' history, as a policy decides on them."""
+    return ScanFacts(*queries.scan_and_tags(store, repository))
+
+
 def decide_policy(store: Store, rules: RuleSet, policy: ImagePolicy, *, now: datetime,
-                  deployed: str | None = None) -> PolicyOutcome:
-    """Evaluate a policy on its repository's ledger and record the decision (or refusal)."""
+                  deployed: str | None = None, facts: ScanFacts | None = None) -> PolicyOutcome:
+    """Evaluate a policy on its repository's ledger (`facts`, read when not given) and record
+    the decision (or refusal)."""
     repo_key = policy.repository_key
     repository = rules.get(repo_key)
     repo = repository if isinstance(repository, ImageRepository) else None
-    facts = ScanFacts(queries.latest_scan(store, repo_key.ref),
-                      queries.tags(store, repo_key.ref, include_gone=True))
+    if facts is None:
+        facts = scan_facts(store, repo_key.ref)
     last = policy_decisions.latest_selection(store, policy.key.ref)
     decision, evaluation = decide(policy, repo, facts, previous=last.selected_tag if last else None,
                                   deployed=deployed, now=now)
@@ -181,15 +189,16 @@ def record_decision(store: Store, decision: Decision) -> Decision:
     """Record a policy's decision, with an event when its selection changes (Flux's "latest
     image tag updated") or when it starts failing (or fails differently); a decision like the
     one before says nothing."""
-    last = policy_decisions.latest_decision(store, decision.policy)
-    recorded = policy_decisions.record_decision(store, decision)
     tag, error = decision.selected_tag, decision.error
+    failed = error is not None and not error.startswith(GATED)
+    last = policy_decisions.latest_decision(store, decision.policy) if failed else None
+    recorded = policy_decisions.record_decision(store, decision)
     if tag and not error:
         if tag == decision.previous_tag:
             return recorded
         was = f" (was {decision.previous_tag})" if decision.previous_tag else ""
         severity, reason, message = queries.EventSeverity.INFO, NEW_SELECTION, f"selected {tag}{was}"
-    elif error and not error.startswith(GATED) and (last is None or last.error != error):
+    elif error and failed and (last is None or last.error != error):
         severity, reason, message = queries.EventSeverity.WARNING, DECISION_FAILED, error
     else:
         return recorded
@@ -229,10 +238,13 @@ def reconcile_repository(store: Store, rules: RuleSet, repository: ImageReposito
         return RepositoryOutcome(scan)
     decided: list[PolicyOutcome] = []
     left: list[str] = []
+    facts: ScanFacts | None = None  # read once for all the repository's policies
     for policy in policies_of(rules, repository):
         if is_suspended(store, policy):
             left.append(policy.key.ref)
             continue
+        if facts is None:
+            facts = scan_facts(store, repository.key.ref)
         decided.append(decide_policy(store, rules, policy, now=clock(),
-                                     deployed=deployed.get(policy.key.ref)))
+                                     deployed=deployed.get(policy.key.ref), facts=facts))
     return RepositoryOutcome(scan, tuple(decided), tuple(left))

@@ -50,7 +50,7 @@ from engine.observe.git import SourceError
 from engine.observe.transport import SecretError, SecretReader
 from engine.reconcile.heartbeat import LEASE_TTL, hold_renewed
 from engine.reconcile.imagefacts import RegistryAccess, gather_images
-from engine.reconcile.images import Clock, record_decision, utcnow
+from engine.reconcile.images import Clock, record_decision, scan_facts, utcnow
 from engine.reconcile.pushsettings import PushSettingsError, push_settings
 from engine.reconcile.repo import MarkedTree, checkout_lints, read_marked_files, unique
 from engine.store import decisions as policy_decisions, queries
@@ -180,8 +180,7 @@ def _decide(store: Store | None, rules: RuleSet, policy: ImagePolicy, deployed: 
         facts = ScanFacts(None, ())
         previous = None
     else:
-        facts = ScanFacts(queries.latest_scan(store, repo_ref),
-                          queries.tags(store, repo_ref, include_gone=True))
+        facts = scan_facts(store, repo_ref)
         last = policy_decisions.latest_selection(store, policy.key.ref)
         previous = last.selected_tag if last else None
     repo = repository if isinstance(repository, ImageRepository) else None

@@ -311,24 +311,38 @@ def scans(store: Store, repository: str, *, limit: int = 50) -> tuple[ImageScan,
 
 
 def tags(store: Store, repository: str, *, include_gone: bool = False) -> tuple[RegistryTag, ...]:
-    """The repository's tags sorted by name, excluded ones flagged; gone ones on request.
+    """The repository's tags sorted by name, excluded ones flagged; gone ones on request."""
+    with transaction(store, "read") as session:
+        return _tags(session, repository, include_gone)
 
-    Read as plain rows, not ORM objects: a policy decision reads every tag of its repository
+
+def scan_and_tags(store: Store, repository: str) -> tuple[ImageScan | None, tuple[RegistryTag, ...]]:
+    """What a policy decides on, read at once: the repository's latest scan (`latest_scan`) and
+    every tag the ledger holds of it, gone ones too (`tags`)."""
+    with transaction(store, "read") as session:
+        row = session.scalars(
+            select(ImageScanRow).where(ImageScanRow.repository == repository)
+            .order_by(ImageScanRow.started_at.desc(), ImageScanRow.id.desc()).limit(1)
+        ).first()
+        return (_scan(row) if row is not None else None), _tags(session, repository, True)
+
+
+def _tags(session: Session, repository: str, include_gone: bool) -> tuple[RegistryTag, ...]:
+    """Read as plain rows, not ORM objects: a policy decision reads every tag of its repository
     each interval, and an ORM object per tag cost most of a fleet pass."""
     query = select(ImageTagRow.tag, ImageTagRow.first_seen, ImageTagRow.last_seen,
                    ImageTagRow.digest, ImageTagRow.gone_at, ImageTagRow.excluded
                    ).where(ImageTagRow.repository == repository)
     if not include_gone:
         query = query.where(ImageTagRow.gone_at.is_(None))
-    with transaction(store, "read") as session:
-        latest = _latest_ok_finish(session, repository)
-        rows = session.connection().execute(query.order_by(ImageTagRow.tag)).tuples().all()
-        return tuple(
-            RegistryTag(repository, tag, first_seen,
-                        last_seen if gone_at is not None or latest is None else latest,
-                        digest, gone_at, excluded)
-            for tag, first_seen, last_seen, digest, gone_at, excluded in rows
-        )
+    latest = _latest_ok_finish(session, repository)
+    rows = session.connection().execute(query.order_by(ImageTagRow.tag)).tuples().all()
+    return tuple(
+        RegistryTag(repository, tag, first_seen,
+                    last_seen if gone_at is not None or latest is None else latest,
+                    digest, gone_at, excluded)
+        for tag, first_seen, last_seen, digest, gone_at, excluded in rows
+    )
 
 
 # Events --------------------------------------------------------------------------------------
