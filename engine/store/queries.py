@@ -240,11 +240,11 @@ def _merge_tags(
 ) -> tuple[tuple[str, ...], bool]:
     """Write only the tag rows whose state changed (see the module docstring); returns the tags
     that are new to the repository or came back, sorted, and whether any row changed."""
-    rows = session.execute(
+    rows = session.connection().execute(
         select(
             ImageTagRow.id, ImageTagRow.tag, ImageTagRow.digest, ImageTagRow.excluded, ImageTagRow.gone_at
         ).where(ImageTagRow.repository == repository)
-    ).all()
+    ).all()  # plain rows: the ORM's handling of each cost more than the comparison below
     existing = {row.tag: row for row in rows}
     fresh: list[dict[str, Any]] = []
     changed: list[dict[str, Any]] = []
