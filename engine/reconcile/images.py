@@ -140,6 +140,31 @@ def scan_repository(store: Store, repository: ImageRepository, *, clock: Clock =
     """
     started = clock()
     before = _Before.of(store, repository)
+    listed, error = _listing(repository, credentials, read_secret)
+    with queries.batch(store):  # the scan and its event, or neither
+        scan = queries.record_image_scan(store, repository.key.ref, listed, started_at=started,
+                                         finished_at=clock(), error=error)
+        before.event(store, scan)
+    return scan
+
+
+def _scan_for_policies(store: Store, repository: ImageRepository, clock: Clock,
+                       read_secret: SecretReader | None) -> tuple[ImageScan, ScanFacts]:
+    """`scan_repository`, and the facts its policies decide on, read in the same transaction
+    (`queries.record_scan_and_tags`)."""
+    started = clock()
+    before = _Before.of(store, repository)
+    listed, error = _listing(repository, None, read_secret)
+    with queries.batch(store):
+        scan, latest, tags = queries.record_scan_and_tags(
+            store, repository.key.ref, listed, started_at=started, finished_at=clock(), error=error)
+        before.event(store, scan)
+    return scan, ScanFacts(latest, tags)
+
+
+def _listing(repository: ImageRepository, credentials: Credentials | None,
+             read_secret: SecretReader | None) -> tuple[list[ListedTag], str | None]:
+    """The registry's tags as the ledger records them, or why they could not be listed."""
     try:
         image = parse_image(repository.image, repository.insecure)
         creds = registry_credentials(repository, image.registry, credentials, read_secret)
@@ -148,15 +173,9 @@ def scan_repository(store: Store, repository: ImageRepository, *, clock: Clock =
             listing = list_tags(image, credentials=creds, page_size=repository.page_size,
                                 timeout=repository.effective_timeout.total_seconds(),
                                 client=client, hidden=transport.secrets())
-        listed = listed_tags(repository, listing.tags)
+        return listed_tags(repository, listing.tags), None
     except GitwardError as err:
-        scan = queries.record_image_scan(store, repository.key.ref, [], started_at=started,
-                                         finished_at=clock(), error=str(err))
-    else:
-        scan = queries.record_image_scan(store, repository.key.ref, listed, started_at=started,
-                                         finished_at=clock())
-    before.event(store, scan)
-    return scan
+        return [], str(err)
 
 
 @dataclass(frozen=True)
@@ -233,18 +252,16 @@ def reconcile_repository(store: Store, rules: RuleSet, repository: ImageReposito
     """Scan the repository and decide each of its policies that is not suspended, with the tags
     git deploys now (`deployed`, by policy): the one way `gitward run` and `gitward reconcile
     image repository` do it. After a failed scan nothing is decided."""
-    scan = scan_repository(store, repository, clock=clock, read_secret=read_secret)
+    scan, facts = _scan_for_policies(store, repository, clock, read_secret)
     if scan.status is ScanStatus.FAILED:
         return RepositoryOutcome(scan)
     decided: list[PolicyOutcome] = []
     left: list[str] = []
-    facts: ScanFacts | None = None  # read once for all the repository's policies
-    for policy in policies_of(rules, repository):
-        if is_suspended(store, policy):
-            left.append(policy.key.ref)
-            continue
-        if facts is None:
-            facts = scan_facts(store, repository.key.ref)
-        decided.append(decide_policy(store, rules, policy, now=clock(),
-                                     deployed=deployed.get(policy.key.ref), facts=facts))
+    with queries.batch(store):  # evaluations only, no network: the decisions and their events
+        for policy in policies_of(rules, repository):
+            if is_suspended(store, policy):
+                left.append(policy.key.ref)
+                continue
+            decided.append(decide_policy(store, rules, policy, now=clock(),
+                                         deployed=deployed.get(policy.key.ref), facts=facts))
     return RepositoryOutcome(scan, tuple(decided), tuple(left))

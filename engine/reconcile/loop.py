@@ -220,11 +220,12 @@ class Controller:
             if self.metrics is not None:
                 self.metrics.reconciled(key, result.outcome, seconds, finished)
             if result.outcome is not Outcome.HELD:
-                record_reconcile(self.store, key, outcome=result.outcome.value,
-                                 revision=result.revision, message=result.message, at=finished)
-                answer_requests(self.store, key, made_before=began, handled_by=self.access.holder,
-                                outcome=result.outcome.value, revision=result.revision,
-                                message=result.message, now=finished)
+                with queries.batch(self.store):
+                    record_reconcile(self.store, key, outcome=result.outcome.value,
+                                     revision=result.revision, message=result.message, at=finished)
+                    answer_requests(self.store, key, made_before=began,
+                                    handled_by=self.access.holder, outcome=result.outcome.value,
+                                    revision=result.revision, message=result.message, now=finished)
             self.after(key, result, finished)
 
     def next_pass(self) -> None:

@@ -91,14 +91,17 @@ def decide_all(store: Store | None, rules: RuleSet, deployed: dict[str, str], no
     chosen_by: dict[str, tuple[ImagePolicy, Decision]] = {}
     made: list[Decision] = []
     for policy in rules.image_policies:
-        decision = _reusable(store, policy) if reuse else None
-        if decision is None:
-            decision = _decide(store, rules, policy, deployed.get(policy.key.ref), now)
-            if record and store is not None:
-                decision = record_decision(store, decision)
-        made.append(decision)
-        chosen = decision if decision.selected_tag else (
-            policy_decisions.latest_selection(store, policy.key.ref) if store is not None else None)
+        with ExitStack() as each:  # a policy's reads and writes in one transaction
+            if store is not None:
+                each.enter_context(queries.batch(store))
+            decision = _reusable(store, policy) if reuse else None
+            if decision is None:
+                decision = _decide(store, rules, policy, deployed.get(policy.key.ref), now)
+                if record and store is not None:
+                    decision = record_decision(store, decision)
+            made.append(decision)
+            chosen = decision if decision.selected_tag else (
+                policy_decisions.latest_selection(store, policy.key.ref) if store is not None else None)
         if chosen is not None and chosen.selected_tag:
             chosen_by[policy.key.ref] = (policy, chosen)
     return _selections(store, chosen_by), tuple(made)
@@ -165,8 +168,11 @@ def _selections(store: Store | None,
     for policy, decision in chosen.values():
         assert decision.selected_tag is not None
         wanted.setdefault(policy.repository_key.ref, set()).add(decision.selected_tag)
-    seen = {repository: first_seen(store, repository, tags) if store is not None else {}
-            for repository, tags in wanted.items()}
+    seen: dict[str, dict[str, datetime]] = {repository: {} for repository in wanted}
+    if store is not None:
+        with queries.batch(store):  # reads only: one session for them all
+            seen = {repository: first_seen(store, repository, tags)
+                    for repository, tags in wanted.items()}
     return {ref: Selection(decision.selected_tag or "", "", decision.id,
                            seen[policy.repository_key.ref].get(decision.selected_tag or ""))
             for ref, (policy, decision) in chosen.items()}

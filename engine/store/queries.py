@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -76,13 +77,43 @@ class Suspension:
     reason: str = ""
 
 
+_BATCH: ContextVar[tuple[Store, Session] | None] = ContextVar("gitward_store_batch", default=None)
+"""The session of the `batch` open in this thread (a context variable: a heartbeat thread
+writing to the same store never joins it)."""
+
+
 @contextmanager
 def transaction(store: Store, doing: str = "write to") -> Iterator[Session]:
+    """One transaction, committed at the end of the block; inside a `batch` on `store`, the
+    batch's (committed with the batch)."""
+    joined = _BATCH.get()
     try:
+        if joined is not None and joined[0] is store:
+            yield joined[1]
+            return
         with store.sessions.begin() as session:
             yield session
     except SQLAlchemyError as err:
         raise database_error(store.url, doing, err) from err
+
+
+@contextmanager
+def batch(store: Store) -> Iterator[None]:
+    """Every read and write of `store` in the block in one transaction: all committed at its
+    end, or none. For a few writes that belong together and run back to back (a scan and its
+    event, a repository's decisions): a session per call was much of their cost. Never around
+    network calls or long work: on SQLite the first write holds the store's write lock until
+    the end, and other writers wait (`BUSY_TIMEOUT_MS`). Nested, it joins the outer one."""
+    joined = _BATCH.get()
+    if joined is not None and joined[0] is store:
+        yield
+        return
+    with transaction(store) as session:
+        token = _BATCH.set((store, session))
+        try:
+            yield
+        finally:
+            _BATCH.reset(token)
 
 
 def dialect_insert(session: Session, table: Any) -> postgresql.Insert | sqlite.Insert:
@@ -195,39 +226,88 @@ def record_image_scan(
     A failed scan (`error` given) records the failure and touches no tag. `tag_count` counts
     the tags not excluded, as Flux's `lastScanResult.tagCount` does.
     """
+    with transaction(store) as session:
+        return _record_image_scan(session, repository, listed, started_at=started_at,
+                                  finished_at=finished_at, error=error)[0]
+
+
+def record_scan_and_tags(
+    store: Store,
+    repository: str,
+    listed: Sequence[ListedTag],
+    *,
+    started_at: datetime,
+    finished_at: datetime,
+    error: str | None = None,
+) -> tuple[ImageScan, ImageScan | None, tuple[RegistryTag, ...]]:
+    """`record_image_scan`, then what a policy decides on as `scan_and_tags` reads it, in the
+    same transaction: (the scan recorded, the repository's latest scan, every tag the ledger
+    holds of it). A scan that changed no tag row hands on the rows it compared (sorted by
+    code point) instead of reading them again: a steady pass read every tag twice."""
+    with transaction(store) as session:
+        scan, unchanged = _record_image_scan(session, repository, listed, started_at=started_at,
+                                             finished_at=finished_at, error=error)
+        latest = _latest_scan(session, repository)
+        if unchanged is None:
+            return scan, latest, _tags(session, repository, True)
+        last_ok = _latest_ok_finish(session, repository)
+        return scan, latest, tuple(
+            RegistryTag(repository, row.tag, row.first_seen,
+                        row.last_seen if row.gone_at is not None or last_ok is None else last_ok,
+                        row.digest, row.gone_at, row.excluded)
+            for row in sorted(unchanged, key=lambda row: row.tag))
+
+
+def _latest_scan(session: Session, repository: str) -> ImageScan | None:
+    row = session.scalars(
+        select(ImageScanRow).where(ImageScanRow.repository == repository)
+        .order_by(ImageScanRow.started_at.desc(), ImageScanRow.id.desc()).limit(1)
+    ).first()
+    return _scan(row) if row is not None else None
+
+
+def _record_image_scan(
+    session: Session,
+    repository: str,
+    listed: Sequence[ListedTag],
+    *,
+    started_at: datetime,
+    finished_at: datetime,
+    error: str | None,
+) -> tuple[ImageScan, Sequence[Any] | None]:
+    """The scan recorded, and the repository's tag rows when it changed none (else None)."""
     if error is not None and listed:
         raise ValueError("a failed scan lists no tags")
     by_tag = {item.tag: item for item in listed}
     ok = error is None
     status = (ScanStatus.OK if ok else ScanStatus.FAILED).value
     tag_count = sum(1 for item in by_tag.values() if not item.excluded) if ok else 0
-    with transaction(store) as session:
-        # A write that changes nothing comes first: on SQLite it takes the write lock before
-        # any read, so a concurrent writer waits instead of failing to upgrade its lock.
-        session.execute(update(ImageScanRow).where(ImageScanRow.id.is_(None))
-                        .values(runs=ImageScanRow.runs).execution_options(synchronize_session=False))
-        last = session.scalars(
-            select(ImageScanRow).where(ImageScanRow.repository == repository)
-            .order_by(ImageScanRow.started_at.desc(), ImageScanRow.id.desc()).limit(1)
-        ).first()
-        new: tuple[str, ...] = ()
-        changed = False
-        if ok:
-            previous = _latest_ok_finish(session, repository)
-            new, changed = _merge_tags(session, repository, by_tag, seen=finished_at,
-                                       previous=previous)
-        if (not changed and last is not None and last.started_at <= started_at
-                and (last.status, last.error, last.tag_count) == (status, error, tag_count)):
-            # The same as the scan before: that row stands for both (see ImageScanRow).
-            last.started_at, last.finished_at, last.runs = started_at, finished_at, last.runs + 1
-            session.flush()
-            return _scan(last)
-        scan = ImageScanRow(repository=repository, started_at=started_at, finished_at=finished_at,
-                            status=status, tag_count=tag_count, error=error, since=started_at,
-                            runs=1)
-        session.add(scan)
+    # A write that changes nothing comes first: on SQLite it takes the write lock before
+    # any read, so a concurrent writer waits instead of failing to upgrade its lock.
+    session.execute(update(ImageScanRow).where(ImageScanRow.id.is_(None))
+                    .values(runs=ImageScanRow.runs).execution_options(synchronize_session=False))
+    last = session.scalars(
+        select(ImageScanRow).where(ImageScanRow.repository == repository)
+        .order_by(ImageScanRow.started_at.desc(), ImageScanRow.id.desc()).limit(1)
+    ).first()
+    new: tuple[str, ...] = ()
+    rows: Sequence[Any] | None = None
+    if ok:
+        previous = _latest_ok_finish(session, repository)
+        new, rows = _merge_tags(session, repository, by_tag, seen=finished_at, previous=previous)
+    changed = ok and rows is None
+    if (not changed and last is not None and last.started_at <= started_at
+            and (last.status, last.error, last.tag_count) == (status, error, tag_count)):
+        # The same as the scan before: that row stands for both (see ImageScanRow).
+        last.started_at, last.finished_at, last.runs = started_at, finished_at, last.runs + 1
         session.flush()
-        return replace(_scan(scan), new_tags=new)
+        return _scan(last), rows
+    scan = ImageScanRow(repository=repository, started_at=started_at, finished_at=finished_at,
+                        status=status, tag_count=tag_count, error=error, since=started_at,
+                        runs=1)
+    session.add(scan)
+    session.flush()
+    return replace(_scan(scan), new_tags=new), rows
 
 
 def _merge_tags(
@@ -237,12 +317,14 @@ def _merge_tags(
     *,
     seen: datetime,
     previous: datetime | None,
-) -> tuple[tuple[str, ...], bool]:
+) -> tuple[tuple[str, ...], Sequence[Any] | None]:
     """Write only the tag rows whose state changed (see the module docstring); returns the tags
-    that are new to the repository or came back, sorted, and whether any row changed."""
+    that are new to the repository or came back, sorted, and the rows as read when none
+    changed (None when some did)."""
     rows = session.connection().execute(
         select(
-            ImageTagRow.id, ImageTagRow.tag, ImageTagRow.digest, ImageTagRow.excluded, ImageTagRow.gone_at
+            ImageTagRow.id, ImageTagRow.tag, ImageTagRow.digest, ImageTagRow.excluded, ImageTagRow.gone_at,
+            ImageTagRow.first_seen, ImageTagRow.last_seen,
         ).where(ImageTagRow.repository == repository)
     ).all()  # plain rows: the ORM's handling of each cost more than the comparison below
     existing = {row.tag: row for row in rows}
@@ -287,7 +369,7 @@ def _merge_tags(
         )
     back = (tag for tag, row in existing.items() if row.gone_at is not None and tag in listed)
     new = tuple(sorted([*(values["tag"] for values in fresh), *back]))
-    return new, bool(fresh or changed or gone)
+    return new, None if fresh or changed or gone else rows
 
 
 def latest_scan(store: Store, repository: str, *, status: ScanStatus | None = None) -> ImageScan | None:
@@ -320,11 +402,7 @@ def scan_and_tags(store: Store, repository: str) -> tuple[ImageScan | None, tupl
     """What a policy decides on, read at once: the repository's latest scan (`latest_scan`) and
     every tag the ledger holds of it, gone ones too (`tags`)."""
     with transaction(store, "read") as session:
-        row = session.scalars(
-            select(ImageScanRow).where(ImageScanRow.repository == repository)
-            .order_by(ImageScanRow.started_at.desc(), ImageScanRow.id.desc()).limit(1)
-        ).first()
-        return (_scan(row) if row is not None else None), _tags(session, repository, True)
+        return _latest_scan(session, repository), _tags(session, repository, True)
 
 
 def _tags(session: Session, repository: str, include_gone: bool) -> tuple[RegistryTag, ...]:
