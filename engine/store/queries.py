@@ -414,7 +414,7 @@ def _tags(session: Session, repository: str, include_gone: bool) -> tuple[Regist
     if not include_gone:
         query = query.where(ImageTagRow.gone_at.is_(None))
     latest = _latest_ok_finish(session, repository)
-    rows = session.connection().execute(query.order_by(ImageTagRow.tag)).tuples().all()
+    rows = session.connection().execute(query.order_by(ImageTagRow.tag)).all()
     return tuple(
         RegistryTag(repository, tag, first_seen,
                     last_seen if gone_at is not None or latest is None else latest,
