@@ -19,6 +19,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Select, Table, select, update
@@ -252,10 +253,11 @@ def record_scan_and_tags(
             return scan, latest, _tags(session, repository, True)
         last_ok = _latest_ok_finish(session, repository)
         return scan, latest, tuple(
-            RegistryTag(repository, row.tag, row.first_seen,
-                        row.last_seen if row.gone_at is not None or last_ok is None else last_ok,
-                        row.digest, row.gone_at, row.excluded)
-            for row in sorted(unchanged, key=lambda row: row.tag))
+            RegistryTag(repository, tag, first_seen,
+                        last_seen if gone_at is not None or last_ok is None else last_ok,
+                        digest, gone_at, excluded)
+            for _, tag, digest, excluded, gone_at, first_seen, last_seen
+            in sorted(unchanged, key=itemgetter(1)))
 
 
 def _latest_scan(session: Session, repository: str) -> ImageScan | None:
@@ -327,7 +329,7 @@ def _merge_tags(
             ImageTagRow.first_seen, ImageTagRow.last_seen,
         ).where(ImageTagRow.repository == repository)
     ).all()  # plain rows: the ORM's handling of each cost more than the comparison below
-    existing = {row.tag: row for row in rows}
+    existing = {row[1]: row for row in rows}  # by position: a Row's attributes cost more
     fresh: list[dict[str, Any]] = []
     changed: list[dict[str, Any]] = []
     for tag, item in listed.items():
@@ -338,14 +340,15 @@ def _merge_tags(
                  "last_seen": seen, "gone_at": None, "excluded": item.excluded}
             )
             continue
-        digest = item.digest if item.digest is not None else row.digest
-        if row.gone_at is not None:
+        row_id, _, row_digest, row_excluded, gone_at, _, _ = row
+        digest = item.digest if item.digest is not None else row_digest
+        if gone_at is not None:
             changed.append(
-                {"id": row.id, "digest": digest, "excluded": item.excluded, "first_seen": seen,
+                {"id": row_id, "digest": digest, "excluded": item.excluded, "first_seen": seen,
                  "last_seen": seen, "gone_at": None}
             )
-        elif digest != row.digest or item.excluded != row.excluded:
-            changed.append({"id": row.id, "digest": digest, "excluded": item.excluded, "last_seen": seen})
+        elif digest != row_digest or item.excluded != row_excluded:
+            changed.append({"id": row_id, "digest": digest, "excluded": item.excluded, "last_seen": seen})
     if fresh:
         session.execute(
             dialect_insert(session, ImageTagRow).on_conflict_do_nothing(index_elements=["repository", "tag"]),
@@ -356,7 +359,7 @@ def _merge_tags(
         batch = [values for values in changed if values.keys() == keys]
         if batch:
             session.execute(update(ImageTagRow), batch)
-    gone = [row.id for tag, row in existing.items() if row.gone_at is None and tag not in listed]
+    gone = [row[0] for tag, row in existing.items() if row[4] is None and tag not in listed]
     vanish: dict[str, Any] = {"gone_at": seen}
     if previous is not None:
         vanish["last_seen"] = previous
@@ -367,7 +370,7 @@ def _merge_tags(
             .values(**vanish)
             .execution_options(synchronize_session=False)
         )
-    back = (tag for tag, row in existing.items() if row.gone_at is not None and tag in listed)
+    back = (tag for tag, row in existing.items() if row[4] is not None and tag in listed)
     new = tuple(sorted([*(values["tag"] for values in fresh), *back]))
     return new, None if fresh or changed or gone else rows
 
