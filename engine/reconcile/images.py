@@ -139,27 +139,13 @@ def scan_repository(store: Store, repository: ImageRepository, *, clock: Clock =
     `certSecretRef` and `proxySecretRef` name (engine/reconcile/transport.py).
     """
     started = clock()
-    before = _Before.of(store, repository)
     listed, error = _listing(repository, credentials, read_secret)
     with queries.batch(store):  # the scan and its event, or neither
+        before = _Before.of(store, repository)
         scan = queries.record_image_scan(store, repository.key.ref, listed, started_at=started,
                                          finished_at=clock(), error=error)
         before.event(store, scan)
     return scan
-
-
-def _scan_for_policies(store: Store, repository: ImageRepository, clock: Clock,
-                       read_secret: SecretReader | None) -> tuple[ImageScan, ScanFacts]:
-    """`scan_repository`, and the facts its policies decide on, read in the same transaction
-    (`queries.record_scan_and_tags`)."""
-    started = clock()
-    before = _Before.of(store, repository)
-    listed, error = _listing(repository, None, read_secret)
-    with queries.batch(store):
-        scan, latest, tags = queries.record_scan_and_tags(
-            store, repository.key.ref, listed, started_at=started, finished_at=clock(), error=error)
-        before.event(store, scan)
-    return scan, ScanFacts(latest, tags)
 
 
 def _listing(repository: ImageRepository, credentials: Credentials | None,
@@ -252,12 +238,21 @@ def reconcile_repository(store: Store, rules: RuleSet, repository: ImageReposito
     """Scan the repository and decide each of its policies that is not suspended, with the tags
     git deploys now (`deployed`, by policy): the one way `gitward run` and `gitward reconcile
     image repository` do it. After a failed scan nothing is decided."""
-    scan, facts = _scan_for_policies(store, repository, clock, read_secret)
-    if scan.status is ScanStatus.FAILED:
-        return RepositoryOutcome(scan)
+    started = clock()
+    listed, error = _listing(repository, None, read_secret)
     decided: list[PolicyOutcome] = []
     left: list[str] = []
-    with queries.batch(store):  # evaluations only, no network: the decisions and their events
+    # The scan, its event, the decisions and theirs in one transaction, after the listing:
+    # evaluations only, no network. The decisions take the tags the scan compared
+    # (`queries.record_scan_and_tags`) instead of reading them again.
+    with queries.batch(store):
+        before = _Before.of(store, repository)
+        scan, latest, tags = queries.record_scan_and_tags(
+            store, repository.key.ref, listed, started_at=started, finished_at=clock(), error=error)
+        before.event(store, scan)
+        if scan.status is ScanStatus.FAILED:
+            return RepositoryOutcome(scan)
+        facts = ScanFacts(latest, tags)
         for policy in policies_of(rules, repository):
             if is_suspended(store, policy):
                 left.append(policy.key.ref)
