@@ -46,9 +46,14 @@ def listed_tags(repository: ImageRepository, tags: Iterable[str]) -> list[Listed
         exclusions = Exclusions.compile(repository.exclusion_list)
     except PatternError as err:
         raise GitwardError(f"ImageRepository {repository.key.ref}: exclusion list: {err}") from None
-    unique = dict.fromkeys(shown_tag(t) for t in tags)
-    return [ListedTag(t, excluded=not is_valid_tag(t) or exclusions.excluding_pattern(t) is not None)
-            for t in unique]
+    valid: dict[str, bool] = {}  # each tag as shown, first listing first: is it a valid tag
+    for tag in tags:
+        if is_valid_tag(tag):
+            valid.setdefault(tag, True)
+        else:
+            valid.setdefault(shown_tag(tag), False)
+    excluded = exclusions.excluded(valid)  # one pass per pattern, not one search per tag
+    return [ListedTag(t, excluded=not ok or t in excluded) for t, ok in valid.items()]
 
 
 NEW_TAGS = "NewTags"
@@ -79,8 +84,10 @@ class _Before:
     @classmethod
     def of(cls, store: Store, repository: ImageRepository) -> _Before:
         ref = repository.key.ref
-        return cls(queries.latest_scan(store, ref),
-                   queries.latest_scan(store, ref, status=ScanStatus.OK) is not None)
+        last = queries.latest_scan(store, ref)
+        ok = last is not None and (last.status is ScanStatus.OK
+                                   or queries.latest_scan(store, ref, status=ScanStatus.OK) is not None)
+        return cls(last, ok)
 
     def event(self, store: Store, scan: ImageScan) -> None:
         """An event when a scan finds tags the repository did not have, or starts failing (or
@@ -130,13 +137,23 @@ def scan_repository(store: Store, repository: ImageRepository, *, clock: Clock =
     is configured (`read_secret`), else the docker config.json. TLS and proxy: the Secrets its
     `certSecretRef` and `proxySecretRef` name (engine/reconcile/transport.py).
     """
+    started = clock()
+    listed, error = _listing(repository, credentials, read_secret)
+    with queries.batch(store):  # the scan and its event, or neither
+        before = _Before.of(store, repository)
+        scan = queries.record_image_scan(store, repository.key.ref, listed, started_at=started,
+                                         finished_at=clock(), error=error)
+        before.event(store, scan)
+    return scan
+
+
+def _listing(repository: ImageRepository, credentials: Credentials | None,
+             read_secret: SecretReader | None) -> tuple[list[ListedTag], str | None]:
+    """The registry's tags as the ledger records them, or why they could not be listed."""
     # the registry client (httpx) only when a scan runs: a command that decides from the
     # recorded tags (`plan --offline`) never imports it (tests/e2e/test_lazy_imports.py)
     from engine.observe.httpclient import registry_client
     from engine.observe.registry import list_tags, parse_image
-
-    started = clock()
-    before = _Before.of(store, repository)
     try:
         image = parse_image(repository.image, repository.insecure)
         creds = registry_credentials(repository, image.registry, credentials, read_secret)
@@ -145,15 +162,9 @@ def scan_repository(store: Store, repository: ImageRepository, *, clock: Clock =
             listing = list_tags(image, credentials=creds, page_size=repository.page_size,
                                 timeout=repository.effective_timeout.total_seconds(),
                                 client=client, hidden=transport.secrets())
-        listed = listed_tags(repository, listing.tags)
+        return listed_tags(repository, listing.tags), None
     except GitwardError as err:
-        scan = queries.record_image_scan(store, repository.key.ref, [], started_at=started,
-                                         finished_at=clock(), error=str(err))
-    else:
-        scan = queries.record_image_scan(store, repository.key.ref, listed, started_at=started,
-                                         finished_at=clock())
-    before.event(store, scan)
-    return scan
+        return [], str(err)
 
 
 @dataclass(frozen=True)
@@ -162,15 +173,21 @@ class PolicyOutcome:
     evaluation: Evaluation | None
 
 
+def scan_facts(store: Store, repository: str) -> ScanFacts:
+    """The repository's latest scan and its tags' history, as a policy decides on them."""
+    return ScanFacts(*queries.scan_and_tags(store, repository))
+
+
 def decide_policy(store: Store, rules: RuleSet, policy: ImagePolicy, *, now: datetime,
-                  deployed: str | None = None, memo: PolicyMemo | None = None) -> PolicyOutcome:
-    """Evaluate a policy on its repository's ledger and record the decision (or refusal);
-    `memo` is the policy's when the caller keeps one (`PolicyMemos`)."""
+                  deployed: str | None = None, facts: ScanFacts | None = None,
+                  memo: PolicyMemo | None = None) -> PolicyOutcome:
+    """Evaluate a policy on its repository's ledger (`facts`, read when not given) and record
+    the decision (or refusal); `memo` is the policy's when the caller keeps one (`PolicyMemos`)."""
     repo_key = policy.repository_key
     repository = rules.get(repo_key)
     repo = repository if isinstance(repository, ImageRepository) else None
-    facts = ScanFacts(queries.latest_scan(store, repo_key.ref),
-                      queries.tags(store, repo_key.ref, include_gone=True))
+    if facts is None:
+        facts = scan_facts(store, repo_key.ref)
     last = policy_decisions.latest_selection(store, policy.key.ref)
     decision, evaluation = decide(policy, repo, facts, previous=last.selected_tag if last else None,
                                   deployed=deployed, now=now, memo=memo)
@@ -181,15 +198,16 @@ def record_decision(store: Store, decision: Decision) -> Decision:
     """Record a policy's decision, with an event when its selection changes (Flux's "latest
     image tag updated") or when it starts failing (or fails differently); a decision like the
     one before says nothing."""
-    last = policy_decisions.latest_decision(store, decision.policy)
-    recorded = policy_decisions.record_decision(store, decision)
     tag, error = decision.selected_tag, decision.error
+    failed = error is not None and not error.startswith(GATED)
+    last = policy_decisions.latest_decision(store, decision.policy) if failed else None
+    recorded = policy_decisions.record_decision(store, decision)
     if tag and not error:
         if tag == decision.previous_tag:
             return recorded
         was = f" (was {decision.previous_tag})" if decision.previous_tag else ""
         severity, reason, message = queries.EventSeverity.INFO, NEW_SELECTION, f"selected {tag}{was}"
-    elif error and not error.startswith(GATED) and (last is None or last.error != error):
+    elif error and failed and (last is None or last.error != error):
         severity, reason, message = queries.EventSeverity.WARNING, DECISION_FAILED, error
     else:
         return recorded
@@ -225,16 +243,26 @@ def reconcile_repository(store: Store, rules: RuleSet, repository: ImageReposito
     """Scan the repository and decide each of its policies that is not suspended, with the tags
     git deploys now (`deployed`, by policy): the one way `gitward run` and `gitward reconcile
     image repository` do it. After a failed scan nothing is decided. `memos`: the daemon's."""
-    scan = scan_repository(store, repository, clock=clock, read_secret=read_secret)
-    if scan.status is ScanStatus.FAILED:
-        return RepositoryOutcome(scan)
+    started = clock()
+    listed, error = _listing(repository, None, read_secret)
     decided: list[PolicyOutcome] = []
     left: list[str] = []
-    for policy in policies_of(rules, repository):
-        if is_suspended(store, policy):
-            left.append(policy.key.ref)
-            continue
-        decided.append(decide_policy(store, rules, policy, now=clock(),
-                                     deployed=deployed.get(policy.key.ref),
-                                     memo=memos.of(policy) if memos is not None else None))
+    # The scan, its event, the decisions and theirs in one transaction, after the listing:
+    # evaluations only, no network. The decisions take the tags the scan compared
+    # (`queries.record_scan_and_tags`) instead of reading them again.
+    with queries.batch(store):
+        before = _Before.of(store, repository)
+        scan, latest, tags = queries.record_scan_and_tags(
+            store, repository.key.ref, listed, started_at=started, finished_at=clock(), error=error)
+        before.event(store, scan)
+        if scan.status is ScanStatus.FAILED:
+            return RepositoryOutcome(scan)
+        facts = ScanFacts(latest, tags)
+        for policy in policies_of(rules, repository):
+            if is_suspended(store, policy):
+                left.append(policy.key.ref)
+                continue
+            decided.append(decide_policy(store, rules, policy, now=clock(),
+                                         deployed=deployed.get(policy.key.ref), facts=facts,
+                                         memo=memos.of(policy) if memos is not None else None))
     return RepositoryOutcome(scan, tuple(decided), tuple(left))

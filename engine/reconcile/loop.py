@@ -194,8 +194,9 @@ class Controller:
         while not self.stop.is_set():
             now = self.clock()
             self.reload(schedule, now)
-            suspended = self.suspended()
-            self.take_requests(schedule, suspended, now)
+            with queries.batch(self.store):  # one read of suspensions and requests
+                suspended = self.suspended()
+                self.take_requests(schedule, suspended, now)
             key = schedule.due(now, suspended)
             if key is None or key in self._passed:
                 self.next_pass()
@@ -218,11 +219,12 @@ class Controller:
             if self.metrics is not None:
                 self.metrics.reconciled(key, result.outcome, seconds, finished)
             if result.outcome is not Outcome.HELD:
-                record_reconcile(self.store, key, outcome=result.outcome.value,
-                                 revision=result.revision, message=result.message, at=finished)
-                answer_requests(self.store, key, made_before=began, handled_by=self.access.holder,
-                                outcome=result.outcome.value, revision=result.revision,
-                                message=result.message, now=finished)
+                with queries.batch(self.store):
+                    record_reconcile(self.store, key, outcome=result.outcome.value,
+                                     revision=result.revision, message=result.message, at=finished)
+                    answer_requests(self.store, key, made_before=began,
+                                    handled_by=self.access.holder, outcome=result.outcome.value,
+                                    revision=result.revision, message=result.message, now=finished)
             self.after(key, result, finished)
 
     def next_pass(self) -> None:
@@ -338,7 +340,11 @@ class Controller:
 
     def _reconcile(self, key: ObjectKey) -> Result:
         rule = self.rules.get(key)
-        self.say(key, IGNORED, [lint_line(p) for p in getattr(rule, "ignored", ())])
+        with queries.batch(self.store):  # what the object (and its policies) have to say
+            self.say(key, IGNORED, [lint_line(p) for p in getattr(rule, "ignored", ())])
+            if isinstance(rule, ImageRepository):
+                for policy in policies_of(self.rules, rule):
+                    self.say(policy.key, LINTS, [lint_line(p) for p in policy_lints(policy)])
         if isinstance(rule, GitSource):
             return self._source(rule)
         if isinstance(rule, OCISource):
@@ -374,8 +380,6 @@ class Controller:
                       "new artifact" if outcome.changed else "artifact unchanged")
 
     def _image_repository(self, repository: ImageRepository) -> Result:
-        for policy in policies_of(self.rules, repository):
-            self.say(policy.key, LINTS, [lint_line(p) for p in policy_lints(policy)])
         marked = self._marked.tree(self.repo, self._repo_revision, self.rules)
         done = reconcile_repository(self.store, self.rules, repository,
                                     deployed=marked.deployed, clock=self.clock,

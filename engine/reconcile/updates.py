@@ -8,6 +8,7 @@ engine/reconcile/commits.py's, so a plan imports no git library.
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -27,7 +28,7 @@ from engine.model import (
     UnknownPolicy,
 )
 from engine.reconcile.imagefacts import RegistryAccess, gather_images
-from engine.reconcile.images import record_decision
+from engine.reconcile.images import record_decision, scan_facts
 from engine.reconcile.repo import MarkedTree, checkout_lints, unique
 from engine.store import decisions as policy_decisions, queries
 from engine.store.db import Store
@@ -66,15 +67,18 @@ def decide_all(store: Store | None, rules: RuleSet, deployed: dict[str, str], no
     chosen_by: dict[str, tuple[ImagePolicy, Decision]] = {}
     made: list[Decision] = []
     for policy in rules.image_policies:
-        decision = _reusable(store, policy) if reuse else None
-        if decision is None:
-            decision = _decide(store, rules, policy, deployed.get(policy.key.ref), now,
-                               memos.of(policy) if memos is not None else None)
-            if record and store is not None:
-                decision = record_decision(store, decision)
-        made.append(decision)
-        chosen = decision if decision.selected_tag else (
-            policy_decisions.latest_selection(store, policy.key.ref) if store is not None else None)
+        with ExitStack() as each:  # a policy's reads and writes in one transaction
+            if store is not None:
+                each.enter_context(queries.batch(store))
+            decision = _reusable(store, policy) if reuse else None
+            if decision is None:
+                decision = _decide(store, rules, policy, deployed.get(policy.key.ref), now,
+                                   memos.of(policy) if memos is not None else None)
+                if record and store is not None:
+                    decision = record_decision(store, decision)
+            made.append(decision)
+            chosen = decision if decision.selected_tag else (
+                policy_decisions.latest_selection(store, policy.key.ref) if store is not None else None)
         if chosen is not None and chosen.selected_tag:
             chosen_by[policy.key.ref] = (policy, chosen)
     return _selections(store, chosen_by), tuple(made)
@@ -143,8 +147,11 @@ def _selections(store: Store | None,
     for policy, decision in chosen.values():
         assert decision.selected_tag is not None
         wanted.setdefault(policy.repository_key.ref, set()).add(decision.selected_tag)
-    seen = {repository: first_seen(store, repository, tags) if store is not None else {}
-            for repository, tags in wanted.items()}
+    seen: dict[str, dict[str, datetime]] = {repository: {} for repository in wanted}
+    if store is not None:
+        with queries.batch(store):  # reads only: one session for them all
+            seen = {repository: first_seen(store, repository, tags)
+                    for repository, tags in wanted.items()}
     return {ref: Selection(decision.selected_tag or "", "", decision.id,
                            seen[policy.repository_key.ref].get(decision.selected_tag or ""))
             for ref, (policy, decision) in chosen.items()}
@@ -158,8 +165,7 @@ def _decide(store: Store | None, rules: RuleSet, policy: ImagePolicy, deployed: 
         facts = ScanFacts(None, ())
         previous = None
     else:
-        facts = ScanFacts(queries.latest_scan(store, repo_ref),
-                          queries.tags(store, repo_ref, include_gone=True))
+        facts = scan_facts(store, repo_ref)
         last = policy_decisions.latest_selection(store, policy.key.ref)
         previous = last.selected_tag if last else None
     repo = repository if isinstance(repository, ImageRepository) else None

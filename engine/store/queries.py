@@ -15,9 +15,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Select, Table, select, update
@@ -76,13 +78,43 @@ class Suspension:
     reason: str = ""
 
 
+_BATCH: ContextVar[tuple[Store, Session] | None] = ContextVar("gitward_store_batch", default=None)
+"""The session of the `batch` open in this thread (a context variable: a heartbeat thread
+writing to the same store never joins it)."""
+
+
 @contextmanager
 def transaction(store: Store, doing: str = "write to") -> Iterator[Session]:
+    """One transaction, committed at the end of the block; inside a `batch` on `store`, the
+    batch's (committed with the batch)."""
+    joined = _BATCH.get()
     try:
+        if joined is not None and joined[0] is store:
+            yield joined[1]
+            return
         with store.sessions.begin() as session:
             yield session
     except SQLAlchemyError as err:
         raise database_error(store.url, doing, err) from err
+
+
+@contextmanager
+def batch(store: Store) -> Iterator[None]:
+    """Every read and write of `store` in the block in one transaction: all committed at its
+    end, or none. For a few writes that belong together and run back to back (a scan and its
+    event, a repository's decisions): a session per call was much of their cost. Never around
+    network calls or long work: on SQLite the first write holds the store's write lock until
+    the end, and other writers wait (`BUSY_TIMEOUT_MS`). Nested, it joins the outer one."""
+    joined = _BATCH.get()
+    if joined is not None and joined[0] is store:
+        yield
+        return
+    with transaction(store) as session:
+        token = _BATCH.set((store, session))
+        try:
+            yield
+        finally:
+            _BATCH.reset(token)
 
 
 def dialect_insert(session: Session, table: Any) -> postgresql.Insert | sqlite.Insert:
@@ -195,39 +227,89 @@ def record_image_scan(
     A failed scan (`error` given) records the failure and touches no tag. `tag_count` counts
     the tags not excluded, as Flux's `lastScanResult.tagCount` does.
     """
+    with transaction(store) as session:
+        return _record_image_scan(session, repository, listed, started_at=started_at,
+                                  finished_at=finished_at, error=error)[0]
+
+
+def record_scan_and_tags(
+    store: Store,
+    repository: str,
+    listed: Sequence[ListedTag],
+    *,
+    started_at: datetime,
+    finished_at: datetime,
+    error: str | None = None,
+) -> tuple[ImageScan, ImageScan | None, tuple[RegistryTag, ...]]:
+    """`record_image_scan`, then what a policy decides on as `scan_and_tags` reads it, in the
+    same transaction: (the scan recorded, the repository's latest scan, every tag the ledger
+    holds of it). A scan that changed no tag row hands on the rows it compared (sorted by
+    code point) instead of reading them again: a steady pass read every tag twice."""
+    with transaction(store) as session:
+        scan, unchanged = _record_image_scan(session, repository, listed, started_at=started_at,
+                                             finished_at=finished_at, error=error)
+        latest = _latest_scan(session, repository)
+        if unchanged is None:
+            return scan, latest, _tags(session, repository, True)
+        last_ok = _latest_ok_finish(session, repository)
+        return scan, latest, tuple(
+            RegistryTag(repository, tag, first_seen,
+                        last_seen if gone_at is not None or last_ok is None else last_ok,
+                        digest, gone_at, excluded)
+            for _, tag, digest, excluded, gone_at, first_seen, last_seen
+            in sorted(unchanged, key=itemgetter(1)))
+
+
+def _latest_scan(session: Session, repository: str) -> ImageScan | None:
+    row = session.scalars(
+        select(ImageScanRow).where(ImageScanRow.repository == repository)
+        .order_by(ImageScanRow.started_at.desc(), ImageScanRow.id.desc()).limit(1)
+    ).first()
+    return _scan(row) if row is not None else None
+
+
+def _record_image_scan(
+    session: Session,
+    repository: str,
+    listed: Sequence[ListedTag],
+    *,
+    started_at: datetime,
+    finished_at: datetime,
+    error: str | None,
+) -> tuple[ImageScan, Sequence[Any] | None]:
+    """The scan recorded, and the repository's tag rows when it changed none (else None)."""
     if error is not None and listed:
         raise ValueError("a failed scan lists no tags")
     by_tag = {item.tag: item for item in listed}
     ok = error is None
     status = (ScanStatus.OK if ok else ScanStatus.FAILED).value
     tag_count = sum(1 for item in by_tag.values() if not item.excluded) if ok else 0
-    with transaction(store) as session:
-        # A write that changes nothing comes first: on SQLite it takes the write lock before
-        # any read, so a concurrent writer waits instead of failing to upgrade its lock.
-        session.execute(update(ImageScanRow).where(ImageScanRow.id.is_(None))
-                        .values(runs=ImageScanRow.runs).execution_options(synchronize_session=False))
-        last = session.scalars(
-            select(ImageScanRow).where(ImageScanRow.repository == repository)
-            .order_by(ImageScanRow.started_at.desc(), ImageScanRow.id.desc()).limit(1)
-        ).first()
-        new: tuple[str, ...] = ()
-        changed = False
-        if ok:
-            previous = _latest_ok_finish(session, repository)
-            new, changed = _merge_tags(session, repository, by_tag, seen=finished_at,
-                                       previous=previous)
-        if (not changed and last is not None and last.started_at <= started_at
-                and (last.status, last.error, last.tag_count) == (status, error, tag_count)):
-            # The same as the scan before: that row stands for both (see ImageScanRow).
-            last.started_at, last.finished_at, last.runs = started_at, finished_at, last.runs + 1
-            session.flush()
-            return _scan(last)
-        scan = ImageScanRow(repository=repository, started_at=started_at, finished_at=finished_at,
-                            status=status, tag_count=tag_count, error=error, since=started_at,
-                            runs=1)
-        session.add(scan)
+    # A write that changes nothing comes first: on SQLite it takes the write lock before
+    # any read, so a concurrent writer waits instead of failing to upgrade its lock.
+    session.execute(update(ImageScanRow).where(ImageScanRow.id.is_(None))
+                    .values(runs=ImageScanRow.runs).execution_options(synchronize_session=False))
+    last = session.scalars(
+        select(ImageScanRow).where(ImageScanRow.repository == repository)
+        .order_by(ImageScanRow.started_at.desc(), ImageScanRow.id.desc()).limit(1)
+    ).first()
+    new: tuple[str, ...] = ()
+    rows: Sequence[Any] | None = None
+    if ok:
+        previous = _latest_ok_finish(session, repository)
+        new, rows = _merge_tags(session, repository, by_tag, seen=finished_at, previous=previous)
+    changed = ok and rows is None
+    if (not changed and last is not None and last.started_at <= started_at
+            and (last.status, last.error, last.tag_count) == (status, error, tag_count)):
+        # The same as the scan before: that row stands for both (see ImageScanRow).
+        last.started_at, last.finished_at, last.runs = started_at, finished_at, last.runs + 1
         session.flush()
-        return replace(_scan(scan), new_tags=new)
+        return _scan(last), rows
+    scan = ImageScanRow(repository=repository, started_at=started_at, finished_at=finished_at,
+                        status=status, tag_count=tag_count, error=error, since=started_at,
+                        runs=1)
+    session.add(scan)
+    session.flush()
+    return replace(_scan(scan), new_tags=new), rows
 
 
 def _merge_tags(
@@ -237,15 +319,17 @@ def _merge_tags(
     *,
     seen: datetime,
     previous: datetime | None,
-) -> tuple[tuple[str, ...], bool]:
+) -> tuple[tuple[str, ...], Sequence[Any] | None]:
     """Write only the tag rows whose state changed (see the module docstring); returns the tags
-    that are new to the repository or came back, sorted, and whether any row changed."""
-    rows = session.execute(
+    that are new to the repository or came back, sorted, and the rows as read when none
+    changed (None when some did)."""
+    rows = session.connection().execute(
         select(
-            ImageTagRow.id, ImageTagRow.tag, ImageTagRow.digest, ImageTagRow.excluded, ImageTagRow.gone_at
+            ImageTagRow.id, ImageTagRow.tag, ImageTagRow.digest, ImageTagRow.excluded, ImageTagRow.gone_at,
+            ImageTagRow.first_seen, ImageTagRow.last_seen,
         ).where(ImageTagRow.repository == repository)
-    ).all()
-    existing = {row.tag: row for row in rows}
+    ).all()  # plain rows: the ORM's handling of each cost more than the comparison below
+    existing = {row[1]: row for row in rows}  # by position: a Row's attributes cost more
     fresh: list[dict[str, Any]] = []
     changed: list[dict[str, Any]] = []
     for tag, item in listed.items():
@@ -256,14 +340,15 @@ def _merge_tags(
                  "last_seen": seen, "gone_at": None, "excluded": item.excluded}
             )
             continue
-        digest = item.digest if item.digest is not None else row.digest
-        if row.gone_at is not None:
+        row_id, _, row_digest, row_excluded, gone_at, _, _ = row
+        digest = item.digest if item.digest is not None else row_digest
+        if gone_at is not None:
             changed.append(
-                {"id": row.id, "digest": digest, "excluded": item.excluded, "first_seen": seen,
+                {"id": row_id, "digest": digest, "excluded": item.excluded, "first_seen": seen,
                  "last_seen": seen, "gone_at": None}
             )
-        elif digest != row.digest or item.excluded != row.excluded:
-            changed.append({"id": row.id, "digest": digest, "excluded": item.excluded, "last_seen": seen})
+        elif digest != row_digest or item.excluded != row_excluded:
+            changed.append({"id": row_id, "digest": digest, "excluded": item.excluded, "last_seen": seen})
     if fresh:
         session.execute(
             dialect_insert(session, ImageTagRow).on_conflict_do_nothing(index_elements=["repository", "tag"]),
@@ -274,7 +359,7 @@ def _merge_tags(
         batch = [values for values in changed if values.keys() == keys]
         if batch:
             session.execute(update(ImageTagRow), batch)
-    gone = [row.id for tag, row in existing.items() if row.gone_at is None and tag not in listed]
+    gone = [row[0] for tag, row in existing.items() if row[4] is None and tag not in listed]
     vanish: dict[str, Any] = {"gone_at": seen}
     if previous is not None:
         vanish["last_seen"] = previous
@@ -285,9 +370,9 @@ def _merge_tags(
             .values(**vanish)
             .execution_options(synchronize_session=False)
         )
-    back = (tag for tag, row in existing.items() if row.gone_at is not None and tag in listed)
+    back = (tag for tag, row in existing.items() if row[4] is not None and tag in listed)
     new = tuple(sorted([*(values["tag"] for values in fresh), *back]))
-    return new, bool(fresh or changed or gone)
+    return new, None if fresh or changed or gone else rows
 
 
 def latest_scan(store: Store, repository: str, *, status: ScanStatus | None = None) -> ImageScan | None:
@@ -312,27 +397,33 @@ def scans(store: Store, repository: str, *, limit: int = 50) -> tuple[ImageScan,
 
 def tags(store: Store, repository: str, *, include_gone: bool = False) -> tuple[RegistryTag, ...]:
     """The repository's tags sorted by name, excluded ones flagged; gone ones on request."""
-    # Columns, not ORM objects: a repository has thousands of tags, read whole by every reader.
+    with transaction(store, "read") as session:
+        return _tags(session, repository, include_gone)
+
+
+def scan_and_tags(store: Store, repository: str) -> tuple[ImageScan | None, tuple[RegistryTag, ...]]:
+    """What a policy decides on, read at once: the repository's latest scan (`latest_scan`) and
+    every tag the ledger holds of it, gone ones too (`tags`)."""
+    with transaction(store, "read") as session:
+        return _latest_scan(session, repository), _tags(session, repository, True)
+
+
+def _tags(session: Session, repository: str, include_gone: bool) -> tuple[RegistryTag, ...]:
+    """Read as plain rows, not ORM objects: a policy decision reads every tag of its repository
+    each interval, and an ORM object per tag cost most of a fleet pass."""
     query = select(ImageTagRow.tag, ImageTagRow.first_seen, ImageTagRow.last_seen,
-                   ImageTagRow.digest, ImageTagRow.gone_at, ImageTagRow.excluded).where(
-        ImageTagRow.repository == repository)
+                   ImageTagRow.digest, ImageTagRow.gone_at, ImageTagRow.excluded
+                   ).where(ImageTagRow.repository == repository)
     if not include_gone:
         query = query.where(ImageTagRow.gone_at.is_(None))
-    with transaction(store, "read") as session:
-        latest = _latest_ok_finish(session, repository)
-        return tuple(
-            RegistryTag(
-                repository=repository,
-                tag=tag,
-                first_seen=first_seen,
-                last_seen=last_seen if gone_at is not None or latest is None else latest,
-                digest=digest,
-                gone_at=gone_at,
-                excluded=excluded,
-            )
-            for tag, first_seen, last_seen, digest, gone_at, excluded
-            in session.execute(query.order_by(ImageTagRow.tag))
-        )
+    latest = _latest_ok_finish(session, repository)
+    rows = session.connection().execute(query.order_by(ImageTagRow.tag)).all()
+    return tuple(
+        RegistryTag(repository, tag, first_seen,
+                    last_seen if gone_at is not None or latest is None else latest,
+                    digest, gone_at, excluded)
+        for tag, first_seen, last_seen, digest, gone_at, excluded in rows
+    )
 
 
 # Events --------------------------------------------------------------------------------------

@@ -59,6 +59,31 @@ class UtcDateTime(TypeDecorator[datetime]):
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
+    def result_processor(self, dialect: Dialect, coltype: Any) -> Any:
+        """SQLite's text parsed once per distinct value: the tags of a repository share a few
+        times (those of the scans that found them), and parsing one per row and column was
+        most of reading a repository's tags. Datetimes are immutable, so sharing them is safe."""
+        process = super().result_processor(dialect, coltype)
+        if process is None or dialect.name != "sqlite":
+            return process
+        parsed: dict[str, datetime | None] = {}
+
+        def cached(value: str | None) -> datetime | None:
+            if value is None:
+                return None
+            found = parsed.get(value)
+            if found is None:
+                if len(parsed) >= _PARSED_KEPT:
+                    parsed.clear()
+                found = parsed[value] = process(value)
+            return found
+
+        return cached
+
+
+_PARSED_KEPT = 4096
+"""Distinct SQLite datetimes a column type keeps parsed (`UtcDateTime.result_processor`)."""
+
 
 NAME = String(253)
 """`namespace/name` of a Kubernetes-style object (253 is Kubernetes' name limit)."""

@@ -44,8 +44,13 @@ def trace_json(trace: Sequence[TagVerdict]) -> list[dict[str, object]]:
 
 
 def trace_digest(trace: Sequence[TagVerdict]) -> str:
-    """The trace's identity: SHA-256 of its JSON with sorted keys and no spaces."""
-    text = json.dumps(trace_json(trace), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    """The trace's identity: SHA-256 of its JSON with sorted keys and no spaces.
+
+    Each line's object is built with its keys already in sorted order (what `to_json` holds,
+    sorted): the same text as sorting them, at half the cost of a decision's largest step."""
+    text = json.dumps([{"rank": t.rank, "reason": t.reason, "tag": t.tag, "value": t.value,
+                        "verdict": str(t.verdict)} for t in trace],
+                      separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(text.encode()).hexdigest()
 
 

@@ -124,6 +124,7 @@ def test_a_new_sqlite_file_is_created_and_migrated(tmp_path: Path) -> None:
 def test_sqlite_connections_use_wal_foreign_keys_and_a_busy_timeout(tmp_path: Path) -> None:
     with open_store(f"sqlite:///{tmp_path / 's.db'}") as store, store.engine.connect() as connection:
         assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
         assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == 5000
 
@@ -259,6 +260,23 @@ def test_a_rescan_with_nothing_new_writes_one_row(store: Store) -> None:
     assert rows.take() == 1 + 2
     assert len(_tags(store, include_gone=False)) == 298
     assert all(t.last_seen == T0 + timedelta(hours=2, seconds=2) for t in _tags(store, include_gone=False).values())
+
+
+def test_a_scan_hands_on_the_tags_a_read_after_it_finds(store: Store) -> None:
+    """record_scan_and_tags: what it hands on (from the rows it compared, when it changed
+    none) is what scan_and_tags reads afterwards, for new, gone, returning and unchanged tags."""
+    listings = [["1.0.0", "1.1.0", "2.0.0"], ["1.0.0", "1.1.0", "2.0.0"], ["1.0.0", "2.1.0"],
+                ["1.0.0", "2.1.0"], ["1.0.0", "1.1.0", "2.1.0"], ["1.0.0", "1.1.0", "2.1.0"]]
+    for hours, listing in enumerate(listings):
+        at = T0 + timedelta(hours=hours)
+        scan, latest, handed = queries.record_scan_and_tags(
+            store, "podinfo/podinfo", [ListedTag(t) for t in listing], started_at=at,
+            finished_at=at + timedelta(seconds=2))
+        read_latest, read = queries.scan_and_tags(store, "podinfo/podinfo")
+        assert latest == read_latest and latest is not None and latest.id == scan.id
+        assert {t.tag: t for t in handed} == {t.tag: t for t in read}, hours
+        assert [t.tag for t in handed] == sorted(t.tag for t in handed)
+        assert {t.tag for t in handed if t.gone_at is None} == set(listing)
 
 
 def test_sqlite_total_changes_agree_that_a_rescan_is_one_row(tmp_path: Path) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import sqlite3
 from pathlib import Path
@@ -10,10 +12,12 @@ import pytest
 from alembic.script import ScriptDirectory
 
 from engine.errors import StoreError
+from engine.model import TagVerdict
 from engine.store.db import MIGRATIONS_DIR, head_revision, redact_url, state_url
 from engine.store.migrate import alembic_config, upgrade_sql
 from engine.redact import public_url
 from engine.store.schema import Base
+from engine.store.traces import trace_digest
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -178,3 +182,15 @@ def test_redact_url_hides_passwords(url: str, expected: str) -> None:
 )
 def test_public_url_strips_git_credentials(url: str, expected: str) -> None:
     assert public_url(url) == expected
+
+
+def test_a_trace_digest_is_the_sha256_of_its_lines_json_with_sorted_keys() -> None:
+    """trace_digest builds each line with its keys in sorted order instead of sorting them: it
+    must stay the digest of `to_json` sorted, or stored traces would no longer match."""
+    trace = [TagVerdict("2.0.0", "selected", "2.0.0", rank=1, reason=""),
+             TagVerdict("1.0.0-é\"\\", "lower", None, rank=2, reason="lower than ☃"),
+             TagVerdict("latest", "filtered", "\n", rank=None, reason="x")]
+    text = json.dumps([t.to_json() for t in trace], sort_keys=True, separators=(",", ":"),
+                      ensure_ascii=False)
+    assert trace_digest(trace) == hashlib.sha256(text.encode()).hexdigest()
+    assert trace_digest(trace[:2]) != trace_digest(trace)
