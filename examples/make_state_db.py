@@ -63,7 +63,8 @@ from engine.reconcile.images import decide_policy, policies_of, record_tags
 from engine.reconcile.order import OrderedReconcile
 from engine.reconcile.repo import read_marked_tree
 from engine.reconcile.sources import reconcile_source
-from engine.reconcile.updates import apply_commits, plan_checkout
+from engine.reconcile.commits import apply_commits
+from engine.reconcile.updates import plan_checkout
 from engine.rules.load import load_repo
 from engine.store.db import Store, open_store
 from engine.store.reconciles import record_reconcile

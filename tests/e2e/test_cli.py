@@ -30,7 +30,7 @@ def test_get_all_reads_the_example_store_without_writing_it(capsys: pytest.Captu
     before = hashlib.sha256(EXAMPLE_DB.read_bytes()).hexdigest()
     code, out, err = run(capsys, "--state", str(EXAMPLE_DB), "get", "all", "--repo", HOMELAB, "-A")
     assert code == 0, err
-    assert "main@sha1:e0f9377ceea4" in out
+    assert "main@sha1:f079f121bf7a" in out
     assert "successful scan: found 8 tags" in out
     assert all(len(line) <= 100 for line in out.splitlines())
     assert hashlib.sha256(EXAMPLE_DB.read_bytes()).hexdigest() == before

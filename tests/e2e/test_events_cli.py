@@ -78,7 +78,7 @@ def test_events_for_one_object_in_json_lines(example: str, capsys: pytest.Captur
     assert rows[2] | {"id": 0} == {
         "id": 0, "time": "2025-11-04T18:01:00+00:00", "object_kind": "GitRepository",
         "object_name": "flux-system/flux-system", "severity": "info", "reason": "NewRevision",
-        "message": "fetched revision main@sha1:c50694dcc5b25d8eb4e24dafbcd86e1d32363461: "
+        "message": "fetched revision main@sha1:a44e4d3d84351d0749a75d6803b21460b96b1937: "
                    "'Remove ledger-config: the settings are in the Deployment'"}
     code, out, _ = run(capsys, "--state", example, "events", "--for", "Kustomization/flux-system",
                        "-o", "json")
@@ -106,7 +106,7 @@ def test_logs_print_one_entry_per_event(example: str, capsys: pytest.CaptureFixt
     assert rest and all(line.startswith("  ") and line.strip() for line in rest)
     assert starts[12] == ("2025-11-04T18:01:00Z info Kustomization/flux-system/flux-system "
                          "ReconciliationSucceeded: revision "
-                         "main@sha1:c50694dcc5b25d8eb4e24dafbcd86e1d32363461: "
+                         "main@sha1:a44e4d3d84351d0749a75d6803b21460b96b1937: "
                          "ConfigMap/ledger/ledger-config deleted")
     code, out, _ = run(capsys, "--state", example, "logs", "-o", "json")
     kinds = [json.loads(line)["object_kind"] for line in out.splitlines()]

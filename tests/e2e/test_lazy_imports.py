@@ -63,7 +63,7 @@ def test_check_imports_no_store_and_no_cluster_client() -> None:
 
 def test_get_opens_the_store_without_alembic_or_the_cluster_client(store: str) -> None:
     code, loaded, out = loaded_by("--state", store, "get", "all", "--repo", HOMELAB, "-A")
-    assert code == 0 and "main@sha1:e0f9377ceea4" in out
+    assert code == 0 and "main@sha1:f079f121bf7a" in out
     assert loaded == {"sqlalchemy", "rich"}  # rich draws its tables
 
 

@@ -159,7 +159,7 @@ def test_overview_and_policy_pages_of_the_example_store(browser: Any, tmp_path: 
 
         follow(browser, "a[href='/policy/ledger/ledger']", base + "/policy/ledger/ledger")
         text = visit(browser, base + "/policy/ledger/ledger", "policy-ledger")
-        assert "Selected 20251105-1650-sha-8b9c0d1 (value 20251105-1650); unchanged." in text
+        assert "Selected 20251105-1650-sha-8b9c0d1 (value 20251105-1650); previously 20251104-0805-sha-6f7a8b9." in text
         assert "Runner-up 20251105-1020-sha-7a8b9c0" in text
         assert browser.find_elements("css selector", "svg line.tag")
         assert len(browser.find_elements("css selector", "svg circle.pick")) == 3
@@ -197,7 +197,7 @@ def test_kustomization_automation_lead_time_and_sql_pages(browser: Any, tmp_path
         follow(browser, "a[href='/kustomization/flux-system/flux-system']",
                base + "/kustomization/flux-system/flux-system")
         text = visit(browser, browser.current_url, "kustomization")
-        assert "Applied revision: main@sha1:e0f9377ceea4 (20 objects)" in text
+        assert "Applied revision: main@sha1:f079f121bf7a (20 objects)" in text
         inventory = {r.text.split()[0]: r.text for r in browser.find_elements(
             "css selector", "section[aria-labelledby=inventory] tbody tr")}
         assert "pruned" in inventory["ConfigMap/ledger/ledger-config"]
@@ -206,7 +206,7 @@ def test_kustomization_automation_lead_time_and_sql_pages(browser: Any, tmp_path
         assert len(applies) == 6, "five applies and one prune"
         [pruned] = [a.text for a in applies if a.text.startswith("✓ prune")]
         assert "ConfigMap/ledger/ledger-config\nprune" in pruned
-        assert "e0f9377ceea4" in applies[0].text, "newest first"
+        assert "f079f121bf7a" in applies[0].text, "newest first"
         assert ("spec.template.spec.containers[name=ledger].image: ghcr.io/example/ledger:"
                 "20251103-1130-sha-4d5e6f7 → ghcr.io/example/ledger:20251104-0805-sha-6f7a8b9"
                 ) in text
@@ -215,9 +215,9 @@ def test_kustomization_automation_lead_time_and_sql_pages(browser: Any, tmp_path
         follow(browser, "a[href='/automation/ledger/ledger']", base + "/automation/ledger/ledger")
         text = visit(browser, browser.current_url, "automation")
         commits = browser.find_elements("css selector", "section[aria-labelledby=commits] article")
-        assert [c.text.split()[2] for c in commits] == ["e0f9377ceea4", "d97135ad595c"]
-        assert "Gitward-Decision: 9" in commits[0].text
-        assert "#9 ledger/ledger selected 20251105-1650-sha-8b9c0d1" in commits[0].text
+        assert [c.text.split()[2] for c in commits] == ["f079f121bf7a", "961b38258b96"]
+        assert "Gitward-Decision: 5" in commits[0].text
+        assert "#5 ledger/ledger selected 20251105-1650-sha-8b9c0d1" in commits[0].text
         assert "cluster/apps/ledger/deployment.yaml:20" in commits[0].text
 
         follow(browser, "nav a[href='/lead-time']", base + "/lead-time")
@@ -239,7 +239,7 @@ def test_kustomization_automation_lead_time_and_sql_pages(browser: Any, tmp_path
         text = visit(browser, browser.current_url, "sql-policy-latest")
         rows = [r.text.split() for r in browser.find_elements("css selector", "table.result tbody tr")]
         assert [r[:3] for r in rows] == [
-            ["ledger/ledger", "20251105-1650-sha-8b9c0d1", "20251105-1650-sha-8b9c0d1"],
+            ["ledger/ledger", "20251105-1650-sha-8b9c0d1", "20251104-0805-sha-6f7a8b9"],
             ["podinfo/podinfo", "6.7.0", "6.5.1"]]
         query = browser.find_element("id", "q")
         query.clear()
