@@ -185,17 +185,99 @@ class Layout:
         return node.token is not None and self.lines.has_break(node.token.start, node.token.end)
 
 
-def read_layout(text: str) -> Layout:
-    """Parse a whole YAML stream; raises yaml.YAMLError when any document does not parse."""
+def read_layout(text: str, containing: str = "") -> Layout:
+    """Parse a whole YAML stream; raises yaml.YAMLError when any document does not parse.
+
+    With `containing`, the layout holds only the comments whose text contains it (a marker's
+    key): those are found from the parse's scalars alone when that is certain, so the common
+    marked file is not scanned a second time for its tokens.
+    """
+    return _read_layout(text, containing, quick=bool(containing))
+
+
+def _read_layout(text: str, containing: str, *, quick: bool) -> Layout:
     shift = len(BOM) if text.startswith(BOM) else 0
     body = text[shift:]
     events = list(yaml.parse(body, Loader=_LOADER))
-    tokens = [
-        Token(t.id, t.start_mark.index + shift, t.end_mark.index + shift)
-        for t in yaml.scan(body, Loader=_LOADER)
-    ]
     lines = LineIndex(text)
-    return Layout(lines, _nodes(events, tokens, shift), _comments(lines, tokens, shift))
+    tokens = _scalar_tokens(events, body, shift) if quick else None
+    comments = _comments_containing(lines, tokens, containing) if tokens is not None else None
+    if tokens is None or comments is None:
+        tokens = [
+            Token(t.id, t.start_mark.index + shift, t.end_mark.index + shift)
+            for t in yaml.scan(body, Loader=_LOADER)
+        ]
+        comments = [c for c in _comments(lines, tokens, shift) if containing in text[c.start : c.end]]
+    return Layout(lines, _nodes(events, tokens, shift), comments)
+
+
+class _Unsure(Exception):
+    """The scalars alone cannot tell a comment's place for certain: the caller scans."""
+
+
+def _scalar_tokens(events: list[yaml.Event], body: str, shift: int) -> list[Token] | None:
+    """Each scalar's token, from the parse's events; None when a token other than a scalar or a
+    one-character indicator could hold a `#` or move a scalar's start (a tag, an anchor on a
+    scalar, a directive, a BOM)."""
+    if shift or body.startswith("%") or "\n%" in body or "\r%" in body:
+        return None
+    tokens: list[Token] = []
+    for event in events:
+        if isinstance(event, yaml.ScalarEvent):
+            if event.anchor is not None or event.tag is not None:
+                return None
+            start, end = event.start_mark.index, event.end_mark.index
+            if end > start:
+                tokens.append(Token(SCALAR_TOKEN, start, end))
+        elif isinstance(event, yaml.CollectionStartEvent) and event.tag is not None:
+            return None
+    return tokens
+
+
+def _comments_containing(lines: LineIndex, scalars: list[Token], needle: str) -> list[Comment] | None:
+    """The comments that contain `needle`, as `_comments` finds them; None when unsure."""
+    text = lines.text
+    starts = [t.start for t in scalars]
+    found: list[Comment] = []
+    at = text.find(needle)
+    try:
+        while at >= 0:
+            line = lines.line_of(at)
+            comment = _line_comment(lines, scalars, starts, line)
+            if comment is not None and needle in text[comment.start : comment.end]:
+                found.append(comment)
+            at = text.find(needle, lines.content_end(line))
+    except _Unsure:
+        return None
+    return found
+
+
+def _line_comment(lines: LineIndex, scalars: list[Token], starts: list[int], line: int) -> Comment | None:
+    """The comment on a line: its first `#` outside every scalar (every other token is a
+    one-character indicator, an anchor or an alias, none of which holds a `#`)."""
+    text = lines.text
+    begin, stop = lines.start(line), lines.content_end(line)
+    at = text.find("#", begin, stop)
+    while at >= 0:
+        index = bisect_right(starts, at) - 1
+        if index < 0 or scalars[index].end <= at:
+            return Comment(at, stop, _token_before(text, scalars, index, begin, at))
+        if text[scalars[index].start : scalars[index].start + 1] in ("|", ">"):
+            raise _Unsure  # maybe a comment on a block scalar's header line
+        at = text.find("#", at + 1, stop)
+    return None
+
+
+def _token_before(text: str, scalars: list[Token], index: int, begin: int, at: int) -> Token | None:
+    """The token a comment at `at` follows on its line (None when it fills the line): a scalar
+    ending there, or, for anything else before it, _Unsure."""
+    previous = scalars[index] if index >= 0 else None
+    before = text[begin:at].rstrip(" \t")
+    if not before:
+        return previous if previous is not None and previous.end >= begin else None
+    if previous is not None and previous.end == begin + len(before):
+        return previous
+    raise _Unsure
 
 
 @dataclass
