@@ -384,7 +384,10 @@ class FileJudge:
         return self.otherwise is Outcome.EXCLUDE
 
 
-def _merged(checks: list[tuple[re.Pattern[str] | Pattern, Outcome]]) -> Iterator[tuple[re.Pattern[str] | Pattern, Outcome]]:
+_Check = tuple[re.Pattern[str] | Pattern, Outcome]
+
+
+def _merged(checks: list[_Check]) -> Iterator[_Check]:
     """Adjacent name checks with the same outcome as one regex: which of them matches does not
     change the verdict."""
     run: list[re.Pattern[str]] = []
@@ -458,7 +461,15 @@ def _ignore_files(listing: _Listing, rel_dir: str = "") -> Iterator[tuple[str, s
 
 def walk_repo(root: Path, spec_ignore: str = "",
               refused: dict[str, LinkRefusal] | None = None) -> Iterator[tuple[str, Path]]:
-    """(repo-relative POSIX path, path) of every file that counts, in lexical order.
+    """(repo-relative POSIX path, path) of every file that counts, in lexical order (see
+    `walk_paths`)."""
+    for rel in walk_paths(root, spec_ignore, refused):
+        yield rel, root / rel
+
+
+def walk_paths(root: Path, spec_ignore: str = "",
+               refused: dict[str, LinkRefusal] | None = None) -> Iterator[str]:
+    """The repo-relative POSIX path of every file that counts, in lexical order.
 
     `spec_ignore` is the GitRepository's `spec.ignore`. Excluded directories are entered only
     when a later `!` pattern could bring a file below them back. A symbolic link that loops or
@@ -471,7 +482,7 @@ def walk_repo(root: Path, spec_ignore: str = "",
 
 
 def _walk(listing: _Listing, rel_dir: str, rules: IgnoreRules,
-          refused: dict[str, LinkRefusal] | None) -> Iterator[tuple[str, Path]]:
+          refused: dict[str, LinkRefusal] | None) -> Iterator[str]:
     files = rules.files_in(rel_dir)
     for name, is_dir, is_file in listing.entries(rel_dir):
         rel = f"{rel_dir}/{name}" if rel_dir else name
@@ -479,6 +490,6 @@ def _walk(listing: _Listing, rel_dir: str, rules: IgnoreRules,
             if not rules.prunable(rel):
                 yield from _walk(listing, rel, rules, refused)
         elif is_file and not files.ignored(rel):
-            yield rel, listing.root / rel
+            yield rel
         elif refused is not None and rel in listing.refused and not files.ignored(rel):
             refused[rel] = listing.refused[rel]

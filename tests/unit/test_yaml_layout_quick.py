@@ -72,9 +72,9 @@ def test_the_marker_cases_find_their_comments() -> None:
     assert read_layout(CASES[0], KEY).comments[0].after is not None
     assert read_layout(CASES[2], KEY).comments[0].after is None
     assert read_layout(CASES[0]).comments == yamlscalars._read_layout(CASES[0], "", quick=False).comments
-    scalars = yamlscalars._scalar_tokens(list(yaml.parse(CASES[3])), CASES[3], 0)
-    assert scalars is not None, "a plain manifest is read without a scan"
-    assert yamlscalars._comments_containing(yamlscalars.LineIndex(CASES[3]), scalars, KEY) is not None
+    drafts = yamlscalars._nodes(list(yaml.parse(CASES[3])), None, 0)  # raises when unsure
+    scalars = [d.token for d in drafts if d.token is not None]
+    assert len(yamlscalars._comments_containing(yamlscalars.LineIndex(CASES[3]), scalars, KEY)) == 1
 
 
 def _marked_files(*roots: Path) -> list[Path]:
