@@ -50,7 +50,7 @@ from engine.model import (
 )
 from engine.rules.confine import path_escape
 from engine.rules.fluxread import read_object
-from engine.rules.load import dedupe, is_builtin_path, load_tree, walk_rule_files
+from engine.rules.load import dedupe, is_builtin_path, load_tree, rule_files
 from engine.rules.tree import RepoTree
 from engine.rules.yamldoc import Document, YamlSyntaxError, graft, load_documents
 
@@ -132,7 +132,7 @@ def discover(root: Path, problems: Problems, *, cluster: str | None = None,
     """
     walk = _Discovery(root, problems, origin, dict(hints or {}))
     tree = walk.tree("")
-    dsl = load_tree(walk_rule_files(root, problems), problems, flux=False)
+    dsl = load_tree(rule_files(root, tree.files, tree.refused, problems), problems, flux=False)
     entries = [_entry_path(root, cluster, tree)] if cluster is not None else find_entries(tree)
     if not entries:
         return (walk.whole_repository([*builtin, *dsl]),)

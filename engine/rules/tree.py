@@ -10,7 +10,9 @@ text, no YAML.
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 
 from engine.errors import Problem, Problems
 from engine.rules.confine import LinkRefusal, refusal_message
@@ -73,6 +75,11 @@ class RepoTree:
             return path.read_bytes() if path is not None else None
         except OSError:
             return None
+
+    @property
+    def refused(self) -> Mapping[str, LinkRefusal]:
+        """The symbolic links the walk refused (engine/rules/confine.py), in walk order."""
+        return MappingProxyType(self._refused)
 
     def refusal(self, rel: str) -> str | None:
         """Why `rel` is no file of the tree when it is a symbolic link that loops or resolves
