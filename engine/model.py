@@ -9,6 +9,7 @@ Flux's spec fields in snake_case; defaults are Flux's, except where a docstring 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Union
@@ -672,10 +673,15 @@ class RuleSet:
         return tuple(sorted(found.values(), key=Problem.sort_key))
 
     def get(self, key: ObjectKey) -> Rule | None:
+        return self._by_key.get(key)
+
+    @cached_property
+    def _by_key(self) -> dict[ObjectKey, Rule]:
+        """The first rule of each key in `all()` order: `get` is asked once per marked value."""
+        found: dict[ObjectKey, Rule] = {}
         for rule in self.all():
-            if rule.key == key:
-                return rule
-        return None
+            found.setdefault(rule.key, rule)
+        return found
 
     def __len__(self) -> int:
         return len(self.all())

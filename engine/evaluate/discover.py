@@ -50,8 +50,7 @@ from engine.model import (
 )
 from engine.rules.confine import path_escape
 from engine.rules.fluxread import read_object
-from engine.rules.ignore import walk_repo
-from engine.rules.load import dedupe, is_builtin_path, load_tree, walk_rule_files
+from engine.rules.load import dedupe, is_builtin_path, load_tree, rule_files
 from engine.rules.tree import RepoTree
 from engine.rules.yamldoc import Document, YamlSyntaxError, graft, load_documents
 
@@ -133,7 +132,7 @@ def discover(root: Path, problems: Problems, *, cluster: str | None = None,
     """
     walk = _Discovery(root, problems, origin, dict(hints or {}))
     tree = walk.tree("")
-    dsl = load_tree(walk_rule_files(root, problems), problems, flux=False)
+    dsl = load_tree(rule_files(root, tree.files, tree.refused, problems), problems, flux=False)
     entries = [_entry_path(root, cluster, tree)] if cluster is not None else find_entries(tree)
     if not entries:
         return (walk.whole_repository([*builtin, *dsl]),)
@@ -221,8 +220,9 @@ class _Discovery:
         graph = _Graph()
         skip = _patch_files(tree, self.problems)
         broken: list[SkippedObject] = []
-        read = load_tree(walk_repo(self.root), self.problems, flux=True, dsl=False, skip=skip,
-                         hidden=False, skipped=broken)
+        files = ((rel, self.root / rel) for rel in tree.files)  # the walk the tree made
+        read = load_tree(files, self.problems, flux=True, dsl=False, skip=skip, hidden=False,
+                         skipped=broken)
         graph.broken.update((b.key, b) for b in broken)
         if any(isinstance(r, Kustomization) for r in read):
             self.problems.note("no entry point (a directory holding flux-system/gotk-sync.yaml): "

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import lru_cache
 from pathlib import PurePosixPath
 from typing import Mapping, Sequence
 
@@ -114,11 +115,14 @@ def scan_files(rules: RuleSet, files: Mapping[str, str], scans: Scans | None = N
 
 def in_scope(path: str, scope: str) -> bool:
     """Whether a repo-relative path lies under an automation's `update.path` (or is it)."""
-    base = PurePosixPath(scope.strip().removeprefix("./").strip("/") or ".")
-    if str(base) == ".":
-        return True
-    candidate = PurePosixPath(path)
-    return candidate == base or base in candidate.parents
+    base = _scope_base(scope)
+    return base == "." or path == base or path.startswith(base + "/")
+
+
+@lru_cache(maxsize=256)
+def _scope_base(scope: str) -> str:
+    """An `update.path` as a normalized repo-relative POSIX path ("." for the whole tree)."""
+    return str(PurePosixPath(scope.strip().removeprefix("./").strip("/") or "."))
 
 
 def plan_updates(rules: RuleSet, files: Mapping[str, str], selections: Mapping[str, Selection],
@@ -434,9 +438,13 @@ def rewrite_all(rules: RuleSet, files: Mapping[str, str], selections: Mapping[st
     """
     current = dict(files)
     cache = dict(scans or {})
+    keys_of: dict[str, list[tuple[str, str]]] = {}
+    for key in cache:
+        keys_of.setdefault(key[0], []).append(key)
     changed: dict[str, str] = {}
     for action in actions:
         for path, text in edits_for(rules, current, selections, now, action, cache).items():
             current[path] = changed[path] = text
-            cache = {key: scan for key, scan in cache.items() if key[0] != path}
+            for key in keys_of.get(path, ()):
+                cache.pop(key, None)
     return changed

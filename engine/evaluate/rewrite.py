@@ -244,7 +244,7 @@ _TEXT_AFTER = "not a marker: text follows its JSON object (Flux ignores it too);
 
 def _locate_yaml(path: str, text: str, dialect: MarkerDialect) -> FileScan:
     try:
-        layout = read_layout(text)
+        layout = read_layout(text, dialect.json_key)
     except yaml.YAMLError as err:
         return FileScan(warnings=(_unparsable(path, text, err),))
     except UnicodeEncodeError:

@@ -156,47 +156,134 @@ class Comment:
 
 
 class Layout:
-    """A YAML file's nodes and comments, located; built by `read_layout`."""
+    """A YAML file's nodes and comments, located; built by `read_layout`.
 
-    def __init__(self, lines: LineIndex, nodes: list[Node], comments: list[Comment]) -> None:
+    Nodes are made when asked for: a marked manifest has hundreds, and a marker needs two or
+    three of them.
+    """
+
+    def __init__(self, lines: LineIndex, drafts: list[_Draft], comments: list[Comment]) -> None:
         self.lines = lines
-        self.nodes = tuple(nodes)
         self.comments = tuple(comments)
-        self._by_token = {n.token.start: i for i, n in enumerate(nodes) if n.token is not None}
-        self._first_on_line: dict[int, int] = {}
-        for i, node in enumerate(nodes):
-            self._first_on_line.setdefault(lines.line_of(node.start), i)
+        self._drafts = drafts
+        self._made: dict[int, Node] = {}
+        self._by_token_start: dict[int, int] | None = None
+        self._by_line: dict[int, int] | None = None
+
+    @property
+    def nodes(self) -> tuple[Node, ...]:
+        """Every node, in document order."""
+        return tuple(self._node(i) for i in range(len(self._drafts)))
+
+    def _node(self, index: int) -> Node:
+        made = self._made.get(index)
+        if made is None:
+            made = self._made[index] = self._drafts[index].node()
+        return made
 
     def scalar_of(self, token: Token) -> Node | None:
-        index = self._by_token.get(token.start)
-        return None if index is None else self.nodes[index]
+        if self._by_token_start is None:
+            self._by_token_start = {d.token.start: i for i, d in enumerate(self._drafts) if d.token is not None}
+        index = self._by_token_start.get(token.start)
+        return None if index is None else self._node(index)
 
     def first_on_line(self, line: int) -> Node | None:
         """The outermost node that starts on a line."""
-        index = self._first_on_line.get(line)
-        return None if index is None else self.nodes[index]
+        if self._by_line is None:
+            self._by_line = {}
+            line_of = self.lines.line_of
+            for i, draft in enumerate(self._drafts):
+                self._by_line.setdefault(line_of(draft.start), i)
+        index = self._by_line.get(line)
+        return None if index is None else self._node(index)
 
     def child(self, node: Node) -> Node | None:
-        return self.nodes[node.first] if node.first >= 0 else None
+        return self._node(node.first) if node.first >= 0 else None
 
     def value_of(self, key: Node) -> Node | None:
-        return self.nodes[key.pair] if key.pair >= 0 else None
+        return self._node(key.pair) if key.pair >= 0 else None
 
     def is_multiline(self, node: Node) -> bool:
         return node.token is not None and self.lines.has_break(node.token.start, node.token.end)
 
 
-def read_layout(text: str) -> Layout:
-    """Parse a whole YAML stream; raises yaml.YAMLError when any document does not parse."""
+def read_layout(text: str, containing: str = "") -> Layout:
+    """Parse a whole YAML stream; raises yaml.YAMLError when any document does not parse.
+
+    With `containing`, the layout holds only the comments whose text contains it (a marker's
+    key): those are found from the parse's scalars alone when that is certain, so the common
+    marked file is not scanned a second time for its tokens.
+    """
+    return _read_layout(text, containing, quick=bool(containing))
+
+
+def _read_layout(text: str, containing: str, *, quick: bool) -> Layout:
     shift = len(BOM) if text.startswith(BOM) else 0
     body = text[shift:]
     events = list(yaml.parse(body, Loader=_LOADER))
+    lines = LineIndex(text)
+    if quick and not (shift or body.startswith("%") or "\n%" in body or "\r%" in body):
+        try:
+            drafts = _nodes(events, None, shift)
+            scalars = [d.token for d in drafts if d.token is not None]
+            return Layout(lines, drafts, _comments_containing(lines, scalars, containing))
+        except _Unsure:
+            pass
     tokens = [
         Token(t.id, t.start_mark.index + shift, t.end_mark.index + shift)
         for t in yaml.scan(body, Loader=_LOADER)
     ]
-    lines = LineIndex(text)
-    return Layout(lines, _nodes(events, tokens, shift), _comments(lines, tokens, shift))
+    comments = [c for c in _comments(lines, tokens, shift) if containing in text[c.start : c.end]]
+    return Layout(lines, _nodes(events, tokens, shift), comments)
+
+
+class _Unsure(Exception):
+    """The parse alone cannot tell a comment's or a scalar token's place for certain (a tag,
+    an anchor on a scalar, a comment on a block scalar's line or after an indicator): the
+    caller scans the tokens. A BOM or a directive is not even tried."""
+
+
+def _comments_containing(lines: LineIndex, scalars: list[Token], needle: str) -> list[Comment]:
+    """The comments that contain `needle`, as `_comments` finds them from every token."""
+    text = lines.text
+    starts = [t.start for t in scalars]
+    found: list[Comment] = []
+    at = text.find(needle)
+    while at >= 0:
+        line = lines.line_of(at)
+        comment = _line_comment(lines, scalars, starts, line)
+        if comment is not None and needle in text[comment.start : comment.end]:
+            found.append(comment)
+        at = text.find(needle, lines.content_end(line))
+    return found
+
+
+def _line_comment(lines: LineIndex, scalars: list[Token], starts: list[int], line: int) -> Comment | None:
+    """The comment on a line: its first `#` outside every scalar (every other token is a
+    one-character indicator, an anchor or an alias, none of which holds a `#`)."""
+    text = lines.text
+    begin, stop = lines.start(line), lines.content_end(line)
+    at = text.find("#", begin, stop)
+    while at >= 0:
+        index = bisect_right(starts, at) - 1
+        if index < 0 or scalars[index].end <= at:
+            return Comment(at, stop, _token_before(text, scalars, index, begin, at))
+        if text[scalars[index].start : scalars[index].start + 1] in ("|", ">"):
+            raise _Unsure  # maybe a comment on a block scalar's header line
+        at = text.find("#", at + 1, stop)
+    return None
+
+
+def _token_before(text: str, scalars: list[Token], index: int, begin: int, at: int) -> Token | None:
+    """The token a comment at `at` follows on its line (None when it fills the line): a scalar
+    ending there, or, for anything else before it, _Unsure."""
+    previous = scalars[index] if index >= 0 else None
+    before = text[begin:at].rstrip(" \t")
+    if not before:
+        return previous if previous is not None and previous.end >= begin else None
+    if previous is not None and previous.end == begin + len(before):
+        return previous
+    raise _Unsure
 
 
 @dataclass
@@ -231,27 +318,47 @@ class _Draft:
         )
 
 
-def _nodes(events: list[yaml.Event], tokens: list[Token], shift: int) -> list[Node]:
-    scalar_tokens = {t.end: t for t in tokens if t.kind == SCALAR_TOKEN}
+_SCALAR_EVENT = yaml.ScalarEvent
+_ALIAS_EVENT = yaml.AliasEvent
+_MAPPING_START = yaml.MappingStartEvent
+_SEQUENCE_START = yaml.SequenceStartEvent
+_COLLECTION_ENDS = (yaml.MappingEndEvent, yaml.SequenceEndEvent)
+
+
+def _nodes(events: list[yaml.Event], tokens: list[Token] | None, shift: int) -> list[_Draft]:
+    """The nodes of the events, linked. Without `tokens` (a scan's), a scalar's token is its
+    event's span, which is certain only when no tag or anchor precedes it (else _Unsure)."""
+    scalar_tokens = None if tokens is None else {t.end: t for t in tokens if t.kind == SCALAR_TOKEN}
     drafts: list[_Draft] = []
     stack: list[_Frame] = []
     anchors: set[str] = set()
     for event in events:
-        if isinstance(event, yaml.DocumentStartEvent):
-            anchors = set()
-            continue
-        if isinstance(event, yaml.CollectionEndEvent):
+        cls = type(event)
+        if cls is _SCALAR_EVENT:
+            if event.anchor is not None:
+                if tokens is None:
+                    raise _Unsure
+                anchors.add(event.anchor)
+            elif tokens is None and event.tag is not None:
+                raise _Unsure
+        elif cls in _COLLECTION_ENDS:
             drafts[stack.pop().index].end = event.end_mark.index + shift
             continue
-        if not isinstance(event, yaml.NodeEvent):
-            continue
-        if isinstance(event, yaml.AliasEvent):
+        elif cls is _MAPPING_START or cls is _SEQUENCE_START:
+            if tokens is None and event.tag is not None:
+                raise _Unsure
+            if event.anchor:
+                anchors.add(event.anchor)
+        elif cls is _ALIAS_EVENT:
             if event.anchor not in anchors:
                 raise yaml.composer.ComposerError(
                     None, None, f"found undefined alias {event.anchor!r}", event.start_mark
                 )
-        elif event.anchor:
-            anchors.add(event.anchor)
+        elif cls is yaml.DocumentStartEvent:
+            anchors = set()
+            continue
+        else:
+            continue
         parent = stack[-1] if stack else None
         index = len(drafts)
         role = Role.ROOT
@@ -262,28 +369,36 @@ def _nodes(events: list[yaml.Event], tokens: list[Token], shift: int) -> list[No
                 role = Role.ITEM
             elif parent.expect_key:
                 role, parent.key = Role.KEY, index
+                parent.expect_key = False
             else:
                 role = Role.VALUE
                 drafts[parent.key].pair = index
-            if parent.mapping:
-                parent.expect_key = not parent.expect_key
-        drafts.append(_draft(event, role, parent is not None and parent.flow, scalar_tokens, shift))
-        if isinstance(event, yaml.CollectionStartEvent):
-            stack.append(_Frame(index, isinstance(event, yaml.MappingStartEvent), drafts[-1].flow))
-    return [d.node() for d in drafts]
+                parent.expect_key = True
+        draft = _draft(event, role, parent is not None and parent.flow, scalar_tokens, shift)
+        drafts.append(draft)
+        if cls is _MAPPING_START or cls is _SEQUENCE_START:
+            stack.append(_Frame(index, cls is _MAPPING_START, draft.flow))
+    return drafts
 
 
-def _draft(event: yaml.NodeEvent, role: Role, in_flow: bool, scalar_tokens: dict[int, Token], shift: int) -> _Draft:
+def _draft(event: yaml.NodeEvent, role: Role, in_flow: bool, scalar_tokens: dict[int, Token] | None,
+           shift: int) -> _Draft:
     start, end = event.start_mark.index + shift, event.end_mark.index + shift
-    if isinstance(event, yaml.ScalarEvent):
-        token = scalar_tokens.get(end) if end > start else None
-        if token is not None and token.start < start:
-            token = None
+    cls = type(event)
+    if cls is yaml.ScalarEvent:
+        token: Token | None = None
+        if end > start:
+            if scalar_tokens is None:
+                token = Token(SCALAR_TOKEN, start, end)
+            else:
+                token = scalar_tokens.get(end)
+                if token is not None and token.start < start:
+                    token = None
         style = _STYLES.get(event.style, ScalarStyle.PLAIN)
         return _Draft(NodeKind.SCALAR, role, start, end, in_flow, token, style, event.value, event.tag or "")
-    if isinstance(event, yaml.AliasEvent):
+    if cls is yaml.AliasEvent:
         return _Draft(NodeKind.ALIAS, role, start, end, in_flow, value=event.anchor or "")
-    kind = NodeKind.MAPPING if isinstance(event, yaml.MappingStartEvent) else NodeKind.SEQUENCE
+    kind = NodeKind.MAPPING if cls is yaml.MappingStartEvent else NodeKind.SEQUENCE
     flow = in_flow or bool(getattr(event, "flow_style", False))
     return _Draft(kind, role, start, end, flow, tag=getattr(event, "tag", None) or "")
 

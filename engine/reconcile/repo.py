@@ -13,6 +13,7 @@ string, so a large tree of unmarked manifests costs one read each and no YAML pa
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -37,7 +38,7 @@ from engine.model import (
 )
 from engine.observe.git import checkout_origin
 from engine.rules.check import check_rules, isolate, lint_policies, source_key
-from engine.rules.ignore import walk_repo
+from engine.rules.ignore import walk_paths
 from engine.rules.load import builtin_rules, display_path
 from engine.rules.markers import dialect_applies
 
@@ -45,12 +46,13 @@ from engine.rules.markers import dialect_applies
 def read_marked_files(root: Path, dialects: tuple[MarkerDialect, ...]) -> dict[str, str]:
     """Repo-relative path -> text of every file a dialect could mark (BOM and CRLF kept)."""
     files: dict[str, str] = {}
-    for rel, path in walk_repo(root):
+    for rel in walk_paths(root):
         applicable = [d for d in dialects if dialect_applies(d, rel)]
         if not applicable:
             continue
         try:
-            data = path.read_bytes()
+            with open(os.path.join(root, rel), "rb") as handle:
+                data = handle.read()
         except OSError:
             continue
         if not any(not d.screen or d.screen.encode() in data for d in applicable):

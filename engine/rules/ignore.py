@@ -27,6 +27,7 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cached_property
 from pathlib import Path
 
 from engine.rules.confine import LinkRefusal, link_refusal
@@ -220,6 +221,34 @@ class Pattern:
         regex = _component(first)
         return regex is not None and regex.fullmatch(directory[len(self.domain)]) is not None
 
+    def on_files_in(self, directory: Sequence[str]) -> tuple[Outcome, re.Pattern[str] | None] | None:
+        """How this pattern judges the files of `directory`, worked out once for all of them:
+        (NONE, None) when it matches none, (its outcome, None) when it matches every one, (its
+        outcome, regex) when it matches those whose name the regex matches, and None when only
+        `match` on each file's whole path can tell."""
+        depth = len(self.domain)
+        if depth > len(directory) or tuple(directory[:depth]) != self.domain:
+            return Outcome.NONE, None
+        glob = self._any_component()
+        if glob is None:
+            return None
+        regex = _component(glob)
+        if regex is None:
+            return Outcome.NONE, None
+        outcome = Outcome.INCLUDE if self.negated else Outcome.EXCLUDE
+        if any(regex.fullmatch(name) for name in directory[depth:]):
+            return outcome, None
+        return (Outcome.NONE, None) if self.dir_only else (outcome, regex)
+
+    def _any_component(self) -> str | None:
+        """The one component glob of a pattern that matches any component of a path (`name`,
+        or `**/name`, which go-git matches alike); None for any other pattern."""
+        if not self.has_slash:
+            return self.parts[0]
+        if len(self.parts) == 2 and self.parts[0] == _ANY_DEPTH and self.parts[1] and _ANY_DEPTH not in self.parts[1]:
+            return self.parts[1]
+        return None
+
 
 _COMPONENTS: dict[str, re.Pattern[str] | None] = {}
 
@@ -276,14 +305,113 @@ class IgnoreRules:
         """Whether a repo-relative POSIX path is left out of the artifact."""
         return self.judge(rel.split("/"), is_dir)[1] is Outcome.EXCLUDE
 
+    def files_in(self, rel_dir: str) -> FileJudge:
+        """How the rules judge the files of one directory (`ignored` for each, at a fraction of
+        the cost: the patterns are narrowed to the directory once, and a directory no pattern
+        names a component of shares one judge with the root)."""
+        directory = tuple(rel_dir.split("/")) if rel_dir else ()
+        if self._unnamed(directory):
+            return self._root_files
+        return self._narrowed(directory)
+
+    @cached_property
+    def _root_files(self) -> FileJudge:
+        return self._narrowed(())
+
+    @cached_property
+    def _components(self) -> re.Pattern[str] | None:
+        """Any component a pattern could match, when every pattern is a name pattern (see
+        `Pattern.on_files_in`) of the root's scope; None otherwise."""
+        globs = [p._any_component() for p in self.patterns]
+        if any(g is None for g in globs) or any(p.domain for p in self.patterns):
+            return None
+        regexes = [r for r in (_component(g) for g in globs if g is not None) if r is not None]
+        return _alternation(regexes) if regexes else re.compile("(?!)")
+
+    def _unnamed(self, directory: Sequence[str]) -> bool:
+        """Whether every pattern judges what lies in `directory` as it judges what lies in the
+        root: all are name patterns of the root's scope, and none matches a component."""
+        components = self._components
+        return components is not None and not any(components.fullmatch(name) for name in directory)
+
+    def _narrowed(self, directory: tuple[str, ...]) -> FileJudge:
+        checks: list[tuple[re.Pattern[str] | Pattern, Outcome]] = []
+        verdict = Outcome.NONE
+        for pattern in reversed(self.patterns):
+            found = pattern.on_files_in(directory)
+            if found is None:
+                checks.append((pattern, Outcome.INCLUDE if pattern.negated else Outcome.EXCLUDE))
+                continue
+            outcome, regex = found
+            if outcome is Outcome.NONE:
+                continue
+            if regex is None:
+                verdict = outcome
+                break
+            checks.append((regex, outcome))
+        return FileJudge(tuple(_merged(checks)), verdict)
+
     def prunable(self, rel_dir: str) -> bool:
         """Whether no file below an (excluded) directory can be brought back, so a walk may skip it."""
         path = rel_dir.split("/")
+        if self._unnamed(path):
+            return False
         index, outcome = self.judge(path, True)
         if outcome is not Outcome.EXCLUDE:
             return False
         later = self.patterns[index + 1 :]
         return not any(p.negated and p.may_match_below(path) for p in later)
+
+
+@dataclass(frozen=True)
+class FileJudge:
+    """The rules narrowed to the files of one directory: name checks (and whole patterns, for
+    the few `match` must judge), highest priority first, and the verdict when none matches."""
+
+    checks: tuple[tuple[re.Pattern[str] | Pattern, Outcome], ...]
+    otherwise: Outcome
+
+    def ignored(self, rel: str) -> bool:
+        """Whether the file at `rel`, in this judge's directory, is left out (as
+        `IgnoreRules.ignored`)."""
+        name = rel.rpartition("/")[2]
+        for check, outcome in self.checks:
+            if isinstance(check, Pattern):
+                if check.match(rel.split("/"), False) is not Outcome.NONE:
+                    return outcome is Outcome.EXCLUDE
+            elif check.fullmatch(name):
+                return outcome is Outcome.EXCLUDE
+        return self.otherwise is Outcome.EXCLUDE
+
+
+_Check = tuple[re.Pattern[str] | Pattern, Outcome]
+
+
+def _merged(checks: list[_Check]) -> Iterator[_Check]:
+    """Adjacent name checks with the same outcome as one regex: which of them matches does not
+    change the verdict."""
+    run: list[re.Pattern[str]] = []
+    run_outcome = Outcome.NONE
+    for check, outcome in checks:
+        if isinstance(check, re.Pattern) and (not run or outcome is run_outcome):
+            run.append(check)
+            run_outcome = outcome
+            continue
+        if run:
+            yield _alternation(run), run_outcome
+            run = []
+        if isinstance(check, re.Pattern):
+            run, run_outcome = [check], outcome
+        else:
+            yield check, outcome
+    if run:
+        yield _alternation(run), run_outcome
+
+
+def _alternation(regexes: list[re.Pattern[str]]) -> re.Pattern[str]:
+    if len(regexes) == 1:
+        return regexes[0]
+    return re.compile("|".join(f"(?:{r.pattern})" for r in regexes), re.DOTALL)
 
 
 class _Listing:
@@ -333,7 +461,15 @@ def _ignore_files(listing: _Listing, rel_dir: str = "") -> Iterator[tuple[str, s
 
 def walk_repo(root: Path, spec_ignore: str = "",
               refused: dict[str, LinkRefusal] | None = None) -> Iterator[tuple[str, Path]]:
-    """(repo-relative POSIX path, path) of every file that counts, in lexical order.
+    """(repo-relative POSIX path, path) of every file that counts, in lexical order (see
+    `walk_paths`)."""
+    for rel in walk_paths(root, spec_ignore, refused):
+        yield rel, root / rel
+
+
+def walk_paths(root: Path, spec_ignore: str = "",
+               refused: dict[str, LinkRefusal] | None = None) -> Iterator[str]:
+    """The repo-relative POSIX path of every file that counts, in lexical order.
 
     `spec_ignore` is the GitRepository's `spec.ignore`. Excluded directories are entered only
     when a later `!` pattern could bring a file below them back. A symbolic link that loops or
@@ -346,13 +482,14 @@ def walk_repo(root: Path, spec_ignore: str = "",
 
 
 def _walk(listing: _Listing, rel_dir: str, rules: IgnoreRules,
-          refused: dict[str, LinkRefusal] | None) -> Iterator[tuple[str, Path]]:
+          refused: dict[str, LinkRefusal] | None) -> Iterator[str]:
+    files = rules.files_in(rel_dir)
     for name, is_dir, is_file in listing.entries(rel_dir):
         rel = f"{rel_dir}/{name}" if rel_dir else name
         if is_dir:
             if not rules.prunable(rel):
                 yield from _walk(listing, rel, rules, refused)
-        elif is_file and not rules.ignored(rel):
-            yield rel, listing.root / rel
-        elif refused is not None and rel in listing.refused and not rules.ignored(rel):
+        elif is_file and not files.ignored(rel):
+            yield rel
+        elif refused is not None and rel in listing.refused and not files.ignored(rel):
             refused[rel] = listing.refused[rel]

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Collection, Iterable, Iterator
+from typing import Collection, Iterable, Iterator, Mapping
 
 from engine.errors import Problems, SourcePos
 from engine.model import Rule, RuleSet, SkippedObject
 from engine.rules.confine import LinkRefusal, refusal_message
 from engine.rules.flux import read_flux
-from engine.rules.ignore import walk_repo
+from engine.rules.ignore import walk_paths, walk_repo
 from engine.rules.parse import parse_rules
 from engine.shipped import shipped_dir
 
@@ -57,7 +57,15 @@ def walk_rule_files(root: Path, problems: Problems) -> Iterator[tuple[str, Path]
     """`walk_repo` over a checkout, with each refused symbolic link named `*.rules`, `*.yaml`
     or `*.yml` (one that loops or resolves outside the tree) a located error at the link."""
     refused: dict[str, LinkRefusal] = {}
-    yield from walk_repo(root, refused=refused)
+    yield from rule_files(root, walk_paths(root, refused=refused), refused, problems)
+
+
+def rule_files(root: Path, files: Iterable[str], refused: Mapping[str, LinkRefusal],
+               problems: Problems) -> Iterator[tuple[str, Path]]:
+    """`walk_rule_files` over a walk already made: its files, then its refused links (read
+    once the files are, as a walk fills them in)."""
+    for rel in files:
+        yield rel, root / rel
     for rel, refusal in refused.items():
         if rel.endswith((RULE_SUFFIX, *YAML_SUFFIXES)):
             problems.error(refusal_message(refusal), SourcePos(display_path(root / rel)),

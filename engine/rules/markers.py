@@ -15,7 +15,6 @@ import fnmatch
 import json
 from dataclasses import dataclass
 from enum import StrEnum
-from pathlib import PurePath
 
 from engine.model import MarkerDialect
 
@@ -49,7 +48,7 @@ class MarkerRef:
 
 def dialect_applies(dialect: MarkerDialect, path: str) -> bool:
     """Whether the dialect's file patterns match the file's name (case-sensitive, as Flux)."""
-    name = PurePath(path).name
+    name = path.rpartition("/")[2]
     return any(fnmatch.fnmatchcase(name, pattern) for pattern in dialect.files)
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engine.errors import Problems
 from engine.model import GitSource
@@ -208,3 +210,48 @@ def test_bjw_s_home_ops_spec_ignore_yields_only_the_kubernetes_tree() -> None:
     assert files and all(rel.startswith("kubernetes/") for rel in files)
     everything = {p.relative_to(root).as_posix() for p in (root / "kubernetes").rglob("*") if p.is_file()}
     assert set(files) == everything
+
+
+# A directory's file judge (what the walk asks for each file) must give `ignored`'s verdict.
+_COMPONENTS = ["a", "b", "ab", "x.yaml", "*", "a*", "*.yaml", "?", "[ab]", "[^a]*", "**", "\\*", "[a-"]
+
+
+@st.composite
+def _patterns(draw: st.DrawFn) -> tuple[str, str]:
+    parts = draw(st.lists(st.sampled_from(_COMPONENTS), min_size=1, max_size=3))
+    line = "/".join(parts)
+    if draw(st.booleans()):
+        line = "/" + line
+    if draw(st.booleans()):
+        line += "/"
+    if draw(st.booleans()):
+        line = "!" + line
+    return draw(st.sampled_from(["", "a", "a/b"])), line
+
+
+@given(
+    lines=st.lists(_patterns(), max_size=6),
+    path=st.lists(st.sampled_from(["a", "b", "ab", "x.yaml", "c", "*", ".git"]), min_size=1, max_size=4),
+    defaults=st.booleans(),
+)
+@settings(max_examples=400, deadline=None)
+def test_a_directory_judges_its_files_as_ignored_does(lines: list[tuple[str, str]], path: list[str],
+                                                      defaults: bool) -> None:
+    rules = IgnoreRules.of([] if defaults else lines)
+    rel = "/".join(path)
+    directory, _, name = rel.rpartition("/")
+    assert rules.files_in(directory).ignored(rel) is rules.ignored(rel)
+    if rules.prunable(rel):
+        assert rules.ignored(rel, is_dir=True)
+
+
+def test_the_default_exclusions_judge_files_by_name_alone() -> None:
+    """The defaults need no whole-path match per file: every pattern is a name check or decided
+    for the whole directory (the point of narrowing the rules per directory)."""
+    rules = IgnoreRules.of()
+    judge_ = rules.files_in("cluster/apps")
+    assert all(not isinstance(check, Pattern) for check, _ in judge_.checks)
+    assert judge_ is rules.files_in("")
+    assert judge_.ignored("cluster/apps/logo.png") and judge_.ignored("cluster/apps/.sops.yaml")
+    assert not judge_.ignored("cluster/apps/app.yaml")
+    assert IgnoreRules.of().files_in(".github/workflows").ignored(".github/workflows/ci.yaml")
