@@ -38,6 +38,12 @@ def describe_policy(policy: ImagePolicy) -> str:
     return text
 
 
+def lints_need_value(policy: ImagePolicy) -> bool:
+    """Whether `decision_lints` names the selected tag's value for this policy (else a reader
+    need not decode the decision's trace to learn it)."""
+    return policy.choice.kind is not PolicyKind.SEMVER and policy.choice.direction is Direction.LOWEST
+
+
 def decision_lints(policy: ImagePolicy, selected: str | None,
                    value: str | None) -> list[tuple[str, str]]:
     """(code, message) of the lints that apply to this decision, naming the tag they are about.
@@ -45,12 +51,11 @@ def decision_lints(policy: ImagePolicy, selected: str | None,
     The codes are those of `gitward check`'s static lints, which these replace when shown.
     """
     lints: list[tuple[str, str]] = []
-    kind, direction = policy.choice.kind, policy.choice.direction
-    if kind is not PolicyKind.SEMVER and direction is Direction.LOWEST and selected:
+    if lints_need_value(policy) and selected:
         shown = f"{value} ({selected})" if value and value != selected else selected
         lints.append(("order-desc", f"order desc selects the lowest value: {shown}; for the "
                       "newest timestamp use asc (select highest)"))
-    if kind is PolicyKind.NUMERICAL and policy.filter is None:
+    if policy.choice.kind is PolicyKind.NUMERICAL and policy.filter is None:
         lints.append(("numerical-unfiltered", "numerical policy without filterTags: Flux fails "
                       "the whole policy on one non-numeric tag such as `latest`; gitward skips "
                       "such tags"))

@@ -11,7 +11,14 @@ from collections.abc import Mapping, Sequence
 from statistics import median
 from dataclasses import dataclass, replace
 
-from engine.evaluate.explain import Explanation, explain, explained, is_gate
+from engine.evaluate.explain import (
+    Explanation,
+    decision_lints,
+    explain,
+    explained,
+    is_gate,
+    lints_need_value,
+)
 from engine.evaluate.decision import GATED
 from engine.model import (
     Decision,
@@ -135,16 +142,21 @@ def status_of(store: Store | None, rule: Rule) -> ObjectStatus:
 
 
 def _policy_row(store: Store | None, policy: ImagePolicy, deployed: Mapping[str, str]) -> Row:
+    """The policy's status, the gate holding it back and its lints; the decision's trace is
+    decoded only when a lint names the selected tag's value."""
     status = status_of(store, policy)
     decision, gate = explained(policy_decisions.decisions(store, policy.key.ref, limit=RECENT)) \
         if store is not None else (None, None)
+    lints: tuple[str, ...] = ()
     if store is not None and decision is not None:
-        decision = policy_decisions.decision_trace(store, decision)
-    words = explain(policy, decision, gate) if decision is not None else None
+        value = None
+        if lints_need_value(policy) and decision.selected_tag:
+            traced = policy_decisions.decision_trace(store, decision).trace
+            value = next((t.value for t in traced if t.tag == decision.selected_tag), None)
+        lints = tuple(message for _, message in decision_lints(policy, decision.selected_tag, value))
     return Row(status, detail=policy.repository_key.ref,
                held=scrub(gate.error.removeprefix(GATED)) if gate and gate.error else "",
-               lints=words.lints if words else (), link=policy_link(policy),
-               deployed=deployed.get(policy.key.ref, ""))
+               lints=lints, link=policy_link(policy), deployed=deployed.get(policy.key.ref, ""))
 
 
 def drift(applied: str, fetched: str) -> str:
