@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TypeVar
 
 import uvicorn
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -45,6 +46,7 @@ from engine.ui.pages import (
 )
 
 HERE = Path(__file__).parent
+R = TypeVar("R", ImagePolicy, ImageRepository, ImageUpdate, Kustomization)
 GRACE_SECONDS = 10
 """How long a stop waits for open requests (a live stream ends within a poll of the stop)."""
 
@@ -106,12 +108,17 @@ def make_app(rules: Callable[[], Loaded], store: Store | None,
     def render(name: str, status: int = 200, **context: object) -> HTMLResponse:
         return HTMLResponse(env.get_template(name).render(**context), status_code=status)
 
+    def the(request: Request, kind: type[R]) -> R | None:
+        """The object of `kind` the path names, None when the rules hold no such one."""
+        found = find_rule(rules(), str(getattr(kind, "KIND")), **request.path_params)
+        return found if isinstance(found, kind) else None
+
     def index(request: Request) -> Response:
         return render("overview.html", title="Overview", page=overview(rules(), store, deployed()))
 
     def policy(request: Request) -> Response:
-        found = find_rule(rules(), ImagePolicy.KIND, **request.path_params)
-        if not isinstance(found, ImagePolicy):
+        found = the(request, ImagePolicy)
+        if found is None:
             return not_found(request)
         verdict = request.query_params.get("verdict", "")
         return render("policy.html", title=f"ImagePolicy {found.key.ref}",
@@ -119,8 +126,8 @@ def make_app(rules: Callable[[], Loaded], store: Store | None,
                       verdict=verdict)
 
     def repository(request: Request) -> Response:
-        found = find_rule(rules(), ImageRepository.KIND, **request.path_params)
-        if not isinstance(found, ImageRepository):
+        found = the(request, ImageRepository)
+        if found is None:
             return not_found(request)
         return render("repository.html", title=f"ImageRepository {found.key.ref}",
                       page=repository_page(rules(), store, found))
@@ -129,15 +136,15 @@ def make_app(rules: Callable[[], Loaded], store: Store | None,
         return stream(request, store, stopping)
 
     def kustomization(request: Request) -> Response:
-        found = find_rule(rules(), Kustomization.KIND, **request.path_params)
-        if not isinstance(found, Kustomization):
+        found = the(request, Kustomization)
+        if found is None:
             return not_found(request)
         return render("kustomization.html", title=f"Kustomization {found.key.ref}",
                       page=kustomization_page(store, found))
 
     def automation(request: Request) -> Response:
-        found = find_rule(rules(), ImageUpdate.KIND, **request.path_params)
-        if not isinstance(found, ImageUpdate):
+        found = the(request, ImageUpdate)
+        if found is None:
             return not_found(request)
         return render("automation.html", title=f"ImageUpdateAutomation {found.key.ref}",
                       page=automation_page(store, found))

@@ -22,11 +22,13 @@ from engine.evaluate.explain import (
 from engine.evaluate.decision import GATED
 from engine.model import (
     Decision,
+    GitSource,
     ImagePolicy,
     ImageRepository,
     ImageScan,
     ImageUpdate,
     Kustomization,
+    OCISource,
     ObjectKey,
     RegistryTag,
     Rule,
@@ -187,8 +189,8 @@ def overview(loaded: Loaded, store: Store | None, deployed: Mapping[str, str]) -
     updates: list[Row] = []
     for cluster in loaded.clusters:
         rules = cluster.rules
-        found = [Row(status_of(store, s), detail=public_url(s.url))
-                 for s in (*rules.sources, *rules.oci_sources)]
+        fetching: list[GitSource | OCISource] = [*rules.sources, *rules.oci_sources]
+        found = [Row(status_of(store, s), detail=public_url(s.url)) for s in fetching]
         fetched = {(r.status.kind, r.status.namespace, r.status.name): r.status.revision for r in found}
         sources += found
         kustomizations += [_kustomization_row(store, k, fetched) for k in rules.kustomizations]
