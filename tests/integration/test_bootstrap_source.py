@@ -51,7 +51,8 @@ def install_git_repository_kind(kubeconfig: Path) -> None:
         while True:
             crd = read_object(client, "apiextensions.k8s.io/v1", "CustomResourceDefinition", "",
                               "gitrepositories.source.toolkit.fluxcd.io")
-            conditions = (crd or {}).get("status", {}).get("conditions", [])
+            # a CRD just created may carry `conditions: null` until the server has looked at it
+            conditions = ((crd or {}).get("status") or {}).get("conditions") or []
             if any(c["type"] == "Established" and c["status"] == "True" for c in conditions):
                 return
             assert time.monotonic() < deadline, "the GitRepository stand-in CRD was not established"
