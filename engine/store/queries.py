@@ -253,9 +253,7 @@ def record_scan_and_tags(
             return scan, latest, _tags(session, repository, True)
         last_ok = _latest_ok_finish(session, repository)
         return scan, latest, tuple(
-            RegistryTag(repository, tag, first_seen,
-                        last_seen if gone_at is not None or last_ok is None else last_ok,
-                        digest, gone_at, excluded)
+            _registry_tag(repository, last_ok, tag, first_seen, last_seen, digest, gone_at, excluded)
             for _, tag, digest, excluded, gone_at, first_seen, last_seen
             in sorted(unchanged, key=itemgetter(1)))
 
@@ -408,6 +406,16 @@ def scan_and_tags(store: Store, repository: str) -> tuple[ImageScan | None, tupl
         return _latest_scan(session, repository), _tags(session, repository, True)
 
 
+def _registry_tag(repository: str, last_ok: datetime | None, tag: str, first_seen: datetime,
+                  last_seen: datetime, digest: str | None, gone_at: datetime | None,
+                  excluded: bool) -> RegistryTag:
+    """A tag row as readers see it: a tag still listed was last seen by the latest successful
+    scan (`last_ok`; its row is updated only when it changes), a gone one when it went."""
+    return RegistryTag(repository, tag, first_seen,
+                       last_seen if gone_at is not None or last_ok is None else last_ok,
+                       digest, gone_at, excluded)
+
+
 def _tags(session: Session, repository: str, include_gone: bool) -> tuple[RegistryTag, ...]:
     """Read as plain rows, not ORM objects: a policy decision reads every tag of its repository
     each interval, and an ORM object per tag cost most of a fleet pass."""
@@ -418,12 +426,8 @@ def _tags(session: Session, repository: str, include_gone: bool) -> tuple[Regist
         query = query.where(ImageTagRow.gone_at.is_(None))
     latest = _latest_ok_finish(session, repository)
     rows = session.connection().execute(query.order_by(ImageTagRow.tag)).all()
-    return tuple(
-        RegistryTag(repository, tag, first_seen,
-                    last_seen if gone_at is not None or latest is None else latest,
-                    digest, gone_at, excluded)
-        for tag, first_seen, last_seen, digest, gone_at, excluded in rows
-    )
+    return tuple(_registry_tag(repository, latest, tag, first_seen, last_seen, digest, gone_at, excluded)
+                 for tag, first_seen, last_seen, digest, gone_at, excluded in rows)
 
 
 # Events --------------------------------------------------------------------------------------
