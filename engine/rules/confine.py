@@ -20,6 +20,7 @@ class LinkRefusal(StrEnum):
 
     OUTSIDE = "is a symbolic link that resolves outside the repository"
     LOOP = "is a symbolic link loop"
+    DANGLING = "is a symbolic link to nothing"
 
 
 def link_refusal(root: Path, path: Path) -> LinkRefusal | None:
@@ -37,6 +38,8 @@ def refusal_message(refusal: LinkRefusal) -> str:
     """How a refused link is reported, at the link: what it is and why it is not read."""
     if refusal is LinkRefusal.LOOP:
         return f"{refusal.value}: refused (it resolves to no file)"
+    if refusal is LinkRefusal.DANGLING:
+        return f"{refusal.value}: not read (its target does not exist)"
     return (f"{refusal.value}: refused, as source-controller confines a source to its tree "
             "(the target is not read)")
 

@@ -421,12 +421,12 @@ class _Listing:
         self.root = root
         self.cache: dict[str, list[tuple[str, bool, bool]]] = {}
         self.refused: dict[str, LinkRefusal] = {}
-        """Symbolic links that loop or resolve outside the root, by repo-relative path."""
+        """Symbolic links that loop, resolve outside the root or dangle, by repo-relative path."""
 
     def entries(self, rel_dir: str) -> list[tuple[str, bool, bool]]:
         """(name, is a directory, is a file) of each entry: a symlink to a file in the tree is a
         file, a symlinked directory is not entered (both as gitward has always walked), and a
-        symlink that loops or leaves the tree is neither (it is noted in `refused`)."""
+        symlink that loops, leaves the tree or dangles is neither (it is noted in `refused`)."""
         if rel_dir not in self.cache:
             directory = self.root / rel_dir if rel_dir else self.root
             try:
@@ -439,6 +439,8 @@ class _Listing:
     def _entry(self, rel_dir: str, entry: os.DirEntry[str]) -> tuple[str, bool, bool]:
         if entry.is_symlink():
             refusal = link_refusal(self.root, Path(entry.path))
+            if refusal is None and not os.path.exists(entry.path):
+                refusal = LinkRefusal.DANGLING
             if refusal is not None:
                 self.refused[f"{rel_dir}/{entry.name}" if rel_dir else entry.name] = refusal
                 return entry.name, False, False
@@ -472,8 +474,8 @@ def walk_paths(root: Path, spec_ignore: str = "",
     """The repo-relative POSIX path of every file that counts, in lexical order.
 
     `spec_ignore` is the GitRepository's `spec.ignore`. Excluded directories are entered only
-    when a later `!` pattern could bring a file below them back. A symbolic link that loops or
-    resolves outside `root` is never yielded; when `refused` is given, each one the ignore
+    when a later `!` pattern could bring a file below them back. A symbolic link that loops,
+    resolves outside `root` or dangles is never yielded; when `refused` is given, each one the ignore
     rules do not exclude is put there with the reason.
     """
     listing = _Listing(root)

@@ -55,7 +55,9 @@ def walk_files(root: Path) -> Iterator[Path]:
 
 def walk_rule_files(root: Path, problems: Problems) -> Iterator[tuple[str, Path]]:
     """`walk_repo` over a checkout, with each refused symbolic link named `*.rules`, `*.yaml`
-    or `*.yml` (one that loops or resolves outside the tree) a located error at the link."""
+    or `*.yml` a located problem at the link: an error for one that loops or resolves outside
+    the tree, a warning for one that dangles (nothing is there to read, but a file the user
+    meant to be read is not)."""
     refused: dict[str, LinkRefusal] = {}
     yield from rule_files(root, walk_paths(root, refused=refused), refused, problems)
 
@@ -68,8 +70,8 @@ def rule_files(root: Path, files: Iterable[str], refused: Mapping[str, LinkRefus
         yield rel, root / rel
     for rel, refusal in refused.items():
         if rel.endswith((RULE_SUFFIX, *YAML_SUFFIXES)):
-            problems.error(refusal_message(refusal), SourcePos(display_path(root / rel)),
-                           code="symlink")
+            report = problems.warning if refusal is LinkRefusal.DANGLING else problems.error
+            report(refusal_message(refusal), SourcePos(display_path(root / rel)), code="symlink")
 
 
 def rule_files_fingerprint(root: Path) -> tuple[tuple[str, int, int], ...]:

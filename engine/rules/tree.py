@@ -82,8 +82,8 @@ class RepoTree:
         return MappingProxyType(self._refused)
 
     def refusal(self, rel: str) -> str | None:
-        """Why `rel` is no file of the tree when it is a symbolic link that loops or resolves
-        outside the repository (engine/rules/confine.py); None otherwise."""
+        """Why `rel` is no file of the tree when it is a symbolic link that loops, resolves
+        outside the repository or dangles (engine/rules/confine.py); None otherwise."""
         refused = self._refused.get(rel)
         return refusal_message(refused) if refused is not None else None
 

@@ -22,6 +22,7 @@ from tests.conftest import require
 SECRET = "s3cret-never-printed"
 REFUSED = "is a symbolic link that resolves outside the repository: refused, as source-controller confines a source to its tree (the target is not read)"
 LOOP = "is a symbolic link loop: refused (it resolves to no file)"
+DANGLING = "is a symbolic link to nothing: not read (its target does not exist)"
 SYNC = "repo/clusters/prod/flux-system/gotk-sync.yaml"
 
 GOTK = """\
@@ -192,6 +193,14 @@ CASES: dict[str, Case] = {
                                               ("✔ 2 objects from 1 files: 0 errors, 0 warnings",)),
     "a named pipe posing as rules is passed over": Case(both(RULE, lambda b: os.mkfifo(b / "repo/fifo.rules")), CHECK, 0,
                                                         ("✔ 2 objects from 1 files: 0 errors, 0 warnings",)),
+    "a dangling rule file is a warning": Case(both(RULE, link("gone/x.rules", "repo/x.rules")), CHECK, 0,
+                                              (f"repo/x.rules: warning: {DANGLING}",
+                                               "✔ 2 objects from 1 files: 0 errors, 1 warning")),
+    "a dangling manifest is a warning": Case(both(RULE, link("missing.yaml", "repo/app.yaml")), CHECK, 0,
+                                             (f"repo/app.yaml: warning: {DANGLING}",)),
+    "a dangling link the source ignores is silent": Case(
+        both(RULE, files(**{"repo/.sourceignore": "app.yaml\n"}), link("missing.yaml", "repo/app.yaml")), CHECK, 0,
+        ("✔ 2 objects from 1 files: 0 errors, 0 warnings",)),
     "a link to a file inside is followed": Case(both(files(**{"repo/real/x.txt": RULES.format(name="inside")}),
                                                      link("real/x.txt", "repo/x.rules")), CHECK, 0,
                                                 ("✔ 2 objects from 1 files: 0 errors, 0 warnings",)),
