@@ -18,7 +18,7 @@ from engine.evaluate.policy import Evaluation, evaluate_policy
 from engine.model import ImagePolicy, ImageRepository, RuleSet
 from engine.rules.check import check_patterns, lint_policies
 from engine.rules.load import load_files
-from engine.rules.ocitag import shown_tag
+from engine.rules.ocitag import is_valid_tag, shown_tag
 
 COMMANDS = {
     "check": LazyCommand(
@@ -88,9 +88,13 @@ def test_policy(policy_file: Path, tag_file: str, show_all: bool, fmt: str) -> i
     repo = repository if isinstance(repository, ImageRepository) else None
     check_patterns(RuleSet.of([policy, *([repo] if repo else [])]), problems)
     problems.raise_if_errors()
-    evaluation = evaluate_policy(policy, repo, read_tag_file(tag_file))
+    tags = read_tag_file(tag_file)
+    invalid = [tag for tag in tags if not is_valid_tag(tag)]
+    evaluation = evaluate_policy(policy, repo, [tag for tag in tags if is_valid_tag(tag)] if invalid else tags)
     chosen = evaluation.top(1)
     lints = _lints(policy, evaluation.selected, chosen[0].value if chosen and evaluation.selected else None)
+    if invalid:
+        lints.append(_invalid_lint(invalid))
     if fmt == "json":
         _stream_json(evaluation, lints)
     else:
@@ -130,6 +134,15 @@ def _stream_json(evaluation: Evaluation, lints: list[str]) -> None:
         write(separator + json.dumps(line))
         separator = ",\n    "
     write("\n  ]\n}\n" if separator != "\n    " else "]\n}\n")
+
+
+def _invalid_lint(invalid: list[str]) -> str:
+    """Why tags of the list were not weighed: a scan records such tags invalid and no decision
+    weighs them, so a test that did would select what the daemon never could."""
+    first = ", ".join(shown_tag(tag) for tag in invalid[:3])
+    more = f" and {len(invalid) - 3} more" if len(invalid) > 3 else ""
+    return (f"{len(invalid)} {'tag is' if len(invalid) == 1 else 'tags are'} outside the OCI tag "
+            f"grammar and not weighed, as a scan records them invalid: {first}{more}")
 
 
 def _lints(policy: ImagePolicy, selected: str | None, value: str | None) -> list[str]:

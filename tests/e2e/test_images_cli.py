@@ -176,6 +176,21 @@ def test_images_test_json_holds_every_tag_and_the_counts(tmp_path: Path,
     assert code == 1 and report["tags"] == [] and "no tags" in report["error"]
 
 
+def test_images_test_weighs_no_tag_a_scan_records_invalid(tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    rules = tmp_path / "p.rules"
+    rules.write_text('image policy apps/app {\n  repository app\n  select highest alphabetical\n}\n')
+    tags = write(tmp_path / "t.txt", ["a1", "b2", "zz\x1b[31m", "\u00fcber"])
+    code, out, err = run(capsys, "images", "test", "--policy", str(rules), "--tags", tags)
+    assert code == 0 and out.splitlines()[-1] == "selected: b2"
+    assert ('warning: 2 tags are outside the OCI tag grammar and not weighed, as a scan records '
+            'them invalid: "zz\\x1b[31m", "\\u00fcber"') in err.splitlines()
+    code, out, _ = run(capsys, "images", "test", "--policy", str(rules), "--tags", tags, "-o", "json")
+    report = json.loads(out)
+    assert report["selected"] == "b2" and sum(report["counts"].values()) == 2
+    assert any("outside the OCI tag grammar" in lint for lint in report["lints"])
+
+
 def test_images_tags_lists_newest_first(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     state = str(tmp_path / "s.db")
     first = write(tmp_path / "1.txt", ["6.5.0", "6.5.1"])
