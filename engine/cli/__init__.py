@@ -124,10 +124,41 @@ def cli(ctx: click.Context, state: str | None) -> None:
     ctx.obj["state"] = state
 
 
+GLOBAL_OPTIONS = ("--state",)
+"""Options of the root group that are also accepted after the subcommand, as kubectl and flux
+accept their global flags anywhere (`gitward get images policy --state s.db`)."""
+
+
+def global_options_first(args: list[str]) -> list[str]:
+    """`args` with every global option (and its value) moved to the front, in order, so the root
+    group parses it wherever it was given; nothing after a `--` is touched. The last one given
+    wins, as in click."""
+    hoisted: list[str] = []
+    rest: list[str] = []
+    index = 0
+    while index < len(args):
+        arg = args[index]
+        if arg == "--":
+            rest.extend(args[index:])
+            break
+        name = arg.partition("=")[0]
+        if name in GLOBAL_OPTIONS:
+            takes_next = "=" not in arg
+            if takes_next and index + 1 == len(args):
+                raise click.UsageError(f"Option '{name}' requires an argument.")
+            hoisted.extend(args[index:index + 2] if takes_next else [arg])
+            index += 2 if takes_next else 1
+            continue
+        rest.append(arg)
+        index += 1
+    return hoisted + rest
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and turn every outcome into an exit code."""
     try:
-        result = cli.main(args=argv, prog_name="gitward", standalone_mode=False)
+        args = global_options_first(sys.argv[1:] if argv is None else list(argv))
+        result = cli.main(args=args, prog_name="gitward", standalone_mode=False)
     except GitwardError as err:
         click.echo(f"{_prefix(err)}{err}", err=True)
         return err.exit_code
