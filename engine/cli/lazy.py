@@ -10,8 +10,8 @@ import them. tests/unit/test_cli_lazy.py keeps the summaries equal to the docstr
 
 A command's imports run with the cyclic garbage collector paused (`import_quietly`): they
 allocate a few hundred thousand objects that live as long as the process, and the collector
-would walk them again and again while they pile up (about a tenth of a store command's
-start-up). They are then moved out of its sight for good (`gc.freeze`), so a long-running
+would walk them again and again while they pile up (about a quarter of the CPU time of
+`get` and `plan`, bench/README.md). They are then moved out of its sight for good (`gc.freeze`), so a long-running
 command (`gitward run`, `ui`) does not walk them at every full collection either.
 """
 
@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import gc
 import importlib
-from types import ModuleType
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any
 
 import click
