@@ -11,8 +11,9 @@ import them. tests/unit/test_cli_lazy.py keeps the summaries equal to the docstr
 A command's imports run with the cyclic garbage collector paused (`import_quietly`): they
 allocate a few hundred thousand objects that live as long as the process, and the collector
 would walk them again and again while they pile up (about a quarter of the CPU time of
-`get` and `plan`, bench/README.md). They are then moved out of its sight for good (`gc.freeze`), so a long-running
-command (`gitward run`, `ui`) does not walk them at every full collection either.
+`get` and `plan`, bench/README.md). They are then moved out of its sight for good
+(`gc.freeze`), so a long-running command (`gitward run`, `ui`) does not walk them at every
+full collection either.
 """
 
 from __future__ import annotations
