@@ -12,6 +12,12 @@ wheel's modules when it installs them): `PYTHONDONTWRITEBYTECODE`, which some en
 is left out of their environment, so the warm-up round writes `__pycache__` and no timed run
 compiles gitward's sources.
 
+Three more lines time the floor of the library a store-reading command is built on, against the
+same baseline: importing SQLAlchemy's Core, importing its ORM (the store's sessions and mapped
+tables), and the least a command could do to read the store through SQLAlchemy at all (import
+click and Core, make an engine, read the schema revision). They have no goal: they say how much
+of the 15x of `get` and `plan` the library alone takes.
+
 The answers are checked before timing: every command exits 0 and prints what it should. The
 note of each line lists the heavy libraries the command imported (SQLAlchemy, Alembic, the
 kubernetes client, GitPython, httpx), read from `sys.modules` once the command is done.
@@ -53,6 +59,31 @@ class Command:
     args: tuple[str, ...]
     goal: float
     expect: str
+
+
+@dataclass(frozen=True)
+class Floor:
+    """A reference line: a program run by `sys.executable -c`, the floor of part of a command."""
+
+    name: str
+    program: str
+    what: str
+
+
+def floors(store: Path) -> list[Floor]:
+    """SQLAlchemy's share of a store command's start-up; `store` is the copy the commands read."""
+    read = ("import click\n"
+            "from sqlalchemy import create_engine, text\n"
+            f"engine = create_engine({f'sqlite:///{store}'!r})\n"
+            "with engine.connect() as connection:\n"
+            "    connection.execute(text('SELECT version_num FROM alembic_version')).one()\n")
+    return [
+        Floor("startup floor import sqlalchemy", "import sqlalchemy", "`import sqlalchemy` (Core)"),
+        Floor("startup floor import sqlalchemy.orm", "import sqlalchemy.orm",
+              "`import sqlalchemy.orm` (the store's sessions and mapped tables need it)"),
+        Floor("startup floor store read, Core", read,
+              "import click and SQLAlchemy Core, open an engine on the copy, read its revision"),
+    ]
 
 
 def commands(store: Path) -> list[Command]:
@@ -107,4 +138,12 @@ def run(runs: int, workdir: Path) -> list[Result]:
         loaded = ", ".join(imported(command)) or "none of " + ", ".join(HEAVY)
         results.append(Result(command.name, 1, "cmd", timing, f"<= {command.goal:g}x",
                               timing.ratio <= command.goal, BASELINE_NAME, note=f"imported {loaded}"))
+    for floor in floors(store):
+        program = [sys.executable, "-c", floor.program]
+        done = _run(program)
+        if done.returncode != 0:
+            raise BenchError(f"{floor.name} failed: {done.stderr.strip()[-500:]}")
+        timing = interleaved(ready(lambda: _run(program)), ready(lambda: _run(baseline)), runs)
+        results.append(Result(floor.name, 1, "cmd", timing, "none: measured", True, BASELINE_NAME,
+                              note=floor.what))
     return results

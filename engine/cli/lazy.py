@@ -7,13 +7,22 @@ for the kubernetes client it never calls, and `gitward --help` for nothing but c
 own help is asked for. The group's help lists each command with the summary kept beside its
 name (the first paragraph of its docstring, which click would show): listing them must not
 import them. tests/unit/test_cli_lazy.py keeps the summaries equal to the docstrings.
+
+A command's imports run with the cyclic garbage collector paused (`import_quietly`): they
+allocate a few hundred thousand objects that live as long as the process, and the collector
+would walk them again and again while they pile up (about a quarter of the CPU time of
+`get` and `plan`, bench/README.md). They are then moved out of its sight for good
+(`gc.freeze`), so a long-running command (`gitward run`, `ui`) does not walk them at every
+full collection either.
 """
 
 from __future__ import annotations
 
+import gc
 import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any
 
 import click
@@ -28,10 +37,23 @@ class LazyCommand:
 
     def load(self) -> click.Command:
         module, _, attribute = self.target.partition(":")
-        command = getattr(importlib.import_module(module), attribute)
+        command = getattr(import_quietly(module), attribute)
         if not isinstance(command, click.Command):
             raise TypeError(f"{self.target} is not a click command")
         return command
+
+
+def import_quietly(name: str) -> ModuleType:
+    """`importlib.import_module(name)` with the garbage collector paused, and what it loaded
+    frozen (the module docstring says why); a collector a caller had paused stays paused."""
+    if not gc.isenabled():
+        return importlib.import_module(name)
+    gc.disable()
+    try:
+        return importlib.import_module(name)
+    finally:
+        gc.freeze()
+        gc.enable()
 
 
 class LazyGroup(click.Group):

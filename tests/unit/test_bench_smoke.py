@@ -56,7 +56,9 @@ def _ratio_lines(out: str) -> dict[str, re.Match[str]]:
                                                 "sql v_policy_latest")]),
         ("markers", ["markers images update, 40 marked", "markers plan+rewrite in-process, 40 marked"]),
         ("discovery", ["check tinyrack-net__homelab"]),
-        ("startup", ["startup --help", "startup check homelab", "startup get all -A", "startup plan --offline"]),
+        ("startup", ["startup --help", "startup check homelab", "startup get all -A", "startup plan --offline",
+                     "startup floor import sqlalchemy", "startup floor import sqlalchemy.orm",
+                     "startup floor store read, Core"]),
     ],
 )
 def test_quick_run_prints_ratio_lines(

@@ -3,12 +3,15 @@ prints from the commands themselves, and each name leads to the command it lists
 
 from __future__ import annotations
 
+import gc
+import sys
+
 import click
 import pytest
 
 from engine.cli import COMMANDS, cli
 from engine.cli.images import COMMANDS as IMAGE_COMMANDS, images
-from engine.cli.lazy import LazyCommand, LazyGroup
+from engine.cli.lazy import LazyCommand, LazyGroup, import_quietly
 
 GROUPS = [("gitward", cli, COMMANDS), ("images", images, IMAGE_COMMANDS)]
 
@@ -48,3 +51,17 @@ def test_a_command_is_imported_when_named() -> None:
     check = fresh.get_command(click.Context(fresh), "check")
     assert check is not None and check.name == "check" and "check" in fresh.commands
     assert fresh.get_command(click.Context(fresh), "chekc") is None
+
+
+def test_a_command_is_imported_with_the_collector_paused_and_left_as_it_was() -> None:
+    target = "tests.unit.lazy_probe_module"
+    sys.modules.pop(target, None)
+    assert import_quietly(target).COLLECTOR_ENABLED_AT_IMPORT is False
+    assert gc.isenabled(), "the collector stays off after a command's import"
+    gc.disable()
+    try:
+        sys.modules.pop(target, None)
+        import_quietly(target)
+        assert not gc.isenabled(), "a collector the caller paused was turned on"
+    finally:
+        gc.enable()
