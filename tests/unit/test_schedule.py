@@ -159,3 +159,11 @@ def test_work_done_recently_is_not_redone_at_start() -> None:
     others = (SOURCE, APPS)
     assert s.due(T0 + timedelta(minutes=2, seconds=59), others) is None
     assert s.due(T0 + timedelta(minutes=3), others) == IMAGES
+
+
+def test_a_permanent_failure_waits_the_interval_and_a_temporary_one_backs_off() -> None:
+    s = schedule()
+    first = s.record(APPS, T0, Outcome.FAILED, permanent=True)
+    assert first - T0 >= timedelta(minutes=10) * (1 - JITTER) and s.failures(APPS) == 1
+    temporary = s.record(APPS, T0, Outcome.FAILED)
+    assert temporary - T0 <= timedelta(seconds=60) * (1 + JITTER) and s.failures(APPS) == 2
