@@ -100,10 +100,10 @@ class Result:
     permanent: bool = False
 
     @staticmethod
-    def failed(err: GitwardError, revision: str = "") -> Result:
+    def failed(err: GitwardError) -> Result:
         """The failure `err` says, permanent when it says so (a RetryableError)."""
-        return Result(Outcome.FAILED, revision, str(err),
-                      isinstance(err, RetryableError) and err.permanent)
+        return Result(Outcome.FAILED, message=str(err),
+                      permanent=isinstance(err, RetryableError) and err.permanent)
 
 
 @dataclass(frozen=True)
