@@ -119,6 +119,24 @@ class RuleError(UserError):
         super().__init__("\n".join(p.render() for p in self.problems))
 
 
+class RetryableError(GitwardError):
+    """A failure of something outside gitward (a git remote, a registry), its retry in its type.
+
+    A temporary one (network, timeout, a 5xx) may heal by itself: `gitward run` retries it with
+    backoff from the object's retry interval. A `permanent` one needs a fix first (access
+    denied, no such repository or ref): retrying sooner cannot help, so the loop tries it again
+    at the object's interval only.
+    """
+
+    def __init__(self, message: str, *, permanent: bool) -> None:
+        super().__init__(message)
+        self._permanent = permanent
+
+    @property
+    def permanent(self) -> bool:
+        return self._permanent
+
+
 class StoreError(GitwardError):
     """The state store cannot be used as asked (too new, unreachable, read-only)."""
 

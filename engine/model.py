@@ -824,9 +824,36 @@ class TagVerdict:
         )
 
 
+class Gate(StrEnum):
+    """A rule that held an update back (or, for pin, chose its tag)."""
+
+    HOLD = "hold"
+    NEVER_DOWNGRADE = "never-downgrade"
+    PIN = "pin"
+    ROLLBACK = "rollback"  # the selected image is older than the one git deploys, or may be
+    DIGEST = "digest"  # the value pins a digest and the new tag's digest is not known
+
+
+class DecisionOutcome(StrEnum):
+    """What a recorded decision says, as a user tells them apart."""
+
+    SELECTED = "selected"  # a tag was selected
+    HELD = "held"  # a gate's record: it held `selected_tag` out of git
+    REFUSED = "refused"  # the scan guard did not trust the scan; nothing was evaluated
+    FAILED = "failed"  # evaluated, and no tag could be selected
+
+
+REFUSED = "refused: "
+"""Prefix of a decision's error when the scan guard refused to evaluate."""
+
+
 @dataclass(frozen=True)
 class Decision:
-    """Which tag a policy selected from which scan, and why every candidate won or lost."""
+    """Which tag a policy selected from which scan, and why every candidate won or lost.
+
+    A decision with a `gate` is that gate's record of holding `selected_tag` out of git, its
+    reason (and the marked value's `file:line`) in `error`.
+    """
 
     policy: str
     decided_at: datetime
@@ -838,17 +865,43 @@ class Decision:
     error: str | None = None
     scan_id: int | None = None
     id: int | None = None
+    gate: Gate | None = None
+
+    @property
+    def outcome(self) -> DecisionOutcome:
+        if self.gate is not None:
+            return DecisionOutcome.HELD
+        if self.error is not None and self.error.startswith(REFUSED):
+            return DecisionOutcome.REFUSED
+        if self.selected_tag and self.error is None:
+            return DecisionOutcome.SELECTED
+        return DecisionOutcome.FAILED
+
+    @property
+    def held(self) -> str:
+        """A gate's record in words (`hold: 1.3.0 was first seen 2m ago (app.yaml:7)`), or ""."""
+        return f"{self.gate.value}: {self.error}" if self.gate is not None else ""
 
     def to_json(self) -> dict[str, object]:
         return {"id": self.id, "policy": self.policy, "decided_at": self.decided_at.isoformat(),
                 "selected": self.selected_tag, "previous": self.previous_tag,
                 "candidates": self.candidates, "counts": dict(self.verdict_counts),
-                "error": self.error, "scan": self.scan_id}
+                "error": self.error, "gate": self.gate.value if self.gate else None,
+                "scan": self.scan_id}
 
 
 # Actions -------------------------------------------------------------------------------------
 # What the evaluator plans and the executors carry out. A plan is data: printed by `plan`,
 # executed by `apply`, recorded in the `actions` table.
+
+
+class ActionStatus(StrEnum):
+    """What became of an action in `actions`: `planned` until its executor finishes it."""
+
+    PLANNED = "planned"
+    DONE = "done"
+    FAILED = "failed"
+    SKIPPED = "skipped"
 
 
 @dataclass(frozen=True)
@@ -865,16 +918,6 @@ class FileChange:
     def to_json(self) -> dict[str, object]:
         return {"path": self.path, "line": self.line, "old": self.old, "new": self.new,
                 "policy": self.policy}
-
-
-class Gate(StrEnum):
-    """A rule that held an update back (or, for pin, chose its tag)."""
-
-    HOLD = "hold"
-    NEVER_DOWNGRADE = "never-downgrade"
-    PIN = "pin"
-    ROLLBACK = "rollback"  # the selected image is older than the one git deploys, or may be
-    DIGEST = "digest"  # the value pins a digest and the new tag's digest is not known
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from contextlib import ExitStack
-from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -24,7 +23,8 @@ from engine.cli.updates import (
     scan_used,
     unknown_note,
 )
-from engine.reconcile.commits import WAITING, Applied, apply_commits, update_checkout
+from engine.clock import utcnow
+from engine.reconcile.commits import Applied, CommitOutcome, apply_commits, update_checkout
 from engine.reconcile.imagefacts import RegistryAccess
 from engine.reconcile.pushsettings import not_done_locally
 from engine.reconcile.repo import read_marked_tree
@@ -64,7 +64,7 @@ def update_images(ctx: click.Context, repo: Path, offline: bool, push: bool, no_
             for warning in not_done_locally(cluster.rules, action):
                 click.echo(f"warning: {warning}", err=True)
     with open_for_writing(ctx) as store:
-        updates = update_checkout(store, cluster.rules, planned, repo, datetime.now(UTC),
+        updates = update_checkout(store, cluster.rules, planned, repo, utcnow(),
                                   commit=not no_commit, push=push, holder=holder_name())
     for update in updates:
         for f in update.applied.action.files:
@@ -76,11 +76,11 @@ def update_images(ctx: click.Context, repo: Path, offline: bool, push: bool, no_
             retried = (f" after {update.attempts - 1} rebase{'s' * (update.attempts > 2)}"
                        if update.attempts > 1 else "")
             click.echo(f"✔ pushed to branch {update.applied.action.push_branch}{retried}")
-        elif update.applied.status == WAITING:
+        elif update.applied.status is CommitOutcome.WAITING:
             click.echo(f"✗ {update.applied.summary}", err=True)
-        elif push and update.applied.status == "skipped":
+        elif push and update.applied.status is CommitOutcome.SKIPPED:
             click.echo(f"• re-planned on the new head: {update.applied.summary}")
-    waiting = any(u.applied.status == WAITING for u in updates)
+    waiting = any(u.applied.status is CommitOutcome.WAITING for u in updates)
     return 1 if plan.errors or waiting else 0
 
 
@@ -107,7 +107,7 @@ def apply(ctx: click.Context, repo: Path, offline: bool, ssh_key: Path | None, w
     """
     [cluster] = clusters_for(repo, writing=True)
     rules = cluster.rules
-    now = datetime.now(UTC)
+    now = utcnow()
     with ExitStack() as stack, open_for_writing(ctx) as store:
         read_secret = cluster_secrets(stack, rules.all())
         if not offline:
@@ -125,7 +125,7 @@ def apply(ctx: click.Context, repo: Path, offline: bool, ssh_key: Path | None, w
     else:
         report_aside(planned.plan)
         echo_outcomes(outcomes, len(planned.plan.unknown))
-    unfinished = any(o.status in ("failed", WAITING) for o in outcomes)
+    unfinished = any(o.unfinished for o in outcomes)
     return 1 if planned.plan.errors or unfinished else 0
 
 
@@ -137,6 +137,9 @@ def echo_outcomes(outcomes: list[Applied], unknown: int = 0) -> bool:
     elif not outcomes:
         click.echo("no actions: every marked value is current")
     for o in outcomes:
-        mark = {"done": "✔", "skipped": "•", WAITING: "◎"}.get(o.status, "✗")
-        click.echo(f"{mark} {o.action.target}: {o.summary}", err=o.status in ("failed", WAITING))
-    return any(o.status in ("failed", WAITING) for o in outcomes)
+        mark = _MARKS.get(o.status, "✗")
+        click.echo(f"{mark} {o.action.target}: {o.summary}", err=o.unfinished)
+    return any(o.unfinished for o in outcomes)
+
+
+_MARKS = {CommitOutcome.DONE: "✔", CommitOutcome.SKIPPED: "•", CommitOutcome.WAITING: "◎"}

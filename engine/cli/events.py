@@ -19,6 +19,7 @@ import click
 from engine.cli.kinds import KINDS
 from engine.cli.output import table
 from engine.cli.state import open_for_reading
+from engine.clock import utcnow
 from engine.errors import UserError, did_you_mean
 from engine.rules.duration import DurationError, parse_age
 from engine.store.db import Store
@@ -149,7 +150,7 @@ def events(ctx: click.Context, target: str | None, namespace: str, since: str | 
       gitward events -w -o json
     """
     kind, name = parse_for(target, namespace) if target else (None, None)
-    wanted = EventFilter(kind, name, parse_since(since, datetime.now(UTC)))
+    wanted = EventFilter(kind, name, parse_since(since, utcnow()))
     _show(open_for_reading(ctx), wanted, fmt, watch)
     return 0
 
@@ -166,6 +167,6 @@ def logs(ctx: click.Context, since: str | None, fmt: str) -> int:
     Example:
       gitward logs --since 24h
     """
-    wanted = EventFilter(since=parse_since(since, datetime.now(UTC)))
+    wanted = EventFilter(since=parse_since(since, utcnow()))
     _show(open_for_reading(ctx), wanted, "json" if fmt == "json" else "log", follow=False)
     return 0

@@ -11,7 +11,6 @@ from engine.cli.kinds import IMAGE_POLICY, find, parse_kind
 from engine.cli.output import dump, table
 from engine.cli.state import open_for_reading
 from engine.errors import UserError
-from engine.evaluate.decision import GATED
 from engine.evaluate.explain import explain as explain_decision, explained
 from engine.model import ImagePolicy
 from engine.store import decisions as policy_decisions
@@ -63,7 +62,7 @@ def explain(ctx: click.Context, words: tuple[str, ...], repo: Path, namespace: s
         dump({"policy": policy.key.ref, "decided_at": decision.decided_at.isoformat(),
               "scan": decision.scan_id, "selected": decision.selected_tag,
               "previous": decision.previous_tag, "error": decision.error,
-              "gate": gate.error.removeprefix(GATED) if gate and gate.error else None,
+              "gate": gate.held if gate else None,
               "counts": dict(decision.verdict_counts), "summary": list(words_.summary),
               "lints": list(words_.lints), "tags": [t.to_json() for t in decision.trace]}, "json")
         return 0

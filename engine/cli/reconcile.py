@@ -29,6 +29,7 @@ from engine.cli.sources import reconcile_oci_source_command, reconcile_source_co
 from engine.cli.state import holder_name, open_for_reading, open_for_writing
 from engine.cli.commits import echo_outcomes
 from engine.cli.updates import echo_unknown
+from engine.clock import utcnow
 from engine.errors import GitwardError, StoreError, UserError
 from engine.evaluate.order import dependency_order
 from engine.model import (
@@ -51,7 +52,6 @@ from engine.reconcile.images import (
     decide_policy,
     is_suspended,
     reconcile_repository,
-    utcnow,
 )
 from engine.reconcile.live import secret_reader
 from engine.reconcile.repo import read_marked_tree

@@ -18,9 +18,9 @@ from datetime import timedelta
 
 import click
 
+from engine.clock import utcnow
 from engine.errors import GitwardError
 from engine.model import ObjectKey
-from engine.reconcile.images import utcnow
 from engine.store.db import Store
 from engine.store.leases import DAEMON_PREFIX, running_daemons
 from engine.store.requests import ReconcileRequest, get_request, request_reconcile

@@ -22,9 +22,9 @@ from engine.cli.kinds import SOURCE_GIT, find
 from engine.cli.gitaccess import TOKEN_ENV, ssh_command_for, ssh_key_option, workdir_option
 from engine.cli.state import holder_name, open_for_reading, open_for_writing
 from engine.cli.ui import TOKEN_ENV as UI_TOKEN_ENV, ui_listener
+from engine.clock import utcnow
 from engine.errors import UserError
 from engine.observe.cluster import cluster_configured, connect
-from engine.reconcile.images import utcnow
 from engine.reconcile.live import live_sources, secret_reader
 from engine.reconcile.loop import Access, Controller
 from engine.reconcile.repo import Loaded

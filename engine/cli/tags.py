@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import click
@@ -12,6 +12,7 @@ from engine.cli.repo import load_one, repo_option
 from engine.cli.kinds import IMAGE_REPOSITORY, find
 from engine.cli.output import dump, table
 from engine.cli.state import open_for_reading, open_for_writing
+from engine.clock import utcnow
 from engine.errors import UserError
 from engine.evaluate.ledger import in_policy_order
 from engine.model import Decision, ImageRepository, RuleSet
@@ -42,7 +43,7 @@ def import_tags(ctx: click.Context, repository: str, tag_file: str, repo: Path,
     target = find(IMAGE_REPOSITORY, rules, repository, namespace)
     assert isinstance(target, ImageRepository)
     tags = read_tag_file(tag_file)
-    now = datetime.now(UTC)
+    now = utcnow()
     with open_for_writing(ctx) as store:
         scan = record_tags(store, target, tags, started_at=now, finished_at=now)
     click.echo(f"✔ recorded scan #{scan.id} of ImageRepository {target.key.ref}: "
@@ -74,7 +75,7 @@ def list_ledger(ctx: click.Context, repository: str, since: str | None, include_
       gitward --state state.db.example images tags ledger/ledger --since 30d
     """
     ref = _ref(repository, namespace)
-    cutoff = datetime.now(UTC) - _age(since) if since else None
+    cutoff = utcnow() - _age(since) if since else None
     store = open_for_reading(ctx)
     if store is None:
         raise UserError("no state store yet: scan or import tags first")

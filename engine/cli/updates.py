@@ -9,7 +9,6 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 from contextlib import ExitStack
-from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -18,6 +17,7 @@ from engine.cli.repo import load, repo_option
 from engine.cli.output import dump
 from engine.cli.secrets import cluster_secrets
 from engine.cli.state import open_for_reading, open_for_writing
+from engine.clock import utcnow
 from engine.model import Plan, RuleSet, UnknownPolicy
 from engine.observe.transport import SecretReader
 from engine.reconcile.imagefacts import RegistryAccess
@@ -59,7 +59,7 @@ def plan_clusters(ctx: click.Context, repo: Path, clusters: list[LoadedCluster],
     """Each cluster's plan (named by its directory when the repository has several). Unless
     `offline`, the registries are scanned and asked about the images a change involves, with
     the Secrets the image repositories name (from the cluster `KUBECONFIG` configures)."""
-    now = datetime.now(UTC)
+    now = utcnow()
     with ExitStack() as stack:
         store = (open_for_reading(ctx) if offline and not record else open_for_writing(ctx))
         if store is not None:

@@ -15,6 +15,7 @@ from datetime import datetime
 
 from engine.evaluate.policy import Evaluation, PolicyMemo, evaluate_policy
 from engine.model import (
+    REFUSED,
     Decision,
     GateDecision,
     ImagePolicy,
@@ -24,13 +25,6 @@ from engine.model import (
     ScanStatus,
 )
 from engine.rules.ocitag import is_valid_tag
-
-REFUSED = "refused: "
-"""Prefix of a decision's error when the guard refused to evaluate."""
-
-GATED = "gated: "
-"""Prefix of a decision's error when a gate (hold, never downgrade) kept its tag out of git."""
-
 
 @dataclass(frozen=True)
 class ScanFacts:
@@ -157,5 +151,6 @@ def gated(gate: GateDecision, previous: str | None, now: datetime) -> Decision:
         decided_at=now,
         selected_tag=gate.proposed,
         previous_tag=previous,
-        error=f"{GATED}{gate.gate.value}: {gate.reason} ({gate.path}:{gate.line})",
+        error=f"{gate.reason} ({gate.path}:{gate.line})",
+        gate=gate.gate,
     )

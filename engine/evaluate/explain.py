@@ -10,8 +10,15 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from engine.evaluate.decision import GATED, REFUSED
-from engine.model import Decision, Direction, ImagePolicy, PolicyKind, TagVerdict
+from engine.model import (
+    REFUSED,
+    Decision,
+    DecisionOutcome,
+    Direction,
+    ImagePolicy,
+    PolicyKind,
+    TagVerdict,
+)
 from engine.rules.ocitag import shown_tag
 
 _DROPPED = ("excluded", "filtered", "unparsable", "out-of-range", "prerelease-excluded")
@@ -73,7 +80,7 @@ def explained(recent: Sequence[Decision]) -> tuple[Decision | None, Decision | N
 
 def is_gate(decision: Decision) -> bool:
     """Whether the record is a gate holding an update back (its tag is the proposed one)."""
-    return (decision.error or "").startswith(GATED)
+    return decision.gate is not None
 
 
 def explain(policy: ImagePolicy, decision: Decision, gate: Decision | None = None) -> Explanation:
@@ -82,12 +89,12 @@ def explain(policy: ImagePolicy, decision: Decision, gate: Decision | None = Non
     `gate` is a later decision in which a gate held the selection back from git.
     """
     lines = [f"ImagePolicy {policy.key.ref}: {describe_policy(policy)}."]
-    if gate is not None and gate.error:
-        lines.append(f"Not applied to git: {gate.error.removeprefix(GATED)}.")
+    if gate is not None and gate.gate is not None:
+        lines.append(f"Not applied to git: {gate.held}.")
     stamp = decision.decided_at.strftime("%Y-%m-%dT%H:%M:%SZ")
     scan = f" from scan #{decision.scan_id}" if decision.scan_id else ""
     lines.append(f"Decided {stamp}{scan} of ImageRepository {policy.repository_key.ref}.")
-    if decision.error and decision.error.startswith(REFUSED):
+    if decision.outcome is DecisionOutcome.REFUSED and decision.error:
         lines.append(f"Not evaluated: {decision.error.removeprefix(REFUSED)}.")
         return Explanation(tuple(lines), ())
     ranked = sorted((t for t in decision.trace if t.rank is not None), key=lambda t: t.rank or 0)

@@ -49,7 +49,8 @@ class Schedule:
 
     Objects start due at `start`, in the order given (ties keep that order), or at their
     `not_before` time when that is later (work a previous run did recently). A failure waits
-    `retry_interval * 2**(failures - 1)`, capped at the interval; a success resets the count.
+    `retry_interval * 2**(failures - 1)`, capped at the interval; a permanent one (it needs a
+    fix: engine/errors.py RetryableError) waits the interval; a success resets the count.
     """
 
     def __init__(self, entries: Iterable[Entry], start: datetime, rng: random.Random,
@@ -99,13 +100,16 @@ class Schedule:
         """Failures in a row of `key` since its last success."""
         return self._slots[key].failures
 
-    def record(self, key: ObjectKey, now: datetime, outcome: Outcome) -> datetime:
-        """Record how `key`'s reconcile at `now` went; returns when it is due again."""
+    def record(self, key: ObjectKey, now: datetime, outcome: Outcome, *,
+               permanent: bool = False) -> datetime:
+        """Record how `key`'s reconcile at `now` went (`permanent`: a failure that retrying
+        cannot heal); returns when it is due again."""
         slot = self._slots[key]
         entry = slot.entry
         if outcome is Outcome.FAILED:
             slot.failures += 1
-            delay = min(entry.retry_interval * 2 ** (slot.failures - 1), entry.interval)
+            delay = entry.interval if permanent else min(
+                entry.retry_interval * 2 ** (slot.failures - 1), entry.interval)
         else:
             if outcome is Outcome.OK:
                 slot.failures = 0

@@ -14,20 +14,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from engine.evaluate.decision import GATED, REFUSED
 from engine.evaluate.plan import in_scope
 from engine.evaluate.rewrite import MarkedValue
-from engine.model import Decision, ImagePolicy, ObjectKey, RuleSet, UnknownPolicy
+from engine.model import REFUSED, Decision, DecisionOutcome, ImagePolicy, ObjectKey, RuleSet, UnknownPolicy
 
 
 def unknown_reason(decision: Decision) -> str | None:
     """Why a policy's decision leaves it unknown, or None when it selected a tag."""
-    if decision.selected_tag and not decision.error:
-        return None
+    outcome = decision.outcome
+    if outcome in (DecisionOutcome.SELECTED, DecisionOutcome.HELD):  # a gate's record is not
+        return None  # a decision of the policy
     error = decision.error or "no candidate"
-    if error.startswith(GATED):  # a gate's record, not a decision of the policy
-        return None
-    if error.startswith(REFUSED):
+    if outcome is DecisionOutcome.REFUSED:
         return error.removeprefix(REFUSED)
     return f"no tag selected: {error}"
 

@@ -36,7 +36,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from engine.redact import public_url, scrub
-from engine.errors import GitwardError
+from engine.errors import RetryableError
 from engine.model import GitRef, GitSource
 from engine.observe.transport import Proxy
 from engine.rules.ignore import IgnoreRules
@@ -61,13 +61,9 @@ _NO_REPOSITORY = re.compile(r"does not appear to be a git repository|repository 
 _BOILERPLATE = ("please make sure you have the correct access rights", "and the repository exists.")
 
 
-class SourceError(GitwardError):
+class SourceError(RetryableError):
     """A fetch that failed, with a redacted message. `permanent` failures need a fix (a ref
     that does not exist, access denied); temporary ones (network, timeout) may heal on retry."""
-
-    def __init__(self, message: str, *, permanent: bool) -> None:
-        super().__init__(message)
-        self.permanent = permanent
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,8 @@ from typing import Any
 
 import httpx
 
-from engine.errors import GitwardError
+from engine.clock import utcnow
+from engine.errors import RetryableError
 from engine.observe.dockerconfig import Credentials
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,7 @@ MAX_ERROR_BODY = 64 * 1024
 """Bytes of an error answer read for its message; the rest is dropped."""
 
 
-class RegistryError(GitwardError):
+class RegistryError(RetryableError):
     """A listing that failed. `permanent` failures need a fix; temporary ones heal on retry.
 
     `retry_after` is the registry's requested delay in seconds when it gave one.
@@ -44,8 +45,7 @@ class RegistryError(GitwardError):
     def __init__(
         self, message: str, *, permanent: bool, status: int | None = None, retry_after: float | None = None
     ) -> None:
-        super().__init__(message)
-        self.permanent = permanent
+        super().__init__(message, permanent=permanent)
         self.status = status
         self.retry_after = retry_after
 
@@ -254,7 +254,7 @@ class RegistrySession:
                 if response.status_code != 429 and response.status_code < 500:
                     return response
                 _drain(response)
-                wait = retry_after_seconds(response.headers.get("retry-after"), datetime.now(UTC))
+                wait = retry_after_seconds(response.headers.get("retry-after"), utcnow())
                 verb = "is rate-limiting requests" if response.status_code == 429 else "is failing"
                 failure = self.fail(
                     f"{self.what(url)} {verb} ({status_text(response)}; {attempt + 1} "

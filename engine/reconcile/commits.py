@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
 
 from engine.act.checkout import (
@@ -27,12 +28,12 @@ from engine.act.checkout import (
 )
 from engine.act.git import CommitRequest, CommitStatus, GitTarget, commit_and_push
 from engine.act.signing import SigningError, keyring
+from engine.clock import Clock, utcnow
 from engine.evaluate.plan import Selection, edits_for
-from engine.model import CommitAction, ImageUpdate, RuleSet, UnknownPolicy
+from engine.model import ActionStatus, CommitAction, ImageUpdate, RuleSet, UnknownPolicy
 from engine.observe.git import SourceError
 from engine.observe.transport import SecretError, SecretReader
 from engine.reconcile.heartbeat import LEASE_TTL, hold_renewed
-from engine.reconcile.images import Clock, utcnow
 from engine.reconcile.pushsettings import PushSettingsError, push_settings
 from engine.reconcile.repo import read_marked_files
 from engine.reconcile.telemetry import RunLog
@@ -78,19 +79,32 @@ def write_changes(root: Path, texts: dict[str, str]) -> list[str]:
     return written
 
 
+class CommitOutcome(StrEnum):
+    """What became of one commit action, as `apply`, `images update` and `run` report it."""
+
+    DONE = "done"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    WAITING = "waiting"  # another gitward holds the branch's lease: nothing pushed (skipped)
+    WRITTEN = "written"  # written into the checkout, not committed (no action recorded)
+
+
 @dataclass(frozen=True)
 class Applied:
     """What became of one commit action."""
 
     action: CommitAction
-    status: str
+    status: CommitOutcome
     summary: str
     commit: str | None = None
 
+    @property
+    def unfinished(self) -> bool:
+        """It failed, or waits for another gitward writing to its branch (nothing pushed)."""
+        return self.status in (CommitOutcome.FAILED, CommitOutcome.WAITING)
+
 
 COMMIT_PUSHED = "CommitPushed"
-WAITING = "waiting"
-"""An `Applied` status: another gitward holds the branch's lease, nothing was pushed."""
 PUSH_FAILED = "PushFailed"
 
 
@@ -138,21 +152,21 @@ def apply_commits(store: Store, rules: RuleSet, planned: RepoPlan, now: datetime
                     result = commit_and_push(request, edit, workdir=workdir)
         except LeaseHeld as err:
             waiting = f"waiting, not pushed: {err}"
-            finish_action(store, action_id, status="skipped", now=now, error=waiting)
-            outcomes.append(Applied(action, WAITING, waiting))
+            finish_action(store, action_id, status=ActionStatus.SKIPPED, now=now, error=waiting)
+            outcomes.append(Applied(action, CommitOutcome.WAITING, waiting))
             continue
         except (SecretError, SigningError, PushSettingsError, SourceError) as err:
-            finish_action(store, action_id, status="failed", now=now, error=str(err))
-            applied = Applied(action, "failed", str(err))
+            finish_action(store, action_id, status=ActionStatus.FAILED, now=now, error=str(err))
+            applied = Applied(action, CommitOutcome.FAILED, str(err))
             _commit_event(store, applied, now)
             outcomes.append(applied)
             continue
-        status = {CommitStatus.PUSHED: "done", CommitStatus.UNCHANGED: "skipped"}.get(
-            result.status, "failed")
+        status = {CommitStatus.PUSHED: ActionStatus.DONE,
+                  CommitStatus.UNCHANGED: ActionStatus.SKIPPED}.get(result.status, ActionStatus.FAILED)
         finish_action(store, action_id, status=status, now=now, error=result.error,
                       payload={"commit": result.commit, "attempts": result.attempts,
                                "forced": result.forced})
-        applied = Applied(action, status, result.summary, result.commit)
+        applied = Applied(action, CommitOutcome(status.value), result.summary, result.commit)
         _commit_event(store, applied, now)
         outcomes.append(applied)
     return outcomes
@@ -186,7 +200,7 @@ def update_checkout(store: Store, rules: RuleSet, planned: RepoPlan, root: Path,
     for action in planned.plan.actions:
         written = tuple(write_changes(root, planned.texts[action.target]))
         if not commit or not written:
-            done.append(LocalUpdate(Applied(action, "written", "written, not committed"), written))
+            done.append(LocalUpdate(Applied(action, CommitOutcome.WRITTEN, "written, not committed"), written))
             continue
         action_id = start_action(store, plan_id=plan_id, type=action.TYPE, target=action.target,
                                  payload=action.to_json(), now=now)
@@ -202,22 +216,22 @@ def update_checkout(store: Store, rules: RuleSet, planned: RepoPlan, root: Path,
                                                               now, committed, written)
         except LeaseHeld as err:
             waiting = f"committed locally, not pushed: {err}"
-            finish_action(store, action_id, status="skipped", now=now, error=waiting)
-            done.append(LocalUpdate(Applied(action, WAITING, waiting, sha), written))
+            finish_action(store, action_id, status=ActionStatus.SKIPPED, now=now, error=waiting)
+            done.append(LocalUpdate(Applied(action, CommitOutcome.WAITING, waiting, sha), written))
             continue
         except CheckoutError as err:
-            finish_action(store, action_id, status="failed", now=now, error=str(err))
-            _commit_event(store, Applied(action, "failed", str(err)), now)
+            finish_action(store, action_id, status=ActionStatus.FAILED, now=now, error=str(err))
+            _commit_event(store, Applied(action, CommitOutcome.FAILED, str(err)), now)
             raise
         if push and sha is None:
-            status, summary = "skipped", (f"nothing left to push on {action.push_branch}'s new "
+            status, summary = ActionStatus.SKIPPED, (f"nothing left to push on {action.push_branch}'s new "
                                           "head: someone pushed this update, or a gate now holds it")
         else:
-            status, summary = ("done", f"pushed to {action.push_branch}") if push else (
-                "skipped", "committed locally, not pushed")
+            status, summary = (ActionStatus.DONE, f"pushed to {action.push_branch}") if push else (
+                ActionStatus.SKIPPED, "committed locally, not pushed")
         finish_action(store, action_id, status=status, now=now,
                       payload={"commit": sha, "attempts": attempts, "forced": False})
-        applied = Applied(action, status, summary, sha)
+        applied = Applied(action, CommitOutcome(status.value), summary, sha)
         _commit_event(store, applied, now)
         done.append(LocalUpdate(applied, written, attempts))
     return done
@@ -266,20 +280,20 @@ def run_summary(applied: Sequence[Applied], unknown: Sequence[UnknownPolicy]) ->
     unsure = f"; unknown: {', '.join(u.policy for u in unknown)}" if unknown else ""
     if not applied:
         return RunSummary(False, "", f"no updates{unsure}")
-    return RunSummary(any(a.status == "failed" for a in applied),
+    return RunSummary(any(a.status is CommitOutcome.FAILED for a in applied),
                       ",".join(a.commit for a in applied if a.commit),
                       "; ".join(f"{a.action.target}: {a.summary}" for a in applied) + unsure,
-                      any(a.status == WAITING for a in applied))
+                      any(a.status is CommitOutcome.WAITING for a in applied))
 
 
 def _commit_event(store: Store, applied: Applied, now: datetime) -> None:
     """An event on each automation of a pushed or failed commit (nothing to commit says nothing)."""
     action = applied.action
-    if applied.status == "done" and applied.commit:
+    if applied.status is CommitOutcome.DONE and applied.commit:
         changes = ", ".join(dict.fromkeys(f"{c.old} -> {c.new}" for c in action.files))
         severity, reason = queries.EventSeverity.INFO, COMMIT_PUSHED
         message = f"pushed {applied.commit[:7]} to {action.push_branch}: {changes}"
-    elif applied.status == "failed":
+    elif applied.status is CommitOutcome.FAILED:
         severity, reason = queries.EventSeverity.ERROR, PUSH_FAILED
         message = f"commit to {action.push_branch} not pushed: {applied.summary}"
     else:

@@ -14,8 +14,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 
+from engine.clock import Clock
 from engine.errors import GitwardError
-from engine.reconcile.images import Clock
 from engine.reconcile.telemetry import LogLevel, RunLog
 from engine.store.db import Store
 from engine.store.leases import DAEMON_PREFIX, acquire_lease, hold_lease, release_lease, renew_lease

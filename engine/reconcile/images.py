@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Iterable, Mapping, Sequence
 
-from engine.errors import GitwardError
-from engine.evaluate.decision import GATED, PolicyMemos, ScanFacts, decide
+from engine.clock import Clock, utcnow
+from engine.errors import GitwardError, RetryableError
+from engine.evaluate.decision import PolicyMemos, ScanFacts, decide
 from engine.evaluate.policy import Evaluation, PolicyMemo
 from engine.evaluate.tagfilter import Exclusions
 from engine.model import (
@@ -30,14 +31,6 @@ from engine.rules.ocitag import is_valid_tag, shown_tag
 from engine.rules.regex import PatternError
 from engine.store import decisions as policy_decisions, queries
 from engine.store.db import Store
-
-Clock = Callable[[], datetime]
-
-
-def utcnow() -> datetime:
-    """The clock reconcilers read by default; tests pass their own."""
-    return datetime.now(UTC)
-
 
 def listed_tags(repository: ImageRepository, tags: Iterable[str]) -> list[ListedTag]:
     """Tags as the ledger records them: every tag, the excluded ones flagged (Flux drops them),
@@ -142,13 +135,14 @@ def scan_repository(store: Store, repository: ImageRepository, *, clock: Clock =
     with queries.batch(store):  # the scan and its event, or neither
         before = _Before.of(store, repository)
         scan = queries.record_image_scan(store, repository.key.ref, listed, started_at=started,
-                                         finished_at=clock(), error=error)
+                                         finished_at=clock(),
+                                         error=str(error) if error is not None else None)
         before.event(store, scan)
     return scan
 
 
 def _listing(repository: ImageRepository, credentials: Credentials | None,
-             read_secret: SecretReader | None) -> tuple[list[ListedTag], str | None]:
+             read_secret: SecretReader | None) -> tuple[list[ListedTag], GitwardError | None]:
     """The registry's tags as the ledger records them, or why they could not be listed."""
     # the registry client (httpx) only when a scan runs: a command that decides from the
     # recorded tags (`plan --offline`) never imports it (tests/e2e/test_lazy_imports.py)
@@ -164,7 +158,7 @@ def _listing(repository: ImageRepository, credentials: Credentials | None,
                                 client=client, hidden=transport.secrets())
         return listed_tags(repository, listing.tags), None
     except GitwardError as err:
-        return [], str(err)
+        return [], err
 
 
 @dataclass(frozen=True)
@@ -199,7 +193,7 @@ def record_decision(store: Store, decision: Decision) -> Decision:
     image tag updated") or when it starts failing (or fails differently); a decision like the
     one before says nothing."""
     tag, error = decision.selected_tag, decision.error
-    failed = error is not None and not error.startswith(GATED)
+    failed = error is not None and decision.gate is None
     last = policy_decisions.latest_decision(store, decision.policy) if failed else None
     recorded = policy_decisions.record_decision(store, decision)
     if tag and not error:
@@ -234,6 +228,8 @@ class RepositoryOutcome:
     decisions: tuple[PolicyOutcome, ...] = ()
     suspended: tuple[str, ...] = ()
     """Policies left alone because they are suspended."""
+    permanent: bool = False
+    """The scan failed in a way retrying cannot heal (engine/errors.py RetryableError)."""
 
 
 def reconcile_repository(store: Store, rules: RuleSet, repository: ImageRepository, *,
@@ -253,10 +249,12 @@ def reconcile_repository(store: Store, rules: RuleSet, repository: ImageReposito
     with queries.batch(store):
         before = _Before.of(store, repository)
         scan, latest, tags = queries.record_scan_and_tags(
-            store, repository.key.ref, listed, started_at=started, finished_at=clock(), error=error)
+            store, repository.key.ref, listed, started_at=started, finished_at=clock(),
+            error=str(error) if error is not None else None)
         before.event(store, scan)
         if scan.status is ScanStatus.FAILED:
-            return RepositoryOutcome(scan)
+            return RepositoryOutcome(scan, permanent=isinstance(error, RetryableError)
+                                     and error.permanent)
         facts = ScanFacts(latest, tags)
         for policy in policies_of(rules, repository):
             if is_suspended(store, policy):

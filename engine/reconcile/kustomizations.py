@@ -11,11 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from engine.clock import Clock, utcnow
 from engine.errors import GitwardError, UserError
 from engine.model import GitRef, GitSource, Kustomization, OCIRef, OCISource, ObjectKey, RuleSet, Source
 from engine.observe.oci import cached_artifact, unpacked_root
 from engine.observe.transport import SecretReader
-from engine.reconcile.images import Clock, utcnow
 from engine.reconcile.sources import fetch_git, pull, reconcile_oci_source, reconcile_source
 from engine.store import queries
 from engine.store.artifacts import latest_oci_revision

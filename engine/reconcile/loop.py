@@ -37,7 +37,8 @@ from pathlib import Path
 
 
 from engine.act.notify import Event, failure_event, held_event, notify, update_event
-from engine.errors import GitwardError, Problems
+from engine.clock import Clock
+from engine.errors import GitwardError, Problems, RetryableError
 from engine.evaluate.decision import PolicyMemos
 from engine.evaluate.order import dependency_order
 from engine.evaluate.schedule import Entry, Outcome, Schedule
@@ -54,11 +55,7 @@ from engine.model import (
 )
 from engine.observe.cluster import ClusterClient
 from engine.observe.transport import SecretReader
-from engine.reconcile.images import (
-    Clock,
-    policies_of,
-    reconcile_repository,
-)
+from engine.reconcile.images import policies_of, reconcile_repository
 from engine.reconcile.heartbeat import LEASE_TTL, Heartbeat
 from engine.reconcile.notices import (
     CLEARED,
@@ -76,7 +73,7 @@ from engine.reconcile.sources import reconcile_oci_source, reconcile_source
 from engine.reconcile.telemetry import LogLevel, Metrics, RunLog
 from engine.rules.load import rule_files_fingerprint
 from engine.reconcile.imagefacts import RegistryAccess
-from engine.reconcile.commits import apply_commits, run_summary
+from engine.reconcile.commits import CommitOutcome, apply_commits, run_summary
 from engine.reconcile.updates import for_automation, plan_checkout, unknown_of
 from engine.store import queries
 from engine.store.db import Store
@@ -93,11 +90,20 @@ RELOAD_EVERY = timedelta(seconds=10)
 
 @dataclass(frozen=True)
 class Result:
-    """One reconcile: its outcome for the schedule, the revision it reached, and what happened."""
+    """One reconcile: its outcome for the schedule, the revision it reached, and what happened.
+
+    `permanent`: a failure retrying cannot heal (the schedule waits the interval, no backoff)."""
 
     outcome: Outcome
     revision: str = ""
     message: str = ""
+    permanent: bool = False
+
+    @staticmethod
+    def failed(err: GitwardError) -> Result:
+        """The failure `err` says, permanent when it says so (a RetryableError)."""
+        return Result(Outcome.FAILED, message=str(err),
+                      permanent=isinstance(err, RetryableError) and err.permanent)
 
 
 @dataclass(frozen=True)
@@ -214,7 +220,7 @@ class Controller:
             result = self.reconcile(key)
             seconds = time.monotonic() - started
             finished = self.clock()
-            schedule.record(key, finished, result.outcome)
+            schedule.record(key, finished, result.outcome, permanent=result.permanent)
             self.log.reconciled(key, result.outcome, result.revision, result.message, seconds)
             if self.metrics is not None:
                 self.metrics.reconciled(key, result.outcome, seconds, finished)
@@ -336,7 +342,7 @@ class Controller:
         except LeaseHeld as err:
             return Result(Outcome.HELD, message=str(err))
         except GitwardError as err:
-            return Result(Outcome.FAILED, message=str(err))
+            return Result.failed(err)
 
     def _reconcile(self, key: ObjectKey) -> Result:
         rule = self.rules.get(key)
@@ -362,7 +368,8 @@ class Controller:
                                    ssh_command=self.access.ssh_command, token=self.access.token,
                                    read_secret=self.access.read_secret, clock=self.clock)
         if outcome.checkout is None:
-            return Result(Outcome.FAILED, message=str(outcome.error))
+            assert outcome.error is not None
+            return Result.failed(outcome.error)
         self._checkouts[source.key] = (outcome.checkout.path, outcome.checkout.revision)
         if source.key == self.rules_source and (outcome.changed or outcome.checkout.path != self.repo):
             self.repo = outcome.checkout.path
@@ -375,7 +382,8 @@ class Controller:
         outcome = reconcile_oci_source(self.store, source, cache_dir=self.access.workdir,
                                        read_secret=self.access.read_secret, clock=self.clock)
         if outcome.artifact is None:
-            return Result(Outcome.FAILED, message=str(outcome.error))
+            assert outcome.error is not None
+            return Result.failed(outcome.error)
         return Result(Outcome.OK, outcome.artifact.revision,
                       "new artifact" if outcome.changed else "artifact unchanged")
 
@@ -386,7 +394,8 @@ class Controller:
                                     read_secret=self.access.read_secret, memos=self.memos)
         scan = done.scan
         if scan.status is ScanStatus.FAILED:
-            return Result(Outcome.FAILED, message=f"scan failed: {scan.error}")
+            return Result(Outcome.FAILED, message=f"scan failed: {scan.error}",
+                          permanent=done.permanent)
         selected: list[str] = []
         refused: list[str] = []
         for outcome in done.decisions:
@@ -433,7 +442,7 @@ class Controller:
                                 holder=self.access.holder, read_secret=self.access.read_secret,
                                 clock=self.clock, log=self.log)
         for pushed in applied:
-            if pushed.status == "done" and pushed.commit:
+            if pushed.status is CommitOutcome.DONE and pushed.commit:
                 self.alert(update_event(pushed.action, pushed.commit, self.clock()))
         ran = run_summary(applied, unknown)
         outcome = Outcome.FAILED if ran.failed else Outcome.HELD if ran.waiting else Outcome.OK

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from engine.clock import Clock, utcnow
 from engine.errors import GitwardError
 from engine.evaluate.order import dependencies
 from engine.model import Kustomization, ObjectKey, RuleSet, Source
@@ -23,7 +24,6 @@ from engine.observe.cluster import ClusterClient, impersonating
 from engine.reconcile.build import build_kustomization
 from engine.reconcile.cluster import SyncResult, sync_kustomization
 from engine.observe.transport import SecretReader
-from engine.reconcile.images import Clock, utcnow
 from engine.reconcile.kustomizations import SourceTree, checkout_for, source_of
 from engine.reconcile.variables import cluster_variables
 from engine.rules.check import UNFETCHED_SOURCES

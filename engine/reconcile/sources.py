@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from engine.clock import Clock, utcnow
 from engine.errors import GitwardError
 from engine.model import GitRevision, GitSource, OCIRevision, OCISource
 from engine.observe.dockerconfig import (
@@ -24,7 +25,6 @@ from engine.observe.git import Checkout, SourceError, fetch_source
 from engine.observe.oci import Artifact, oci_image, pull_artifact
 from engine.observe.httpclient import registry_client
 from engine.observe.transport import SecretError, SecretReader
-from engine.reconcile.images import Clock, utcnow
 from engine.reconcile.transport import git_transport, registry_transport
 from engine.store import queries
 from engine.store.artifacts import latest_oci_revision, record_oci_revision

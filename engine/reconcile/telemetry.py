@@ -11,9 +11,9 @@ from typing import TextIO
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from engine.act.notify import Delivery
+from engine.clock import Clock
 from engine.evaluate.schedule import Outcome
 from engine.model import ObjectKey
-from engine.reconcile.images import Clock
 
 
 class LogFormat(StrEnum):

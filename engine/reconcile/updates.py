@@ -12,7 +12,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from engine.evaluate.decision import GATED, PolicyMemos, ScanFacts, decide, gated
+from engine.evaluate.decision import PolicyMemos, ScanFacts, decide, gated
 from engine.evaluate.policy import PolicyMemo
 from engine.evaluate.unknown import unknown_policies
 from engine.evaluate.plan import Selection, plan_updates, rewrite_all
@@ -91,7 +91,7 @@ def _reusable(store: Store | None, policy: ImagePolicy) -> Decision | None:
         return None
     scan = queries.latest_scan(store, policy.repository_key.ref)
     for last in policy_decisions.decisions(store, policy.key.ref, limit=3):
-        if not (last.error or "").startswith(GATED):
+        if last.gate is None:
             return last if scan is not None and last.scan_id == scan.id else None
     return None
 
@@ -107,17 +107,16 @@ def _record_gate(store: Store, gate: GateDecision, now: datetime) -> bool:
     (`counted_again`) while only the selection it holds was recorded since. True when this gate
     is new for the policy: the gate last recorded held another tag or by another gate, or the
     policy has since selected another tag."""
-    prefix = f"{GATED}{gate.gate.value}:"
     recent = policy_decisions.decisions(store, gate.policy, limit=GATE_LOOKBACK)
     new = True
     for seen in recent:
-        if (seen.error or "").startswith(GATED):
-            new = not (seen.selected_tag == gate.proposed and (seen.error or "").startswith(prefix))
+        if seen.gate is not None:
+            new = not (seen.selected_tag == gate.proposed and seen.gate is gate.gate)
             break
         if seen.selected_tag != gate.proposed:
             break
     # the same gate, with nothing but the selection it holds recorded since: counted again
-    held = next((seen for seen in recent[:2] if (seen.error or "").startswith(GATED)), None)
+    held = next((seen for seen in recent[:2] if seen.gate is not None), None)
     if not new and held is not None and held.id is not None:
         policy_decisions.counted_again(store, held.id, now)
         return False

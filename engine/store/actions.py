@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
+from engine.model import ActionStatus
 from engine.store.db import Store
 from engine.store.queries import transaction
 from engine.store.schema import ActionRow
@@ -26,14 +27,14 @@ class ActionRecord:
     type: str
     target: str
     payload: dict[str, Any]
-    status: str
+    status: ActionStatus
     error: str | None
     created_at: datetime
     finished_at: datetime | None
 
 
 def _record(row: ActionRow) -> ActionRecord:
-    return ActionRecord(row.id, row.plan_id, row.type, row.target, dict(row.payload), row.status,
+    return ActionRecord(row.id, row.plan_id, row.type, row.target, dict(row.payload), ActionStatus(row.status),
                         row.error, row.created_at, row.finished_at)
 
 
@@ -42,13 +43,13 @@ def start_action(store: Store, *, plan_id: str, type: str, target: str, payload:
     """Record an action as planned; returns its id."""
     with transaction(store) as session:
         row = ActionRow(plan_id=plan_id, type=type, target=target, payload=payload,
-                        status="planned", error=None, created_at=now, finished_at=None)
+                        status=ActionStatus.PLANNED, error=None, created_at=now, finished_at=None)
         session.add(row)
         session.flush()
         return row.id
 
 
-def finish_action(store: Store, action_id: int, *, status: str, now: datetime,
+def finish_action(store: Store, action_id: int, *, status: ActionStatus, now: datetime,
                   error: str | None = None, payload: dict[str, Any] | None = None) -> None:
     """Mark an action done, failed or skipped (and add what the executor learned)."""
     with transaction(store) as session:
@@ -84,7 +85,7 @@ def finish_interrupted(store: Store, target: str, *, before: datetime, now: date
     with transaction(store) as session:
         done = session.execute(
             update(ActionRow)
-            .where(ActionRow.target == target, ActionRow.status == "planned",
+            .where(ActionRow.target == target, ActionRow.status == ActionStatus.PLANNED,
                    ActionRow.created_at < before)
-            .values(status="failed", error=INTERRUPTED, finished_at=now))
+            .values(status=ActionStatus.FAILED, error=INTERRUPTED, finished_at=now))
         return int(done.rowcount or 0)

@@ -4,7 +4,7 @@ A decision like the policy's latest one (same selection, candidate count, verdic
 and trace, and the same previous tag or none but that selection) is not written again: the
 latest row's `decided_at` and `scan_id` move to it and its `runs` counts it, so an interval that
 changes nothing adds no row, while `since` keeps when that decision was first made. A gate
-holding an update back is a row of its own (its error starts `gated: `) after the selection it
+holding an update back is a row of its own (its `gate` says which) after the selection it
 holds, so a held update writes the two in turn every interval: each is compared with the row
 before the other one's when that one, about the same tag, is the latest, so a held interval adds
 no row either. Traces live in `decision_traces` (engine/store/traces.py). The readers here
@@ -21,8 +21,7 @@ from typing import TypeVar
 from sqlalchemy import Select, select, update
 from sqlalchemy.orm import Session
 
-from engine.evaluate.decision import GATED
-from engine.model import Decision, TagVerdict
+from engine.model import Decision, Gate, TagVerdict
 from engine.store.db import Store
 from engine.store.queries import transaction
 from engine.store.schema import ImageScanRow, PolicyDecisionRow
@@ -43,6 +42,7 @@ def _decision(row: PolicyDecisionRow, trace: tuple[TagVerdict, ...] = ()) -> Dec
         error=row.error,
         scan_id=row.scan_id,
         id=row.id,
+        gate=Gate(row.gate) if row.gate is not None else None,
     )
 
 
@@ -55,7 +55,7 @@ def _repeated_row(session: Session, decision: Decision) -> PolicyDecisionRow | N
     kind (gate, selection) about the same tag, the one before it."""
     query = select(PolicyDecisionRow).where(PolicyDecisionRow.policy == decision.policy)
     recent = session.scalars(_newest_first(query).limit(2)).all()
-    if (len(recent) == 2 and _is_gate(recent[0].error) != _is_gate(decision.error)
+    if (len(recent) == 2 and (recent[0].gate is None) != (decision.gate is None)
             and recent[0].selected_tag == decision.selected_tag):
         return recent[1]
     return recent[0] if recent else None
@@ -67,10 +67,6 @@ def _latest_trace(session: Session, policy: str) -> str | None:
     query = select(PolicyDecisionRow.trace_digest).where(
         PolicyDecisionRow.policy == policy, PolicyDecisionRow.trace_digest.is_not(None))
     return session.scalars(_newest_first(query).limit(1)).first()
-
-
-def _is_gate(error: str | None) -> bool:
-    return (error or "").startswith(GATED)
 
 
 def record_decision(store: Store, decision: Decision) -> Decision:
@@ -88,8 +84,9 @@ def record_decision(store: Store, decision: Decision) -> Decision:
         if (latest is not None and latest.decided_at <= decision.decided_at
                 and _previous_agrees(latest, decision)
                 and (latest.selected_tag, latest.candidates, latest.verdict_counts, latest.error,
-                     latest.trace_digest)
-                == (decision.selected_tag, decision.candidates, counts, decision.error, digest)):
+                     latest.gate, latest.trace_digest)
+                == (decision.selected_tag, decision.candidates, counts, decision.error,
+                    decision.gate, digest)):
             latest.decided_at, latest.runs = decision.decided_at, latest.runs + 1
             latest.scan_id = decision.scan_id if decision.scan_id is not None else latest.scan_id
             session.flush()
@@ -104,6 +101,7 @@ def record_decision(store: Store, decision: Decision) -> Decision:
             verdict_counts=counts,
             trace_digest=stored,
             error=decision.error,
+            gate=decision.gate,
             decided_at=decision.decided_at,
             since=decision.decided_at,
             runs=1,

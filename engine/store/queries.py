@@ -17,7 +17,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
@@ -27,6 +27,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from engine.clock import utcnow
 from engine.redact import public_url
 from engine.model import (
     GitRevision,
@@ -514,7 +515,7 @@ def suspend(
             row = SuspensionRow(
                 object_kind=object_kind,
                 object_name=object_name,
-                suspended_at=at or datetime.now(UTC),
+                suspended_at=at or utcnow(),
                 reason=reason,
             )
             session.add(row)

@@ -27,6 +27,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from engine.model import ActionStatus, Gate
+
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -177,11 +179,15 @@ class DecisionTraceRow(Base):
 
 class PolicyDecisionRow(Base):
     """A decision, or a run of identical ones: a decision like the policy's latest (same
-    selection, previous tag, counts, error and trace) moves `decided_at` and `scan_id` to the
-    latest in place and counts itself in `runs`; `since` is when it was first made."""
+    selection, previous tag, counts, error, gate and trace) moves `decided_at` and `scan_id` to
+    the latest in place and counts itself in `runs`; `since` is when it was first made. A row
+    with a `gate` is that gate's record of holding `selected_tag` out of git (`error`: why)."""
 
     __tablename__ = "policy_decisions"
-    __table_args__ = (Index(None, "policy", "decided_at"),)
+    __table_args__ = (
+        CheckConstraint(f"gate IN ({', '.join(repr(g.value) for g in Gate)})", name="gate"),
+        Index(None, "policy", "decided_at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     policy: Mapped[str] = mapped_column(NAME)
@@ -197,6 +203,7 @@ class PolicyDecisionRow(Base):
     trace_digest: Mapped[str | None] = mapped_column(ForeignKey("decision_traces.digest"))
     since: Mapped[datetime]
     runs: Mapped[int] = mapped_column(Integer)
+    gate: Mapped[str | None] = mapped_column(String(32))
 
 
 class ClusterObjectRow(Base):
@@ -222,7 +229,8 @@ class ActionRow(Base):
     __tablename__ = "actions"
     __table_args__ = (
         CheckConstraint("type IN ('commit', 'apply', 'prune')", name="type"),
-        CheckConstraint("status IN ('planned', 'done', 'failed', 'skipped')", name="status"),
+        CheckConstraint(f"status IN ({', '.join(repr(s.value) for s in ActionStatus)})",
+                        name="status"),
         Index(None, "created_at"),
     )
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from engine.model import (
+    ActionStatus,
     FluxObject,
     GitSource,
     ImagePolicy,
@@ -155,16 +156,16 @@ def _update(store: Store, rule: ImageUpdate, base: ObjectStatus) -> ObjectStatus
     when = (last.finished_at or last.created_at) if last else None
     if run is not None and (when is None or run.finished_at >= when):
         text = run.message or "reconciled"
-        if last is not None and when is not None and last.status == "done" and _commit(last) not in text:
+        if last is not None and when is not None and last.status is ActionStatus.DONE and _commit(last) not in text:
             text += f"; last pushed commit '{_commit(last)}' at {when:%Y-%m-%dT%H:%M:%SZ}"
         return replace(base, ready="True" if run.outcome == "ok" else "False", last=run.finished_at,
                        message=f"{text} ({run.runs} run{'s' * (run.runs != 1)})")
     assert last is not None and when is not None
-    if last.status == "done":
+    if last.status is ActionStatus.DONE:
         return replace(base, ready="True", last=when,
                        message=f"pushed commit '{_commit(last)}' to branch "
                                f"'{last.payload.get('branch')}'")
-    if last.status == "skipped":
+    if last.status is ActionStatus.SKIPPED:
         return replace(base, ready="True", last=when, message=last.error or "nothing to commit")
     return replace(base, ready="False", last=when, message=last.error or last.status)
 

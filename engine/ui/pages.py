@@ -19,7 +19,6 @@ from engine.evaluate.explain import (
     is_gate,
     lints_need_value,
 )
-from engine.evaluate.decision import GATED
 from engine.model import (
     Decision,
     GitSource,
@@ -157,7 +156,7 @@ def _policy_row(store: Store | None, policy: ImagePolicy, deployed: Mapping[str,
             value = next((t.value for t in traced if t.tag == decision.selected_tag), None)
         lints = tuple(message for _, message in decision_lints(policy, decision.selected_tag, value))
     return Row(status, detail=policy.repository_key.ref,
-               held=scrub(gate.error.removeprefix(GATED)) if gate and gate.error else "",
+               held=scrub(gate.held) if gate else "",
                lints=lints, link=policy_link(policy), deployed=deployed.get(policy.key.ref, ""))
 
 

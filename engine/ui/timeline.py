@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from engine.evaluate.decision import GATED
 from engine.evaluate.explain import is_gate
 from engine.model import Decision, RegistryTag
 
@@ -108,7 +107,7 @@ def timeline(tags: Sequence[RegistryTag], decisions: Sequence[Decision],
             continue
         assert d.selected_tag is not None
         point = Mark(x(d.decided_at), row[d.selected_tag], f"{_stamp(d.decided_at)}: "
-                     + (d.error.removeprefix(GATED) if is_gate(d) and d.error else
+                     + (d.held if is_gate(d) else
                         f"selected {d.selected_tag}"))
         if is_gate(d):
             holds.append(point)

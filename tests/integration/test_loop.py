@@ -2,23 +2,32 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import random
 import selectors
 import signal
 import subprocess
 import sys
+import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from engine.clock import utcnow
+from engine.evaluate.schedule import Outcome
+from engine.model import GitRef, GitSource, RuleSet
 from engine.reconcile.heartbeat import LEASE_TTL
+from engine.reconcile.loop import Access, Controller
+from engine.reconcile.telemetry import LogFormat, LogLevel, RunLog
 from engine.store import decisions as policy_decisions, queries
 from engine.store.actions import list_actions
 from engine.store.db import open_store, state_url
 from engine.store.leases import acquire_lease, git_lease_name
 from tests.conftest import ROOT
 from tests.integration.git_env import BareRepo
+from tests.integration.registry_env import free_port
 
 PODINFO = "cluster/apps/podinfo/deployment.yaml"
 
@@ -184,3 +193,23 @@ def test_sigterm_stops_the_loop_cleanly(bare_repo: BareRepo, tmp_path: Path) -> 
             process.communicate()
     assert process.returncode == 0, rest
     assert "Traceback" not in rest and "internal error" not in rest
+
+
+def test_a_failure_that_needs_a_fix_is_permanent_for_the_schedule(tmp_path: Path) -> None:
+    """A remote that does not exist is a permanent failure (the schedule waits the interval,
+    no backoff); one that does not answer is temporary (retried with backoff)."""
+    gone = GitSource("gone", (tmp_path / "missing.git").as_uri(), "flux-system",
+                     GitRef(branch="main"), timedelta(minutes=10))
+    silent = GitSource("silent", f"http://127.0.0.1:{free_port()}/x.git", "flux-system",
+                       GitRef(branch="main"), timedelta(minutes=10))
+    repo = tmp_path / "rules"
+    repo.mkdir()
+    with open_store(f"sqlite:///{tmp_path / 'state.db'}") as store:
+        controller = Controller(store, RuleSet.of([gone, silent]), repo,
+                                Access(workdir=tmp_path / "cache", holder="test:1"),
+                                RunLog(io.StringIO(), LogFormat.JSON, LogLevel.INFO, utcnow),
+                                clock=utcnow, rng=random.Random(1), stop=threading.Event())
+        results = {s.name: controller.reconcile(s.key) for s in (gone, silent)}
+    assert {name: (r.outcome, r.permanent) for name, r in results.items()} == {
+        "gone": (Outcome.FAILED, True), "silent": (Outcome.FAILED, False)}, results
+    assert "no git repository" in results["gone"].message

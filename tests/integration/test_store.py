@@ -30,7 +30,7 @@ from sqlalchemy.engine import make_url
 
 from engine.cli.db import db as db_group
 from engine.errors import StoreError
-from engine.model import Decision, GitRevision, ListedTag, ScanStatus, TagVerdict
+from engine.model import Decision, DecisionOutcome, Gate, GitRevision, ListedTag, ScanStatus, TagVerdict
 from engine.store import decisions as policy_decisions, images, queries
 from engine.store.db import Store, head_revision, open_store, state_url
 from engine.store.migrate import alembic_config, schema_status, upgrade_sql
@@ -482,7 +482,8 @@ def test_db_commands(url: str) -> None:
     again = runner.invoke(db_group, ["upgrade"], obj={"state": url})
     assert f"already at revision {head_revision()}" in again.output
     history = runner.invoke(db_group, ["history"], obj={"state": url})
-    assert history.exit_code == 0 and f"* 0007 -> {head_revision()}: decision ledger" in history.output
+    assert history.exit_code == 0 and f"* 0008 -> {head_revision()}: decision gate" in history.output
+    assert "  0007 -> 0008: decision ledger" in history.output
     assert "  0005 -> 0006: image configs" in history.output
     assert "  0004 -> 0005: oci revisions" in history.output
     assert "  0003 -> 0004: reconcile requests" in history.output
@@ -535,7 +536,7 @@ def test_the_example_database_is_deterministic_and_up_to_date(tmp_path: Path) ->
             "Update ledger image")
     connection = sqlite3.connect(tmp_path / "a.db")
     try:
-        gated = connection.execute("SELECT count(*) FROM policy_decisions WHERE error LIKE 'gated: hold:%'")
+        gated = connection.execute("SELECT count(*) FROM policy_decisions WHERE gate = 'hold'")
         assert gated.fetchone() == (2,)
         assert connection.execute("SELECT count(*) FROM leases").fetchone() == (0,)
     finally:
@@ -606,3 +607,43 @@ def test_migration_0008_moves_traces_out_and_back(url: str) -> None:
                 for row in stored] == whole and traces == 2
         for decision in made:
             assert policy_decisions.decision_trace(store, replace(decision, trace=())) == decision
+
+
+def test_migration_0009_moves_a_gates_name_out_of_error_and_back(url: str) -> None:
+    """A store at 0008 records a gate as an error `gated: <gate>: <reason>`; at 0009 the gate is
+    in `gate` and `error` keeps the reason, and a downgrade puts the prefix back."""
+    hold = "1.1.0 was first seen 2m ago; hold 10m lasts until 2025-11-01T08:40:00Z (app.yaml:7)"
+    rollback = "the ledger first saw 0.9.0 before 1.0.0 (app.yaml:7)"
+    at = "2025-11-01 08:30:00+00:00"
+    with open_store(url) as store, store.engine.begin() as connection:
+        cfg = alembic_config()
+        cfg.attributes["connection"] = connection
+        command.downgrade(cfg, "0008")
+    with open_store(url, upgrade=False) as store, store.engine.begin() as connection:
+        for n, (tag, error) in enumerate((("1.0.0", None), ("1.1.0", f"gated: hold: {hold}"),
+                                          ("0.9.0", f"gated: rollback: {rollback}"),
+                                          (None, "refused: the latest scan failed: 503"))):
+            connection.execute(text(
+                "INSERT INTO policy_decisions (id, policy, selected_tag, candidates, verdict_counts,"
+                " error, decided_at, since, runs) VALUES (:id, 'apps/app', :tag, 0, '{}', :error,"
+                " :at, :at, 1)"), {"id": n + 1, "tag": tag, "error": error, "at": at})
+    with open_store(url) as store:
+        assert [(d.selected_tag, d.gate, d.error, d.outcome) for d in reversed(
+            policy_decisions.decisions(store, "apps/app"))] == [
+            ("1.0.0", None, None, DecisionOutcome.SELECTED),
+            ("1.1.0", Gate.HOLD, hold, DecisionOutcome.HELD),
+            ("0.9.0", Gate.ROLLBACK, rollback, DecisionOutcome.HELD),
+            (None, None, "refused: the latest scan failed: 503", DecisionOutcome.REFUSED)]
+        with store.engine.begin() as connection:
+            with pytest.raises(Exception, match="(?i)check"):
+                with connection.begin_nested():
+                    connection.execute(text("UPDATE policy_decisions SET gate = 'gated' WHERE id = 1"))
+            cfg = alembic_config()
+            cfg.attributes["connection"] = connection
+            command.downgrade(cfg, "0008")
+    with open_store(url, upgrade=False) as store, store.engine.connect() as connection:
+        assert "gate" not in {c["name"] for c in inspect(connection).get_columns("policy_decisions")}
+        assert connection.execute(text("SELECT error FROM policy_decisions ORDER BY id")).scalars().all() == [
+            None, f"gated: hold: {hold}", f"gated: rollback: {rollback}",
+            "refused: the latest scan failed: 503"]
+        assert connection.execute(text("SELECT count(*) FROM v_policy_latest")).scalar_one() == 1

@@ -7,8 +7,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from engine.errors import GitwardError
 from engine.evaluate.schedule import JITTER, Entry, Outcome, Schedule
 from engine.model import ObjectKey
+from engine.observe.git import SourceError
+from engine.observe.registryhttp import RegistryError
+from engine.reconcile.loop import Result
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 SOURCE = ObjectKey("GitRepository", "flux-system", "flux-system")
@@ -159,3 +163,23 @@ def test_work_done_recently_is_not_redone_at_start() -> None:
     others = (SOURCE, APPS)
     assert s.due(T0 + timedelta(minutes=2, seconds=59), others) is None
     assert s.due(T0 + timedelta(minutes=3), others) == IMAGES
+
+
+def test_a_permanent_failure_waits_the_interval_and_a_temporary_one_backs_off() -> None:
+    s = schedule()
+    first = s.record(APPS, T0, Outcome.FAILED, permanent=True)
+    assert first - T0 >= timedelta(minutes=10) * (1 - JITTER) and s.failures(APPS) == 1
+    temporary = s.record(APPS, T0, Outcome.FAILED)
+    assert temporary - T0 <= timedelta(seconds=60) * (1 + JITTER) and s.failures(APPS) == 2
+
+
+@pytest.mark.parametrize(("error", "permanent"), [
+    (SourceError("no git repository at file:///gone.git", permanent=True), True),
+    (RegistryError("registry.example answered 503", permanent=False, status=503), False),
+    (RegistryError("registry.example answered 401", permanent=True, status=401), True),
+    (GitwardError("something else"), False),
+])
+def test_the_loop_hands_a_failures_permanence_to_the_schedule(error: GitwardError,
+                                                              permanent: bool) -> None:
+    result = Result.failed(error)
+    assert (result.outcome, result.message, result.permanent) == (Outcome.FAILED, str(error), permanent)

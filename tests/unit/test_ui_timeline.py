@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from engine.evaluate.decision import GATED
-from engine.model import Decision, RegistryTag
+from engine.model import Decision, Gate, RegistryTag
 from engine.ui.timeline import MAX_ROWS, RIGHT, WIDTH, timeline
 
 T0 = datetime(2026, 1, 1)
@@ -17,8 +16,8 @@ def tag(name: str, day: int, last: int = 10, gone: int | None = None) -> Registr
                        gone_at=T0 + timedelta(days=gone) if gone is not None else None)
 
 
-def pick(name: str, day: int, error: str | None = None) -> Decision:
-    return Decision("apps/web", T0 + timedelta(days=day), selected_tag=name, error=error)
+def pick(name: str, day: int, error: str | None = None, gate: Gate | None = None) -> Decision:
+    return Decision("apps/web", T0 + timedelta(days=day), selected_tag=name, error=error, gate=gate)
 
 
 def test_rows_follow_first_sighting_and_the_selection_steps_at_each_change() -> None:
@@ -35,7 +34,7 @@ def test_rows_follow_first_sighting_and_the_selection_steps_at_each_change() -> 
 
 def test_a_held_update_is_marked_not_drawn_as_a_selection() -> None:
     tags = [tag("new", 0), tag("old", 1)]
-    held = pick("old", 3, f"{GATED}rollback: the ledger first saw old before new")
+    held = pick("old", 3, "the ledger first saw old before new", Gate.ROLLBACK)
     plot = timeline(tags, [pick("new", 1), pick("old", 2), held])
     [mark] = plot.holds
     assert mark.y == next(b.y for b in plot.bars if b.tag == "old")

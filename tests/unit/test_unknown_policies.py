@@ -7,18 +7,18 @@ from datetime import UTC, datetime
 
 import pytest
 
-from engine.evaluate.decision import GATED, REFUSED
 from engine.evaluate.plan import scan_files
 from engine.evaluate.rewrite import MarkedValue
 from engine.evaluate.unknown import unknown_policies, unknown_reason
-from engine.model import Decision
+from engine.model import REFUSED, Decision, DecisionOutcome, Gate
 from tests.unit.test_plan_updates import FILES, rules
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
-def decided(policy: str, tag: str | None = None, error: str | None = None) -> Decision:
-    return Decision(policy=policy, decided_at=NOW, selected_tag=tag, error=error)
+def decided(policy: str, tag: str | None = None, error: str | None = None,
+            gate: Gate | None = None) -> Decision:
+    return Decision(policy=policy, decided_at=NOW, selected_tag=tag, error=error, gate=gate)
 
 
 @pytest.mark.parametrize(("decision", "reason"), [
@@ -28,10 +28,23 @@ def decided(policy: str, tag: str | None = None, error: str | None = None) -> De
     (decided("apps/web", error=f"{REFUSED}the latest scan of apps/web failed: 503; keeping 1.0.0"),
      "the latest scan of apps/web failed: 503; keeping 1.0.0"),
     (decided("apps/web", error='no tag satisfies ">=9.0.0"'), 'no tag selected: no tag satisfies ">=9.0.0"'),
-    (decided("apps/web", "1.3.0", error=f"{GATED}hold: 1.3.0 was first seen 2m ago"), None),
+    (decided("apps/web", "1.3.0", error="1.3.0 was first seen 2m ago", gate=Gate.HOLD), None),
 ])
 def test_a_decision_is_unknown_unless_it_selected_a_tag(decision: Decision, reason: str | None) -> None:
     assert unknown_reason(decision) == reason
+
+
+@pytest.mark.parametrize(("decision", "outcome", "held"), [
+    (decided("apps/web", "1.2.0"), DecisionOutcome.SELECTED, ""),
+    (decided("apps/web", error=f"{REFUSED}the latest scan of apps/web listed no tags"),
+     DecisionOutcome.REFUSED, ""),
+    (decided("apps/web", error='no tag satisfies ">=9.0.0"'), DecisionOutcome.FAILED, ""),
+    (decided("apps/web"), DecisionOutcome.FAILED, ""),
+    (decided("apps/web", "1.3.0", error="1.3.0 was first seen 2m ago (app.yaml:7)", gate=Gate.HOLD),
+     DecisionOutcome.HELD, "hold: 1.3.0 was first seen 2m ago (app.yaml:7)"),
+])
+def test_a_decision_says_its_outcome(decision: Decision, outcome: DecisionOutcome, held: str) -> None:
+    assert (decision.outcome, decision.held) == (outcome, held)
 
 
 def values(files: dict[str, str]) -> list[MarkedValue]:
