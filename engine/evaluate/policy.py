@@ -38,20 +38,20 @@ import gc
 import os
 from collections import Counter
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from functools import cached_property
-from itertools import chain
+from itertools import chain, filterfalse, repeat
 from operator import itemgetter
 from typing import Collection, Iterable, Iterator, Sequence, Union
 
 from engine.evaluate.policies import (
     InvalidRange,
-    Judged,
     Scored,
     TagPolicy,
     Verdict,
     policy_for,
 )
+from engine.evaluate.policies.ranking import MERGE_AT_MOST, scored
 from engine.evaluate.tagfilter import CompiledFilter, Exclusions
 from engine.rules.regex import PatternError
 from engine.model import (
@@ -68,25 +68,82 @@ __all__ = ["Evaluation", "PolicyMemo", "TagVerdict", "Verdict", "evaluate_policy
 Line = tuple[str, Verdict, Union[str, None], str]
 """An unranked trace line: (tag, verdict, value, reason)."""
 
-_Outcome = Union[Line, Scored, str]
-"""What the steps make of one tag alone: a final line, an admitted candidate, or (with an
-`extract`, whose equal values collapse before the policy judges them) the extracted value."""
-
 _NOT_JUDGED = (Verdict.EXCLUDED, Verdict.FILTERED, Verdict.LOWER)
 """Unranked lines of tags the policy never judged (LOWER: collapsed into an equal value)."""
 
 _BULK_TAGS = 10_000  # from this many tags, `_bulk` pauses the cycle collector
-_MAX_CHUNKS = 16  # rescans add a chunk of lines each; past this many they are joined
+_MAX_CHUNKS = 16  # rescans add chunks of lines; past this many they are joined
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """Unranked lines that share a verdict and a reason, kept as columns: the lines are made
+    when a reader iterates them. `values` is parallel to `tags` (the same list when each value
+    is its tag), None when the tags have no value (excluded, filtered)."""
+
+    verdict: Verdict
+    reason: str
+    tags: Sequence[str]
+    values: Sequence[str] | None
+
+    def __len__(self) -> int:
+        return len(self.tags)
+
+    def __iter__(self) -> Iterator[Line]:
+        values: Iterable[str | None] = repeat(None) if self.values is None else self.values
+        return zip(self.tags, repeat(self.verdict), values, repeat(self.reason))
+
+
+_Chunk = Union[_Batch, list[Line]]
+
+
+class _Ranking:
+    """The admitted candidates, ranked only when a reader asks for more than the best.
+
+    `ranked` is a ranking of some of them, `added` the others; `ranking()` merges them once
+    (`TagPolicy.merge`) and keeps the result, which later rescans merge into. Shared by an
+    Evaluation and the memo's partition: ranking is a pure function of the candidates, so
+    filling it in late changes nothing anyone can see.
+    """
+
+    def __init__(self, policy: TagPolicy, ranked: Sequence[Scored], added: list[Scored]) -> None:
+        self.policy = policy
+        self._ranked = ranked
+        self._added = added
+
+    def __len__(self) -> int:
+        return len(self._ranked) + len(self._added)
+
+    def best(self) -> Scored:
+        """The selected candidate: a merge of a few added ones, else the policy's `best`."""
+        if not self._added:
+            return self._ranked[0]
+        if self._ranked and len(self._added) <= max(MERGE_AT_MOST, len(self._ranked) // 64):
+            return self.ranking()[0]
+        return self.policy.best([*self._ranked, *self._added])
+
+    def ranking(self) -> Sequence[Scored]:
+        """All candidates, best first."""
+        if self._added:
+            added, self._added = self._added, []
+            self._ranked = self.policy.merge(self._ranked, added) if self._ranked else self.policy.rank(added)
+        return self._ranked
+
+    def extended(self, added: list[Scored]) -> _Ranking:
+        """These candidates and `added` (other tags)."""
+        if not added:
+            return self
+        return _Ranking(self.policy, self._ranked, [*self._added, *added])
 
 
 @dataclass(frozen=True, eq=False)
 class Evaluation:
     """The outcome: `selected` (an original tag) or `error`; `invalid` when the policy itself is.
 
-    `counts` has every verdict as a key, zeros included. `ranked` are the ranked candidates
-    best first (their reasons come from `ranking`, the policy, when read), `unranked` the other
-    tags' lines in chunks in no particular order; `tags` is the trace built from both. Two
-    evaluations are equal when everything a reader sees is.
+    `counts` has every verdict as a key, zeros included. `candidates` holds the admitted
+    candidates (ranked when read: `top`, `tags`), `unranked` the other tags' lines in chunks
+    in no particular order; `tags` is the trace built from both. Two evaluations are equal when
+    everything a reader sees is.
     """
 
     policy: str
@@ -94,9 +151,13 @@ class Evaluation:
     error: str | None
     invalid: bool
     counts: dict[str, int]
-    ranked: Sequence[Scored] = ()
-    unranked: tuple[Sequence[Line], ...] = ()
-    ranking: TagPolicy | None = None
+    candidates: _Ranking | None = None
+    unranked: tuple[_Chunk, ...] = ()
+
+    @property
+    def ranked(self) -> Sequence[Scored]:
+        """The ranked candidates, best first (ranked on first read)."""
+        return self.candidates.ranking() if self.candidates is not None else ()
 
     @cached_property
     def tags(self) -> tuple[TagVerdict, ...]:
@@ -109,10 +170,10 @@ class Evaluation:
 
     def top(self, count: int) -> list[TagVerdict]:
         """The first `count` ranked tags' trace lines: the selected tag and its runners-up."""
-        shown = self.ranked[:count]
-        if not shown or self.ranking is None:
+        if self.candidates is None or count < 1:
             return []
-        reasons = self.ranking.reasons(shown)
+        shown = [self.candidates.best()] if count == 1 else self.ranked[:count]
+        reasons = self.candidates.policy.reasons(shown)
         return [
             TagVerdict(s.tag, Verdict.SELECTED if rank == 1 else Verdict.LOWER, s.value, rank, why)
             for rank, (s, why) in enumerate(zip(shown, reasons), start=1)
@@ -146,6 +207,16 @@ class Evaluation:
 
 
 @dataclass(frozen=True)
+class _Sorted:
+    """What the steps made of some tags alone: unranked chunks, admitted candidates, and (with
+    an `extract`, whose equal values collapse before the policy judges them) (tag, value)s."""
+
+    chunks: list[_Chunk]
+    admitted: list[Scored]
+    values: list[tuple[str, str]]
+
+
+@dataclass(frozen=True)
 class _Steps:
     """The policy compiled: exclusion list, optional filter and ranking policy."""
 
@@ -153,47 +224,48 @@ class _Steps:
     filter: CompiledFilter | None
     policy: TagPolicy
 
-    def sort_out(
-        self,
-        tags: Collection[str],
-        outcomes: dict[str, _Outcome],
-        lines: list[Line],
-        admitted: list[Scored],
-        values: list[tuple[str, str]],
-    ) -> None:
-        """Exclusion, filterTags and (without an extract) the policy's judgement of each tag,
-        kept in `outcomes` and sorted out into final lines, candidates or extracted values.
-
-        One loop does both, for speed: a first evaluation runs it over every tag.
-        """
+    def sort_out(self, tags: Collection[str]) -> _Sorted:
+        """Exclusion, filterTags and (without an extract) the policy's judgement of the tags,
+        each step a pass over all of them that puts the tags it decides into batches."""
+        chunks: list[_Chunk] = []
         excluded = self.exclusions.excluded(tags)
-        because = {p: f'matches exclusion pattern "{p}"' for p in set(excluded.values())}
-        tag_filter, judge = self.filter, self.policy.judge
-        unmatched = f'does not match filter pattern "{tag_filter.pattern}"' if tag_filter else ""
-        line: Line
-        for tag in tags:
-            pattern = excluded.get(tag)
-            if pattern is not None:
-                line = outcomes[tag] = (tag, Verdict.EXCLUDED, None, because[pattern])
-                lines.append(line)
-                continue
-            if tag_filter is not None:
-                value = tag_filter.value(tag)
-                if value is None:
-                    line = outcomes[tag] = (tag, Verdict.FILTERED, None, unmatched)
-                    lines.append(line)
-                    continue
-                if tag_filter.template is not None:
-                    outcomes[tag] = value  # judged after equal values collapse
-                    values.append((tag, value))
-                    continue
-            judged = judge(tag)
-            if judged.verdict is None:
-                scored = outcomes[tag] = Scored(tag, tag, judged.key)
-                admitted.append(scored)
-            else:
-                line = outcomes[tag] = (tag, judged.verdict, tag, judged.reason)
-                lines.append(line)
+        kept: Collection[str] = tags
+        if excluded:
+            kept = list(filterfalse(excluded.__contains__, tags))
+            by_pattern: dict[str, list[str]] = {}
+            for tag, pattern in excluded.items():
+                by_pattern.setdefault(pattern, []).append(tag)
+            chunks += (_Batch(Verdict.EXCLUDED, f'matches exclusion pattern "{p}"', ts, None)
+                       for p, ts in by_pattern.items())
+        tag_filter = self.filter
+        if tag_filter is not None:
+            passed, values, unmatched = tag_filter.split(kept)
+            if unmatched:
+                reason = f'does not match filter pattern "{tag_filter.pattern}"'
+                chunks.append(_Batch(Verdict.FILTERED, reason, unmatched, None))
+            if values is not None:
+                return _Sorted(chunks, [], list(zip(passed, values)))
+            kept = passed
+        admitted = _judged(self.policy, kept, None, chunks)
+        return _Sorted(chunks, admitted, [])
+
+
+def _judged(
+    policy: TagPolicy, values: Collection[str], tag_of: dict[str, str] | None, chunks: list[_Chunk]
+) -> list[Scored]:
+    """The policy's judgement of distinct values: misses into `chunks`, candidates returned.
+
+    `tag_of` maps each value to the tag that stands for it; None when each value is its tag.
+    """
+    values = values if isinstance(values, (list, tuple)) else list(values)
+    judged = policy.judge_all(values)
+    for judgement, missed in judged.missed:
+        assert judgement.verdict is not None
+        tags = missed if tag_of is None else list(map(tag_of.__getitem__, missed))
+        chunks.append(_Batch(judgement.verdict, judgement.reason, tags, missed))
+    admitted = judged.admitted
+    tags = admitted if tag_of is None else list(map(tag_of.__getitem__, admitted))
+    return scored(tags, admitted, judged.keys)
 
 
 _SpecKey = tuple[PolicyChoice, Union[TagFilter, None], tuple[str, ...]]
@@ -201,42 +273,39 @@ _SpecKey = tuple[PolicyChoice, Union[TagFilter, None], tuple[str, ...]]
 
 @dataclass(frozen=True)
 class _Partition:
-    """What the steps made of a set of tags, before ranking: never changed once made.
+    """What the steps made of a set of tags: never changed once made (but for the ranking,
+    filled in when read).
 
-    `lines` come in chunks (a rescan adds one rather than copying them all); `ranked` are the
-    candidates the last evaluation ranked, best first, and `added` the candidates since, so a
-    rescan merges a few into a ranking instead of sorting them all again. `standing` maps each
-    extracted value to the tag that stands for it (empty without an extract); `line_counts`
-    counts the lines by verdict. `present` is a set on a rescan: its order no longer matters.
+    `chunks` of unranked lines (a rescan adds some rather than copying them all); `candidates`
+    the admitted ones; `standing` maps each extracted value to the tag that stands for it
+    (empty without an extract); `line_counts` counts the unranked lines by verdict.
     """
 
-    present: Collection[str]
-    lines: tuple[list[Line], ...]
-    ranked: Sequence[Scored]
-    added: list[Scored]
+    present: set[str]
+    chunks: tuple[_Chunk, ...]
+    candidates: _Ranking
     standing: dict[str, str]
     line_counts: Counter[str]
 
 
 @dataclass
 class _Part:
-    """One policy spec's compiled steps, what they made of each tag and value so far, and the
-    partition of the last evaluation (the base of the next one)."""
+    """One policy spec's compiled steps and the partition of its last evaluation (the base of
+    the next one)."""
 
     steps: _Steps
-    outcomes: dict[str, _Outcome] = field(default_factory=dict)
-    judged: dict[str, Judged] = field(default_factory=dict)
     last: _Partition | None = None
     stepped: int = 0
 
 
 class PolicyMemo:
-    """Per-tag work kept across evaluations, owned by a caller that evaluates again and again.
+    """The last evaluation's work, kept by a caller that evaluates again and again.
 
     Kept per policy spec (choice, filterTags, the repository's exclusion list), so a changed
-    spec starts afresh; at most `max_specs` specs, the least recently used dropped first. Tags
-    that left the repository are dropped once they outnumber the current ones. Mutable by
-    design: an evaluation fills it, so one memo serves one thread at a time.
+    spec starts afresh; at most `max_specs` specs, the least recently used dropped first. A
+    rescan that only adds tags puts the new ones through the steps; one where a tag is gone
+    starts afresh. Mutable by design: an evaluation fills it, so one memo serves one thread at
+    a time.
     """
 
     def __init__(self, max_specs: int = 1024) -> None:
@@ -286,26 +355,20 @@ def evaluate_policy(
         if steps is None:
             lines: list[Line] = [(tag, Verdict.CANDIDATE, None, "not evaluated")
                                  for tag in dict.fromkeys(tags)]
-            return _result(name, problem, invalid, None, [], (lines,), Counter(map(itemgetter(1), lines)))
+            return _result(name, problem, invalid, None, (lines,), Counter(map(itemgetter(1), lines)))
     part = memo._part(key, steps) if memo is not None else _Part(steps)
-    last = part.last
-    # a rescan needs only the set, one pass cheaper, to tell the new tags from those it knows;
-    # else the tags in input order (a sorted list is read in memory order)
-    rescan = set(tags) if last is not None else None
-    present: Collection[str] = rescan if rescan is not None else dict.fromkeys(tags)
+    present = set(tags)
     if not present:
         error = f"no tags in the ledger for ImageRepository {repo_ref}"
-        return _result(name, error, False, None, [], (), Counter())
+        return _result(name, error, False, None, (), Counter())
     with _bulk(len(present)):
-        extended = _extended(part, last, rescan) if last and rescan is not None else None
-        made = extended or _partition(part, present)
-    if not made.ranked and not made.added:
-        part.last = made
-        error = _failure(steps, list(chain.from_iterable(made.lines)), repo_ref)
-        return _result(name, error, False, None, [], made.lines, made.line_counts)
-    ranked = steps.policy.merge(made.ranked, made.added) if made.added else made.ranked
-    part.last = replace(made, ranked=ranked, added=[])
-    return _result(name, None, False, steps.policy, ranked, made.lines, made.line_counts)
+        last = part.last
+        made = (_extended(part, last, present) if last is not None else None) or _partition(part, present)
+    part.last = made
+    if not len(made.candidates):
+        error = _failure(steps, list(chain.from_iterable(made.chunks)), repo_ref)
+        return _result(name, error, False, None, made.chunks, made.line_counts)
+    return _result(name, None, False, made.candidates, made.chunks, made.line_counts)
 
 
 @contextmanager
@@ -313,8 +376,8 @@ def _bulk(count: int) -> Iterator[None]:
     """No automatic cycle collection while a large evaluation allocates its per-tag tuples.
 
     They hold strings only, so they make no cycles; but each survives, and CPython's collector
-    would walk all of them again and again as they pile up (a third of a 100k-tag evaluation,
-    bench/policy.py). The collector's state is restored after, whatever it was.
+    would walk all of them again and again as they pile up (bench/policy.py). The collector's
+    state is restored after, whatever it was.
     """
     if count < _BULK_TAGS or not gc.isenabled():
         yield
@@ -326,19 +389,16 @@ def _bulk(count: int) -> Iterator[None]:
         gc.enable()
 
 
-def _partition(part: _Part, present: Collection[str]) -> _Partition:
-    """Every tag through the steps, reusing what `part` knows of a tag or a value."""
-    lines: list[Line] = []
-    admitted: list[Scored] = []
-    values: list[tuple[str, str]] = []
-    _sort_out(part, present, lines, admitted, values)
+def _partition(part: _Part, present: set[str]) -> _Partition:
+    """Every tag through the steps."""
+    part.stepped += len(present)
+    made = part.steps.sort_out(present)
+    chunks, admitted = made.chunks, made.admitted
     standing: dict[str, str] = {}
-    if values:
-        kept = _collapse(values, lines, standing)
-        _judge(part, kept, admitted, lines)
-    if len(part.outcomes) > 2 * len(present) + 1000:
-        _forget_gone(part, present)
-    return _Partition(present, (lines,), (), admitted, standing, Counter(map(itemgetter(1), lines)))
+    if made.values:
+        kept = _collapse(made.values, chunks, standing)
+        admitted = _judged(part.steps.policy, kept, standing, chunks)
+    return _Partition(present, tuple(chunks), _Ranking(part.steps.policy, (), admitted), standing, _counts(chunks))
 
 
 def _extended(part: _Part, last: _Partition, present: set[str]) -> _Partition | None:
@@ -351,72 +411,32 @@ def _extended(part: _Part, last: _Partition, present: set[str]) -> _Partition | 
         return None  # a tag is gone
     if not added:
         return last
-    lines: list[Line] = []
-    admitted: list[Scored] = []
-    values: list[tuple[str, str]] = []
-    _sort_out(part, added, lines, admitted, values)
+    part.stepped += len(added)
+    made = part.steps.sort_out(added)
+    chunks, admitted = made.chunks, made.admitted
     standing = last.standing
-    if values:
-        new = {value: tag for tag, value in values}
-        if len(new) != len(values) or not new.keys().isdisjoint(standing.keys()):  # the smaller
+    if made.values:
+        new = {value: tag for tag, value in made.values}
+        if len(new) != len(made.values) or not new.keys().isdisjoint(standing.keys()):  # the smaller
             return None  # equal values collapse: the standing tag may change
         standing = {**standing, **new}
-        _judge(part, values, admitted, lines)
-    chunks = (*last.lines, lines)
-    if len(chunks) > _MAX_CHUNKS:
-        chunks = (list(chain.from_iterable(chunks)),)
-    counts = last.line_counts + Counter(map(itemgetter(1), lines))
-    return _Partition(present, chunks, last.ranked, last.added + admitted, standing, counts)
+        admitted = _judged(part.steps.policy, list(new), new, chunks)
+    joined = (*last.chunks, *chunks)
+    if len(joined) > _MAX_CHUNKS:
+        joined = (list(chain.from_iterable(joined)),)
+    counts = last.line_counts + _counts(chunks)
+    return _Partition(present, joined, last.candidates.extended(admitted), standing, counts)
 
 
-def _sort_out(
-    part: _Part,
-    tags: Collection[str],
-    lines: list[Line],
-    admitted: list[Scored],
-    values: list[tuple[str, str]],
-) -> None:
-    """Each tag's outcome into final lines, candidates or values; kept in `part.outcomes`."""
-    outcomes = part.outcomes
-    if not outcomes:
-        part.stepped += len(tags)
-        part.steps.sort_out(tags, outcomes, lines, admitted, values)
-        return
-    fresh = []
-    for tag in tags:
-        got = outcomes.get(tag)
-        if got is None:
-            fresh.append(tag)
-        elif type(got) is Scored:
-            admitted.append(got)
-        elif type(got) is str:
-            values.append((tag, got))
+def _counts(chunks: Iterable[_Chunk]) -> Counter[str]:
+    """The lines of `chunks` by verdict."""
+    counts: Counter[str] = Counter()
+    for chunk in chunks:
+        if isinstance(chunk, _Batch):
+            counts[chunk.verdict] += len(chunk)
         else:
-            lines.append(got)  # type: ignore[arg-type]
-    if fresh:
-        part.stepped += len(fresh)
-        part.steps.sort_out(fresh, outcomes, lines, admitted, values)
-
-
-def _judge(part: _Part, values: list[tuple[str, str]], admitted: list[Scored], lines: list[Line]) -> None:
-    """The policy's judgement of each extracted value (kept per value in `part.judged`)."""
-    judged, judge = part.judged, part.steps.policy.judge
-    for tag, value in values:
-        judgement = judged.get(value)
-        if judgement is None:
-            judgement = judged[value] = judge(value)
-        if judgement.verdict is None:
-            admitted.append(Scored(tag, value, judgement.key))
-        else:
-            lines.append((tag, judgement.verdict, value, judgement.reason))
-
-
-def _forget_gone(part: _Part, present: Collection[str]) -> None:
-    """Keep the outcomes of the current tags only; judgements of values are made again."""
-    kept = {tag: part.outcomes[tag] for tag in present if tag in part.outcomes}
-    part.outcomes.clear()
-    part.outcomes.update(kept)
-    part.judged.clear()
+            counts.update(map(itemgetter(1), chunk))
+    return counts
 
 
 def _failure(steps: _Steps, lines: list[Line], repo_ref: str) -> str:
@@ -438,24 +458,22 @@ def _result(
     name: str,
     error: str | None,
     invalid: bool,
-    ranking: TagPolicy | None,
-    ranked: Sequence[Scored],
-    lines: tuple[list[Line], ...],
+    candidates: _Ranking | None,
+    chunks: tuple[_Chunk, ...],
     line_counts: Counter[str],
 ) -> Evaluation:
     counts = Counter(line_counts)
-    if ranked:
+    if candidates is not None:
         counts[Verdict.SELECTED] += 1
-        counts[Verdict.LOWER] += len(ranked) - 1
+        counts[Verdict.LOWER] += len(candidates) - 1
     return Evaluation(
         policy=name,
-        selected=ranked[0].tag if ranked and error is None else None,
+        selected=candidates.best().tag if candidates is not None and error is None else None,
         error=f"ImagePolicy {name}: {error}" if error else None,
         invalid=invalid,
         counts={v.value: counts[v] for v in Verdict},
-        ranked=ranked,
-        unranked=lines,
-        ranking=ranking,
+        candidates=candidates,
+        unranked=chunks,
     )
 
 
@@ -485,25 +503,27 @@ def _compile(
     return _Steps(exclusions, tag_filter, ranker), "", False
 
 
-def _collapse(
-    values: list[tuple[str, str]], lines: list[Line], standing: dict[str, str]
-) -> list[tuple[str, str]]:
-    """One (tag, value) per value, the byte-smallest tag (put in `standing`); the others are
-    `lower` lines. Only an extract makes values collide: without one, each value is its tag.
+def _collapse(values: list[tuple[str, str]], chunks: list[_Chunk], standing: dict[str, str]) -> list[str]:
+    """The distinct values, each standing for its byte-smallest tag (put in `standing`, which
+    starts empty); the other tags are `lower` lines. Only an extract makes values collide.
+
+    The last tag of each value stands for it at first; the pairs that lost are found with a set
+    difference in C, and only the values they hold are settled in Python.
     """
-    for tag, value in values:
-        held = standing.get(value)
-        if held is None or tag < held:
-            standing[value] = tag
-    kept = []
-    for tag, value in values:
-        first = standing[value]
-        if first == tag:
-            kept.append((tag, value))
-        else:
-            reason = f"same extracted value as {first}, which stands for it (byte-smaller tag)"
-            lines.append((tag, Verdict.LOWER, value, reason))
-    return kept
+    standing.update(zip(map(itemgetter(1), values), map(itemgetter(0), values)))
+    if len(standing) == len(values):
+        return list(standing)
+    lost = set(values).difference(zip(standing.values(), standing))
+    holders: dict[str, list[str]] = {}
+    for tag, value in lost:
+        holders.setdefault(value, [standing[value]]).append(tag)
+    lower: list[Line] = []
+    for value, tags in holders.items():
+        first = standing[value] = min(tags)
+        reason = f"same extracted value as {first}, which stands for it (byte-smaller tag)"
+        lower += ((tag, Verdict.LOWER, value, reason) for tag in tags if tag != first)
+    chunks.append(lower)
+    return list(standing)
 
 
 def _closest(pattern: str, tags: list[str], limit: int = 3) -> list[str]:

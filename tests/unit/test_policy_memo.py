@@ -112,13 +112,15 @@ def test_the_memo_keeps_the_most_recently_used_specs() -> None:
     assert len(memo) == 2
 
 
-def test_gone_tags_are_forgotten_once_they_outnumber_the_present_ones() -> None:
+def test_a_memo_holds_the_last_scans_tags_only() -> None:
     alphabetical = policy(PolicyChoice(PolicyKind.ALPHABETICAL), None)
     memo = PolicyMemo()
     for batch in range(5):
         tags = [f"b{batch}-{i:03d}" for i in range(600)]
         assert evaluate_policy(alphabetical, None, tags, memo).selected == f"b{batch}-599"
-    assert all(len(part.outcomes) <= 2 * 600 + 1000 for part in memo._parts.values())
+        (part,) = memo._parts.values()
+        assert part.last is not None and part.last.present == set(tags)
+        assert sum(map(len, part.last.chunks)) + len(part.last.candidates) == 600
 
 
 def test_a_rescan_counts_only_its_new_tags_as_stepped() -> None:

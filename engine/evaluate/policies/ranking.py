@@ -16,6 +16,7 @@ compares the code points one by one.
 from __future__ import annotations
 
 from enum import StrEnum
+from itertools import repeat
 from typing import Any, Callable, NamedTuple, Sequence
 
 
@@ -53,6 +54,47 @@ class Scored(NamedTuple):
 
 
 ADMITTED = Judged(None, "", None)
+
+
+class Judgements(NamedTuple):
+    """Many values judged at once (`TagPolicy.judge_all`): what `judge` says of each.
+
+    `admitted` are the admitted values and `keys` their keys, in the same order; `missed` has
+    each distinct miss (verdict and reason) once, with the values it holds for.
+    """
+
+    admitted: list[str]
+    keys: list[Any]
+    missed: list[tuple[Judged, list[str]]]
+
+
+def judged_each(judge: Callable[[str], Judged], values: Sequence[str]) -> Judgements:
+    """`judge` of each value, grouped: the way any policy can judge many values."""
+    admitted: list[str] = []
+    keys: list[Any] = []
+    missed: dict[tuple[Verdict | None, str], tuple[Judged, list[str]]] = {}
+    for value in values:
+        judged = judge(value)
+        if judged.verdict is None:
+            admitted.append(value)
+            keys.append(judged.key)
+        else:
+            kind = (judged.verdict, judged.reason)
+            group = missed.get(kind)
+            if group is None:
+                group = missed[kind] = (judged, [])
+            group[1].append(value)
+    return Judgements(admitted, keys, list(missed.values()))
+
+
+def scored(tags: Sequence[str], values: Sequence[str], keys: Sequence[Any]) -> list[Scored]:
+    """Scored candidates from parallel columns, built in C (no `Scored.__new__` call each)."""
+    return list(map(tuple.__new__, repeat(Scored), zip(tags, values, keys)))  # type: ignore[arg-type]
+
+
+def best_by_rank(rank: Callable[[Sequence[Scored]], list[Scored]], admitted: Sequence[Scored]) -> Scored:
+    """The first of `rank`: what a policy without a cheaper `best` does."""
+    return rank(admitted)[0]
 
 MERGE_AT_MOST = 64
 """Candidates `merged` into a ranking one by one at least; more, and past 1/64 of the ranking,
