@@ -51,9 +51,9 @@ from engine.evaluate.policies import (
     Verdict,
     policy_for,
 )
-from engine.evaluate.policies.ranking import MERGE_AT_MOST, scored
+from engine.evaluate.policies.ranking import MERGE_AT_MOST, NO_CANDIDATES, Candidates
 from engine.evaluate.tagfilter import CompiledFilter, Exclusions
-from engine.rules.regex import PatternError
+from engine.rules.regex import PatternError, line_text
 from engine.model import (
     DEFAULT_EXCLUSION_LIST,
     ImagePolicy,
@@ -100,40 +100,43 @@ _Chunk = Union[_Batch, list[Line]]
 class _Ranking:
     """The admitted candidates, ranked only when a reader asks for more than the best.
 
-    `ranked` is a ranking of some of them, `added` the others; `ranking()` merges them once
-    (`TagPolicy.merge`) and keeps the result, which later rescans merge into. Shared by an
-    Evaluation and the memo's partition: ranking is a pure function of the candidates, so
+    `ranked` is a ranking of some of them, `added` the others as columns; `ranking()` merges
+    them once (`TagPolicy.merge`) and keeps the result, which later rescans merge into. Shared
+    by an Evaluation and the memo's partition: ranking is a pure function of the candidates, so
     filling it in late changes nothing anyone can see.
     """
 
-    def __init__(self, policy: TagPolicy, ranked: Sequence[Scored], added: list[Scored]) -> None:
+    def __init__(self, policy: TagPolicy, ranked: Sequence[Scored], added: Candidates) -> None:
         self.policy = policy
         self._ranked = ranked
         self._added = added
 
     def __len__(self) -> int:
-        return len(self._ranked) + len(self._added)
+        return len(self._ranked) + len(self._added.tags)
 
     def best(self) -> Scored:
         """The selected candidate: a merge of a few added ones, else the policy's `best`."""
-        if not self._added:
+        added = len(self._added.tags)
+        if not added:
             return self._ranked[0]
-        if self._ranked and len(self._added) <= max(MERGE_AT_MOST, len(self._ranked) // 64):
+        if self._ranked and added <= max(MERGE_AT_MOST, len(self._ranked) // 64):
             return self.ranking()[0]
-        return self.policy.best([*self._ranked, *self._added])
+        ranked = self._ranked
+        every = Candidates(*map(list, zip(*ranked))).joined(self._added) if ranked else self._added
+        return self.policy.best(every)
 
     def ranking(self) -> Sequence[Scored]:
         """All candidates, best first."""
-        if self._added:
-            added, self._added = self._added, []
+        if self._added.tags:
+            added, self._added = self._added.scored(), NO_CANDIDATES
             self._ranked = self.policy.merge(self._ranked, added) if self._ranked else self.policy.rank(added)
         return self._ranked
 
-    def extended(self, added: list[Scored]) -> _Ranking:
+    def extended(self, added: Candidates) -> _Ranking:
         """These candidates and `added` (other tags)."""
-        if not added:
+        if not added.tags:
             return self
-        return _Ranking(self.policy, self._ranked, [*self._added, *added])
+        return _Ranking(self.policy, self._ranked, self._added.joined(added))
 
 
 @dataclass(frozen=True, eq=False)
@@ -212,7 +215,7 @@ class _Sorted:
     an `extract`, whose equal values collapse before the policy judges them) (tag, value)s."""
 
     chunks: list[_Chunk]
-    admitted: list[Scored]
+    admitted: Candidates
     values: list[tuple[str, str]]
 
 
@@ -226,12 +229,14 @@ class _Steps:
 
     def sort_out(self, tags: Collection[str]) -> _Sorted:
         """Exclusion, filterTags and (without an extract) the policy's judgement of the tags,
-        each step a pass over all of them that puts the tags it decides into batches."""
+        each step a pass over all of them that puts the tags it decides into batches; the
+        tags' `line_text` is made once for the passes that read it."""
         chunks: list[_Chunk] = []
-        excluded = self.exclusions.excluded(tags)
+        text: str | None = line_text(tags)
+        excluded = self.exclusions.excluded(tags, text)
         kept: Collection[str] = tags
         if excluded:
-            kept = list(filterfalse(excluded.__contains__, tags))
+            kept, text = list(filterfalse(excluded.__contains__, tags)), None
             by_pattern: dict[str, list[str]] = {}
             for tag, pattern in excluded.items():
                 by_pattern.setdefault(pattern, []).append(tag)
@@ -239,33 +244,38 @@ class _Steps:
                        for p, ts in by_pattern.items())
         tag_filter = self.filter
         if tag_filter is not None:
-            passed, values, unmatched = tag_filter.split(kept)
+            passed, values, unmatched = tag_filter.split(kept, text)
             if unmatched:
                 reason = f'does not match filter pattern "{tag_filter.pattern}"'
                 chunks.append(_Batch(Verdict.FILTERED, reason, unmatched, None))
             if values is not None:
-                return _Sorted(chunks, [], list(zip(passed, values)))
-            kept = passed
-        admitted = _judged(self.policy, kept, None, chunks)
+                return _Sorted(chunks, NO_CANDIDATES, list(zip(passed, values)))
+            kept, text = passed, None
+        admitted = _judged(self.policy, kept, None, chunks, text)
         return _Sorted(chunks, admitted, [])
 
 
 def _judged(
-    policy: TagPolicy, values: Collection[str], tag_of: dict[str, str] | None, chunks: list[_Chunk]
-) -> list[Scored]:
+    policy: TagPolicy,
+    values: Collection[str],
+    tag_of: dict[str, str] | None,
+    chunks: list[_Chunk],
+    text: str | None = None,
+) -> Candidates:
     """The policy's judgement of distinct values: misses into `chunks`, candidates returned.
 
     `tag_of` maps each value to the tag that stands for it; None when each value is its tag.
+    `text` is the values' `line_text`, when the caller has it.
     """
     values = values if isinstance(values, (list, tuple)) else list(values)
-    judged = policy.judge_all(values)
+    judged = policy.judge_all(values, text)
     for judgement, missed in judged.missed:
         assert judgement.verdict is not None
         tags = missed if tag_of is None else list(map(tag_of.__getitem__, missed))
         chunks.append(_Batch(judgement.verdict, judgement.reason, tags, missed))
     admitted = judged.admitted
     tags = admitted if tag_of is None else list(map(tag_of.__getitem__, admitted))
-    return scored(tags, admitted, judged.keys)
+    return Candidates(tags, admitted, judged.keys)
 
 
 _SpecKey = tuple[PolicyChoice, Union[TagFilter, None], tuple[str, ...]]

@@ -22,7 +22,16 @@ from operator import itemgetter
 from typing import Collection, Iterable, Sequence, Union
 
 from engine.model import TagFilter
-from engine.rules.regex import Regex, compile_pattern, line_search, suffix_literal, text_of, utf8
+from engine.rules.regex import (
+    Regex,
+    compile_pattern,
+    line_search,
+    line_text,
+    plain_lines,
+    suffix_literal,
+    text_of,
+    utf8,
+)
 
 _MAX_NUMBER_DIGITS = 9  # Go reads a longer digit run as a name, not a group number
 
@@ -46,18 +55,20 @@ class Exclusions:
         compiled = tuple((p, compile_pattern(p)) for p in patterns)
         return Exclusions(compiled, tuple(suffix_literal(p) for p in patterns))
 
-    def excluded(self, tags: Collection[str]) -> dict[str, str]:
+    def excluded(self, tags: Collection[str], text: str | None = None) -> dict[str, str]:
         """`excluding_pattern` of many tags at once: {tag: pattern} for the excluded ones.
 
         The same answers, pattern by pattern in list order (the first match wins). A suffix
         pattern is one substring search of the joined tags, then (if some tag may end with it)
         one `endswith` pass over the list: a tag without the suffix cannot match `^.*L$`, and a
-        non-ASCII tag with it goes to RE2.
+        non-ASCII tag with it goes to RE2. `text` is the tags' `line_text`, when the caller
+        has it.
         """
         out: dict[str, str] = {}
-        text = "\n".join(tags) + "\n" if any(s is not None for s in self.suffixes) else ""
+        if text is None and any(s is not None for s in self.suffixes):
+            text = line_text(tags)
         for (pattern, regex), suffix in zip(self.patterns, self.suffixes):
-            if suffix is not None and suffix + "\n" not in text:
+            if suffix is not None and text is not None and suffix + "\n" not in text:
                 continue  # no tag ends with it (one substring search, in C)
             if suffix is None:
                 hits = [t for t in tags if regex.search(utf8(t)) is not None]
@@ -232,17 +243,17 @@ class CompiledFilter:
         template = parse_template(spec.extract, spec.pattern, regex) if spec.extract else None
         return CompiledFilter(spec.pattern, regex, template, line_search(spec.pattern))
 
-    def split(self, tags: Collection[str]) -> tuple[list[str], list[str] | None, list[str]]:
+    def split(self, tags: Collection[str], text: str | None = None) -> tuple[list[str], list[str] | None, list[str]]:
         """Many tags at once: (tags that match, their values or None without an extract, tags
         that do not match). ASCII tags, none empty or with a newline, go through `lines` in one
-        pass when the pattern has it: the same matches as RE2's, tag by tag."""
-        tags = tags if isinstance(tags, list) else list(tags)
-        text = "\n" + "\n".join(tags) + "\n"
+        pass when the pattern has it: the same matches as RE2's, tag by tag. `text` is the
+        tags' `line_text`, when the caller has it."""
+        if self.lines is not None:
+            text = text if text is not None else line_text(tags)
         if (
             self.lines is not None
-            and text.isascii()
-            and text.count("\n") == len(tags) + 1
-            and "\n\n" not in text
+            and text is not None
+            and plain_lines(text, len(tags))
             and all(isinstance(p, bytes) or len(p.indices) < 2 for p in self.template or ())
         ):
             rows = self.lines.findall(text)

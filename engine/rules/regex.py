@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 import string
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -193,6 +193,19 @@ def _escapes(pattern: str) -> set[str]:
             found.add(pattern[i + 1])
             i += 2
     return found
+
+
+def line_text(values: Iterable[str]) -> str:
+    """The values each after a newline, and a newline at the end: the text `line_search`
+    programs and other passes over many tags read (a pattern that starts with a newline lets
+    the engine skip from line to line)."""
+    return "\n" + "\n".join(values) + "\n"
+
+
+def plain_lines(text: str, count: int) -> bool:
+    """Whether `text`, a `line_text` of `count` values, is ASCII and has no value that is empty
+    or holds a newline: the text a pass over lines reads value by value."""
+    return text.isascii() and text.count("\n") == count + 1 and "\n\n" not in text
 
 
 _LITERAL_IN_CLASS = frozenset(string.ascii_letters + string.digits + "._+:@/=,")

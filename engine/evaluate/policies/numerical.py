@@ -24,6 +24,7 @@ from typing import Sequence
 
 from engine.evaluate.goparse import ParseFloatError, parse_float
 from engine.evaluate.policies.ranking import (
+    Candidates,
     Judged,
     Judgements,
     Scored,
@@ -53,7 +54,7 @@ class NumericalPolicy:
         except ParseFloatError as err:
             return Judged(Verdict.UNPARSABLE, f"not a number: {err}", None)
 
-    def judge_all(self, values: Sequence[str]) -> Judgements:
+    def judge_all(self, values: Sequence[str], text: str | None = None) -> Judgements:
         """Runs of ASCII digits (timestamps, build numbers) are read by `float()` in one pass:
         `parse_float` reads them the same way, and no run this short is out of float64's range."""
         if (
@@ -65,14 +66,14 @@ class NumericalPolicy:
             return Judgements(list(values), list(map(float, values)), [])
         return judged_each(self.judge, values)
 
-    def best(self, admitted: Sequence[Scored]) -> Scored:
+    def best(self, admitted: Candidates) -> Scored:
         """Without a NaN (the sum of the keys is NaN then, or after inf - inf), the number
         furthest in the policy's direction, ties to the byte-smaller tag; else `rank`'s first."""
-        keys = list(map(itemgetter(2), admitted))
+        keys = admitted.keys
         if math.isnan(sum(keys)):
-            return self.rank(admitted)[0]
+            return self.rank(admitted.scored())[0]
         top = max(keys) if self.direction is Direction.HIGHEST else min(keys)
-        return min((s for s in admitted if s.key == top), key=itemgetter(0))
+        return admitted.first_tag(keys, top)
 
     def rank(self, admitted: Sequence[Scored]) -> list[Scored]:
         numbers = sorted(admitted, key=itemgetter(0), reverse=True)  # Flux's order

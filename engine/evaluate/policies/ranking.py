@@ -16,7 +16,8 @@ compares the code points one by one.
 from __future__ import annotations
 
 from enum import StrEnum
-from itertools import repeat
+from itertools import compress, repeat
+from operator import eq
 from typing import Any, Callable, NamedTuple, Sequence
 
 
@@ -87,14 +88,35 @@ def judged_each(judge: Callable[[str], Judged], values: Sequence[str]) -> Judgem
     return Judgements(admitted, keys, list(missed.values()))
 
 
-def scored(tags: Sequence[str], values: Sequence[str], keys: Sequence[Any]) -> list[Scored]:
-    """Scored candidates from parallel columns, built in C (no `Scored.__new__` call each)."""
-    return list(map(tuple.__new__, repeat(Scored), zip(tags, values, keys)))  # type: ignore[arg-type]
+class Candidates(NamedTuple):
+    """Admitted candidates as parallel columns (tag, value, key): one list each rather than a
+    Scored per tag, until a reader asks for the ranking."""
+
+    tags: list[str]
+    values: list[str]
+    keys: list[Any]
+
+    def scored(self) -> list[Scored]:
+        """One Scored per candidate, built in C (no `Scored.__new__` call each)."""
+        return list(map(tuple.__new__, repeat(Scored), zip(self.tags, self.values, self.keys)))  # type: ignore[arg-type]
+
+    def at(self, tag: str) -> Scored:
+        """The candidate `tag` (one of them)."""
+        index = self.tags.index(tag)
+        return Scored(tag, self.values[index], self.keys[index])
+
+    def first_tag(self, column: Sequence[Any], top: Any) -> Scored:
+        """The byte-smallest tag whose `column` entry equals `top`."""
+        if column.count(top) == 1:
+            return self.at(self.tags[column.index(top)])
+        return self.at(min(compress(self.tags, map(eq, column, repeat(top)))))
+
+    def joined(self, other: Candidates) -> Candidates:
+        """These candidates and `other` (other tags)."""
+        return Candidates(self.tags + other.tags, self.values + other.values, self.keys + other.keys)
 
 
-def best_by_rank(rank: Callable[[Sequence[Scored]], list[Scored]], admitted: Sequence[Scored]) -> Scored:
-    """The first of `rank`: what a policy without a cheaper `best` does."""
-    return rank(admitted)[0]
+NO_CANDIDATES = Candidates([], [], [])
 
 MERGE_AT_MOST = 64
 """Candidates `merged` into a ranking one by one at least; more, and past 1/64 of the ranking,

@@ -14,9 +14,10 @@ import re
 from itertools import compress, filterfalse, repeat
 from operator import itemgetter
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Sequence
 
 from engine.evaluate.policies.ranking import (
+    Candidates,
     Judged,
     Judgements,
     Scored,
@@ -26,6 +27,7 @@ from engine.evaluate.policies.ranking import (
     merged,
 )
 from engine.model import PolicyChoice
+from engine.rules.regex import line_text, plain_lines
 from engine.rules.semver import (
     MAX_VERSION_BYTES,
     PRERELEASE_NOT_ALLOWED,
@@ -53,15 +55,13 @@ _KEY_TESTS: dict[str, Callable[[SortKey, SortKey], bool]] = {
 
 _PLAIN_LINES = re.compile(
     r"\n(v?([0-9]{1,19})\.([0-9]{1,19})\.([0-9]{1,19})"
-    r"(?:-([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?)(?=\n)"
+    r"(?:-((?!0[0-9]+[.+\n])[0-9A-Za-z-]+(?:\.(?!0[0-9]+[.+\n])[0-9A-Za-z-]+)*))?"
+    r"(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?)(?=\n)"
 )
-"""`plain_sort_key`'s versions, one per line of a text of values each after a newline (a
-pattern that starts with a literal the engine can skip to); 19 digits stay below uint64's
-limit. A value it skips is judged alone, unless it has fewer than two dots."""
-_TWO_DOTS = re.compile(r"\n([^\n.]*\.[^\n.]*\.[^\n]*)(?=\n)")
-_LEADING_ZERO = re.compile(r"(?:^|\.)0[0-9]+(?:\.|$)")
-"""A numeric prerelease identifier with a leading zero (plain_sort_key leaves it to
-parse_version)."""
+"""`plain_sort_key`'s versions, one per line of a `line_text`: 19 digits stay below uint64's
+limit, and a numeric prerelease identifier has no leading zero. A value it skips is judged
+alone, unless it has fewer than two dots."""
+_FEW_DOTS = re.compile(r"\n([^\n.]*(?:\.[^\n.]*)?)(?=\n)")
 
 KeyTest = tuple[Callable[[SortKey, SortKey], bool], SortKey, str]
 """A comparator as a test on sort keys: (test, the bound's key, `<comparator> fails`)."""
@@ -134,17 +134,18 @@ class SemverPolicy:
             failures.append(failure)
         return self._missed(prerelease, tuple(failures))
 
-    def judge_all(self, values: Sequence[str]) -> Judgements:
+    def judge_all(self, values: Sequence[str], text: str | None = None) -> Judgements:
         """`judge` of each value, for a range of one group of key tests, in passes that run in C:
-        plain versions read by one regex over the joined values, their keys built column by
-        column and each test mapped over them. A prerelease's key is then (major, minor, patch,
-        0, ()), when every bound is a release: a comparison with one never reaches the
-        prerelease identifiers. Any other value or range is judged alone."""
+        plain versions read by one regex over the values' `line_text` (`text`, when the caller
+        has it), their keys built column by column and each test mapped over them. A
+        prerelease's key is then (major, minor, patch, 0, ()), when every bound is a release: a
+        comparison with one never reaches the prerelease identifiers. Any other value or range
+        is judged alone."""
         groups = self.key_groups
         if groups is None or len(groups) != 1 or not values:
             return judged_each(self.judge, values)
-        text = _lines(values)
-        if not text.isascii() or text.count("\n") != len(values) + 1:
+        text = text if text is not None else line_text(values)
+        if not plain_lines(text, len(values)):
             return judged_each(self.judge, values)
         tests, allows_prerelease = groups[0]
         rows = _PLAIN_LINES.findall(text)
@@ -152,23 +153,18 @@ class SemverPolicy:
         if plain and max(map(len, plain)) > MAX_VERSION_BYTES:
             return judged_each(self.judge, values)
         out = Judgements([], [], [])
+        few = _FEW_DOTS.findall(text)
+        if few:
+            out.missed.append((_TOO_FEW_DOTS, few))
         alone: list[str] = []
-        if len(rows) != len(values):
-            others = list(filterfalse(set(plain).__contains__, values))
-            alone = _TWO_DOTS.findall(_lines(others))
-            few = list(filterfalse(set(alone).__contains__, others)) if alone else others
-            if few:
-                out.missed.append((_TOO_FEW_DOTS, few))
-        releases = [row for row in rows if not row[4]]
-        prereleases = [row for row in rows if row[4]]
+        if len(rows) + len(few) != len(values):  # some have two dots but are not plain
+            known = {*plain, *few}
+            alone = [value for value in values if value not in known]
+        prereleases = list(compress(rows, map(itemgetter(4), rows)))
+        releases = list(filterfalse(itemgetter(4), rows)) if prereleases else rows
         if prereleases and (allows_prerelease or any(bound[3] != 1 for _, bound, _ in tests)):
             alone += map(itemgetter(0), prereleases)
             prereleases = []
-        elif prereleases:
-            zeros = [row for row in prereleases if _LEADING_ZERO.search(row[4])]
-            if zeros:
-                alone += map(itemgetter(0), zeros)
-                prereleases = [row for row in prereleases if not _LEADING_ZERO.search(row[4])]
         for subset, flag in ((releases, 1), (prereleases, 0)):
             if subset:
                 tags, major, minor, patch, _ = zip(*subset)
@@ -200,9 +196,9 @@ class SemverPolicy:
         out.admitted.extend(values)
         out.keys.extend(zip(keys, repeat(0)))
 
-    def best(self, admitted: Sequence[Scored]) -> Scored:
+    def best(self, admitted: Candidates) -> Scored:
         """`rank`'s first: the highest (key, tag)."""
-        return max(admitted, key=itemgetter(2, 0))
+        return admitted.at(max(zip(admitted.keys, admitted.tags))[1])
 
     def _missed(self, prerelease: bool, failures: tuple[str, ...]) -> Judged:
         """The Judged of a miss, one per distinct (prerelease, failures): shared, keyless."""
@@ -289,11 +285,6 @@ def _key_groups(constraint: Constraint) -> tuple[tuple[tuple[KeyTest, ...], bool
 
 _TOO_FEW_DOTS = Judged(Verdict.UNPARSABLE, "not a semver version: Flux needs at least two dots", None)
 _NOT_SEMVER = Judged(Verdict.UNPARSABLE, "not a semver version", None)
-
-
-def _lines(values: Iterable[str]) -> str:
-    """The values each after a newline, and a newline at the end."""
-    return "\n" + "\n".join(values) + "\n"
 
 
 def _describe(tag: str, value: str) -> str:
