@@ -40,7 +40,7 @@ from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
-from itertools import chain, filterfalse, repeat
+from itertools import chain, compress, filterfalse, repeat
 from operator import itemgetter
 from typing import Collection, Iterable, Iterator, Sequence, Union
 
@@ -212,11 +212,12 @@ class Evaluation:
 @dataclass(frozen=True)
 class _Sorted:
     """What the steps made of some tags alone: unranked chunks, admitted candidates, and (with
-    an `extract`, whose equal values collapse before the policy judges them) (tag, value)s."""
+    an `extract`, whose equal values collapse before the policy judges them) the tags that
+    passed the filter and their values, parallel."""
 
     chunks: list[_Chunk]
     admitted: Candidates
-    values: list[tuple[str, str]]
+    extracted: tuple[list[str], list[str]] = ([], [])
 
 
 @dataclass(frozen=True)
@@ -249,10 +250,10 @@ class _Steps:
                 reason = f'does not match filter pattern "{tag_filter.pattern}"'
                 chunks.append(_Batch(Verdict.FILTERED, reason, unmatched, None))
             if values is not None:
-                return _Sorted(chunks, NO_CANDIDATES, list(zip(passed, values)))
+                return _Sorted(chunks, NO_CANDIDATES, (passed, values))
             kept, text = passed, None
         admitted = _judged(self.policy, kept, None, chunks, text)
-        return _Sorted(chunks, admitted, [])
+        return _Sorted(chunks, admitted)
 
 
 def _judged(
@@ -405,8 +406,8 @@ def _partition(part: _Part, present: set[str]) -> _Partition:
     made = part.steps.sort_out(present)
     chunks, admitted = made.chunks, made.admitted
     standing: dict[str, str] = {}
-    if made.values:
-        kept = _collapse(made.values, chunks, standing)
+    if made.extracted[0]:
+        kept = _collapse(*made.extracted, chunks, standing)
         admitted = _judged(part.steps.policy, kept, standing, chunks)
     return _Partition(present, tuple(chunks), _Ranking(part.steps.policy, (), admitted), standing, _counts(chunks))
 
@@ -425,9 +426,10 @@ def _extended(part: _Part, last: _Partition, present: set[str]) -> _Partition | 
     made = part.steps.sort_out(added)
     chunks, admitted = made.chunks, made.admitted
     standing = last.standing
-    if made.values:
-        new = {value: tag for tag, value in made.values}
-        if len(new) != len(made.values) or not new.keys().isdisjoint(standing.keys()):  # the smaller
+    tags, values = made.extracted
+    if tags:
+        new = dict(zip(values, tags))
+        if len(new) != len(tags) or not new.keys().isdisjoint(standing.keys()):  # the smaller
             return None  # equal values collapse: the standing tag may change
         standing = {**standing, **new}
         admitted = _judged(part.steps.policy, list(new), new, chunks)
@@ -513,25 +515,26 @@ def _compile(
     return _Steps(exclusions, tag_filter, ranker), "", False
 
 
-def _collapse(values: list[tuple[str, str]], chunks: list[_Chunk], standing: dict[str, str]) -> list[str]:
+def _collapse(tags: list[str], values: list[str], chunks: list[_Chunk], standing: dict[str, str]) -> list[str]:
     """The distinct values, each standing for its byte-smallest tag (put in `standing`, which
     starts empty); the other tags are `lower` lines. Only an extract makes values collide.
 
-    The last tag of each value stands for it at first; the pairs that lost are found with a set
-    difference in C, and only the values they hold are settled in Python.
+    The last tag of each value stands for it at first; the tags that lost are found with set
+    operations in C, and only the values they hold are settled in Python.
     """
-    standing.update(zip(map(itemgetter(1), values), map(itemgetter(0), values)))
+    standing.update(zip(values, tags))
     if len(standing) == len(values):
         return list(standing)
-    lost = set(values).difference(zip(standing.values(), standing))
+    lost = set(tags).difference(standing.values())
+    held = list(map(lost.__contains__, tags))
     holders: dict[str, list[str]] = {}
-    for tag, value in lost:
+    for tag, value in zip(compress(tags, held), compress(values, held)):
         holders.setdefault(value, [standing[value]]).append(tag)
     lower: list[Line] = []
-    for value, tags in holders.items():
-        first = standing[value] = min(tags)
+    for value, rivals in holders.items():
+        first = standing[value] = min(rivals)
         reason = f"same extracted value as {first}, which stands for it (byte-smaller tag)"
-        lower += ((tag, Verdict.LOWER, value, reason) for tag in tags if tag != first)
+        lower += ((tag, Verdict.LOWER, value, reason) for tag in rivals if tag != first)
     chunks.append(lower)
     return list(standing)
 

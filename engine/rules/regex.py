@@ -229,8 +229,11 @@ def line_search(pattern: str) -> re.Pattern[str] | None:
     body = _translated(pattern)
     if body is None:
         return None
+    # anchored at the start and no `|` outside groups: the match can only start with the line
+    anchored = pattern.startswith("^") and not _top_level_alternation(pattern)
+    line = rf"(({body})[^\n]*)" if anchored else rf"(?=([^\n]+))[^\n]*?({body})[^\n]*"
     try:
-        return re.compile(rf"\n(?:(?=([^\n]+))[^\n]*?({body})[^\n]*|([^\n]*))(?=\n)")
+        return re.compile(rf"\n(?:{line}|([^\n]*))(?=\n)")
     except (re.error, RecursionError):
         return None
 
@@ -300,6 +303,26 @@ def _translated(pattern: str) -> str | None:
         else:
             return None
     return "".join(out) if unbounded <= _UNBOUNDED_AT_MOST else None
+
+
+def _top_level_alternation(pattern: str) -> bool:
+    """Whether a `|` of the pattern (of `line_search`'s subset) stands outside every group."""
+    depth = 0
+    i = 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\":
+            i += 2
+            continue
+        if c == "[":
+            end = _class(pattern, i)
+            i = end[1] if end else i + 1
+            continue
+        depth += (c == "(") - (c == ")")
+        if c == "|" and depth == 0:
+            return True
+        i += 1
+    return False
 
 
 def _escape(pattern: str, i: int, *, in_class: bool) -> str | None:
