@@ -256,13 +256,7 @@ class CompiledFilter:
             and plain_lines(text, len(tags))
             and all(isinstance(p, bytes) or len(p.indices) < 2 for p in self.template or ())
         ):
-            rows = self.lines.findall(text)
-            matched = list(compress(rows, map(itemgetter(0), rows)))
-            passed = list(map(itemgetter(0), matched))
-            unmatched = list(filter(None, map(itemgetter(-1), rows)))
-            if self.template is None:
-                return passed, None, unmatched
-            return passed, _expanded(self.template, matched), unmatched
+            return _split_lines(self.lines, self.template, text)
         passed: list[str] = []
         values: list[str] = []
         unmatched: list[str] = []
@@ -294,6 +288,17 @@ class CompiledFilter:
                     out += data[begin:end]
                     break
         return text_of(bytes(out))
+
+
+def _split_lines(
+    program: re.Pattern[str], template: tuple[_Piece, ...] | None, text: str
+) -> tuple[list[str], list[str] | None, list[str]]:
+    """`CompiledFilter.split` by one `line_search` pass over the tags' `line_text`."""
+    rows = program.findall(text)
+    matched = list(compress(rows, map(itemgetter(0), rows)))
+    passed = list(map(itemgetter(0), matched))
+    unmatched = list(filter(None, map(itemgetter(-1), rows)))
+    return passed, (None if template is None else _expanded(template, matched)), unmatched
 
 
 def _expanded(template: tuple[_Piece, ...], rows: list[tuple[str, ...]]) -> list[str]:

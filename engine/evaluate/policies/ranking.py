@@ -98,7 +98,7 @@ class Candidates(NamedTuple):
 
     def scored(self) -> list[Scored]:
         """One Scored per candidate, built in C (no `Scored.__new__` call each)."""
-        return list(map(tuple.__new__, repeat(Scored), zip(self.tags, self.values, self.keys)))  # type: ignore[arg-type]
+        return list(map(tuple.__new__, repeat(Scored), zip(self.tags, self.values, self.keys)))
 
     def at(self, tag: str) -> Scored:
         """The candidate `tag` (one of them)."""
