@@ -284,8 +284,8 @@ _SpecKey = tuple[PolicyChoice, Union[TagFilter, None], tuple[str, ...]]
 
 @dataclass(frozen=True)
 class _Partition:
-    """What the steps made of a set of tags: never changed once made (but for the ranking,
-    filled in when read).
+    """What the steps made of a set of tags: never changed once made, but for the ranking
+    (filled in when read) and `standing` (which the next rescan extends in place).
 
     `chunks` of unranked lines (a rescan adds some rather than copying them all); `candidates`
     the admitted ones; `standing` maps each extracted value to the tag that stands for it
@@ -431,7 +431,7 @@ def _extended(part: _Part, last: _Partition, present: set[str]) -> _Partition | 
         new = dict(zip(values, tags))
         if len(new) != len(tags) or not new.keys().isdisjoint(standing.keys()):  # the smaller
             return None  # equal values collapse: the standing tag may change
-        standing = {**standing, **new}
+        standing.update(new)  # in place: only the memo's latest partition reads it
         admitted = _judged(part.steps.policy, list(new), new, chunks)
     joined = (*last.chunks, *chunks)
     if len(joined) > _MAX_CHUNKS:
