@@ -21,14 +21,17 @@ extracted value, or the tag itself without an extract; null for excluded and fil
 `rank` is null for unranked tags. When the policy or the repository's exclusion list cannot be
 compiled, nothing is evaluated and every tag is `candidate` with no rank.
 
-Speed (bench/policy.py): what a step learns from one tag alone (excluded, filtered, its value,
-the policy's `judge` of that value) is kept in a `PolicyMemo` when the caller passes one, so a
-rescan with k new tags does that work for k tags: the new tags are one set difference away, and
-their candidates are merged into the last ranking (`TagPolicy.merge`). When a tag is gone, the
-rest is a dict lookup per tag and a ranking of all candidates. The memo only ever holds what the
-same steps would compute again, so an evaluation with one, fresh or old, equals one without
-(tests/unit/test_policy_memo.py). The trace is built when it is read (`Evaluation.tags`): a
-caller that wants the selection and the counts does not pay for 100,000 TagVerdicts.
+Speed (bench/policy.py): each step is a pass over all the tags, in C where it can be: the
+exclusion list as a substring search of the joined tags, filterTags as one stdlib regex over
+them when the pattern is of the subset `line_search` (engine.rules.regex) reads, and the
+policy's `judge_all` (semver keys read by one regex and built column by column). Tags a step
+decides are kept as batches (`_Batch`: a verdict, a reason and the tags), and admitted
+candidates as columns (`Candidates`); a trace line or a Scored is made only for what a reader
+asks for. The selected tag is the policy's `best` (a max); the ranking is made when read
+(`top(n)` past the first, `tags`). A `PolicyMemo` keeps the last evaluation, so a rescan that
+adds k tags puts those k through the steps (one set difference away) and merges their
+candidates in; a rescan where a tag is gone starts afresh. An evaluation with a memo, fresh or
+old, equals one without (tests/unit/test_policy_memo.py).
 """
 
 from __future__ import annotations

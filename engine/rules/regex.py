@@ -6,6 +6,10 @@ logging is off, so a bad pattern yields one clean message and no noise on stderr
 `\\C` (RE2's any-byte escape) and group names beyond `[A-Za-z0-9_]`, which google-re2 accepts;
 both are refused here. Matching runs on UTF-8 bytes, as Go's does.
 
+For speed, `line_search` gives a pattern of a small subset (literals, simple classes, groups,
+`|`, anchors, repeats of one atom) a stdlib program that finds RE2's match of each tag in one
+pass over many tags; any other pattern has none, and RE2 matches it tag by tag.
+
 Two places where RE2 and Go differ are made Go's:
 
 - Memory. RE2 refuses a program past its memory budget (8 MiB by default: `\\pL{500}` is too
