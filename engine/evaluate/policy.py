@@ -25,7 +25,7 @@ Speed (bench/policy.py): each step is a pass over all the tags, in C where it ca
 exclusion list as a substring search of the joined tags, filterTags as one stdlib regex over
 them when the pattern is of the subset `line_search` (engine.rules.regex) reads, and the
 policy's `judge_all` (semver keys read by one regex and built column by column). Tags a step
-decides are kept as batches (`_Batch`: a verdict, a reason and the tags), and admitted
+decides are kept as batches (`Batch`: a verdict, a reason and the tags), and admitted
 candidates as columns (`Candidates`); a trace line or a Scored is made only for what a reader
 asks for. The selected tag is the policy's `best` (a max); the ranking is made when read
 (`top(n)` past the first, `tags`). A `PolicyMemo` keeps the last evaluation, so a rescan that
@@ -43,7 +43,7 @@ from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
-from itertools import chain, compress, filterfalse, repeat
+from itertools import chain, compress, filterfalse
 from operator import itemgetter
 from typing import Collection, Iterable, Iterator, Sequence, Union
 
@@ -54,7 +54,8 @@ from engine.evaluate.policies import (
     Verdict,
     policy_for,
 )
-from engine.evaluate.policies.ranking import MERGE_AT_MOST, NO_CANDIDATES, Candidates
+from engine.evaluate.policies.batches import Batch, Chunk, Line, Ranking, line_counts
+from engine.evaluate.policies.ranking import NO_CANDIDATES, Candidates
 from engine.evaluate.tagfilter import CompiledFilter, Exclusions
 from engine.rules.regex import PatternError, line_text
 from engine.model import (
@@ -68,78 +69,11 @@ from engine.model import (
 
 __all__ = ["Evaluation", "PolicyMemo", "TagVerdict", "Verdict", "evaluate_policy"]
 
-Line = tuple[str, Verdict, Union[str, None], str]
-"""An unranked trace line: (tag, verdict, value, reason)."""
-
 _NOT_JUDGED = (Verdict.EXCLUDED, Verdict.FILTERED, Verdict.LOWER)
 """Unranked lines of tags the policy never judged (LOWER: collapsed into an equal value)."""
 
 _BULK_TAGS = 10_000  # from this many tags, `_bulk` pauses the cycle collector
 _MAX_CHUNKS = 16  # rescans add chunks of lines; past this many they are joined
-
-
-@dataclass(frozen=True)
-class _Batch:
-    """Unranked lines that share a verdict and a reason, kept as columns: the lines are made
-    when a reader iterates them. `values` is parallel to `tags` (the same list when each value
-    is its tag), None when the tags have no value (excluded, filtered)."""
-
-    verdict: Verdict
-    reason: str
-    tags: Sequence[str]
-    values: Sequence[str] | None
-
-    def __len__(self) -> int:
-        return len(self.tags)
-
-    def __iter__(self) -> Iterator[Line]:
-        values: Iterable[str | None] = repeat(None) if self.values is None else self.values
-        return zip(self.tags, repeat(self.verdict), values, repeat(self.reason))
-
-
-_Chunk = Union[_Batch, list[Line]]
-
-
-class _Ranking:
-    """The admitted candidates, ranked only when a reader asks for more than the best.
-
-    `ranked` is a ranking of some of them, `added` the others as columns; `ranking()` merges
-    them once (`TagPolicy.merge`) and keeps the result, which later rescans merge into. Shared
-    by an Evaluation and the memo's partition: ranking is a pure function of the candidates, so
-    filling it in late changes nothing anyone can see.
-    """
-
-    def __init__(self, policy: TagPolicy, ranked: Sequence[Scored], added: Candidates) -> None:
-        self.policy = policy
-        self._ranked = ranked
-        self._added = added
-
-    def __len__(self) -> int:
-        return len(self._ranked) + len(self._added.tags)
-
-    def best(self) -> Scored:
-        """The selected candidate: a merge of a few added ones, else the policy's `best`."""
-        added = len(self._added.tags)
-        if not added:
-            return self._ranked[0]
-        if self._ranked and added <= max(MERGE_AT_MOST, len(self._ranked) // 64):
-            return self.ranking()[0]
-        ranked = self._ranked
-        every = Candidates(*map(list, zip(*ranked))).joined(self._added) if ranked else self._added
-        return self.policy.best(every)
-
-    def ranking(self) -> Sequence[Scored]:
-        """All candidates, best first."""
-        if self._added.tags:
-            added, self._added = self._added.scored(), NO_CANDIDATES
-            self._ranked = self.policy.merge(self._ranked, added) if self._ranked else self.policy.rank(added)
-        return self._ranked
-
-    def extended(self, added: Candidates) -> _Ranking:
-        """These candidates and `added` (other tags)."""
-        if not added.tags:
-            return self
-        return _Ranking(self.policy, self._ranked, self._added.joined(added))
 
 
 @dataclass(frozen=True, eq=False)
@@ -157,8 +91,8 @@ class Evaluation:
     error: str | None
     invalid: bool
     counts: dict[str, int]
-    candidates: _Ranking | None = None
-    unranked: tuple[_Chunk, ...] = ()
+    candidates: Ranking | None = None
+    unranked: tuple[Chunk, ...] = ()
 
     @property
     def ranked(self) -> Sequence[Scored]:
@@ -218,7 +152,7 @@ class _Sorted:
     an `extract`, whose equal values collapse before the policy judges them) the tags that
     passed the filter and their values, parallel."""
 
-    chunks: list[_Chunk]
+    chunks: list[Chunk]
     admitted: Candidates
     extracted: tuple[list[str], list[str]] = ([], [])
 
@@ -235,7 +169,7 @@ class _Steps:
         """Exclusion, filterTags and (without an extract) the policy's judgement of the tags,
         each step a pass over all of them that puts the tags it decides into batches; the
         tags' `line_text` is made once for the passes that read it."""
-        chunks: list[_Chunk] = []
+        chunks: list[Chunk] = []
         text: str | None = line_text(tags)
         excluded = self.exclusions.excluded(tags, text)
         kept: Collection[str] = tags
@@ -244,14 +178,14 @@ class _Steps:
             by_pattern: dict[str, list[str]] = {}
             for tag, pattern in excluded.items():
                 by_pattern.setdefault(pattern, []).append(tag)
-            chunks += (_Batch(Verdict.EXCLUDED, f'matches exclusion pattern "{p}"', ts, None)
+            chunks += (Batch(Verdict.EXCLUDED, f'matches exclusion pattern "{p}"', ts, None)
                        for p, ts in by_pattern.items())
         tag_filter = self.filter
         if tag_filter is not None:
             passed, values, unmatched = tag_filter.split(kept, text)
             if unmatched:
                 reason = f'does not match filter pattern "{tag_filter.pattern}"'
-                chunks.append(_Batch(Verdict.FILTERED, reason, unmatched, None))
+                chunks.append(Batch(Verdict.FILTERED, reason, unmatched, None))
             if values is not None:
                 return _Sorted(chunks, NO_CANDIDATES, (passed, values))
             kept, text = passed, None
@@ -263,7 +197,7 @@ def _judged(
     policy: TagPolicy,
     values: Collection[str],
     tag_of: dict[str, str] | None,
-    chunks: list[_Chunk],
+    chunks: list[Chunk],
     text: str | None = None,
 ) -> Candidates:
     """The policy's judgement of distinct values: misses into `chunks`, candidates returned.
@@ -276,7 +210,7 @@ def _judged(
     for judgement, missed in judged.missed:
         assert judgement.verdict is not None
         tags = missed if tag_of is None else list(map(tag_of.__getitem__, missed))
-        chunks.append(_Batch(judgement.verdict, judgement.reason, tags, missed))
+        chunks.append(Batch(judgement.verdict, judgement.reason, tags, missed))
     admitted = judged.admitted
     tags = admitted if tag_of is None else list(map(tag_of.__getitem__, admitted))
     return Candidates(tags, admitted, judged.keys)
@@ -296,8 +230,8 @@ class _Partition:
     """
 
     present: set[str]
-    chunks: tuple[_Chunk, ...]
-    candidates: _Ranking
+    chunks: tuple[Chunk, ...]
+    candidates: Ranking
     standing: dict[str, str]
     line_counts: Counter[str]
 
@@ -412,7 +346,7 @@ def _partition(part: _Part, present: set[str]) -> _Partition:
     if made.extracted[0]:
         kept = _collapse(*made.extracted, chunks, standing)
         admitted = _judged(part.steps.policy, kept, standing, chunks)
-    return _Partition(present, tuple(chunks), _Ranking(part.steps.policy, (), admitted), standing, _counts(chunks))
+    return _Partition(present, tuple(chunks), Ranking(part.steps.policy, (), admitted), standing, line_counts(chunks))
 
 
 def _extended(part: _Part, last: _Partition, present: set[str]) -> _Partition | None:
@@ -439,19 +373,8 @@ def _extended(part: _Part, last: _Partition, present: set[str]) -> _Partition | 
     joined = (*last.chunks, *chunks)
     if len(joined) > _MAX_CHUNKS:
         joined = (list(chain.from_iterable(joined)),)
-    counts = last.line_counts + _counts(chunks)
+    counts = last.line_counts + line_counts(chunks)
     return _Partition(present, joined, last.candidates.extended(admitted), standing, counts)
-
-
-def _counts(chunks: Iterable[_Chunk]) -> Counter[str]:
-    """The lines of `chunks` by verdict."""
-    counts: Counter[str] = Counter()
-    for chunk in chunks:
-        if isinstance(chunk, _Batch):
-            counts[chunk.verdict] += len(chunk)
-        else:
-            counts.update(map(itemgetter(1), chunk))
-    return counts
 
 
 def _failure(steps: _Steps, lines: list[Line], repo_ref: str) -> str:
@@ -473,8 +396,8 @@ def _result(
     name: str,
     error: str | None,
     invalid: bool,
-    candidates: _Ranking | None,
-    chunks: tuple[_Chunk, ...],
+    candidates: Ranking | None,
+    chunks: tuple[Chunk, ...],
     line_counts: Counter[str],
 ) -> Evaluation:
     counts = Counter(line_counts)
@@ -518,7 +441,7 @@ def _compile(
     return _Steps(exclusions, tag_filter, ranker), "", False
 
 
-def _collapse(tags: list[str], values: list[str], chunks: list[_Chunk], standing: dict[str, str]) -> list[str]:
+def _collapse(tags: list[str], values: list[str], chunks: list[Chunk], standing: dict[str, str]) -> list[str]:
     """The distinct values, each standing for its byte-smallest tag (put in `standing`, which
     starts empty); the other tags are `lower` lines. Only an extract makes values collide.
 
