@@ -30,8 +30,9 @@ candidates as columns (`Candidates`); a trace line or a Scored is made only for 
 asks for. The selected tag is the policy's `best` (a max); the ranking is made when read
 (`top(n)` past the first, `tags`). A `PolicyMemo` keeps the last evaluation, so a rescan that
 adds k tags puts those k through the steps (one set difference away) and merges their
-candidates in; a rescan where a tag is gone starts afresh. An evaluation with a memo, fresh or
-old, equals one without (tests/unit/test_policy_memo.py).
+candidates in; tags gone are taken out of the batches and the candidates (with an extract,
+where a gone tag may change which tag stands for a value, the rescan starts afresh). An
+evaluation with a memo, fresh or old, equals one without (tests/unit/test_policy_memo.py).
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ from engine.evaluate.policies import (
     Verdict,
     policy_for,
 )
-from engine.evaluate.policies.batches import Batch, Chunk, Line, Ranking, line_counts
+from engine.evaluate.policies.batches import Batch, Chunk, Line, Ranking, line_counts, without
 from engine.evaluate.policies.ranking import NO_CANDIDATES, Candidates
 from engine.evaluate.tagfilter import CompiledFilter, Exclusions
 from engine.rules.regex import PatternError, line_text
@@ -251,9 +252,9 @@ class PolicyMemo:
 
     Kept per policy spec (choice, filterTags, the repository's exclusion list), so a changed
     spec starts afresh; at most `max_specs` specs, the least recently used dropped first. A
-    rescan that only adds tags puts the new ones through the steps; one where a tag is gone
-    starts afresh. Mutable by design: an evaluation fills it, so one memo serves one thread at
-    a time.
+    rescan puts only the new tags through the steps and takes the gone ones out (one with an
+    extract where a tag is gone starts afresh). Mutable by design: an evaluation fills it, so
+    one memo serves one thread at a time.
     """
 
     def __init__(self, max_specs: int = 1024) -> None:
@@ -350,13 +351,18 @@ def _partition(part: _Part, present: set[str]) -> _Partition:
 
 
 def _extended(part: _Part, last: _Partition, present: set[str]) -> _Partition | None:
-    """`last` with the tags added since, when none is gone and no added value collides.
+    """`last` with the tags added since and without those gone, when no added value collides
+    and (with an extract) none is gone.
 
     Then only the added tags go through the steps; else None, and all of them do.
     """
     added = present.difference(last.present)  # one pass over `present`, in C
-    if len(present) != len(last.present) + len(added):
-        return None  # a tag is gone
+    if len(present) != len(last.present) + len(added):  # a tag is gone
+        if last.standing:
+            return None  # with an extract, the tag that stands for a value may change
+        gone = last.present.difference(present)
+        chunks = tuple(without(chunk, gone) for chunk in last.chunks)
+        last = _Partition(present, chunks, last.candidates.without(gone), {}, line_counts(chunks))
     if not added:
         return last
     part.stepped += len(added)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from itertools import repeat
-from operator import itemgetter
+from itertools import compress, repeat
+from operator import itemgetter, not_
 from typing import Iterable, Iterator, Sequence, Union
 
 from engine.evaluate.policies import TagPolicy
@@ -83,7 +83,26 @@ class Ranking:
             return self
         return Ranking(self.policy, self._ranked, self._added.joined(added))
 
+    def without(self, gone: set[str]) -> Ranking:
+        """These candidates but the tags `gone`, to be ranked afresh (a numerical ranking with a
+        NaN changes when a tag leaves it)."""
+        every = self._added
+        if self._ranked:
+            every = Candidates(*map(list, zip(*self._ranked))).joined(every)
+        kept = list(map(not_, map(gone.__contains__, every.tags)))
+        columns = (list(compress(column, kept)) for column in every)
+        return Ranking(self.policy, (), Candidates(*columns))
 
+
+def without(chunk: Chunk, gone: set[str]) -> Chunk:
+    """`chunk` but the lines of the tags `gone`."""
+    if not isinstance(chunk, Batch):
+        return [line for line in chunk if line[0] not in gone]
+    kept = list(map(not_, map(gone.__contains__, chunk.tags)))
+    tags = list(compress(chunk.tags, kept))
+    if chunk.values is None or chunk.values is chunk.tags:
+        return Batch(chunk.verdict, chunk.reason, tags, None if chunk.values is None else tags)
+    return Batch(chunk.verdict, chunk.reason, tags, list(compress(chunk.values, kept)))
 
 
 def line_counts(chunks: Iterable[Chunk]) -> Counter[str]:
