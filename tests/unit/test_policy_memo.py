@@ -168,3 +168,16 @@ def test_merging_new_candidates_into_a_ranking_equals_ranking_them_all(
     cut = data.draw(st.integers(0, len(admitted)))
     merged = ranker.merge(ranker.rank(admitted[:cut]), admitted[cut:])
     assert [s.tag for s in merged] == [s.tag for s in ranker.rank(admitted)]
+
+
+def test_a_rescan_with_tags_gone_steps_only_the_new_ones() -> None:
+    """Without an extract, the gone tags are taken out of what the memo kept."""
+    semver = policy(PolicyChoice(PolicyKind.SEMVER, range=">=1.0.0"), None)
+    tags = [f"1.{i}.0" for i in range(40)] + ["latest", "1.39.1-rc.1"]
+    memo = PolicyMemo()
+    first = evaluate_policy(semver, None, tags, memo)
+    assert first.selected == "1.39.0"
+    later = evaluate_policy(semver, None, [*tags[:39], "latest", "1.38.5"], memo)  # 1.39.0 gone
+    assert memo.stepped == len(tags) + 1
+    assert later.selected == "1.38.5"
+    assert later == evaluate_policy(semver, None, [*tags[:39], "latest", "1.38.5"])

@@ -10,7 +10,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from engine.evaluate.tagfilter import CompiledFilter, Exclusions
-from engine.rules.regex import PatternError
+from engine.rules.regex import PatternError, line_search
 from engine.model import TagFilter
 
 
@@ -121,3 +121,11 @@ def test_split_finds_what_re2_finds_tag_by_tag(tokens: list[str], tags: list[str
         assert values is None
     else:
         assert values is not None and dict(zip(passed, values)) == {t: v for t, v in expected.items() if v is not None}
+
+
+def test_line_search_takes_the_usual_patterns_and_leaves_the_rest_to_re2() -> None:
+    usual = [r"^(?P<ts>[0-9]{8})-(?P<hm>[0-9]{4})-sha-[a-f0-9]{7}$", r"^main-[a-f0-9]+-(?P<ts>\d+)",
+             r"^v?(?P<version>[0-9]+\.[0-9]+\.[0-9]+)$", r"(\d+)"]
+    assert all(line_search(p) is not None for p in usual)
+    others = [r"(?i)^v", r"\s", r"(a+)+", r"\pL", r"[[:alpha:]]", r"a*b*c*d*e"]
+    assert all(line_search(p) is None for p in others)
