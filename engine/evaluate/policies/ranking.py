@@ -90,7 +90,8 @@ def judged_each(judge: Callable[[str], Judged], values: Sequence[str]) -> Judgem
 
 class Candidates(NamedTuple):
     """Admitted candidates as parallel columns (tag, value, key): one list each rather than a
-    Scored per tag, until a reader asks for the ranking."""
+    Scored per tag, until a reader asks for the ranking. Never changed once made (the empty
+    NO_CANDIDATES is shared)."""
 
     tags: list[str]
     values: list[str]
