@@ -361,8 +361,8 @@ def _extended(part: _Part, last: _Partition, present: set[str]) -> _Partition | 
         if last.standing:
             return None  # with an extract, the tag that stands for a value may change
         gone = last.present.difference(present)
-        chunks = tuple(without(chunk, gone) for chunk in last.chunks)
-        last = _Partition(present, chunks, last.candidates.without(gone), {}, line_counts(chunks))
+        kept = tuple(without(chunk, gone) for chunk in last.chunks)
+        last = _Partition(present, kept, last.candidates.without(gone), {}, line_counts(kept))
     if not added:
         return last
     part.stepped += len(added)
