@@ -21,14 +21,18 @@ extracted value, or the tag itself without an extract; null for excluded and fil
 `rank` is null for unranked tags. When the policy or the repository's exclusion list cannot be
 compiled, nothing is evaluated and every tag is `candidate` with no rank.
 
-Speed (bench/policy.py): what a step learns from one tag alone (excluded, filtered, its value,
-the policy's `judge` of that value) is kept in a `PolicyMemo` when the caller passes one, so a
-rescan with k new tags does that work for k tags: the new tags are one set difference away, and
-their candidates are merged into the last ranking (`TagPolicy.merge`). When a tag is gone, the
-rest is a dict lookup per tag and a ranking of all candidates. The memo only ever holds what the
-same steps would compute again, so an evaluation with one, fresh or old, equals one without
-(tests/unit/test_policy_memo.py). The trace is built when it is read (`Evaluation.tags`): a
-caller that wants the selection and the counts does not pay for 100,000 TagVerdicts.
+Speed (bench/policy.py): each step is a pass over all the tags, in C where it can be: the
+exclusion list as a substring search of the joined tags, filterTags as one stdlib regex over
+them when the pattern is of the subset `line_search` (engine.rules.regex) reads, and the
+policy's `judge_all` (semver keys read by one regex and built column by column). Tags a step
+decides are kept as batches (`Batch`: a verdict, a reason and the tags), and admitted
+candidates as columns (`Candidates`); a trace line or a Scored is made only for what a reader
+asks for. The selected tag is the policy's `best` (a max); the ranking is made when read
+(`top(n)` past the first, `tags`). A `PolicyMemo` keeps the last evaluation, so a rescan that
+adds k tags puts those k through the steps (one set difference away) and merges their
+candidates in; tags gone are taken out of the batches and the candidates (with an extract,
+where a gone tag may change which tag stands for a value, the rescan starts afresh). An
+evaluation with a memo, fresh or old, equals one without (tests/unit/test_policy_memo.py).
 """
 
 from __future__ import annotations
@@ -38,22 +42,23 @@ import gc
 import os
 from collections import Counter
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from functools import cached_property
-from itertools import chain
+from itertools import chain, compress, filterfalse
 from operator import itemgetter
 from typing import Collection, Iterable, Iterator, Sequence, Union
 
 from engine.evaluate.policies import (
     InvalidRange,
-    Judged,
     Scored,
     TagPolicy,
     Verdict,
     policy_for,
 )
+from engine.evaluate.policies.batches import Batch, Chunk, Line, Ranking, line_counts, without
+from engine.evaluate.policies.ranking import NO_CANDIDATES, Candidates
 from engine.evaluate.tagfilter import CompiledFilter, Exclusions
-from engine.rules.regex import PatternError
+from engine.rules.regex import PatternError, line_text
 from engine.model import (
     DEFAULT_EXCLUSION_LIST,
     ImagePolicy,
@@ -65,28 +70,21 @@ from engine.model import (
 
 __all__ = ["Evaluation", "PolicyMemo", "TagVerdict", "Verdict", "evaluate_policy"]
 
-Line = tuple[str, Verdict, Union[str, None], str]
-"""An unranked trace line: (tag, verdict, value, reason)."""
-
-_Outcome = Union[Line, Scored, str]
-"""What the steps make of one tag alone: a final line, an admitted candidate, or (with an
-`extract`, whose equal values collapse before the policy judges them) the extracted value."""
-
 _NOT_JUDGED = (Verdict.EXCLUDED, Verdict.FILTERED, Verdict.LOWER)
 """Unranked lines of tags the policy never judged (LOWER: collapsed into an equal value)."""
 
 _BULK_TAGS = 10_000  # from this many tags, `_bulk` pauses the cycle collector
-_MAX_CHUNKS = 16  # rescans add a chunk of lines each; past this many they are joined
+_MAX_CHUNKS = 16  # rescans add chunks of lines; past this many they are joined
 
 
 @dataclass(frozen=True, eq=False)
 class Evaluation:
     """The outcome: `selected` (an original tag) or `error`; `invalid` when the policy itself is.
 
-    `counts` has every verdict as a key, zeros included. `ranked` are the ranked candidates
-    best first (their reasons come from `ranking`, the policy, when read), `unranked` the other
-    tags' lines in chunks in no particular order; `tags` is the trace built from both. Two
-    evaluations are equal when everything a reader sees is.
+    `counts` has every verdict as a key, zeros included. `candidates` holds the admitted
+    candidates (ranked when read: `top`, `tags`), `unranked` the other tags' lines in chunks
+    in no particular order; `tags` is the trace built from both. Two evaluations are equal when
+    everything a reader sees is.
     """
 
     policy: str
@@ -94,9 +92,13 @@ class Evaluation:
     error: str | None
     invalid: bool
     counts: dict[str, int]
-    ranked: Sequence[Scored] = ()
-    unranked: tuple[Sequence[Line], ...] = ()
-    ranking: TagPolicy | None = None
+    candidates: Ranking | None = None
+    unranked: tuple[Chunk, ...] = ()
+
+    @property
+    def ranked(self) -> Sequence[Scored]:
+        """The ranked candidates, best first (ranked on first read)."""
+        return self.candidates.ranking() if self.candidates is not None else ()
 
     @cached_property
     def tags(self) -> tuple[TagVerdict, ...]:
@@ -109,10 +111,10 @@ class Evaluation:
 
     def top(self, count: int) -> list[TagVerdict]:
         """The first `count` ranked tags' trace lines: the selected tag and its runners-up."""
-        shown = self.ranked[:count]
-        if not shown or self.ranking is None:
+        if self.candidates is None or count < 1:
             return []
-        reasons = self.ranking.reasons(shown)
+        shown = [self.candidates.best()] if count == 1 else self.ranked[:count]
+        reasons = self.candidates.policy.reasons(shown)
         return [
             TagVerdict(s.tag, Verdict.SELECTED if rank == 1 else Verdict.LOWER, s.value, rank, why)
             for rank, (s, why) in enumerate(zip(shown, reasons), start=1)
@@ -146,6 +148,17 @@ class Evaluation:
 
 
 @dataclass(frozen=True)
+class _Sorted:
+    """What the steps made of some tags alone: unranked chunks, admitted candidates, and (with
+    an `extract`, whose equal values collapse before the policy judges them) the tags that
+    passed the filter and their values, parallel."""
+
+    chunks: list[Chunk]
+    admitted: Candidates
+    extracted: tuple[list[str], list[str]] = ([], [])
+
+
+@dataclass(frozen=True)
 class _Steps:
     """The policy compiled: exclusion list, optional filter and ranking policy."""
 
@@ -153,47 +166,55 @@ class _Steps:
     filter: CompiledFilter | None
     policy: TagPolicy
 
-    def sort_out(
-        self,
-        tags: Collection[str],
-        outcomes: dict[str, _Outcome],
-        lines: list[Line],
-        admitted: list[Scored],
-        values: list[tuple[str, str]],
-    ) -> None:
-        """Exclusion, filterTags and (without an extract) the policy's judgement of each tag,
-        kept in `outcomes` and sorted out into final lines, candidates or extracted values.
+    def sort_out(self, tags: Collection[str]) -> _Sorted:
+        """Exclusion, filterTags and (without an extract) the policy's judgement of the tags,
+        each step a pass over all of them that puts the tags it decides into batches; the
+        tags' `line_text` is made once for the passes that read it."""
+        chunks: list[Chunk] = []
+        text: str | None = line_text(tags)
+        excluded = self.exclusions.excluded(tags, text)
+        kept: Collection[str] = tags
+        if excluded:
+            kept, text = list(filterfalse(excluded.__contains__, tags)), None
+            by_pattern: dict[str, list[str]] = {}
+            for tag, pattern in excluded.items():
+                by_pattern.setdefault(pattern, []).append(tag)
+            chunks += (Batch(Verdict.EXCLUDED, f'matches exclusion pattern "{p}"', ts, None)
+                       for p, ts in by_pattern.items())
+        tag_filter = self.filter
+        if tag_filter is not None:
+            passed, values, unmatched = tag_filter.split(kept, text)
+            if unmatched:
+                reason = f'does not match filter pattern "{tag_filter.pattern}"'
+                chunks.append(Batch(Verdict.FILTERED, reason, unmatched, None))
+            if values is not None:
+                return _Sorted(chunks, NO_CANDIDATES, (passed, values))
+            kept, text = passed, None
+        admitted = _judged(self.policy, kept, None, chunks, text)
+        return _Sorted(chunks, admitted)
 
-        One loop does both, for speed: a first evaluation runs it over every tag.
-        """
-        excluded = self.exclusions.excluded(tags)
-        because = {p: f'matches exclusion pattern "{p}"' for p in set(excluded.values())}
-        tag_filter, judge = self.filter, self.policy.judge
-        unmatched = f'does not match filter pattern "{tag_filter.pattern}"' if tag_filter else ""
-        line: Line
-        for tag in tags:
-            pattern = excluded.get(tag)
-            if pattern is not None:
-                line = outcomes[tag] = (tag, Verdict.EXCLUDED, None, because[pattern])
-                lines.append(line)
-                continue
-            if tag_filter is not None:
-                value = tag_filter.value(tag)
-                if value is None:
-                    line = outcomes[tag] = (tag, Verdict.FILTERED, None, unmatched)
-                    lines.append(line)
-                    continue
-                if tag_filter.template is not None:
-                    outcomes[tag] = value  # judged after equal values collapse
-                    values.append((tag, value))
-                    continue
-            judged = judge(tag)
-            if judged.verdict is None:
-                scored = outcomes[tag] = Scored(tag, tag, judged.key)
-                admitted.append(scored)
-            else:
-                line = outcomes[tag] = (tag, judged.verdict, tag, judged.reason)
-                lines.append(line)
+
+def _judged(
+    policy: TagPolicy,
+    values: Collection[str],
+    tag_of: dict[str, str] | None,
+    chunks: list[Chunk],
+    text: str | None = None,
+) -> Candidates:
+    """The policy's judgement of distinct values: misses into `chunks`, candidates returned.
+
+    `tag_of` maps each value to the tag that stands for it; None when each value is its tag.
+    `text` is the values' `line_text`, when the caller has it.
+    """
+    values = values if isinstance(values, (list, tuple)) else list(values)
+    judged = policy.judge_all(values, text)
+    for judgement, missed in judged.missed:
+        assert judgement.verdict is not None
+        tags = missed if tag_of is None else list(map(tag_of.__getitem__, missed))
+        chunks.append(Batch(judgement.verdict, judgement.reason, tags, missed))
+    admitted = judged.admitted
+    tags = admitted if tag_of is None else list(map(tag_of.__getitem__, admitted))
+    return Candidates(tags, admitted, judged.keys)
 
 
 _SpecKey = tuple[PolicyChoice, Union[TagFilter, None], tuple[str, ...]]
@@ -201,42 +222,39 @@ _SpecKey = tuple[PolicyChoice, Union[TagFilter, None], tuple[str, ...]]
 
 @dataclass(frozen=True)
 class _Partition:
-    """What the steps made of a set of tags, before ranking: never changed once made.
+    """What the steps made of a set of tags: never changed once made, but for the ranking
+    (filled in when read) and `standing` (which the next rescan extends in place).
 
-    `lines` come in chunks (a rescan adds one rather than copying them all); `ranked` are the
-    candidates the last evaluation ranked, best first, and `added` the candidates since, so a
-    rescan merges a few into a ranking instead of sorting them all again. `standing` maps each
-    extracted value to the tag that stands for it (empty without an extract); `line_counts`
-    counts the lines by verdict. `present` is a set on a rescan: its order no longer matters.
+    `chunks` of unranked lines (a rescan adds some rather than copying them all); `candidates`
+    the admitted ones; `standing` maps each extracted value to the tag that stands for it
+    (empty without an extract); `line_counts` counts the unranked lines by verdict.
     """
 
-    present: Collection[str]
-    lines: tuple[list[Line], ...]
-    ranked: Sequence[Scored]
-    added: list[Scored]
+    present: set[str]
+    chunks: tuple[Chunk, ...]
+    candidates: Ranking
     standing: dict[str, str]
     line_counts: Counter[str]
 
 
 @dataclass
 class _Part:
-    """One policy spec's compiled steps, what they made of each tag and value so far, and the
-    partition of the last evaluation (the base of the next one)."""
+    """One policy spec's compiled steps and the partition of its last evaluation (the base of
+    the next one)."""
 
     steps: _Steps
-    outcomes: dict[str, _Outcome] = field(default_factory=dict)
-    judged: dict[str, Judged] = field(default_factory=dict)
     last: _Partition | None = None
     stepped: int = 0
 
 
 class PolicyMemo:
-    """Per-tag work kept across evaluations, owned by a caller that evaluates again and again.
+    """The last evaluation's work, kept by a caller that evaluates again and again.
 
     Kept per policy spec (choice, filterTags, the repository's exclusion list), so a changed
-    spec starts afresh; at most `max_specs` specs, the least recently used dropped first. Tags
-    that left the repository are dropped once they outnumber the current ones. Mutable by
-    design: an evaluation fills it, so one memo serves one thread at a time.
+    spec starts afresh; at most `max_specs` specs, the least recently used dropped first. A
+    rescan puts only the new tags through the steps and takes the gone ones out (one with an
+    extract where a tag is gone starts afresh). Mutable by design: an evaluation fills it, so
+    one memo serves one thread at a time.
     """
 
     def __init__(self, max_specs: int = 1024) -> None:
@@ -286,26 +304,20 @@ def evaluate_policy(
         if steps is None:
             lines: list[Line] = [(tag, Verdict.CANDIDATE, None, "not evaluated")
                                  for tag in dict.fromkeys(tags)]
-            return _result(name, problem, invalid, None, [], (lines,), Counter(map(itemgetter(1), lines)))
+            return _result(name, problem, invalid, None, (lines,), Counter(map(itemgetter(1), lines)))
     part = memo._part(key, steps) if memo is not None else _Part(steps)
-    last = part.last
-    # a rescan needs only the set, one pass cheaper, to tell the new tags from those it knows;
-    # else the tags in input order (a sorted list is read in memory order)
-    rescan = set(tags) if last is not None else None
-    present: Collection[str] = rescan if rescan is not None else dict.fromkeys(tags)
+    present = set(tags)
     if not present:
         error = f"no tags in the ledger for ImageRepository {repo_ref}"
-        return _result(name, error, False, None, [], (), Counter())
+        return _result(name, error, False, None, (), Counter())
     with _bulk(len(present)):
-        extended = _extended(part, last, rescan) if last and rescan is not None else None
-        made = extended or _partition(part, present)
-    if not made.ranked and not made.added:
-        part.last = made
-        error = _failure(steps, list(chain.from_iterable(made.lines)), repo_ref)
-        return _result(name, error, False, None, [], made.lines, made.line_counts)
-    ranked = steps.policy.merge(made.ranked, made.added) if made.added else made.ranked
-    part.last = replace(made, ranked=ranked, added=[])
-    return _result(name, None, False, steps.policy, ranked, made.lines, made.line_counts)
+        last = part.last
+        made = (_extended(part, last, present) if last is not None else None) or _partition(part, present)
+    part.last = made
+    if not len(made.candidates):
+        error = _failure(steps, list(chain.from_iterable(made.chunks)), repo_ref)
+        return _result(name, error, False, None, made.chunks, made.line_counts)
+    return _result(name, None, False, made.candidates, made.chunks, made.line_counts)
 
 
 @contextmanager
@@ -313,8 +325,8 @@ def _bulk(count: int) -> Iterator[None]:
     """No automatic cycle collection while a large evaluation allocates its per-tag tuples.
 
     They hold strings only, so they make no cycles; but each survives, and CPython's collector
-    would walk all of them again and again as they pile up (a third of a 100k-tag evaluation,
-    bench/policy.py). The collector's state is restored after, whatever it was.
+    would walk all of them again and again as they pile up (bench/policy.py). The collector's
+    state is restored after, whatever it was.
     """
     if count < _BULK_TAGS or not gc.isenabled():
         yield
@@ -326,97 +338,49 @@ def _bulk(count: int) -> Iterator[None]:
         gc.enable()
 
 
-def _partition(part: _Part, present: Collection[str]) -> _Partition:
-    """Every tag through the steps, reusing what `part` knows of a tag or a value."""
-    lines: list[Line] = []
-    admitted: list[Scored] = []
-    values: list[tuple[str, str]] = []
-    _sort_out(part, present, lines, admitted, values)
+def _partition(part: _Part, present: set[str]) -> _Partition:
+    """Every tag through the steps."""
+    part.stepped += len(present)
+    made = part.steps.sort_out(present)
+    chunks, admitted = made.chunks, made.admitted
     standing: dict[str, str] = {}
-    if values:
-        kept = _collapse(values, lines, standing)
-        _judge(part, kept, admitted, lines)
-    if len(part.outcomes) > 2 * len(present) + 1000:
-        _forget_gone(part, present)
-    return _Partition(present, (lines,), (), admitted, standing, Counter(map(itemgetter(1), lines)))
+    if made.extracted[0]:
+        kept = _collapse(*made.extracted, chunks, standing)
+        admitted = _judged(part.steps.policy, kept, standing, chunks)
+    return _Partition(present, tuple(chunks), Ranking(part.steps.policy, (), admitted), standing, line_counts(chunks))
 
 
 def _extended(part: _Part, last: _Partition, present: set[str]) -> _Partition | None:
-    """`last` with the tags added since, when none is gone and no added value collides.
+    """`last` with the tags added since and without those gone, when no added value collides
+    and (with an extract) none is gone.
 
     Then only the added tags go through the steps; else None, and all of them do.
     """
     added = present.difference(last.present)  # one pass over `present`, in C
-    if len(present) != len(last.present) + len(added):
-        return None  # a tag is gone
+    if len(present) != len(last.present) + len(added):  # a tag is gone
+        if last.standing:
+            return None  # with an extract, the tag that stands for a value may change
+        gone = last.present.difference(present)
+        kept = tuple(without(chunk, gone) for chunk in last.chunks)
+        last = _Partition(present, kept, last.candidates.without(gone), {}, line_counts(kept))
     if not added:
         return last
-    lines: list[Line] = []
-    admitted: list[Scored] = []
-    values: list[tuple[str, str]] = []
-    _sort_out(part, added, lines, admitted, values)
+    part.stepped += len(added)
+    made = part.steps.sort_out(added)
+    chunks, admitted = made.chunks, made.admitted
     standing = last.standing
-    if values:
-        new = {value: tag for tag, value in values}
-        if len(new) != len(values) or not new.keys().isdisjoint(standing.keys()):  # the smaller
+    tags, values = made.extracted
+    if tags:
+        new = dict(zip(values, tags))
+        if len(new) != len(tags) or not new.keys().isdisjoint(standing.keys()):  # the smaller
             return None  # equal values collapse: the standing tag may change
-        standing = {**standing, **new}
-        _judge(part, values, admitted, lines)
-    chunks = (*last.lines, lines)
-    if len(chunks) > _MAX_CHUNKS:
-        chunks = (list(chain.from_iterable(chunks)),)
-    counts = last.line_counts + Counter(map(itemgetter(1), lines))
-    return _Partition(present, chunks, last.ranked, last.added + admitted, standing, counts)
-
-
-def _sort_out(
-    part: _Part,
-    tags: Collection[str],
-    lines: list[Line],
-    admitted: list[Scored],
-    values: list[tuple[str, str]],
-) -> None:
-    """Each tag's outcome into final lines, candidates or values; kept in `part.outcomes`."""
-    outcomes = part.outcomes
-    if not outcomes:
-        part.stepped += len(tags)
-        part.steps.sort_out(tags, outcomes, lines, admitted, values)
-        return
-    fresh = []
-    for tag in tags:
-        got = outcomes.get(tag)
-        if got is None:
-            fresh.append(tag)
-        elif type(got) is Scored:
-            admitted.append(got)
-        elif type(got) is str:
-            values.append((tag, got))
-        else:
-            lines.append(got)  # type: ignore[arg-type]
-    if fresh:
-        part.stepped += len(fresh)
-        part.steps.sort_out(fresh, outcomes, lines, admitted, values)
-
-
-def _judge(part: _Part, values: list[tuple[str, str]], admitted: list[Scored], lines: list[Line]) -> None:
-    """The policy's judgement of each extracted value (kept per value in `part.judged`)."""
-    judged, judge = part.judged, part.steps.policy.judge
-    for tag, value in values:
-        judgement = judged.get(value)
-        if judgement is None:
-            judgement = judged[value] = judge(value)
-        if judgement.verdict is None:
-            admitted.append(Scored(tag, value, judgement.key))
-        else:
-            lines.append((tag, judgement.verdict, value, judgement.reason))
-
-
-def _forget_gone(part: _Part, present: Collection[str]) -> None:
-    """Keep the outcomes of the current tags only; judgements of values are made again."""
-    kept = {tag: part.outcomes[tag] for tag in present if tag in part.outcomes}
-    part.outcomes.clear()
-    part.outcomes.update(kept)
-    part.judged.clear()
+        standing.update(new)  # in place: only the memo's latest partition reads it
+        admitted = _judged(part.steps.policy, list(new), new, chunks)
+    joined = (*last.chunks, *chunks)
+    if len(joined) > _MAX_CHUNKS:
+        joined = (list(chain.from_iterable(joined)),)
+    counts = last.line_counts + line_counts(chunks)
+    return _Partition(present, joined, last.candidates.extended(admitted), standing, counts)
 
 
 def _failure(steps: _Steps, lines: list[Line], repo_ref: str) -> str:
@@ -438,24 +402,22 @@ def _result(
     name: str,
     error: str | None,
     invalid: bool,
-    ranking: TagPolicy | None,
-    ranked: Sequence[Scored],
-    lines: tuple[list[Line], ...],
+    candidates: Ranking | None,
+    chunks: tuple[Chunk, ...],
     line_counts: Counter[str],
 ) -> Evaluation:
     counts = Counter(line_counts)
-    if ranked:
+    if candidates is not None:
         counts[Verdict.SELECTED] += 1
-        counts[Verdict.LOWER] += len(ranked) - 1
+        counts[Verdict.LOWER] += len(candidates) - 1
     return Evaluation(
         policy=name,
-        selected=ranked[0].tag if ranked and error is None else None,
+        selected=candidates.best().tag if candidates is not None and error is None else None,
         error=f"ImagePolicy {name}: {error}" if error else None,
         invalid=invalid,
         counts={v.value: counts[v] for v in Verdict},
-        ranked=ranked,
-        unranked=lines,
-        ranking=ranking,
+        candidates=candidates,
+        unranked=chunks,
     )
 
 
@@ -485,25 +447,28 @@ def _compile(
     return _Steps(exclusions, tag_filter, ranker), "", False
 
 
-def _collapse(
-    values: list[tuple[str, str]], lines: list[Line], standing: dict[str, str]
-) -> list[tuple[str, str]]:
-    """One (tag, value) per value, the byte-smallest tag (put in `standing`); the others are
-    `lower` lines. Only an extract makes values collide: without one, each value is its tag.
+def _collapse(tags: list[str], values: list[str], chunks: list[Chunk], standing: dict[str, str]) -> list[str]:
+    """The distinct values, each standing for its byte-smallest tag (put in `standing`, which
+    starts empty); the other tags are `lower` lines. Only an extract makes values collide.
+
+    The last tag of each value stands for it at first; the tags that lost are found with set
+    operations in C, and only the values they hold are settled in Python.
     """
-    for tag, value in values:
-        held = standing.get(value)
-        if held is None or tag < held:
-            standing[value] = tag
-    kept = []
-    for tag, value in values:
-        first = standing[value]
-        if first == tag:
-            kept.append((tag, value))
-        else:
-            reason = f"same extracted value as {first}, which stands for it (byte-smaller tag)"
-            lines.append((tag, Verdict.LOWER, value, reason))
-    return kept
+    standing.update(zip(values, tags))
+    if len(standing) == len(values):
+        return list(standing)
+    lost = set(tags).difference(standing.values())
+    held = list(map(lost.__contains__, tags))
+    holders: dict[str, list[str]] = {}
+    for tag, value in zip(compress(tags, held), compress(values, held)):
+        holders.setdefault(value, [standing[value]]).append(tag)
+    lower: list[Line] = []
+    for value, rivals in holders.items():
+        first = standing[value] = min(rivals)
+        reason = f"same extracted value as {first}, which stands for it (byte-smaller tag)"
+        lower += ((tag, Verdict.LOWER, value, reason) for tag in rivals if tag != first)
+    chunks.append(lower)
+    return list(standing)
 
 
 def _closest(pattern: str, tags: list[str], limit: int = 3) -> list[str]:

@@ -16,11 +16,22 @@ Patterns are compiled by engine/rules/regex.py, the one place that reads Go RE2 
 from __future__ import annotations
 
 from dataclasses import dataclass
+import re
 from itertools import compress, repeat
-from typing import Collection, Sequence, Union
+from operator import itemgetter
+from typing import Collection, Iterable, Sequence, Union
 
 from engine.model import TagFilter
-from engine.rules.regex import Regex, compile_pattern, suffix_literal, text_of, utf8
+from engine.rules.regex import (
+    Regex,
+    compile_pattern,
+    line_search,
+    line_text,
+    plain_lines,
+    suffix_literal,
+    text_of,
+    utf8,
+)
 
 _MAX_NUMBER_DIGITS = 9  # Go reads a longer digit run as a name, not a group number
 
@@ -44,15 +55,21 @@ class Exclusions:
         compiled = tuple((p, compile_pattern(p)) for p in patterns)
         return Exclusions(compiled, tuple(suffix_literal(p) for p in patterns))
 
-    def excluded(self, tags: Collection[str]) -> dict[str, str]:
+    def excluded(self, tags: Collection[str], text: str | None = None) -> dict[str, str]:
         """`excluding_pattern` of many tags at once: {tag: pattern} for the excluded ones.
 
         The same answers, pattern by pattern in list order (the first match wins). A suffix
-        pattern is one `endswith` pass over the list: a tag without the suffix cannot match
-        `^.*L$`, and a non-ASCII tag with it goes to RE2.
+        pattern is one substring search of the joined tags, then (if some tag may end with it)
+        one `endswith` pass over the list: a tag without the suffix cannot match `^.*L$`, and a
+        non-ASCII tag with it goes to RE2. `text` is the tags' `line_text`, when the caller
+        has it.
         """
         out: dict[str, str] = {}
+        if text is None and any(s is not None for s in self.suffixes):
+            text = line_text(tags)
         for (pattern, regex), suffix in zip(self.patterns, self.suffixes):
+            if suffix is not None and text is not None and suffix + "\n" not in text:
+                continue  # no tag ends with it (one substring search, in C)
             if suffix is None:
                 hits = [t for t in tags if regex.search(utf8(t)) is not None]
             else:  # the endswith pass runs in C; the few tags with the suffix are looked at
@@ -213,6 +230,7 @@ class CompiledFilter:
     pattern: str
     regex: Regex
     template: tuple[_Piece, ...] | None  # None: no extract, the tag itself is the value
+    lines: re.Pattern[str] | None = None  # `line_search` of the pattern, when it has one
 
     @property
     def extracts(self) -> bool:
@@ -223,9 +241,36 @@ class CompiledFilter:
     def compile(spec: TagFilter) -> CompiledFilter:
         regex = compile_pattern(spec.pattern)
         template = parse_template(spec.extract, spec.pattern, regex) if spec.extract else None
-        return CompiledFilter(spec.pattern, regex, template)
+        return CompiledFilter(spec.pattern, regex, template, line_search(spec.pattern))
+
+    def split(self, tags: Collection[str], text: str | None = None) -> tuple[list[str], list[str] | None, list[str]]:
+        """Many tags at once: (tags that match, their values or None without an extract, tags
+        that do not match). ASCII tags, none empty or with a newline, go through `lines` in one
+        pass when the pattern has it: the same matches as RE2's, tag by tag. `text` is the
+        tags' `line_text`, when the caller has it."""
+        if self.lines is not None:
+            text = text if text is not None else line_text(tags)
+        if (
+            self.lines is not None
+            and text is not None
+            and plain_lines(text, len(tags))
+            and all(isinstance(p, bytes) or len(p.indices) < 2 for p in self.template or ())
+        ):
+            return _split_lines(self.lines, self.template, text)
+        passed: list[str] = []
+        values: list[str] = []
+        unmatched: list[str] = []
+        for tag in tags:
+            value = self.value(tag)
+            if value is None:
+                unmatched.append(tag)
+            else:
+                passed.append(tag)
+                values.append(value)
+        return passed, (values if self.template is not None else None), unmatched
 
     def value(self, tag: str) -> str | None:
+        """The extracted value of one tag (the tag itself without an extract), None unmatched."""
         data = utf8(tag)
         match = self.regex.search(data)
         if match is None:
@@ -243,3 +288,30 @@ class CompiledFilter:
                     out += data[begin:end]
                     break
         return text_of(bytes(out))
+
+
+def _split_lines(
+    program: re.Pattern[str], template: tuple[_Piece, ...] | None, text: str
+) -> tuple[list[str], list[str] | None, list[str]]:
+    """`CompiledFilter.split` by one `line_search` pass over the tags' `line_text`."""
+    rows = program.findall(text)
+    matched = list(compress(rows, map(itemgetter(0), rows)))
+    passed = list(map(itemgetter(0), matched))
+    unmatched = list(filter(None, map(itemgetter(-1), rows)))
+    return passed, (None if template is None else _expanded(template, matched)), unmatched
+
+
+def _expanded(template: tuple[_Piece, ...], rows: list[tuple[str, ...]]) -> list[str]:
+    """The template over `line_search` rows, column by column: a group's text is in the row
+    one past its number (row[0] is the line); a group that took no part reads as ""."""
+    columns: list[Iterable[str]] = []
+    for piece in template:
+        if isinstance(piece, bytes):
+            columns.append(repeat(text_of(piece), len(rows)))
+        elif piece.indices:
+            columns.append(map(itemgetter(piece.indices[0] + 1), rows))
+        else:
+            columns.append(repeat("", len(rows)))
+    if len(columns) == 1:
+        return list(columns[0])
+    return list(map("".join, zip(*columns)))

@@ -18,8 +18,9 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from engine.evaluate.goparse import RANGE, SYNTAX, ParseFloatError, parse_float
+from engine.evaluate.policies import policy_for
 from engine.evaluate.tagfilter import Exclusions
-from engine.model import DEFAULT_EXCLUSION_LIST
+from engine.model import DEFAULT_EXCLUSION_LIST, Direction, PolicyChoice, PolicyKind
 from engine.rules.regex import compile_pattern, suffix_literal, utf8
 from engine.rules.semver import (
     PRERELEASE_NOT_ALLOWED,
@@ -249,3 +250,50 @@ def test_the_sort_key_follows_a_replaced_version() -> None:
     assert dataclasses.replace(v, prerelease=()).sort_key == (1, 2, 3, 1, ())
     assert v.sort_key == (1, 2, 3, 0, ((1, 0, "rc"), (0, 1, "")))
     assert "sort_key" not in repr(v) and v == Version(1, 2, 3, ("rc", "1"))
+
+
+# Values a policy judges many at once (`judge_all`): plain versions near the bounds, prereleases
+# (leading zeros too), long numbers, too few dots, and any text.
+version_text = st.builds(
+    lambda v, a, b, c, pre, meta: f"{v}{a}.{b}.{c}{pre}{meta}",
+    st.sampled_from(["", "v", "V"]),
+    st.sampled_from(["0", "1", "2", "01", "9" * 19, "9" * 20, "18446744073709551616"]),
+    st.sampled_from(["0", "1", "5"]),
+    st.sampled_from(["0", "3", "00"]),
+    st.sampled_from(["", "-rc.1", "-0", "-01", "-rc.01", "-beta-x", "-", "-a..b"]),
+    st.sampled_from(["", "+b1", "+b.01", "+"]),
+)
+ascii_value = st.one_of(version_text, st.text("0123456789.-+vrc", max_size=25), st.just("1" * 400))
+judged_value = st.one_of(ascii_value, tag_text)
+RANGES = [">=1.0.0 <2.0.0", ">=1.0.0-0 <2.0.0", "!=1.5.0", ">=0.0.0", "<1.0.0-rc.2", "1.x || >=2.0.0", "~1.0", "*"]
+
+
+def _each(judgements: object) -> dict[str, tuple[object, ...]]:
+    """{value: (verdict, reason, key)} from a Judgements."""
+    admitted, keys, missed = judgements  # type: ignore[misc]
+    out: dict[str, tuple[object, ...]] = {v: (None, "", k) for v, k in zip(admitted, keys)}
+    for judged, values in missed:
+        out.update((v, tuple(judged)) for v in values)
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(RANGES), st.one_of(st.lists(ascii_value, max_size=40, unique=True),
+                                          st.lists(judged_value, max_size=40, unique=True)))
+@example(">=1.0.0 <2.0.0", ["1.2.3", "1.2.3-rc.1", "1.2", "x", "v1.9.9", "2.0.0-0", "1.2.3-01"])
+def test_semver_judge_all_is_judge_of_each(range_text: str, values: list[str]) -> None:
+    policy = policy_for(PolicyChoice(PolicyKind.SEMVER, range=range_text))
+    judged = _each(policy.judge_all(values))
+    assert judged == {v: tuple(policy.judge(v)) for v in values}
+    assert len(judged) == len(values)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from([Direction.HIGHEST, Direction.LOWEST]),
+       st.one_of(st.lists(ascii_value, max_size=40, unique=True), st.lists(judged_value, max_size=40, unique=True)))
+@example(Direction.HIGHEST, ["202301011230", "0001", "1" * 400])
+@example(Direction.HIGHEST, ["202301011230", "0001", "1" * 308])
+def test_numerical_judge_all_is_judge_of_each(direction: Direction, values: list[str]) -> None:
+    policy = policy_for(PolicyChoice(PolicyKind.NUMERICAL, direction))
+    judged = _each(policy.judge_all(values))
+    assert judged == {v: tuple(policy.judge(v)) for v in values}

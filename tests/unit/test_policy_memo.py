@@ -112,13 +112,15 @@ def test_the_memo_keeps_the_most_recently_used_specs() -> None:
     assert len(memo) == 2
 
 
-def test_gone_tags_are_forgotten_once_they_outnumber_the_present_ones() -> None:
+def test_a_memo_holds_the_last_scans_tags_only() -> None:
     alphabetical = policy(PolicyChoice(PolicyKind.ALPHABETICAL), None)
     memo = PolicyMemo()
     for batch in range(5):
         tags = [f"b{batch}-{i:03d}" for i in range(600)]
         assert evaluate_policy(alphabetical, None, tags, memo).selected == f"b{batch}-599"
-    assert all(len(part.outcomes) <= 2 * 600 + 1000 for part in memo._parts.values())
+        (part,) = memo._parts.values()
+        assert part.last is not None and part.last.present == set(tags)
+        assert sum(map(len, part.last.chunks)) + len(part.last.candidates) == 600
 
 
 def test_a_rescan_counts_only_its_new_tags_as_stepped() -> None:
@@ -166,3 +168,16 @@ def test_merging_new_candidates_into_a_ranking_equals_ranking_them_all(
     cut = data.draw(st.integers(0, len(admitted)))
     merged = ranker.merge(ranker.rank(admitted[:cut]), admitted[cut:])
     assert [s.tag for s in merged] == [s.tag for s in ranker.rank(admitted)]
+
+
+def test_a_rescan_with_tags_gone_steps_only_the_new_ones() -> None:
+    """Without an extract, the gone tags are taken out of what the memo kept."""
+    semver = policy(PolicyChoice(PolicyKind.SEMVER, range=">=1.0.0"), None)
+    tags = [f"1.{i}.0" for i in range(40)] + ["latest", "1.39.1-rc.1"]
+    memo = PolicyMemo()
+    first = evaluate_policy(semver, None, tags, memo)
+    assert first.selected == "1.39.0"
+    later = evaluate_policy(semver, None, [*tags[:39], "latest", "1.38.5"], memo)  # 1.39.0 gone
+    assert memo.stepped == len(tags) + 1
+    assert later.selected == "1.38.5"
+    assert later == evaluate_policy(semver, None, [*tags[:39], "latest", "1.38.5"])

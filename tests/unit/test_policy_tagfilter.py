@@ -6,9 +6,11 @@ The extract expectations were checked against Go's regexp.ExpandString.
 from __future__ import annotations
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from engine.evaluate.tagfilter import CompiledFilter, Exclusions
-from engine.rules.regex import PatternError
+from engine.rules.regex import PatternError, line_search
 from engine.model import TagFilter
 
 
@@ -91,3 +93,39 @@ def test_exclusions_are_unanchored_and_any_pattern_excludes() -> None:
 def test_an_invalid_exclusion_pattern_is_refused() -> None:
     with pytest.raises(PatternError):
         Exclusions.compile(["ok", "(?!x)"])
+
+
+# `split` runs many tags through a stdlib program (`line_search`) when the pattern allows it:
+# random patterns of the subset and random tags must give what RE2 gives tag by tag.
+PATTERN_TOKENS = ["a", "b", "1", "-", ".", r"\d", r"\w", r"\.", "[a-c]", "[^b]", "[0-9.]", "(", ")",
+                  "(?:", "(?P<n>", "|", "^", "$", "?", "*", "+", "{2}", "{1,3}", "??", "(?i)"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(st.sampled_from(PATTERN_TOKENS), min_size=1, max_size=8),
+    st.lists(st.text("ab1-.c", max_size=8), max_size=12, unique=True),
+    st.sampled_from(["", "$1", "x$0-${n}", "$2$1"]),
+)
+@example(["^", "(", r"\d", "+", ")", r"\.", "(?P<n>", "a", ")", "?", "$"], ["1.a", "12.", "x1.a"], "$1")
+def test_split_finds_what_re2_finds_tag_by_tag(tokens: list[str], tags: list[str], extract: str) -> None:
+    try:
+        compiled = CompiledFilter.compile(TagFilter("".join(tokens), extract))
+    except PatternError:
+        return
+    passed, values, unmatched = compiled.split(tags)
+    expected = {tag: compiled.value(tag) for tag in tags}
+    assert sorted(passed) == sorted(t for t, v in expected.items() if v is not None)
+    assert sorted(unmatched) == sorted(t for t, v in expected.items() if v is None)
+    if compiled.template is None:
+        assert values is None
+    else:
+        assert values is not None and dict(zip(passed, values)) == {t: v for t, v in expected.items() if v is not None}
+
+
+def test_line_search_takes_the_usual_patterns_and_leaves_the_rest_to_re2() -> None:
+    usual = [r"^(?P<ts>[0-9]{8})-(?P<hm>[0-9]{4})-sha-[a-f0-9]{7}$", r"^main-[a-f0-9]+-(?P<ts>\d+)",
+             r"^v?(?P<version>[0-9]+\.[0-9]+\.[0-9]+)$", r"(\d+)"]
+    assert all(line_search(p) is not None for p in usual)
+    others = [r"(?i)^v", r"\s", r"(a+)+", r"\pL", r"[[:alpha:]]", r"a*b*c*d*e"]
+    assert all(line_search(p) is None for p in others)

@@ -12,13 +12,15 @@ from typing import Callable, Protocol, Sequence
 
 from engine.evaluate.policies.alphabetical import AlphabeticalPolicy
 from engine.evaluate.policies.numerical import NumericalPolicy
-from engine.evaluate.policies.ranking import Judged, Scored, Verdict
+from engine.evaluate.policies.ranking import Candidates, Judged, Judgements, Scored, Verdict
 from engine.evaluate.policies.semver import InvalidRange, SemverPolicy
 from engine.model import PolicyChoice, PolicyKind
 
 __all__ = [
+    "Candidates",
     "InvalidRange",
     "Judged",
+    "Judgements",
     "Scored",
     "TagPolicy",
     "Verdict",
@@ -31,8 +33,18 @@ class TagPolicy(Protocol):
         """One value alone: admitted (verdict None) with the key `rank` compares, or why not."""
         ...
 
+    def judge_all(self, values: Sequence[str], text: str | None = None) -> Judgements:
+        """`judge` of many distinct values at once: the same answers, with passes in C where
+        the policy has them (a first evaluation judges every tag). `text` is the values'
+        `line_text` (engine.rules.regex), when the caller has it."""
+        ...
+
     def rank(self, admitted: Sequence[Scored]) -> list[Scored]:
         """The admitted candidates (distinct tags) best first."""
+        ...
+
+    def best(self, admitted: Candidates) -> Scored:
+        """`rank(admitted.scored())[0]`, without ranking them where the policy can."""
         ...
 
     def merge(self, ranked: Sequence[Scored], added: Sequence[Scored]) -> list[Scored]:

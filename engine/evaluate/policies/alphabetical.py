@@ -12,7 +12,14 @@ from dataclasses import dataclass
 from operator import itemgetter
 from typing import Sequence
 
-from engine.evaluate.policies.ranking import ADMITTED, Judged, Scored, merged
+from engine.evaluate.policies.ranking import (
+    ADMITTED,
+    Candidates,
+    Judged,
+    Judgements,
+    Scored,
+    merged,
+)
 from engine.model import Direction, PolicyChoice
 
 
@@ -26,6 +33,14 @@ class AlphabeticalPolicy:
 
     def judge(self, value: str) -> Judged:
         return ADMITTED
+
+    def judge_all(self, values: Sequence[str], text: str | None = None) -> Judgements:
+        return Judgements(list(values), [None] * len(values), [])
+
+    def best(self, admitted: Candidates) -> Scored:
+        """The value furthest in the policy's direction; of equal values, the byte-smaller tag."""
+        pick = max if self.direction is Direction.HIGHEST else min
+        return admitted.first_tag(admitted.values, pick(admitted.values))
 
     def rank(self, admitted: Sequence[Scored]) -> list[Scored]:
         by_tag = sorted(admitted, key=itemgetter(0))  # tags are distinct: byte order of tag

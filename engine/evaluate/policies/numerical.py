@@ -23,9 +23,19 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from engine.evaluate.goparse import ParseFloatError, parse_float
-from engine.evaluate.policies.ranking import Judged, Scored, Verdict, examples, merged
+from engine.evaluate.policies.ranking import (
+    Candidates,
+    Judged,
+    Judgements,
+    Scored,
+    Verdict,
+    examples,
+    judged_each,
+    merged,
+)
 from engine.model import Direction, PolicyChoice
 
+_SHORT_DIGITS = 300  # float64 tops out near 1.8e308: 309 digits
 NAN_REASON = "NaN: Flux's loop takes it over the tags before it in descending byte order"
 OVERTAKEN = "{tag} (NaN) follows it in descending byte order and replaces it in Flux's loop"
 
@@ -43,6 +53,27 @@ class NumericalPolicy:
             return Judged(None, "", parse_float(value))
         except ParseFloatError as err:
             return Judged(Verdict.UNPARSABLE, f"not a number: {err}", None)
+
+    def judge_all(self, values: Sequence[str], text: str | None = None) -> Judgements:
+        """Runs of ASCII digits (timestamps, build numbers) are read by `float()` in one pass:
+        `parse_float` reads them the same way, and no run this short is out of float64's range."""
+        if (
+            values
+            and all(map(str.isdigit, values))
+            and "".join(values).isascii()
+            and max(map(len, values)) <= _SHORT_DIGITS
+        ):
+            return Judgements(list(values), list(map(float, values)), [])
+        return judged_each(self.judge, values)
+
+    def best(self, admitted: Candidates) -> Scored:
+        """Without a NaN (the sum of the keys is NaN then, or after inf - inf), the number
+        furthest in the policy's direction, ties to the byte-smaller tag; else `rank`'s first."""
+        keys = admitted.keys
+        if math.isnan(sum(keys)):
+            return self.rank(admitted.scored())[0]
+        top = max(keys) if self.direction is Direction.HIGHEST else min(keys)
+        return admitted.first_tag(keys, top)
 
     def rank(self, admitted: Sequence[Scored]) -> list[Scored]:
         numbers = sorted(admitted, key=itemgetter(0), reverse=True)  # Flux's order

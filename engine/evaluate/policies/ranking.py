@@ -16,6 +16,8 @@ compares the code points one by one.
 from __future__ import annotations
 
 from enum import StrEnum
+from itertools import compress, repeat
+from operator import eq
 from typing import Any, Callable, NamedTuple, Sequence
 
 
@@ -53,6 +55,69 @@ class Scored(NamedTuple):
 
 
 ADMITTED = Judged(None, "", None)
+
+
+class Judgements(NamedTuple):
+    """Many values judged at once (`TagPolicy.judge_all`): what `judge` says of each.
+
+    `admitted` are the admitted values and `keys` their keys, in the same order; `missed` has
+    each distinct miss (verdict and reason) once, with the values it holds for.
+    """
+
+    admitted: list[str]
+    keys: list[Any]
+    missed: list[tuple[Judged, list[str]]]
+
+
+def judged_each(judge: Callable[[str], Judged], values: Sequence[str]) -> Judgements:
+    """`judge` of each value, grouped: the way any policy can judge many values."""
+    admitted: list[str] = []
+    keys: list[Any] = []
+    missed: dict[tuple[Verdict | None, str], tuple[Judged, list[str]]] = {}
+    for value in values:
+        judged = judge(value)
+        if judged.verdict is None:
+            admitted.append(value)
+            keys.append(judged.key)
+        else:
+            kind = (judged.verdict, judged.reason)
+            group = missed.get(kind)
+            if group is None:
+                group = missed[kind] = (judged, [])
+            group[1].append(value)
+    return Judgements(admitted, keys, list(missed.values()))
+
+
+class Candidates(NamedTuple):
+    """Admitted candidates as parallel columns (tag, value, key): one list each rather than a
+    Scored per tag, until a reader asks for the ranking. Never changed once made (the empty
+    NO_CANDIDATES is shared)."""
+
+    tags: list[str]
+    values: list[str]
+    keys: list[Any]
+
+    def scored(self) -> list[Scored]:
+        """One Scored per candidate, built in C (no `Scored.__new__` call each)."""
+        return list(map(tuple.__new__, repeat(Scored), zip(self.tags, self.values, self.keys)))
+
+    def at(self, tag: str) -> Scored:
+        """The candidate `tag` (one of them)."""
+        index = self.tags.index(tag)
+        return Scored(tag, self.values[index], self.keys[index])
+
+    def first_tag(self, column: Sequence[Any], top: Any) -> Scored:
+        """The byte-smallest tag whose `column` entry equals `top`."""
+        if column.count(top) == 1:
+            return self.at(self.tags[column.index(top)])
+        return self.at(min(compress(self.tags, map(eq, column, repeat(top)))))
+
+    def joined(self, other: Candidates) -> Candidates:
+        """These candidates and `other` (other tags)."""
+        return Candidates(self.tags + other.tags, self.values + other.values, self.keys + other.keys)
+
+
+NO_CANDIDATES = Candidates([], [], [])
 
 MERGE_AT_MOST = 64
 """Candidates `merged` into a ranking one by one at least; more, and past 1/64 of the ranking,

@@ -10,13 +10,26 @@ what Flux's first-wins loop keeps over its descending tag order.
 from __future__ import annotations
 
 import operator
+import re
+from itertools import compress, filterfalse, repeat
 from operator import itemgetter
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
-from engine.evaluate.policies.ranking import Judged, Scored, Verdict, examples, merged
+from engine.evaluate.policies.ranking import (
+    Candidates,
+    Judged,
+    Judgements,
+    Scored,
+    Verdict,
+    examples,
+    judged_each,
+    merged,
+)
 from engine.model import PolicyChoice
+from engine.rules.regex import line_text, plain_lines
 from engine.rules.semver import (
+    MAX_VERSION_BYTES,
     PRERELEASE_NOT_ALLOWED,
     Constraint,
     ConstraintError,
@@ -39,6 +52,16 @@ _KEY_TESTS: dict[str, Callable[[SortKey, SortKey], bool]] = {
     "<=": operator.le,
     "=<": operator.le,
 }
+
+_PLAIN_LINES = re.compile(
+    r"\n(v?([0-9]{1,19})\.([0-9]{1,19})\.([0-9]{1,19})"
+    r"(?:-((?!0[0-9]+[.+\n])[0-9A-Za-z-]+(?:\.(?!0[0-9]+[.+\n])[0-9A-Za-z-]+)*))?"
+    r"(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?)(?=\n)"
+)
+"""`plain_sort_key`'s versions, one per line of a `line_text`: 19 digits stay below uint64's
+limit, and a numeric prerelease identifier has no leading zero. A value it skips is judged
+alone, unless it has fewer than two dots."""
+_FEW_DOTS = re.compile(r"\n([^\n.]*(?:\.[^\n.]*)?)(?=\n)")
 
 KeyTest = tuple[Callable[[SortKey, SortKey], bool], SortKey, str]
 """A comparator as a test on sort keys: (test, the bound's key, `<comparator> fails`)."""
@@ -110,6 +133,72 @@ class SemverPolicy:
                 return Judged(None, "", (key, index))
             failures.append(failure)
         return self._missed(prerelease, tuple(failures))
+
+    def judge_all(self, values: Sequence[str], text: str | None = None) -> Judgements:
+        """`judge` of each value, for a range of one group of key tests, in passes that run in C:
+        plain versions read by one regex over the values' `line_text` (`text`, when the caller
+        has it), their keys built column by column and each test mapped over them. A
+        prerelease's key is then (major, minor, patch, 0, ()), when every bound is a release: a
+        comparison with one never reaches the prerelease identifiers. Any other value or range
+        is judged alone."""
+        groups = self.key_groups
+        if groups is None or len(groups) != 1 or not values:
+            return judged_each(self.judge, values)
+        text = text if text is not None else line_text(values)
+        if not plain_lines(text, len(values)):
+            return judged_each(self.judge, values)
+        tests, allows_prerelease = groups[0]
+        rows = _PLAIN_LINES.findall(text)
+        plain = list(map(itemgetter(0), rows))
+        if plain and max(map(len, plain)) > MAX_VERSION_BYTES:
+            return judged_each(self.judge, values)
+        out = Judgements([], [], [])
+        few = _FEW_DOTS.findall(text)
+        if few:
+            out.missed.append((_TOO_FEW_DOTS, few))
+        alone: list[str] = []
+        if len(rows) + len(few) != len(values):  # some have two dots but are not plain
+            known = {*plain, *few}
+            alone = [value for value in values if value not in known]
+        prereleases = list(compress(rows, map(itemgetter(4), rows)))
+        releases = list(filterfalse(itemgetter(4), rows)) if prereleases else rows
+        if prereleases and (allows_prerelease or any(bound[3] != 1 for _, bound, _ in tests)):
+            alone += map(itemgetter(0), prereleases)
+            prereleases = []
+        for subset, flag in ((releases, 1), (prereleases, 0)):
+            if subset:
+                tags, major, minor, patch, _ = zip(*subset)
+                keys = zip(map(int, major), map(int, minor), map(int, patch), repeat(flag), repeat(()))
+                self._test_all(list(tags), list(keys), flag == 0, out)
+        if alone:
+            rest = judged_each(self.judge, alone)
+            out.admitted.extend(rest.admitted)
+            out.keys.extend(rest.keys)
+            out.missed.extend(rest.missed)
+        return out
+
+    def _test_all(self, values: list[str], keys: list[Any], prerelease: bool, out: Judgements) -> None:
+        """The single group's tests over plain versions' keys, a pass each (`judge`'s order)."""
+        assert self.key_groups is not None
+        tests, allows_prerelease = self.key_groups[0]
+        for test, bound, fails in tests:
+            passed = list(map(test, keys, repeat(bound)))
+            if not all(passed):
+                out.missed.append(
+                    (self._missed(prerelease, (fails,)), list(compress(values, map(operator.not_, passed))))
+                )
+                values, keys = list(compress(values, passed)), list(compress(keys, passed))
+        if not values:
+            return
+        if prerelease and not allows_prerelease:
+            out.missed.append((self._missed(True, ("",)), values))
+            return
+        out.admitted.extend(values)
+        out.keys.extend(zip(keys, repeat(0)))
+
+    def best(self, admitted: Candidates) -> Scored:
+        """`rank`'s first: the highest (key, tag)."""
+        return admitted.at(max(zip(admitted.keys, admitted.tags))[1])
 
     def _missed(self, prerelease: bool, failures: tuple[str, ...]) -> Judged:
         """The Judged of a miss, one per distinct (prerelease, failures): shared, keyless."""
