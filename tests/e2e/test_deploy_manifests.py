@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import yaml
@@ -55,7 +56,8 @@ def test_the_deployment_runs_gitward_with_its_state_on_the_volume() -> None:
     assert deployment["spec"]["replicas"] == 1 and deployment["spec"]["strategy"]["type"] == "Recreate"
     assert pod["serviceAccountName"] == "gitward"
     metrics = args[args.index("--metrics-addr") + 1]
-    assert container["livenessProbe"]["httpGet"]["port"] == "metrics"
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics"}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}
     assert {p["name"]: p["containerPort"] for p in container["ports"]}["metrics"] == int(metrics.rsplit(":", 1)[1])
 
 
@@ -63,3 +65,15 @@ def test_the_secret_holds_placeholders_not_a_key() -> None:
     secret = _documents()["Secret/gitward-deploy-key"]
     for value in secret["stringData"].values():
         assert "REPLACE" in value and "PRIVATE KEY-----" not in value
+
+
+def test_the_monitoring_kustomization_lists_its_manifests_and_the_dashboard() -> None:
+    monitoring = DEPLOY / "monitoring"
+    kustomization = yaml.safe_load((monitoring / "kustomization.yaml").read_text())
+    assert set(kustomization["resources"]) == {p.name for p in monitoring.glob("*.yaml")} - {"kustomization.yaml"}
+    [generated] = kustomization["configMapGenerator"]
+    assert generated["options"]["labels"] == {"grafana_dashboard": "1"}  # the Grafana sidecar's label
+    [dashboard] = generated["files"]
+    assert json.loads((monitoring / dashboard.partition("=")[2]).read_text())["uid"] == "gitward"
+    kinds = {yaml.safe_load((monitoring / r).read_text())["kind"] for r in kustomization["resources"]}
+    assert kinds == {"PrometheusRule", "PodMonitor"}
