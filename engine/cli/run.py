@@ -15,6 +15,7 @@ from pathlib import Path
 from types import FrameType
 
 import click
+
 from engine.cli.repo import load, repo_option, spec
 from engine.cli.kinds import SOURCE_GIT, find
 from engine.cli.gitaccess import TOKEN_ENV, ssh_command_for, ssh_key_option, workdir_option

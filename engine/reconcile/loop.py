@@ -16,9 +16,10 @@ keeps this process's leases (`daemon:<holder>`, and the object being reconciled)
 lease outlives a gitward that died holding it by `LEASE_TTL` only.
 
 The loop beats its `Pulse` (when given; `/healthz`) between objects and before each reconcile,
-allowing that object's timeout. After a reconcile the loop counts it in `Metrics` (when given) and sends the rules' alerts:
-one per pushed image-update commit, and one when an object starts failing (or fails with a
-different message): the same failure retried is not sent again. A failed alert is logged only.
+allowing that object's timeout. After a reconcile the loop counts it in `Metrics` (when given)
+and sends the rules' alerts: one per pushed image-update commit, and one when an object starts
+failing (or fails with a different message): the same failure retried is not sent again. A
+failed alert is logged only.
 
 Marked files are read once per pass: a pass is a run of reconciles with no wait between them in
 which no object comes twice (a `--once` run is one pass). Its image repositories (the tags git
@@ -60,8 +61,8 @@ from engine.reconcile.images import (
     policies_of,
     reconcile_repository,
 )
-from engine.reconcile.heartbeat import LEASE_TTL, Heartbeat
 from engine.reconcile.health import Pulse
+from engine.reconcile.heartbeat import LEASE_TTL, Heartbeat
 from engine.reconcile.notices import (
     CLEARED,
     IGNORED,
