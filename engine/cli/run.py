@@ -15,7 +15,6 @@ from pathlib import Path
 from types import FrameType
 
 import click
-from prometheus_client import start_http_server
 
 from engine.cli.repo import load, repo_option, spec
 from engine.cli.kinds import SOURCE_GIT, find
@@ -25,8 +24,11 @@ from engine.cli.ui import TOKEN_ENV as UI_TOKEN_ENV, ui_listener
 from engine.clock import utcnow
 from engine.errors import UserError
 from engine.observe.cluster import cluster_configured, connect
+from engine.observe.httpclient import observing_answers
+from engine.reconcile.health import Pulse, Readiness
 from engine.reconcile.live import live_sources, secret_reader
 from engine.reconcile.loop import Access, Controller
+from engine.reconcile.probes import serving_probes
 from engine.reconcile.repo import Loaded
 from engine.reconcile.telemetry import LogFormat, LogLevel, Metrics, RunLog
 
@@ -49,7 +51,9 @@ from engine.reconcile.telemetry import LogFormat, LogLevel, Metrics, RunLog
 @click.option("--log-level", type=click.Choice([lv.name.lower() for lv in LogLevel]),
               default="info", show_default=True)
 @click.option("--metrics-addr", metavar="HOST:PORT",
-              help="Serve Prometheus metrics on http://HOST:PORT/metrics (off unless given).")
+              help="Serve Prometheus metrics on http://HOST:PORT/metrics, and the probes "
+                   "/healthz (the loop is alive) and /readyz (the store answers and this "
+                   "process holds its lease) beside them (off unless given).")
 @click.option("--ui-addr", metavar="HOST:PORT",
               help="Serve the read-only pages of `gitward ui` on HOST:PORT (off unless given); "
                    "an address other than loopback needs a token.")
@@ -83,23 +87,24 @@ def run(ctx: click.Context, repo: Path, ssh_key: Path | None, workdir: Path,
     log = RunLog(sys.stderr, LogFormat(log_format), LogLevel[log_level.upper()], utcnow)
     stop = threading.Event()
     configured = cluster_configured(kubeconfig, kube_context)
+    holder = holder_name()
     with ExitStack() as stack, _stop_on_signals(stop):
         store = stack.enter_context(open_for_writing(ctx))
-        metrics = None
+        metrics = pulse = None
         if listen is not None:
-            metrics = Metrics()
-            stack.enter_context(_serving(metrics, *listen))
+            metrics, pulse = Metrics(), Pulse()
+            stack.enter_context(_serving(metrics, pulse, Readiness(store, holder, utcnow), *listen))
         cluster = stack.enter_context(connect(kubeconfig, kube_context)) if configured else None
         hints = live_sources(cluster) if cluster is not None else {}
         loaded = load(repo, hints=hints)
         rules = loaded.one().rules
         rules_source = find(SOURCE_GIT, rules, rules_from, "flux-system").key if rules_from else None
-        access = Access(workdir=workdir, holder=holder_name(), ssh_command=ssh_command_for(ssh_key),
+        access = Access(workdir=workdir, holder=holder, ssh_command=ssh_command_for(ssh_key),
                         token=os.environ.get(TOKEN_ENV) or None, cluster=cluster,
                         read_secret=secret_reader(cluster) if cluster else None)
         controller = Controller(store, rules, repo, access, log, clock=utcnow, rng=random.Random(),
                                 stop=stop, metrics=metrics, rules_source=rules_source,
-                                spec=spec(repo), hints=hints)
+                                spec=spec(repo), hints=hints, pulse=pulse)
         if pages is not None:
             stack.enter_context(_pages(ctx, loaded, controller, *pages))
         controller.run(once=once)
@@ -136,18 +141,19 @@ def _address(text: str) -> tuple[str, int]:
 
 
 @contextmanager
-def _serving(metrics: Metrics, host: str, port: int) -> Iterator[None]:
-    """Serve /metrics on a daemon thread for the duration of the run."""
-    try:
-        server, thread = start_http_server(port, host, registry=metrics.registry)
-    except OSError as err:
-        raise UserError(f"--metrics-addr {host}:{port}: cannot listen: {err.strerror or err}") from err
-    try:
+def _serving(metrics: Metrics, pulse: Pulse, readiness: Readiness, host: str,
+             port: int) -> Iterator[None]:
+    """Serve /metrics, /healthz and /readyz for the duration of the run, and count the
+    registries' answers."""
+    with ExitStack() as stack:
+        try:
+            stack.enter_context(serving_probes(host, port, metrics, healthz=pulse.alive,
+                                               readyz=readiness.ready))
+        except OSError as err:
+            raise UserError(f"--metrics-addr {host}:{port}: cannot listen: "
+                            f"{err.strerror or err}") from err
+        stack.enter_context(observing_answers(metrics.registry_answered))
         yield
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
 
 
 @contextmanager

@@ -3,7 +3,8 @@
 `registry_client` trusts the CAs httpx trusts by default (certifi, or SSL_CERT_FILE) plus the
 Secret's CA, so a token service on a public host still verifies; it presents the client
 certificate; it goes through the proxy, which replaces the environment's (`HTTPS_PROXY`) as
-Flux's does. httpx is imported here and not beside the Secrets' parsing: a command that never
+Flux's does. Every answer a registry client gets is passed to the hooks `observing_answers`
+holds (the metrics of `gitward run`). httpx is imported here and not beside the Secrets' parsing: a command that never
 talks to a registry (`check`, `get`) does not load it.
 """
 
@@ -13,11 +14,36 @@ import functools
 import os
 import ssl
 import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 
 from engine.observe.transport import TLS, SecretError, Transport
+
+
+AnswerHook = Callable[[str, int], None]
+"""Told of each registry answer: the host (`host[:port]`, as in an image name) and the status."""
+
+_hooks: list[AnswerHook] = []
+
+
+@contextmanager
+def observing_answers(hook: AnswerHook) -> Iterator[None]:
+    """Tell `hook` of every answer the registry clients made in the block get (a process-wide
+    setting: `gitward run` sets it once, around its loop)."""
+    _hooks.append(hook)
+    try:
+        yield
+    finally:
+        _hooks.remove(hook)
+
+
+def _answered(response: httpx.Response) -> None:
+    host = response.request.url.netloc.decode("ascii", "replace")
+    for hook in tuple(_hooks):
+        hook(host, response.status_code)
 
 
 def registry_client(transport: Transport) -> httpx.Client:
@@ -32,7 +58,7 @@ def registry_client(transport: Transport) -> httpx.Client:
     if proxy is not None:
         auth = (proxy.username, proxy.password) if proxy.username or proxy.password else None
         through = httpx.Proxy(proxy.address, auth=auth)
-    return httpx.Client(verify=context, proxy=through)
+    return httpx.Client(verify=context, proxy=through, event_hooks={"response": [_answered]})
 
 
 @functools.cache

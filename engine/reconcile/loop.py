@@ -15,9 +15,11 @@ rules with errors are logged and the previous ones kept. A heartbeat thread
 keeps this process's leases (`daemon:<holder>`, and the object being reconciled) alive, so a
 lease outlives a gitward that died holding it by `LEASE_TTL` only.
 
-After a reconcile the loop counts it in `Metrics` (when given) and sends the rules' alerts:
-one per pushed image-update commit, and one when an object starts failing (or fails with a
-different message): the same failure retried is not sent again. A failed alert is logged only.
+The loop beats its `Pulse` (when given; `/healthz`) between objects and before each reconcile,
+allowing that object's timeout. After a reconcile the loop counts it in `Metrics` (when given)
+and sends the rules' alerts: one per pushed image-update commit, and one when an object starts
+failing (or fails with a different message): the same failure retried is not sent again. A
+failed alert is logged only.
 
 Marked files are read once per pass: a pass is a run of reconciles with no wait between them in
 which no object comes twice (a `--once` run is one pass). Its image repositories (the tags git
@@ -55,6 +57,7 @@ from engine.model import (
 )
 from engine.observe.cluster import ClusterClient
 from engine.observe.transport import SecretReader
+from engine.reconcile.health import Pulse
 from engine.reconcile.images import policies_of, reconcile_repository
 from engine.reconcile.heartbeat import LEASE_TTL, Heartbeat
 from engine.reconcile.notices import (
@@ -125,7 +128,8 @@ class Controller:
                  clock: Clock, rng: random.Random, stop: threading.Event,
                  metrics: Metrics | None = None, rules_source: ObjectKey | None = None,
                  spec: RepoSpec | None = None,
-                 hints: Mapping[ObjectKey, SourceHint] | None = None) -> None:
+                 hints: Mapping[ObjectKey, SourceHint] | None = None,
+                 pulse: Pulse | None = None) -> None:
         self.store = store
         self.rules = rules
         self.repo = repo
@@ -141,6 +145,7 @@ class Controller:
         self.rng = rng
         self.stop = stop
         self.metrics = metrics
+        self.pulse = pulse
         self._checkouts: dict[ObjectKey, tuple[Path, str]] = {}
         """Each source's latest fetched checkout and its revision: automations plan on it, not on
         --repo."""
@@ -176,8 +181,11 @@ class Controller:
 
     def run(self, *, once: bool = False) -> None:
         """Reconcile due objects until stopped; with `once`, stop when none is due any more."""
-        schedule = Schedule(self.entries(), self.clock(), self.rng,
+        entries = self.entries()
+        schedule = Schedule(entries, self.clock(), self.rng,
                             None if once else self.recently_scanned())
+        if self.metrics is not None:
+            self.metrics.scheduled(entries)
         with Heartbeat(self.store, self.access.holder, self.clock, self.log) as heartbeat:
             self._heartbeat = heartbeat
             try:
@@ -198,11 +206,15 @@ class Controller:
 
     def _loop(self, schedule: Schedule, once: bool) -> None:
         while not self.stop.is_set():
+            if self.pulse is not None:
+                self.pulse.beat(POLL, "between objects")
             now = self.clock()
             self.reload(schedule, now)
             with queries.batch(self.store):  # one read of suspensions and requests
                 suspended = self.suspended()
                 self.take_requests(schedule, suspended, now)
+            if self.metrics is not None:
+                self.metrics.suspended(suspended)
             key = schedule.due(now, suspended)
             if key is None or key in self._passed:
                 self.next_pass()
@@ -215,6 +227,8 @@ class Controller:
                 continue
             self._passed.add(key)
             self.log.write(LogLevel.DEBUG, "reconciling", kind=key.kind, object=key.ref)
+            if self.pulse is not None:
+                self.pulse.beat(_allowance(self.rules.get(key)), f"reconciling {key}")
             began = self.clock()
             started = time.monotonic()
             result = self.reconcile(key)
@@ -276,7 +290,10 @@ class Controller:
         self.rules = rules
         self.memos.keep(rules.image_policies)
         self.next_pass()
-        schedule.replace(self.entries(), now)
+        entries = self.entries()
+        schedule.replace(entries, now)
+        if self.metrics is not None:
+            self.metrics.scheduled(entries)
         self.log.write(LogLevel.INFO, "rules reloaded", repo=str(self.repo),
                        added=str(len(after - before)), removed=str(len(before - after)),
                        scheduled=str(len(schedule)))
@@ -396,6 +413,8 @@ class Controller:
         if scan.status is ScanStatus.FAILED:
             return Result(Outcome.FAILED, message=f"scan failed: {scan.error}",
                           permanent=done.permanent)
+        if self.metrics is not None:
+            self.metrics.scanned(repository.key, repository.image, scan.tag_count)
         selected: list[str] = []
         refused: list[str] = []
         for outcome in done.decisions:
@@ -462,3 +481,10 @@ class Controller:
         assert done.result is not None
         summary = done.result.summary().replace("\n", "; ")
         return Result(Outcome.OK if done.result.ok else Outcome.FAILED, done.revision, summary)
+
+
+def _allowance(rule: object) -> timedelta:
+    """How long a reconcile of `rule` may take: its timeout (Flux's default: its interval)."""
+    effective = getattr(rule, "effective_timeout", None)
+    timeout = effective if isinstance(effective, timedelta) else getattr(rule, "timeout", None)
+    return timeout if isinstance(timeout, timedelta) else timedelta()

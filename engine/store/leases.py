@@ -107,6 +107,12 @@ def list_leases(store: Store) -> tuple[Lease, ...]:
         return tuple(_lease(row) for row in session.scalars(select(LeaseRow).order_by(LeaseRow.name)))
 
 
+def find_lease(store: Store, name: str) -> Lease | None:
+    """The lease row `name`, expired or not; None when nobody has taken it."""
+    with transaction(store, "read") as session:
+        return _find(session, name)
+
+
 def running_daemons(store: Store, now: datetime) -> tuple[Lease, ...]:
     """The `gitward run` processes serving this store: their unexpired `daemon:` leases."""
     with transaction(store, "read") as session:

@@ -2,14 +2,15 @@
 # Install the real parts the test suite starts, so README's test command runs every test on a
 # fresh Debian machine: git over ssh (openssh), PostgreSQL, an OCI registry (docker-registry),
 # gpg for signed commits, an HTTP proxy (tinyproxy), headless Chromium and its driver (the UI
-# tests), and a kube-apiserver + etcd built once per machine from Debian's source package
+# tests), promtool (Debian's prometheus: the alert and dashboard queries of deploy/monitoring/),
+# and a kube-apiserver + etcd built once per machine from Debian's source package
 # (tests/env/kube.sh). Idempotent: a machine that has them
 # all installs nothing. Needs root, or sudo without a password, the first time.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 export DEBIAN_FRONTEND=noninteractive
 
-PACKAGES=(git openssh-server openssh-client postgresql docker-registry gnupg tinyproxy chromium chromium-driver)
+PACKAGES=(git openssh-server openssh-client postgresql docker-registry gnupg tinyproxy chromium chromium-driver prometheus)
 
 as_root() {
   if ((EUID == 0)); then

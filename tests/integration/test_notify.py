@@ -198,7 +198,7 @@ def test_run_serves_metrics_on_the_given_address(bare_repo: BareRepo, tmp_path: 
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=60)
     assert process.returncode == 0, stderr
-    labels = 'kind="GitRepository",object="flux-system/apps"'
+    labels = 'kind="GitRepository",name="apps",namespace="flux-system",object="flux-system/apps"'
     assert f'gitward_reconciles_total{{{labels},outcome="ok"}}' in scraped
     assert 'gitward_reconcile_duration_seconds_count{kind="GitRepository"}' in scraped
     assert f"gitward_last_success_timestamp_seconds{{{labels}}}" in scraped
