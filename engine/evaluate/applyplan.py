@@ -21,9 +21,14 @@ from engine.evaluate.apply import (
     FieldChange,
     ObjectAction,
     Stage,
+    checksum,
+    cluster_scoped,
     decide,
+    prepare,
     prune_decision,
     skip_reason,
+    stages,
+    stale,
 )
 from engine.evaluate.health import assess, health_targets
 from engine.model import ClusterObject, HealthCheck, Kustomization, Manifest, ObjectId
@@ -179,6 +184,40 @@ def plan(plan_id: str, kustomization: Kustomization, stages: Sequence[StagePlan]
     return ApplyPlan(plan_id, kustomization.key.ref, tuple(stages), tuple(prune),
                      health_targets(kustomization, desired),
                      tuple(r for s in stages for r in s.refused) + tuple(refused))
+
+
+def plan_recorded(plan_id: str, kustomization: Kustomization, manifests: Iterable[Manifest],
+                  inventory: Sequence[ClusterObject]) -> ApplyPlan:
+    """The plan judged offline, against the inventory the store recorded: an object is created
+    when not recorded, updated when its checksum or version differs (no field diff: there is no
+    live object to compare), else unchanged; recorded objects the rendering dropped are pruned,
+    or kept when prune is off. No health checks: nothing is waited for.
+
+    There is no server to say which kinds are cluster-scoped; an object whose namespaced identity
+    is not recorded but whose cluster-scoped one is counts as that object, without its namespace,
+    as a sync would apply it. Raises ManifestError as `prepare` does.
+    """
+    recorded = {e.object: e for e in inventory if e.pruned_at is None}
+    planned: list[StagePlan] = []
+    for stage in stages(prepare(manifests, kustomization)):
+        objects: list[PlannedObject] = []
+        for manifest in stage.manifests:
+            entry = recorded.get(manifest.id)
+            if entry is None and manifest.namespace:
+                scoped = cluster_scoped(manifest)
+                if scoped.id in recorded:
+                    manifest, entry = scoped, recorded[scoped.id]
+            change = (Change.CREATE if entry is None
+                      else Change.UPDATE if (entry.checksum, entry.version) != (checksum(manifest), manifest.version)
+                      else Change.UNCHANGED)
+            objects.append(PlannedObject(manifest, ObjectAction(manifest.id, manifest.version, change,
+                                                                origin=manifest.origin)))
+        planned.append(StagePlan(stage.name, tuple(objects)))
+    seen = {p.manifest.id for s in planned for p in s.objects}
+    prune = tuple(ObjectAction(e.object, e.version, Change.PRUNE) if kustomization.prune
+                  else ObjectAction(e.object, e.version, Change.KEEP, reason="prune is off")
+                  for e in stale(recorded.values(), seen))
+    return ApplyPlan(plan_id, kustomization.key.ref, tuple(planned), prune)
 
 
 def crd_scopes(manifests: Iterable[Manifest]) -> dict[tuple[str, str], bool]:

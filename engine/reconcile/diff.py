@@ -25,9 +25,9 @@ from typing import Any
 from engine.errors import Problem
 from engine.evaluate.apply import Change, ObjectAction
 from engine.evaluate.applyplan import ApplyPlan
-from engine.model import GitSource, Kustomization, ObjectId, ObjectKey, RuleSet
+from engine.model import Kustomization, ObjectId, RuleSet
 from engine.observe.cluster import ClusterClient
-from engine.reconcile.build import build_kustomization
+from engine.reconcile.build import build_kustomization, checkout_source
 from engine.reconcile.clusterplan import plan_kustomization
 from engine.reconcile.variables import cluster_variables
 from engine.store.db import Store
@@ -113,11 +113,8 @@ def diff_kustomization(store: Store | None, rules: RuleSet, ks: Kustomization, *
     refuses is listed in `errors` and the others are still compared. With no store there is no
     inventory, so nothing is reported deleted.
     """
-    ref = ks.source_ref
-    source = rules.get(ObjectKey(GitSource.KIND, ref.namespace or ks.namespace, ref.name))
     where, rendered_as = local_path(root, ks, path)
-    built = build_kustomization(where, rendered_as,
-                                source=source if isinstance(source, GitSource) else None,
+    built = build_kustomization(where, rendered_as, source=checkout_source(rules, ks),
                                 variables_from=cluster_variables(client))
     recorded = list_inventory(store, ks.key.ref) if store is not None else ()
     return DiffResult(ks, plan_kustomization(client, ks, built.manifests, recorded), built.warnings)
