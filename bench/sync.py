@@ -43,8 +43,9 @@ import yaml
 
 from bench import BenchError, Result, Setup, Timing, interleaved
 from engine.errors import GitwardError
-from engine.evaluate.apply import FIELD_MANAGER, Change, prepare
+from engine.evaluate.apply import Change, prepare
 from engine.evaluate.render import OWNER_GROUP
+from engine.kubeapi import FIELD_MANAGER
 from engine.model import Kustomization, Manifest, SourceRef
 from engine.observe.cluster import ClusterClient, connect
 from engine.reconcile.build import build_kustomization

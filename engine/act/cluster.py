@@ -18,10 +18,9 @@ from kubernetes.dynamic import DynamicClient
 from kubernetes.dynamic.exceptions import ResourceNotFoundError, ResourceNotUniqueError
 from kubernetes.dynamic.resource import Resource
 
-from engine.evaluate.apply import FIELD_MANAGER, ApiError, api_error, describe
+from engine.evaluate.apply import describe
+from engine.kubeapi import FIELD_MANAGER, REQUEST_TIMEOUT, ApiError, api_error
 from engine.model import Manifest
-
-REQUEST_TIMEOUT = 30.0
 
 
 def _call(subject: str, call: Callable[[], Any], *, secret: bool = False) -> Any:

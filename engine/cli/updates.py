@@ -20,6 +20,7 @@ from engine.cli.state import open_for_reading, open_for_writing
 from engine.clock import utcnow
 from engine.model import Plan, RuleSet, UnknownPolicy
 from engine.observe.transport import SecretReader
+from engine.reconcile.commitplan import CommitApply, commit_applies
 from engine.reconcile.imagefacts import RegistryAccess
 from engine.reconcile.images import scan_repository
 from engine.reconcile.updates import RepoPlan, plan_checkout
@@ -159,28 +160,39 @@ def plan(ctx: click.Context, repo: Path, offline: bool, fmt: str) -> int:
     Example:
       gitward --state state.db.example plan --repo examples/homelab --offline
     """
-    plans = plan_clusters(ctx, repo, clusters_for(repo, writing=False), offline, record=False)
+    clusters = clusters_for(repo, writing=False)
+    plans = plan_clusters(ctx, repo, clusters, offline, record=False)
+    with ExitStack() as stack:
+        store = open_for_reading(ctx)
+        if store is not None:
+            stack.callback(store.close)
+        applies = [commit_applies(repo, cluster, planned, store)
+                   for cluster, (_, planned) in zip(clusters, plans)]
     failed = any(planned.plan.errors or planned.plan.unknown for _, planned in plans)
     if fmt == "json":
-        _dump_plans(plans)
+        _dump_plans(plans, applies)
         return 1 if failed else 0
-    for name, planned in plans:
+    for (name, planned), applied in zip(plans, applies):
         if name:
             click.echo(f"cluster {name}:")
-        _print_plan(planned)
+        _print_plan(planned, applied)
     return 1 if failed else 0
 
 
-def _dump_plans(plans: list[tuple[str, RepoPlan]]) -> None:
-    """One cluster's plan as an object; several as a list, each naming its cluster."""
-    dump([plan_json(name, planned) for name, planned in plans] if len(plans) > 1
-         else plan_json("", plans[0][1]), "json")
+def _dump_plans(plans: list[tuple[str, RepoPlan]], applies: list[tuple[CommitApply, ...]] | None = None) -> None:
+    """One cluster's plan as an object; several as a list, each naming its cluster (`applies`:
+    each cluster's apply plans, which `images check` leaves out)."""
+    applies = applies or [() for _ in plans]
+    dump([plan_json(name, planned, applied) for (name, planned), applied in zip(plans, applies)]
+         if len(plans) > 1 else plan_json("", plans[0][1], applies[0]), "json")
 
 
-def plan_json(cluster: str, planned: RepoPlan) -> dict[str, object]:
+def plan_json(cluster: str, planned: RepoPlan, applies: tuple[CommitApply, ...] = ()) -> dict[str, object]:
+    """The commit actions, each followed (under `apply`) by the apply plans its commit leads to."""
     result = planned.plan
     return {**({"cluster": cluster} if cluster else {}),
             "actions": [a.to_json() for a in result.actions],
+            "apply": [a.to_json() for a in applies],
             "decisions": [d.to_json() for d in planned.decisions],
             "gates": [g.to_json() for g in result.gates],
             "unknown": [u.to_json() for u in result.unknown],
@@ -189,7 +201,7 @@ def plan_json(cluster: str, planned: RepoPlan) -> dict[str, object]:
             "errors": [{"automation": e.automation, **e.problem.to_json()} for e in result.errors]}
 
 
-def _print_plan(planned: RepoPlan) -> None:
+def _print_plan(planned: RepoPlan, applies: tuple[CommitApply, ...] = ()) -> None:
     result = planned.plan
     if not result.actions and not result.errors:
         click.echo(f"no actions; {unknown_note(len(result.unknown))}" if result.unknown
@@ -208,4 +220,20 @@ def _print_plan(planned: RepoPlan) -> None:
                 planned.files[path].splitlines(keepends=True),
                 texts[path].splitlines(keepends=True),
                 fromfile=f"a/{path}", tofile=f"b/{path}")), nl=False)
+        for applied in applies:
+            if applied.commit == action.target:
+                _print_applies(applied)
     report_aside(result)
+
+
+def _print_applies(applied: CommitApply) -> None:
+    """`then apply Kustomization ns/name:` and each object it would write or prune."""
+    for apply_plan in applied.plans:
+        changes = apply_plan.changes
+        click.echo(f"then apply Kustomization {apply_plan.kustomization} (against the recorded inventory): "
+                   f"{len(changes)} change{'s' * (len(changes) != 1)}, "
+                   f"{len(apply_plan.actions) - len(changes)} unchanged")
+        for change in changes:
+            click.echo(f"    {change}")
+    for error in applied.errors:
+        click.echo(f"then apply: {error}")

@@ -20,11 +20,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from engine.errors import GitwardError, UserError
+from engine.errors import UserError
 from engine.evaluate.health import TOOLKIT, mapping_at as _sub, list_at as _list
 from engine.model import ClusterObject, Kustomization, Manifest, ObjectId
 
-FIELD_MANAGER = "gitward"
 NAME_LABEL = f"{TOOLKIT}/name"
 NAMESPACE_LABEL = f"{TOOLKIT}/namespace"
 PRUNE_KEY = f"{TOOLKIT}/prune"
@@ -32,65 +31,12 @@ RECONCILE_KEY = f"{TOOLKIT}/reconcile"
 SSA_KEY = f"{TOOLKIT}/ssa"
 DISABLED = "disabled"
 SECRET_MASK = "******"
+ALREADY_GONE = "already gone"
+"""The reason of a prune whose object left the cluster before the sync: nothing to delete."""
 
 
 class ManifestError(UserError):
     """A rendered object that cannot be applied as written (no kind, no name, duplicated)."""
-
-
-class ApiError(GitwardError):
-    """A request about one object failed: the server refused it, or (status 0) never answered.
-
-    `fields` are the paths the server named; `immutable` says a field that cannot change did;
-    `permanent` is False for answers that can heal on retry (conflicts, throttling, 5xx).
-    """
-
-    def __init__(self, message: str, *, status: int, fields: tuple[str, ...] = (),
-                 immutable: bool = False) -> None:
-        super().__init__(message)
-        self.status = status
-        self.fields = fields
-        self.immutable = immutable
-
-    @property
-    def permanent(self) -> bool:
-        return 400 <= self.status < 500 and self.status not in (409, 429)
-
-
-_IMMUTABLE = re.compile(r"is immutable|immutable field|field is immutable", re.IGNORECASE)
-
-
-def api_error(status: int, body: str | bytes | None, subject: str, *, secret: bool = False) -> ApiError:
-    """An API error from the server's `Status` answer, naming `subject` and the fields at fault.
-
-    For a Secret only the field paths are kept: a server message may quote the value.
-    """
-    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else (body or "")
-    try:
-        data = json.loads(text) if text else {}
-    except ValueError:
-        data = {}
-    if not isinstance(data, dict):
-        data = {}
-    details = _sub(data, "details")
-    causes = [c for c in _list(details, "causes") if isinstance(c, dict)]
-    fields = tuple(dict.fromkeys(str(c["field"]) for c in causes if c.get("field")))
-    message = str(data.get("message") or text.strip() or f"HTTP {status}")
-    immutable = bool(_IMMUTABLE.search(message)) or any(
-        _IMMUTABLE.search(str(c.get("message", ""))) for c in causes)
-    if immutable:
-        what = ", ".join(fields) or "a field"
-        plural = "are" if len(fields) > 1 else "is"
-        shown = (f"{what} {plural} immutable and the new value differs; "
-                 "set force: true on the Kustomization to recreate the object")
-        if not secret:
-            shown += f" (server: {message})"
-    elif secret:
-        reason = f", {data['reason']}" if data.get("reason") else ""
-        shown = f"refused (HTTP {status}{reason})" + (f": {', '.join(fields)}" if fields else "")
-    else:
-        shown = message
-    return ApiError(f"{subject}: {shown}", status=status, fields=fields, immutable=immutable)
 
 
 # Desired objects ---------------------------------------------------------------------------
@@ -423,7 +369,7 @@ def prune_decision(kustomization: Kustomization, entry: ClusterObject,
         return ObjectAction(entry.object, entry.version, change, reason=reason)
 
     if live is None:
-        return action(Change.PRUNE, "already gone")
+        return action(Change.PRUNE, ALREADY_GONE)
     if not kustomization.prune:
         return action(Change.KEEP, "prune is off")
     labels = _labels(live)

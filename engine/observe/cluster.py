@@ -31,12 +31,10 @@ from kubernetes.dynamic.exceptions import ResourceNotFoundError, ResourceNotUniq
 from kubernetes.dynamic.resource import Resource
 
 from engine.errors import GitwardError, UserError, did_you_mean
-from engine.evaluate.apply import FIELD_MANAGER, ApiError, api_error, describe
+from engine.evaluate.apply import describe
 from engine.evaluate.health import Health, assess
+from engine.kubeapi import FIELD_MANAGER, REQUEST_TIMEOUT, ApiError, api_error
 from engine.model import HealthCheck, Manifest
-
-REQUEST_TIMEOUT = 30.0
-"""Seconds one API request may take before it counts as failed."""
 
 IN_CLUSTER_HOST = "KUBERNETES_SERVICE_HOST"
 

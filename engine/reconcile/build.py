@@ -31,7 +31,7 @@ from engine.evaluate.kustconfine import outside_reads
 from engine.evaluate.kustfile import known_fields
 from engine.evaluate.postbuild import Fetched
 from engine.evaluate.render import DocumentIndex, Located
-from engine.model import Kustomization, Manifest, Source, SubstituteFrom
+from engine.model import GitSource, Kustomization, Manifest, ObjectKey, RuleSet, Source, SubstituteFrom
 from engine.observe.kustomize import KustomizeFailed, Kustomizer, build, find_kustomizer
 from engine.rules.confine import path_escape
 from engine.rules.load import display_path, read_text
@@ -72,6 +72,14 @@ def kustomization_path(root: Path, ks: Kustomization) -> str:
         raise UserError(f"Kustomization {ks.key.ref}: spec.path {ks.path or '.'!r} is not a "
                         f"directory in {display_path(root)}")
     return rel
+
+
+def checkout_source(rules: RuleSet, ks: Kustomization) -> GitSource | None:
+    """The GitRepository a Kustomization names, whose ignore rules a render of its checkout
+    follows (None for another kind of source, or one the rules do not hold)."""
+    ref = ks.source_ref
+    source = rules.get(ObjectKey(GitSource.KIND, ref.namespace or ks.namespace, ref.name))
+    return source if isinstance(source, GitSource) else None
 
 
 def build_kustomization(root: Path, ks: Kustomization, *, source: Source | None = None,

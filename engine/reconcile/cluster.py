@@ -1,57 +1,30 @@
-"""Sync one Kustomization's rendered objects to the cluster: apply, prune, wait for health.
+"""Carry out a Kustomization's ApplyPlan: the only code that writes to the cluster.
 
-Per stage (definitions, classes, resources): read each live object, dry-run its apply, and
-decide; if any object of the stage is refused, nothing of the stage is written and the sync
-fails naming every refused object. Otherwise only objects that differ are applied (an
-unchanged object costs no write), the inventory records them, and a definitions or classes
-stage is waited on before the next. Then objects that left the source are pruned, and the
-health checks run. Writes are recorded in `actions`; a sync that changed or failed something
-records an event.
+`sync_kustomization` runs the one observe-and-decide loop (engine/reconcile/clusterplan.py)
+with this executor as its stage step: if any object of a stage is refused, nothing of the stage
+is written and the sync fails naming every refused object. Otherwise only objects that differ
+are applied (an unchanged object costs no write), an object whose immutable field changed under
+`force` is deleted and created again, the inventory records them, and a definitions or classes
+stage is waited on before the next is observed. Then the plan's prunes are carried out and its
+health checks run. Writes are recorded in `actions` under the plan's id; a sync that changed or
+failed something records an event.
 """
 
 from __future__ import annotations
 
-
 import uuid
-from collections.abc import Iterable, Sequence
-from concurrent.futures import Executor, ThreadPoolExecutor
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from engine.act.cluster import apply_object, delete_object
 from engine.errors import GitwardError
-from engine.evaluate.apply import (
-    NAME_LABEL,
-    NAMESPACE_LABEL,
-    ApiError,
-    Change,
-    ManifestError,
-    ObjectAction,
-    Stage,
-    checksum,
-    cluster_scoped,
-    decide,
-    describe,
-    prepare,
-    prune_decision,
-    skip_reason,
-    stale,
-    stages,
-)
-from engine.evaluate.health import assess, health_targets
-from engine.model import ClusterObject, HealthCheck, Kustomization, Manifest, ObjectId
-from engine.observe.cluster import (
-    ClusterClient,
-    HealthReport,
-    Kinds,
-    dry_run_apply,
-    is_namespaced,
-    list_labelled,
-    read_object,
-    wait_gone,
-    wait_healthy,
-)
+from engine.evaluate.apply import ALREADY_GONE, Change, ObjectAction, checksum, describe
+from engine.evaluate.applyplan import ApplyPlan, PlannedObject, StagePlan, deletes
+from engine.kubeapi import ApiError
+from engine.model import ClusterObject, Kustomization, Manifest, ObjectId
+from engine.observe.cluster import ClusterClient, HealthReport, dry_run_apply, wait_gone, wait_healthy
+from engine.reconcile.clusterplan import plan_kustomization
 from engine.store import inventory
 from engine.store.actions import finish_action, start_action
 from engine.store.db import Store
@@ -87,7 +60,7 @@ class SyncResult:
     def changes(self) -> tuple[ObjectAction, ...]:
         """Objects written or deleted (what Flux's change log lists)."""
         return tuple(a for a in (*self.applied, *self.pruned)
-                     if a.change.writes and a.reason != _ALREADY_GONE)
+                     if a.change.writes and a.reason != ALREADY_GONE)
 
     def summary(self) -> str:
         """Flux-style: one line per change, then the failure or the unhealthy objects."""
@@ -104,14 +77,38 @@ class SyncResult:
                 "health": [r.to_json() for r in self.health]}
 
 
-_ALREADY_GONE = "already gone"
+def sync_kustomization(store: Store, kustomization: Kustomization, manifests: Sequence[Manifest],
+                       revision: str, *, client: ClusterClient, now: datetime,
+                       poll_interval: float = 2.0, plan_id: str | None = None) -> SyncResult:
+    """Apply a Kustomization's rendered objects at `revision`, prune what left, check health.
 
-CONCURRENCY = 4
-"""Objects read and dry-run at once, as Flux's `--concurrent-ssa` default; writes stay in order."""
+    Failures of the cluster or of the objects end in a SyncResult with `error` set (and an
+    event), never an exception; `poll_interval` is the seconds between readiness polls.
+    `plan_id` names the plan its actions are recorded under (None: a random one).
+    """
+    run = Executor(store, kustomization, revision, client, now, poll_interval, plan_id or uuid.uuid4().hex[:12])
+    pruned: tuple[ObjectAction, ...] = ()
+    health: tuple[HealthReport, ...] = ()
+    error: str | None = None
+    try:
+        known = inventory.list_inventory(store, run.ref)
+        run.known = {e.object: e for e in known}
+        plan = plan_kustomization(client, kustomization, manifests, known, plan_id=run.plan_id,
+                                  carry_out=run.stage)
+        pruned = run.prune(plan)
+        if plan.health:
+            health = wait_healthy(client, plan.health, timeout=run.timeout, interval=poll_interval)
+    except GitwardError as err:
+        error = str(err)
+    result = SyncResult(run.ref, revision, tuple(run.applied), pruned, health, error)
+    _record_event(run, result)
+    return result
 
 
 @dataclass
-class _Sync:
+class Executor:
+    """Writes one plan's stages and prunes, recording actions and the inventory as it goes."""
+
     store: Store
     kustomization: Kustomization
     revision: str
@@ -119,8 +116,8 @@ class _Sync:
     now: datetime
     poll_interval: float
     plan_id: str
-    pool: Executor
-    kinds: Kinds
+    known: dict[ObjectId, ClusterObject] = field(default_factory=dict)
+    applied: list[ObjectAction] = field(default_factory=list)
 
     @property
     def ref(self) -> str:
@@ -130,246 +127,112 @@ class _Sync:
     def timeout(self) -> float:
         return self.kustomization.effective_timeout.total_seconds()
 
+    def stage(self, plan: StagePlan) -> None:
+        """Write what differs in one stage, all or nothing, and wait for it if the stage says so."""
+        if plan.refused:
+            raise SyncError(f"{plan.name} stage: nothing of it applied:\n  " + "\n  ".join(plan.refused))
+        for planned in plan.objects:
+            if planned.action.change is Change.RECREATE:
+                self._delete_for_recreate(planned)
+                dry_run_apply(self.client, planned.manifest)
+        self._write(plan)
+        self._wait(plan)
+        self.applied.extend(plan.actions)
 
-def sync_kustomization(store: Store, kustomization: Kustomization, manifests: Sequence[Manifest],
-                       revision: str, *, client: ClusterClient, now: datetime,
-                       poll_interval: float = 2.0, plan_id: str | None = None) -> SyncResult:
-    """Apply a Kustomization's rendered objects at `revision`, prune what left, check health.
-
-    Failures of the cluster or of the objects end in a SyncResult with `error` set (and an
-    event), never an exception; `poll_interval` is the seconds between readiness polls.
-    `plan_id` groups the recorded actions (None: a random one).
-    """
-    with ThreadPoolExecutor(CONCURRENCY, thread_name_prefix="gitward-sync") as pool:
-        return _run(_Sync(store, kustomization, revision, client, now, poll_interval,
-                          plan_id or uuid.uuid4().hex[:12], pool, Kinds(client)), manifests)
-
-
-def _run(sync: _Sync, manifests: Sequence[Manifest]) -> SyncResult:
-    kustomization, client, revision = sync.kustomization, sync.client, sync.revision
-    applied: list[ObjectAction] = []
-    pruned: tuple[ObjectAction, ...] = ()
-    health: tuple[HealthReport, ...] = ()
-    error: str | None = None
-    try:
-        known = {e.object: e for e in inventory.list_inventory(sync.store, sync.ref)}
-        desired: list[Manifest] = []
-        for stage in stages(prepare(manifests, kustomization)):
-            applied.extend(_apply_stage(sync, stage, known, desired))
-        pruned = _prune(sync, known.values(), [m.id for m in desired])
-        targets = health_targets(kustomization, desired)
-        if targets:
-            health = wait_healthy(client, targets, timeout=sync.timeout, interval=sync.poll_interval)
-    except GitwardError as err:
-        error = str(err)
-    result = SyncResult(sync.ref, revision, tuple(applied), pruned, health, error)
-    _record_event(sync, result)
-    return result
-
-
-@dataclass(frozen=True)
-class _Planned:
-    """One object's plan, or why it is refused; `immutable` when force must recreate it."""
-
-    manifest: Manifest
-    action: ObjectAction | None = None
-    live: dict[str, Any] | None = None
-    refused: str = ""
-    immutable: ApiError | None = None
-
-
-def _apply_stage(sync: _Sync, stage: Stage, known: dict[ObjectId, ClusterObject],
-                 desired: list[Manifest]) -> list[ObjectAction]:
-    """Dry-run every object of the stage, then write those that differ; all or nothing.
-
-    Reads and dry-runs run on the sync's pool; results keep the stage's order."""
-    outcomes: list[_Planned | str] = []
-    for manifest in stage.manifests:
-        try:
-            outcomes.append(_Planned(_scoped(sync, manifest)))
-        except GitwardError as err:
-            outcomes.append(str(err))
-    todo = [o.manifest for o in outcomes if isinstance(o, _Planned)]
-    listed = _list_owned(sync, todo)
-    plans = iter(sync.pool.map(lambda m: _plan(sync, m, listed), todo))
-    outcomes = [next(plans) if isinstance(o, _Planned) else o for o in outcomes]
-    refused = [o if isinstance(o, str) else o.refused for o in outcomes
-               if isinstance(o, str) or o.refused]
-    if refused:
-        raise SyncError(f"{stage.name} stage: nothing of it applied:\n  " + "\n  ".join(refused))
-    made = [o for o in outcomes if isinstance(o, _Planned)]
-    planned = [(o.manifest, o.action) for o in made if o.action is not None]
-    desired.extend(m for m, _ in planned)
-    for outcome in made:
-        if outcome.immutable is not None:
-            _delete_for_recreate(sync, outcome.manifest, outcome.immutable)
-            dry_run_apply(sync.client, outcome.manifest, kinds=sync.kinds)
-    _write(sync, stage, planned, known)
-    if stage.wait:
-        # an unchanged object already read as ready needs no second read
-        _wait_stage(sync, stage, [o.manifest for o in made if o.action is not None
-                                  and o.action.change is not Change.SKIP
-                                  and not (o.action.change is Change.UNCHANGED and assess(o.live).ready)])
-    return [a for _, a in planned]
-
-
-def _list_owned(sync: _Sync, manifests: list[Manifest]) -> dict[ObjectId, dict[str, Any]]:
-    """The live objects already labelled as this Kustomization's, one LIST per apiVersion, kind
-    and namespace holding two objects or more (for one, a GET is as cheap)."""
-    groups: dict[tuple[str, str, str], list[Manifest]] = {}
-    for manifest in manifests:
-        groups.setdefault((manifest.api_version, manifest.kind, manifest.namespace), []).append(manifest)
-    owner = {NAME_LABEL: sync.kustomization.name, NAMESPACE_LABEL: sync.kustomization.namespace}
-    shared = [key for key, members in groups.items() if len(members) > 1]
-    answers = sync.pool.map(lambda key: list_labelled(sync.client, key[0], key[1], key[2], owner,
-                                                      kinds=sync.kinds), shared)
-    found: dict[ObjectId, dict[str, Any]] = {}
-    for key, by_name in zip(shared, answers):
-        for manifest in groups[key]:
-            live = by_name.get(manifest.name)
-            if live is not None:
-                found[manifest.id] = live
-    return found
-
-
-def _plan(sync: _Sync, manifest: Manifest, listed: dict[ObjectId, dict[str, Any]]) -> _Planned:
-    """Read (unless listed) and dry-run one object, and decide; runs on the sync's pool."""
-    try:
-        live = listed.get(manifest.id)
-        if live is None:  # not labelled as ours yet (or relabelled): read it by name
-            live = read_object(sync.client, manifest.api_version, manifest.kind, manifest.namespace,
-                               manifest.name, kinds=sync.kinds)
-        reason = skip_reason(manifest, live)
-        if reason:
-            return _Planned(manifest, ObjectAction(manifest.id, manifest.version, Change.SKIP,
-                                                   origin=manifest.origin, reason=reason), live)
-        try:
-            merged = dry_run_apply(sync.client, manifest, kinds=sync.kinds)
-        except ApiError as err:
-            if not (err.immutable and live is not None and sync.kustomization.force):
-                raise
-            changed = ", ".join(err.fields) or "a field"
-            return _Planned(manifest, ObjectAction(manifest.id, manifest.version, Change.RECREATE,
-                                                   origin=manifest.origin,
-                                                   reason=f"immutable {changed} changed"),
-                            live, immutable=err)
-        return _Planned(manifest, decide(manifest, live, merged), live)
-    except GitwardError as err:
-        return _Planned(manifest, refused=str(err))
-
-
-def _scoped(sync: _Sync, manifest: Manifest) -> Manifest:
-    if not is_namespaced(sync.client, manifest, kinds=sync.kinds):
-        return cluster_scoped(manifest)
-    if not manifest.namespace:
-        raise ManifestError(f"{describe(manifest)}: {manifest.kind} is namespaced but the object names "
-                            "no namespace; set metadata.namespace or the Kustomization's targetNamespace")
-    return manifest
-
-
-def _delete_for_recreate(sync: _Sync, manifest: Manifest, err: ApiError) -> None:
-    if delete_object(sync.client.dynamic, manifest.api_version, manifest.kind, manifest.namespace,
-                     manifest.name) and not wait_gone(
-            sync.client, manifest.api_version, manifest.kind, manifest.namespace, manifest.name,
-            timeout=sync.timeout, interval=sync.poll_interval):
-        raise SyncError(f"{describe(manifest)}: deleted to recreate it (immutable {', '.join(err.fields)}), "
-                        f"but it was still there after {sync.timeout:g}s")
-
-
-def _write(sync: _Sync, stage: Stage, planned: list[tuple[Manifest, ObjectAction]],
-           known: dict[ObjectId, ClusterObject]) -> None:
-    """Apply what differs, recording the action and the inventory even when a write fails."""
-    writes = [(m, a) for m, a in planned if a.change.writes]
-    entries: list[ClusterObject] = []
-    action_id = None
-    if writes:
-        action_id = start_action(sync.store, plan_id=sync.plan_id, type="apply",
-                                 target=f"{Kustomization.KIND}/{sync.ref}",
-                                 payload={"revision": sync.revision, "stage": stage.name,
-                                          "objects": [a.to_json() for _, a in writes]}, now=sync.now)
-    try:
-        for manifest, action in planned:
-            if action.change is Change.SKIP:
+    def prune(self, plan: ApplyPlan) -> tuple[ObjectAction, ...]:
+        """Delete stale objects that are still ours; forget those left in the cluster."""
+        if plan.refused:
+            raise SyncError("\n".join(plan.refused))
+        if not plan.prune:
+            return ()
+        action_id = None
+        if plan.deletes:
+            action_id = start_action(self.store, plan_id=self.plan_id, type="prune",
+                                     target=f"{Kustomization.KIND}/{self.ref}",
+                                     payload={"revision": self.revision,
+                                              "objects": [d.to_json() for d in plan.deletes]}, now=self.now)
+        gone: list[ObjectId] = []
+        failures: list[str] = []
+        for decision in plan.prune:
+            if decision.change is not Change.PRUNE:
                 continue
-            if action.change.writes:
-                apply_object(sync.client.dynamic, manifest)
-            entry = _entry(sync, manifest, known.get(manifest.id), written=action.change.writes)
-            if entry is not None:
-                entries.append(entry)
-                known[manifest.id] = entry
-    except GitwardError as err:
+            if deletes(decision):
+                obj = decision.object
+                try:
+                    delete_object(self.client.dynamic, decision.api_version, obj.kind, obj.namespace, obj.name)
+                except ApiError as err:
+                    failures.append(str(err))
+                    continue
+            gone.append(decision.object)
+        inventory.record_pruned(self.store, self.ref, gone, self.now)
+        inventory.release(self.store, self.ref, [d.object for d in plan.prune if d.change is Change.KEEP])
         if action_id is not None:
-            finish_action(sync.store, action_id, status="failed", now=sync.now, error=str(err))
-        raise
-    finally:
-        inventory.record_applied(sync.store, entries)
-    if action_id is not None:
-        finish_action(sync.store, action_id, status="done", now=sync.now)
+            finish_action(self.store, action_id, status="failed" if failures else "done", now=self.now,
+                          error="\n".join(failures) or None)
+        if failures:
+            raise SyncError("prune failed:\n  " + "\n  ".join(failures))
+        return plan.prune
+
+    def _delete_for_recreate(self, planned: PlannedObject) -> None:
+        manifest = planned.manifest
+        if delete_object(self.client.dynamic, manifest.api_version, manifest.kind, manifest.namespace,
+                         manifest.name) and not wait_gone(
+                self.client, manifest.api_version, manifest.kind, manifest.namespace, manifest.name,
+                timeout=self.timeout, interval=self.poll_interval):
+            raise SyncError(f"{describe(manifest)}: deleted to recreate it (immutable "
+                            f"{', '.join(planned.immutable)}), but it was still there after {self.timeout:g}s")
+
+    def _write(self, plan: StagePlan) -> None:
+        """Apply what differs, recording the action and the inventory even when a write fails."""
+        writes = [p.action for p in plan.objects if p.action.change.writes]
+        entries: list[ClusterObject] = []
+        action_id = None
+        if writes:
+            action_id = start_action(self.store, plan_id=self.plan_id, type="apply",
+                                     target=f"{Kustomization.KIND}/{self.ref}",
+                                     payload={"revision": self.revision, "stage": plan.name,
+                                              "objects": [a.to_json() for a in writes]}, now=self.now)
+        try:
+            for planned in plan.objects:
+                manifest, action = planned.manifest, planned.action
+                if action.change is Change.SKIP:
+                    continue
+                if action.change.writes:
+                    apply_object(self.client.dynamic, manifest)
+                entry = self._entry(manifest, self.known.get(manifest.id), written=action.change.writes)
+                if entry is not None:
+                    entries.append(entry)
+                    self.known[manifest.id] = entry
+        except GitwardError as err:
+            if action_id is not None:
+                finish_action(self.store, action_id, status="failed", now=self.now, error=str(err))
+            raise
+        finally:
+            inventory.record_applied(self.store, entries)
+        if action_id is not None:
+            finish_action(self.store, action_id, status="done", now=self.now)
+
+    def _entry(self, manifest: Manifest, previous: ClusterObject | None, *,
+               written: bool) -> ClusterObject | None:
+        """The inventory row to write: always after a write; for an unchanged object only when the
+        row is missing, pruned or out of date (so a no-op sync writes nothing)."""
+        digest = checksum(manifest)
+        if (not written and previous is not None and previous.pruned_at is None
+                and (previous.checksum, previous.version) == (digest, manifest.version)):
+            return None
+        return ClusterObject(self.ref, manifest.id, manifest.version, self.revision, digest, self.now)
+
+    def _wait(self, plan: StagePlan) -> None:
+        if not plan.wait_for:
+            return
+        reports = wait_healthy(self.client, plan.wait_for, timeout=self.timeout, interval=self.poll_interval)
+        late = [str(r) for r in reports if not r.health.ready]
+        if late:
+            raise SyncError(f"{plan.name} stage: not ready after {self.timeout:g}s, so nothing after it "
+                            "was applied:\n  " + "\n  ".join(late))
 
 
-def _entry(sync: _Sync, manifest: Manifest, previous: ClusterObject | None, *,
-           written: bool) -> ClusterObject | None:
-    """The inventory row to write: always after a write; for an unchanged object only when the
-    row is missing, pruned or out of date (so a no-op sync writes nothing)."""
-    digest = checksum(manifest)
-    if (not written and previous is not None and previous.pruned_at is None
-            and (previous.checksum, previous.version) == (digest, manifest.version)):
-        return None
-    return ClusterObject(sync.ref, manifest.id, manifest.version, sync.revision, digest, sync.now)
-
-
-def _wait_stage(sync: _Sync, stage: Stage, manifests: list[Manifest]) -> None:
-    targets = [HealthCheck(m.api_version, m.kind, m.name, m.namespace) for m in manifests]
-    if not targets:
-        return
-    reports = wait_healthy(sync.client, targets, timeout=sync.timeout, interval=sync.poll_interval)
-    late = [str(r) for r in reports if not r.health.ready]
-    if late:
-        raise SyncError(f"{stage.name} stage: not ready after {sync.timeout:g}s, so nothing after it "
-                        "was applied:\n  " + "\n  ".join(late))
-
-
-def _prune(sync: _Sync, entries: Iterable[ClusterObject], desired: list[ObjectId]) -> tuple[ObjectAction, ...]:
-    """Delete stale objects that are still ours; forget those left in the cluster."""
-    stale_entries = stale(entries, desired)
-    if not stale_entries:
-        return ()
-    decisions: list[ObjectAction] = []
-    failures: list[str] = []
-    for entry in stale_entries:
-        live = read_object(sync.client, entry.api_version, entry.object.kind, entry.object.namespace,
-                           entry.object.name, kinds=sync.kinds)
-        decisions.append(prune_decision(sync.kustomization, entry, live))
-    deletes = [d for d in decisions if d.change is Change.PRUNE and d.reason != _ALREADY_GONE]
-    action_id = None
-    if deletes:
-        action_id = start_action(sync.store, plan_id=sync.plan_id, type="prune",
-                                 target=f"{Kustomization.KIND}/{sync.ref}",
-                                 payload={"revision": sync.revision,
-                                          "objects": [d.to_json() for d in deletes]}, now=sync.now)
-    gone: list[ObjectId] = []
-    for decision in decisions:
-        if decision.change is not Change.PRUNE:
-            continue
-        if decision.reason != _ALREADY_GONE:
-            obj = decision.object
-            try:
-                delete_object(sync.client.dynamic, decision.api_version, obj.kind, obj.namespace, obj.name)
-            except ApiError as err:
-                failures.append(str(err))
-                continue
-        gone.append(decision.object)
-    inventory.record_pruned(sync.store, sync.ref, gone, sync.now)
-    inventory.release(sync.store, sync.ref, [d.object for d in decisions if d.change is Change.KEEP])
-    if action_id is not None:
-        finish_action(sync.store, action_id, status="failed" if failures else "done", now=sync.now,
-                      error="\n".join(failures) or None)
-    if failures:
-        raise SyncError("prune failed:\n  " + "\n  ".join(failures))
-    return tuple(decisions)
-
-
-def _record_event(sync: _Sync, result: SyncResult) -> None:
+def _record_event(sync: Executor, result: SyncResult) -> None:
     if result.error is not None:
         severity, reason, message = EventSeverity.ERROR, "ReconciliationFailed", result.summary()
     elif not result.healthy:

@@ -11,57 +11,55 @@ are read from the cluster, as a sync reads them.
 An object that cannot exist yet (its kind comes from a CustomResourceDefinition, or its
 namespace from a Namespace, that the same rendering creates) is reported as created without
 a dry-run, which the server would refuse.
+
+The comparison is the ApplyPlan a sync would carry out (engine/reconcile/clusterplan.py), so
+diff and sync decide alike; this module only renders from the checkout and reports the plan.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from engine.errors import GitwardError, Problem
-from engine.evaluate.apply import (
-    SECRET_MASK,
-    ApiError,
-    Change,
-    FieldChange,
-    ManifestError,
-    ObjectAction,
-    cluster_scoped,
-    decide,
-    describe,
-    prepare,
-    prune_decision,
-    skip_reason,
-    stale,
-    stages,
-)
-from engine.model import ClusterObject, GitSource, Kustomization, Manifest, ObjectId, ObjectKey, RuleSet
-from engine.observe.cluster import ClusterClient, dry_run_apply, is_namespaced, read_object
-from engine.reconcile.build import build_kustomization
+from engine.errors import Problem
+from engine.evaluate.apply import Change, ObjectAction
+from engine.evaluate.applyplan import ApplyPlan
+from engine.model import Kustomization, ObjectId, RuleSet
+from engine.observe.cluster import ClusterClient
+from engine.reconcile.build import build_kustomization, checkout_source
+from engine.reconcile.clusterplan import plan_kustomization
 from engine.reconcile.variables import cluster_variables
 from engine.store.db import Store
 from engine.store.inventory import list_inventory
 
-_ALREADY_GONE = "already gone"
-_LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
-
 
 @dataclass(frozen=True)
 class DiffResult:
-    """Each rendered object's change (apply order), the inventory objects a sync would delete,
-    the objects the server refused, and the build's warnings."""
+    """The plan a sync would carry out now, and the build's warnings."""
 
     kustomization: Kustomization
-    objects: tuple[ObjectAction, ...] = ()
-    deleted: tuple[ObjectAction, ...] = ()
-    errors: tuple[str, ...] = ()
+    plan: ApplyPlan
     warnings: tuple[Problem, ...] = ()
 
     @property
+    def objects(self) -> tuple[ObjectAction, ...]:
+        """Each rendered object's change, in apply order (refused objects left out)."""
+        return self.plan.actions
+
+    @property
+    def deleted(self) -> tuple[ObjectAction, ...]:
+        """The inventory objects a sync would delete."""
+        return self.plan.deletes
+
+    @property
+    def errors(self) -> tuple[str, ...]:
+        """The objects the server refused, and the recorded objects that could not be read."""
+        return self.plan.refused
+
+    @property
     def changes(self) -> tuple[ObjectAction, ...]:
-        return tuple(a for a in (*self.objects, *self.deleted) if a.change.writes)
+        return self.plan.changes
 
     @property
     def exit_code(self) -> int:
@@ -87,7 +85,8 @@ class DiffResult:
     def to_json(self) -> dict[str, Any]:
         return {"kustomization": self.kustomization.key.ref, "exit_code": self.exit_code,
                 "objects": [a.to_json() for a in self.objects],
-                "deleted": [a.to_json() for a in self.deleted], "errors": list(self.errors)}
+                "deleted": [a.to_json() for a in self.deleted], "errors": list(self.errors),
+                "plan": self.plan.to_json()}
 
 
 def flux_subject(obj: ObjectId) -> str:
@@ -108,130 +107,14 @@ def local_path(root: Path, ks: Kustomization, path: Path | None) -> tuple[Path, 
 
 def diff_kustomization(store: Store | None, rules: RuleSet, ks: Kustomization, *, root: Path,
                        client: ClusterClient, path: Path | None = None) -> DiffResult:
-    """Compare the Kustomization rendered from `root` (or `path`) with the live cluster.
+    """The plan for syncing the Kustomization rendered from `root` (or `path`) to the live cluster.
 
-    Build problems raise (RuleError, KustomizeFailed); an object the server refuses is listed
-    in `errors` and the others are still compared. With no store there is no inventory, so
-    nothing is reported deleted.
+    Build problems raise (RuleError, KustomizeFailed, ManifestError); an object the server
+    refuses is listed in `errors` and the others are still compared. With no store there is no
+    inventory, so nothing is reported deleted.
     """
-    ref = ks.source_ref
-    source = rules.get(ObjectKey(GitSource.KIND, ref.namespace or ks.namespace, ref.name))
     where, rendered_as = local_path(root, ks, path)
-    built = build_kustomization(where, rendered_as,
-                                source=source if isinstance(source, GitSource) else None,
+    built = build_kustomization(where, rendered_as, source=checkout_source(rules, ks),
                                 variables_from=cluster_variables(client))
-    comparison = _Comparison(client, ks, prepare(built.manifests, ks))
-    for stage in stages(comparison.manifests):
-        for manifest in stage.manifests:
-            comparison.compare(manifest)
-    deleted: tuple[ObjectAction, ...] = ()
-    if store is not None:
-        deleted = comparison.pruned(list_inventory(store, ks.key.ref))
-    return DiffResult(ks, tuple(comparison.actions), deleted, tuple(comparison.errors), built.warnings)
-
-
-class _Comparison:
-    """The dry-run of each object in apply order, remembering what the rendering creates."""
-
-    def __init__(self, client: ClusterClient, ks: Kustomization, manifests: Sequence[Manifest]) -> None:
-        self.client, self.ks, self.manifests = client, ks, manifests
-        self.crd_scopes = _crd_scopes(manifests)
-        self.new_namespaces: set[str] = set()
-        self.actions: list[ObjectAction] = []
-        self.errors: list[str] = []
-        self.desired: list[ObjectId] = []
-
-    def compare(self, manifest: Manifest) -> None:
-        try:
-            scoped, kind_exists = self._scoped(manifest)
-        except GitwardError as err:
-            self.desired.append(manifest.id)
-            self.errors.append(str(err))
-            return
-        self.desired.append(scoped.id)
-        try:
-            action = self._action(scoped, kind_exists)
-        except GitwardError as err:
-            self.errors.append(str(err))
-            return
-        if scoped.group == "" and scoped.kind == "Namespace" and action.change is Change.CREATE:
-            self.new_namespaces.add(scoped.name)
-        self.actions.append(action)
-
-    def _scoped(self, manifest: Manifest) -> tuple[Manifest, bool]:
-        """The object as the server would name it, and whether the server knows its kind."""
-        try:
-            namespaced, known = is_namespaced(self.client, manifest), True
-        except ApiError as err:
-            scope = self.crd_scopes.get((manifest.group, manifest.kind))
-            if err.status != 404 or scope is None:
-                raise
-            namespaced, known = scope, False
-        if not namespaced:
-            return cluster_scoped(manifest), known
-        if not manifest.namespace:
-            raise ManifestError(f"{describe(manifest)}: {manifest.kind} is namespaced but the object "
-                                "names no namespace; set metadata.namespace or the Kustomization's "
-                                "targetNamespace")
-        return manifest, known
-
-    def _action(self, manifest: Manifest, kind_exists: bool) -> ObjectAction:
-        if not kind_exists or manifest.namespace in self.new_namespaces:
-            return ObjectAction(manifest.id, manifest.version, Change.CREATE, origin=manifest.origin)
-        live = read_object(self.client, manifest.api_version, manifest.kind, manifest.namespace,
-                           manifest.name)
-        reason = skip_reason(manifest, live)
-        if reason:
-            return ObjectAction(manifest.id, manifest.version, Change.SKIP, origin=manifest.origin,
-                                reason=reason)
-        try:
-            merged = dry_run_apply(self.client, manifest)
-        except ApiError as err:
-            if not (err.immutable and live is not None and self.ks.force):
-                raise
-            changed = ", ".join(err.fields) or "a field"
-            return ObjectAction(manifest.id, manifest.version, Change.RECREATE, origin=manifest.origin,
-                                reason=f"immutable {changed} changed")
-        action = decide(manifest, live, merged)
-        if manifest.group == "" and manifest.kind == "Secret":
-            action = replace(action, diff=tuple(_masked(c) for c in action.diff))
-        return action
-
-    def pruned(self, inventory: Sequence[ClusterObject]) -> tuple[ObjectAction, ...]:
-        """Inventory objects the rendering dropped that a sync would delete now."""
-        out: list[ObjectAction] = []
-        for entry in stale(inventory, self.desired):
-            try:
-                live = read_object(self.client, entry.api_version, entry.object.kind,
-                                   entry.object.namespace, entry.object.name)
-            except GitwardError as err:
-                self.errors.append(str(err))
-                continue
-            decision = prune_decision(self.ks, entry, live)
-            if decision.change is Change.PRUNE and decision.reason != _ALREADY_GONE:
-                out.append(decision)
-        return tuple(out)
-
-
-def _crd_scopes(manifests: Sequence[Manifest]) -> dict[tuple[str, str], bool]:
-    """(group, kind) -> namespaced, for every CustomResourceDefinition in the rendering."""
-    scopes: dict[tuple[str, str], bool] = {}
-    for m in manifests:
-        if (m.group, m.kind) != ("apiextensions.k8s.io", "CustomResourceDefinition"):
-            continue
-        spec = m.body.get("spec")
-        if not isinstance(spec, Mapping):
-            continue
-        names = spec.get("names")
-        kind = names.get("kind") if isinstance(names, Mapping) else None
-        if isinstance(kind, str) and isinstance(spec.get("group"), str):
-            scopes[(str(spec["group"]), kind)] = spec.get("scope", "Namespaced") != "Cluster"
-    return scopes
-
-
-def _masked(change: FieldChange) -> FieldChange:
-    """kubectl's last-applied annotation on a Secret carries its values: mask it like `data`."""
-    if _LAST_APPLIED not in change.path:
-        return change
-    return FieldChange(change.path, None if change.old is None else SECRET_MASK,
-                       None if change.new is None else SECRET_MASK)
+    recorded = list_inventory(store, ks.key.ref) if store is not None else ()
+    return DiffResult(ks, plan_kustomization(client, ks, built.manifests, recorded), built.warnings)

@@ -31,20 +31,13 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
 from engine.errors import GitwardError, Problem, RuleError, Severity, SourcePos, of_severity
-from engine.evaluate.apply import (
-    Change,
-    ObjectAction,
-    checksum,
-    cluster_scoped,
-    prepare,
-    stale,
-)
+from engine.evaluate.apply import Change, ObjectAction, checksum, prepare
+from engine.evaluate.applyplan import plan_recorded
 from engine.evaluate.order import dependencies, dependency_order
 from engine.model import (
     ClusterObject,
     FileChange,
     GateDecision,
-    GitSource,
     Kustomization,
     Manifest,
     ObjectId,
@@ -52,7 +45,7 @@ from engine.model import (
     RuleSet,
 )
 from engine.observe.cluster import ClusterClient, ClusterError, connect, impersonating
-from engine.reconcile.build import build_kustomization
+from engine.reconcile.build import build_kustomization, checkout_source
 from engine.reconcile.cluster import sync_kustomization
 from engine.reconcile.diff import DiffResult, diff_kustomization
 from engine.reconcile.order import Reconciled, not_applied
@@ -122,33 +115,17 @@ class ObjectDiff:
 
 def compare_inventory(ks: Kustomization, manifests: Iterable[Manifest],
                       inventory: Sequence[ClusterObject]) -> ObjectDiff:
-    """Created, changed and gone objects of a rendering, judged by identity and checksum.
+    """Created, changed and gone objects of a rendering, judged by identity and checksum
+    (`plan_recorded`'s plan, in the watcher's terms). Raises ManifestError as `prepare` does."""
+    plan = plan_recorded(WORKTREE, ks, manifests, inventory)
+    gone = tuple(a.object for a in plan.prune)
+    return ObjectDiff(ks.key.ref, _of(plan.actions, Change.CREATE), _of(plan.actions, Change.UPDATE),
+                      gone if ks.prune else (), () if ks.prune else gone,
+                      len(_of(plan.actions, Change.UNCHANGED)))
 
-    Offline there is no server to say which kinds are cluster-scoped; an object whose
-    namespaced identity is not recorded but whose cluster-scoped one is counts as that object,
-    without its namespace, as a sync would apply it. Raises ManifestError as `prepare` does.
-    """
-    recorded = {e.object: e for e in inventory if e.pruned_at is None}
-    created: list[ObjectId] = []
-    changed: list[ObjectId] = []
-    seen: set[ObjectId] = set()
-    unchanged = 0
-    for manifest in prepare(manifests, ks):
-        entry = recorded.get(manifest.id)
-        if entry is None and manifest.namespace:
-            scoped = cluster_scoped(manifest)
-            if scoped.id in recorded:
-                manifest, entry = scoped, recorded[scoped.id]
-        seen.add(manifest.id)
-        if entry is None:
-            created.append(manifest.id)
-        elif (entry.checksum, entry.version) != (checksum(manifest), manifest.version):
-            changed.append(manifest.id)
-        else:
-            unchanged += 1
-    gone = [entry.object for entry in stale(recorded.values(), seen)]
-    return ObjectDiff(ks.key.ref, tuple(created), tuple(changed),
-                      tuple(gone) if ks.prune else (), () if ks.prune else tuple(gone), unchanged)
+
+def _of(actions: Iterable[ObjectAction], change: Change) -> tuple[ObjectId, ...]:
+    return tuple(a.object for a in actions if a.change is change)
 
 
 def from_cluster(result: DiffResult) -> ObjectDiff:
@@ -318,7 +295,7 @@ def _against_store(root: Path, checkout: LoadedCluster, store: Store | None,
     rules = checkout.rules
     for ks in checkout.buildable():
         try:
-            built = build_kustomization(root, ks, source=_source(rules, ks))
+            built = build_kustomization(root, ks, source=checkout_source(rules, ks))
             inventory = list_inventory(store, ks.key.ref) if store is not None else ()
             objects.append(compare_inventory(ks, built.manifests, inventory))
         except GitwardError as err:
@@ -365,12 +342,6 @@ def _against_cluster(root: Path, checkout: LoadedCluster, store: Store | None, n
     return objects, applied
 
 
-def _source(rules: RuleSet, ks: Kustomization) -> GitSource | None:
-    ref = ks.source_ref
-    source = rules.get(ObjectKey(GitSource.KIND, ref.namespace or ks.namespace, ref.name))
-    return source if isinstance(source, GitSource) else None
-
-
 def apply_worktree(root: Path, rules: RuleSet, store: Store, client: ClusterClient,
                    now: datetime) -> tuple[Reconciled, ...]:
     """Sync every Kustomization rendered from the working tree at `root`, dependencies first.
@@ -399,7 +370,7 @@ def apply_worktree(root: Path, rules: RuleSet, store: Store, client: ClusterClie
             outcomes.append(Reconciled(ks, blocked=f"dependency {', '.join(waiting)} was not applied"))
             continue
         try:
-            built = build_kustomization(root, ks, source=_source(rules, ks),
+            built = build_kustomization(root, ks, source=checkout_source(rules, ks),
                                         variables_from=cluster_variables(client))
             revision = worktree_revision(ks, built.manifests)
         except GitwardError as err:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import sqlite3
 from pathlib import Path
 
 import click
@@ -185,3 +186,35 @@ def test_a_copy_of_the_example_repo_checks_clean(tmp_path: Path,
     shutil.copytree(EXAMPLES / "homelab", repo)
     code, _, err = run(capsys, "check", "--repo", str(repo), "--strict")
     assert code == 0, err
+
+
+def test_plan_follows_each_commit_with_the_apply_actions_it_leads_to(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """One plan, tag -> file -> cluster: the post-commit render against the recorded inventory."""
+    state = tmp_path / "state.db"
+    shutil.copy(EXAMPLE_DB, state)
+    with sqlite3.connect(state) as db:  # the recorded podinfo Deployment predates the new tag
+        db.execute("UPDATE cluster_objects SET checksum = 'sha256:before' "
+                   "WHERE kind = 'Deployment' AND name = 'podinfo'")
+
+    code, out, err = run(capsys, "--state", str(state), "plan", "--repo", HOMELAB, "--offline", "-o", "json")
+
+    assert code == 0, err
+    plan = json.loads(out)
+    [commit] = plan["actions"]
+    [applied] = plan["apply"]
+    assert applied["commit"] == f"{commit['repository']}@{commit['branch']}" and applied["errors"] == []
+    [ks_plan] = applied["plans"]
+    assert ks_plan["kustomization"] == "flux-system/flux-system"
+    actions = [a for stage in ks_plan["stages"] for a in stage["actions"]]
+    assert [(a["object"], a["change"]) for a in actions if a["change"] != "unchanged"] == [
+        ("Deployment.apps/podinfo/podinfo", "update")]
+    assert len(actions) == 20 and ks_plan["prune"] == []
+
+    code, out, err = run(capsys, "--state", str(state), "plan", "--repo", HOMELAB, "--offline")
+    assert code == 0, err
+    lines = out.splitlines()
+    at = lines.index("then apply Kustomization flux-system/flux-system (against the recorded inventory): "
+                     "1 change, 19 unchanged")
+    assert lines[at + 1] == "    Deployment.apps/podinfo/podinfo configured"
+    assert at > max(i for i, line in enumerate(lines) if line.startswith("+++ b/"))

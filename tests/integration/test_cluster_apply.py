@@ -19,7 +19,8 @@ from typing import Any
 import pytest
 import urllib3
 
-from engine.evaluate.apply import NAME_LABEL, NAMESPACE_LABEL, Change, api_error, prepare, stages
+from engine.evaluate.apply import NAME_LABEL, NAMESPACE_LABEL, Change, prepare, stages
+from engine.kubeapi import api_error
 from engine.evaluate.health import HealthStatus, assess
 from engine.model import HealthCheck, Kustomization, Manifest, SourceRef
 from engine.observe.cluster import ClusterClient, KubeconfigError, connect, read_object

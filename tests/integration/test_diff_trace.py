@@ -21,6 +21,7 @@ from engine.model import Kustomization, ObjectKey
 from engine.observe.cluster import ClusterClient, connect, read_object
 from engine.reconcile.diff import diff_kustomization
 from engine.rules.load import load_repo
+from engine.store.actions import list_actions
 from engine.store.db import open_store, state_url
 from tests.integration.git_env import BareRepo, push_commit
 from tests.integration.kube_env import KubeAPI
@@ -127,6 +128,14 @@ def edit_image(kube_client: kube.ApiClient, image: str) -> None:
         field_manager="kubectl-set")
 
 
+NAMESPACE_ONLY = dedent("""\
+    apiVersion: v1
+    kind: Namespace
+    metadata:
+      name: infrastructure
+    """)
+
+
 def reported(out: str) -> list[str]:
     return [line for line in out.splitlines() if line.startswith("► ")]
 
@@ -184,6 +193,37 @@ def test_diff_shows_drift_new_and_pruned_objects_and_sends_no_write(
     assert report["exit_code"] == 1
     assert {d["object"] for d in report["deleted"]} == {
         "StatefulSet.apps/infrastructure/redis", "Service/infrastructure/redis", "Namespace/infrastructure"}
+
+
+def test_diff_and_reconcile_plan_the_same_actions_for_the_same_state(
+        synced: Homelab, kube_client: kube.ApiClient, capsys: pytest.CaptureFixture[str]) -> None:
+    """The plan `diff -o json` prints is the one `reconcile` carries out: per stage, the objects
+    it writes (with their field diffs), and the objects it prunes, as recorded in `actions`."""
+    edit_image(kube_client, EDITED_IMAGE)
+    synced.push({"cluster/apps/podinfo/extra.yaml": config_map("extra", "podinfo"),
+                 "cluster/infrastructure/redis/redis.yaml": NAMESPACE_ONLY},
+                "Add a ConfigMap; redis's workload leaves")
+
+    code, out, err = synced.diff(capsys, "-o", "json")
+    assert code == 1, err
+    plan = json.loads(out)["plan"]
+    diffed = {stage["name"]: [a for a in stage["actions"] if a["change"] in ("create", "update", "recreate")]
+              for stage in plan["stages"]}
+    code, out, err = synced.sync(capsys, "flux-system", "--with-source")
+    assert code == 0, out + err
+
+    with open_store(state_url(synced.state), readonly=True) as store:
+        [latest, *_] = list_actions(store, types=("apply", "prune"))
+        recorded = [a for a in list_actions(store, types=("apply", "prune")) if a.plan_id == latest.plan_id]
+    applied = {a.payload["stage"]: a.payload["objects"] for a in recorded if a.type == "apply"}
+    [pruned] = [a.payload["objects"] for a in recorded if a.type == "prune"]
+    assert applied == {name: actions for name, actions in diffed.items() if actions}
+    assert pruned == plan["prune"]
+    assert {(a["object"], a["change"]) for actions in applied.values() for a in actions} == {
+        ("ConfigMap/podinfo/extra", "create"), ("Deployment.apps/podinfo/podinfo", "update")}
+    assert [a["object"] for a in pruned] == ["StatefulSet.apps/infrastructure/redis", "Service/infrastructure/redis"]
+    [drift] = [a for a in applied["resources"] if a["change"] == "update"]
+    assert drift["diff"] == [{"path": IMAGE_FIELD, "old": EDITED_IMAGE, "new": PODINFO_IMAGE}]
 
 
 def test_diff_masks_secret_values(synced: Homelab, capsys: pytest.CaptureFixture[str]) -> None:
