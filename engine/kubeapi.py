@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 
-from engine.errors import GitwardError
+from engine.errors import RetryableError
 from engine.evaluate.health import list_at as _list, mapping_at as _sub
 
 FIELD_MANAGER = "gitward"
@@ -20,23 +20,20 @@ REQUEST_TIMEOUT = 30.0
 """Seconds one API request may take before it counts as failed."""
 
 
-class ApiError(GitwardError):
+class ApiError(RetryableError):
     """A request about one object failed: the server refused it, or (status 0) never answered.
 
-    `fields` are the paths the server named; `immutable` says a field that cannot change did;
-    `permanent` is False for answers that can heal on retry (conflicts, throttling, 5xx).
+    `fields` are the paths the server named; `immutable` says a field that cannot change did.
+    It is temporary when the answer can heal on retry (no answer, a conflict, throttling, a
+    5xx) and permanent for the rest of the 4xx.
     """
 
     def __init__(self, message: str, *, status: int, fields: tuple[str, ...] = (),
                  immutable: bool = False) -> None:
-        super().__init__(message)
+        super().__init__(message, permanent=400 <= status < 500 and status not in (409, 429))
         self.status = status
         self.fields = fields
         self.immutable = immutable
-
-    @property
-    def permanent(self) -> bool:
-        return 400 <= self.status < 500 and self.status not in (409, 429)
 
 
 _IMMUTABLE = re.compile(r"is immutable|immutable field|field is immutable", re.IGNORECASE)

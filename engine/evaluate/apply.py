@@ -247,6 +247,13 @@ class ObjectAction:
     diff: tuple[FieldChange, ...] = ()
     origin: str = ""
     reason: str = ""
+    gone: bool = False
+    """A prune of an object the cluster no longer holds: nothing to delete, no request sent."""
+
+    @property
+    def writes(self) -> bool:
+        """Whether carrying it out writes to the cluster (what Flux's change log lists)."""
+        return self.change.writes and not self.gone
 
     @property
     def api_version(self) -> str:
@@ -369,7 +376,7 @@ def prune_decision(kustomization: Kustomization, entry: ClusterObject,
         return ObjectAction(entry.object, entry.version, change, reason=reason)
 
     if live is None:
-        return action(Change.PRUNE, ALREADY_GONE)
+        return ObjectAction(entry.object, entry.version, Change.PRUNE, reason=ALREADY_GONE, gone=True)
     if not kustomization.prune:
         return action(Change.KEEP, "prune is off")
     labels = _labels(live)

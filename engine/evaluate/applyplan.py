@@ -15,7 +15,6 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from engine.evaluate.apply import (
-    ALREADY_GONE,
     SECRET_MASK,
     Change,
     FieldChange,
@@ -107,7 +106,7 @@ class ApplyPlan:
     @property
     def changes(self) -> tuple[ObjectAction, ...]:
         """What the sync writes or deletes."""
-        return tuple(a for a in (*self.actions, *self.prune) if a.change.writes and a.reason != ALREADY_GONE)
+        return tuple(a for a in (*self.actions, *self.prune) if a.writes)
 
     def to_json(self) -> dict[str, object]:
         return {"id": self.id, "kustomization": self.kustomization,
@@ -121,7 +120,7 @@ class ApplyPlan:
 
 def deletes(action: ObjectAction) -> bool:
     """Whether a prune action sends a delete (not when the object was already gone)."""
-    return action.change is Change.PRUNE and action.reason != ALREADY_GONE
+    return action.change is Change.PRUNE and not action.gone
 
 
 def wants_dry_run(manifest: Manifest, live: Mapping[str, Any] | None) -> bool:

@@ -19,10 +19,10 @@ from datetime import datetime
 
 from engine.act.cluster import apply_object, delete_object
 from engine.errors import GitwardError
-from engine.evaluate.apply import ALREADY_GONE, Change, ObjectAction, checksum, describe
+from engine.evaluate.apply import Change, ObjectAction, checksum, describe
 from engine.evaluate.applyplan import ApplyPlan, PlannedObject, StagePlan, deletes
 from engine.kubeapi import ApiError
-from engine.model import ClusterObject, Kustomization, Manifest, ObjectId
+from engine.model import ActionStatus, ClusterObject, Kustomization, Manifest, ObjectId
 from engine.observe.cluster import ClusterClient, HealthReport, dry_run_apply, wait_gone, wait_healthy
 from engine.reconcile.clusterplan import plan_kustomization
 from engine.store import inventory
@@ -60,7 +60,7 @@ class SyncResult:
     def changes(self) -> tuple[ObjectAction, ...]:
         """Objects written or deleted (what Flux's change log lists)."""
         return tuple(a for a in (*self.applied, *self.pruned)
-                     if a.change.writes and a.reason != ALREADY_GONE)
+                     if a.writes)
 
     def summary(self) -> str:
         """Flux-style: one line per change, then the failure or the unhealthy objects."""
@@ -167,7 +167,7 @@ class Executor:
         inventory.record_pruned(self.store, self.ref, gone, self.now)
         inventory.release(self.store, self.ref, [d.object for d in plan.prune if d.change is Change.KEEP])
         if action_id is not None:
-            finish_action(self.store, action_id, status="failed" if failures else "done", now=self.now,
+            finish_action(self.store, action_id, status=ActionStatus.FAILED if failures else ActionStatus.DONE, now=self.now,
                           error="\n".join(failures) or None)
         if failures:
             raise SyncError("prune failed:\n  " + "\n  ".join(failures))
@@ -205,12 +205,12 @@ class Executor:
                     self.known[manifest.id] = entry
         except GitwardError as err:
             if action_id is not None:
-                finish_action(self.store, action_id, status="failed", now=self.now, error=str(err))
+                finish_action(self.store, action_id, status=ActionStatus.FAILED, now=self.now, error=str(err))
             raise
         finally:
             inventory.record_applied(self.store, entries)
         if action_id is not None:
-            finish_action(self.store, action_id, status="done", now=self.now)
+            finish_action(self.store, action_id, status=ActionStatus.DONE, now=self.now)
 
     def _entry(self, manifest: Manifest, previous: ClusterObject | None, *,
                written: bool) -> ClusterObject | None:
