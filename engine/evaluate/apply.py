@@ -31,6 +31,8 @@ RECONCILE_KEY = f"{TOOLKIT}/reconcile"
 SSA_KEY = f"{TOOLKIT}/ssa"
 DISABLED = "disabled"
 SECRET_MASK = "******"
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+"""kubectl's annotation holding the object as last applied: on a Secret, its values."""
 ALREADY_GONE = "already gone"
 """The reason of a prune whose object left the cluster before the sync: nothing to delete."""
 
@@ -302,13 +304,27 @@ def field_diff(live: Mapping[str, Any], merged: Mapping[str, Any]) -> tuple[Fiel
     out: list[FieldChange] = []
     _diff("", _comparable(live), _comparable(merged), out)
     if str(merged.get("apiVersion")) == "v1" and merged.get("kind") == "Secret":
-        out = [FieldChange(c.path, _mask(c.old), _mask(c.new))
-               if c.path.startswith(("data", "stringData")) else c for c in out]
+        out = [_secret_masked(c) for c in out]
     return tuple(out)
+
+
+def _secret_masked(change: FieldChange) -> FieldChange:
+    """A Secret's values masked wherever they show: `data`, `stringData`, and kubectl's
+    last-applied annotation (it holds them too), also inside a whole map that appears or goes
+    (`metadata` or `metadata.annotations` present on one side only)."""
+    if change.path.startswith(("data", "stringData")) or LAST_APPLIED in change.path:
+        return FieldChange(change.path, _mask(change.old), _mask(change.new))
+    return FieldChange(change.path, _masked_inside(change.old), _masked_inside(change.new))
 
 
 def _mask(value: object) -> object:
     return None if value is None else SECRET_MASK
+
+
+def _masked_inside(value: object) -> object:
+    if isinstance(value, dict):
+        return {k: SECRET_MASK if k == LAST_APPLIED else _masked_inside(v) for k, v in value.items()}
+    return value
 
 
 def _comparable(obj: Mapping[str, Any]) -> dict[str, Any]:

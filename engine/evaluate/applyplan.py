@@ -11,13 +11,11 @@ what `diff kustomization` prints and what the executor (engine/reconcile/cluster
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from engine.evaluate.apply import (
-    SECRET_MASK,
     Change,
-    FieldChange,
     ObjectAction,
     Stage,
     checksum,
@@ -31,8 +29,6 @@ from engine.evaluate.apply import (
 )
 from engine.evaluate.health import assess, health_targets
 from engine.model import ClusterObject, HealthCheck, Kustomization, Manifest, ObjectId
-
-_LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 
 
 @dataclass(frozen=True)
@@ -146,10 +142,7 @@ def plan_object(kustomization: Kustomization, facts: ObjectFacts) -> PlannedObje
                              facts.immutable)
     if facts.refusal or facts.merged is None:
         return facts.refusal or f"{manifest.id}: the server gave no dry-run answer"
-    action = decide(manifest, live, facts.merged)
-    if manifest.group == "" and manifest.kind == "Secret":
-        action = replace(action, diff=tuple(_masked(c) for c in action.diff))
-    return PlannedObject(manifest, action)
+    return PlannedObject(manifest, decide(manifest, live, facts.merged))
 
 
 def plan_stage(kustomization: Kustomization, stage: Stage, facts: Sequence[ObjectFacts | str]) -> StagePlan:
@@ -238,11 +231,3 @@ def crd_scopes(manifests: Iterable[Manifest]) -> dict[tuple[str, str], bool]:
 def new_namespaces(manifests: Iterable[Manifest]) -> frozenset[str]:
     """The Namespaces among `manifests` (objects in them cannot be dry-run before they exist)."""
     return frozenset(m.name for m in manifests if (m.group, m.kind) == ("", "Namespace"))
-
-
-def _masked(change: FieldChange) -> FieldChange:
-    """kubectl's last-applied annotation on a Secret carries its values: mask it like `data`."""
-    if _LAST_APPLIED not in change.path:
-        return change
-    return FieldChange(change.path, None if change.old is None else SECRET_MASK,
-                       None if change.new is None else SECRET_MASK)

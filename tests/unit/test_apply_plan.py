@@ -92,6 +92,24 @@ def test_a_secret_plan_never_carries_its_values() -> None:
         ("data.password", "******", "******"), (f'metadata.annotations["{note}"]', "******", "******")}
 
 
+def test_a_secret_annotation_map_that_appears_or_goes_is_masked_inside() -> None:
+    secret = prepare([Manifest({"apiVersion": "v1", "kind": "Secret",
+                                "metadata": {"name": "creds", "namespace": "web"},
+                                "data": {"password": "bmV3"}})], KS)[0]
+    note = "kubectl.kubernetes.io/last-applied-configuration"
+    live = live_of(secret)
+    live["metadata"] = {**live["metadata"], "annotations": {note: '{"data":{"password":"b2xk"}}', "team": "a"}}
+    merged = {**secret.body, "metadata": {k: v for k, v in secret.body["metadata"].items()
+                                          if k != "annotations"}}
+
+    outcome = plan_object(KS, ObjectFacts(secret, live, merged))
+
+    assert not isinstance(outcome, str)
+    assert "b2xk" not in repr(outcome.action.to_json())
+    assert [(d.path, d.old, d.new) for d in outcome.action.diff] == [
+        ("metadata.annotations", {note: "******", "team": "a"}, None)]
+
+
 def test_a_stage_plan_keeps_order_collects_refusals_and_waits_only_on_what_is_not_ready() -> None:
     namespace = prepare([Manifest({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "web"}})], KS)[0]
     other = prepare([Manifest({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "db"}})], KS)[0]
