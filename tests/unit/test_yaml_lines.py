@@ -55,7 +55,7 @@ READ_BY_LINES = [
     f"note: |\n  text\n  # {{not}}\nimage: a:1 # {M}\n",
     f"note: >-\n  folded\n\n\nlist:\n  - a:1 # {M}\n",
     f"image: a:1 # {M} and text\n",
-    f"image: a:1 # see $imagepolicy docs\n",
+    "image: a:1 # see $imagepolicy docs\n",
     f"hash: a#b # {M}\ncolon: a:b:c # {M}\n",
     f"- --flag # {M}\n- ?x # {M}\n- :y # {M}\n",
 ]
