@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Callable, Iterable, Mapping, Sequence
 
 from engine.errors import GitwardError
-from engine.evaluate.decision import GATED, PolicyMemos, ScanFacts, decide
+from engine.evaluate.decision import GATED, PolicyMemos, ScanFacts, decide, decision_inputs
 from engine.evaluate.policy import Evaluation, PolicyMemo
 from engine.evaluate.tagfilter import Exclusions
 from engine.model import (
@@ -182,26 +182,36 @@ def decide_policy(store: Store, rules: RuleSet, policy: ImagePolicy, *, now: dat
                   deployed: str | None = None, facts: ScanFacts | None = None,
                   memo: PolicyMemo | None = None) -> PolicyOutcome:
     """Evaluate a policy on its repository's ledger (`facts`, read when not given) and record
-    the decision (or refusal); `memo` is the policy's when the caller keeps one (`PolicyMemos`)."""
+    the decision (or refusal); `memo` is the policy's when the caller keeps one (`PolicyMemos`).
+
+    When the policy's latest decision was made from the same inputs (`decision_inputs`: the
+    spec, the tags and their states, the previous and deployed tags), it is counted again and
+    nothing is evaluated: `evaluation` is None and the decision comes without its trace."""
     repo_key = policy.repository_key
     repository = rules.get(repo_key)
     repo = repository if isinstance(repository, ImageRepository) else None
     if facts is None:
         facts = scan_facts(store, repo_key.ref)
     last = policy_decisions.latest_selection(store, policy.key.ref)
-    decision, evaluation = decide(policy, repo, facts, previous=last.selected_tag if last else None,
-                                  deployed=deployed, now=now, memo=memo)
-    return PolicyOutcome(record_decision(store, decision), evaluation)
+    previous = last.selected_tag if last else None
+    inputs = decision_inputs(policy, repo, facts, previous=previous, deployed=deployed)
+    repeated = policy_decisions.repeat_same_inputs(
+        store, policy.key.ref, inputs, at=now, scan_id=facts.scan.id if facts.scan else None)
+    if repeated is not None:
+        return PolicyOutcome(repeated, None)
+    decision, evaluation = decide(policy, repo, facts, previous=previous, deployed=deployed,
+                                  now=now, memo=memo)
+    return PolicyOutcome(record_decision(store, decision, inputs), evaluation)
 
 
-def record_decision(store: Store, decision: Decision) -> Decision:
+def record_decision(store: Store, decision: Decision, inputs: str | None = None) -> Decision:
     """Record a policy's decision, with an event when its selection changes (Flux's "latest
     image tag updated") or when it starts failing (or fails differently); a decision like the
     one before says nothing."""
     tag, error = decision.selected_tag, decision.error
     failed = error is not None and not error.startswith(GATED)
     last = policy_decisions.latest_decision(store, decision.policy) if failed else None
-    recorded = policy_decisions.record_decision(store, decision)
+    recorded = policy_decisions.record_decision(store, decision, inputs)
     if tag and not error:
         if tag == decision.previous_tag:
             return recorded

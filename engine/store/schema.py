@@ -178,7 +178,9 @@ class DecisionTraceRow(Base):
 class PolicyDecisionRow(Base):
     """A decision, or a run of identical ones: a decision like the policy's latest (same
     selection, previous tag, counts, error and trace) moves `decided_at` and `scan_id` to the
-    latest in place and counts itself in `runs`; `since` is when it was first made."""
+    latest in place and counts itself in `runs`; `since` is when it was first made. A decision
+    from the same inputs as the latest row's (`inputs_digest`) is counted there without being
+    made again."""
 
     __tablename__ = "policy_decisions"
     __table_args__ = (Index(None, "policy", "decided_at"),)
@@ -197,6 +199,11 @@ class PolicyDecisionRow(Base):
     trace_digest: Mapped[str | None] = mapped_column(ForeignKey("decision_traces.digest"))
     since: Mapped[datetime]
     runs: Mapped[int] = mapped_column(Integer)
+    inputs_digest: Mapped[str | None] = mapped_column(String(64), deferred=True)
+    """What the decision was made from, as of its latest run (engine/evaluate/decision.py
+    `decision_inputs`); None for a gate's record and for rows older than migration 0009.
+    Deferred: only the writer that compares it loads it, so a reader of a store left at an
+    older revision (read-only) still reads its decisions."""
 
 
 class ClusterObjectRow(Base):
