@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Callable, Iterable, Mapping, Sequence
@@ -24,6 +25,7 @@ from engine.observe.dockerconfig import (
     credentials_from_docker_config,
     credentials_from_secret,
 )
+from engine.observe.clientpool import RegistryClients
 from engine.observe.transport import SecretReader
 from engine.reconcile.transport import registry_transport
 from engine.rules.ocitag import is_valid_tag, shown_tag
@@ -148,17 +150,24 @@ def scan_repository(store: Store, repository: ImageRepository, *, clock: Clock =
 
 
 def _listing(repository: ImageRepository, credentials: Credentials | None,
-             read_secret: SecretReader | None) -> tuple[list[ListedTag], str | None]:
-    """The registry's tags as the ledger records them, or why they could not be listed."""
+             read_secret: SecretReader | None,
+             clients: RegistryClients | None = None) -> tuple[list[ListedTag], str | None]:
+    """The registry's tags as the ledger records them, or why they could not be listed.
+    `clients`: the pass's shared clients; without them the listing makes and closes its own."""
     # the registry client (httpx) only when a scan runs: a command that decides from the
     # recorded tags (`plan --offline`) never imports it (tests/e2e/test_lazy_imports.py)
-    from engine.observe.httpclient import registry_client
     from engine.observe.registry import list_tags, parse_image
     try:
         image = parse_image(repository.image, repository.insecure)
         creds = registry_credentials(repository, image.registry, credentials, read_secret)
         transport = registry_transport(repository, read_secret)
-        with registry_client(transport) as client:
+        with ExitStack() as stack:
+            if clients is not None:
+                client = clients.client(image.registry, transport)
+                stack.callback(clients.done, client)
+            else:
+                from engine.observe.httpclient import registry_client
+                client = stack.enter_context(registry_client(transport))
             listing = list_tags(image, credentials=creds, page_size=repository.page_size,
                                 timeout=repository.effective_timeout.total_seconds(),
                                 client=client, hidden=transport.secrets())
@@ -249,12 +258,14 @@ class RepositoryOutcome:
 def reconcile_repository(store: Store, rules: RuleSet, repository: ImageRepository, *,
                          deployed: Mapping[str, str], clock: Clock = utcnow,
                          read_secret: SecretReader | None = None,
-                         memos: PolicyMemos | None = None) -> RepositoryOutcome:
+                         memos: PolicyMemos | None = None,
+                         clients: RegistryClients | None = None) -> RepositoryOutcome:
     """Scan the repository and decide each of its policies that is not suspended, with the tags
     git deploys now (`deployed`, by policy): the one way `gitward run` and `gitward reconcile
-    image repository` do it. After a failed scan nothing is decided. `memos`: the daemon's."""
+    image repository` do it. After a failed scan nothing is decided. `memos`: the daemon's;
+    `clients`: the pass's registry clients (`gitward run`)."""
     started = clock()
-    listed, error = _listing(repository, None, read_secret)
+    listed, error = _listing(repository, None, read_secret, clients)
     decided: list[PolicyOutcome] = []
     left: list[str] = []
     # The scan, its event, the decisions and theirs in one transaction, after the listing:

@@ -52,6 +52,7 @@ from engine.model import (
     RuleSet,
     ScanStatus,
 )
+from engine.observe.clientpool import RegistryClients
 from engine.observe.cluster import ClusterClient
 from engine.observe.transport import SecretReader
 from engine.reconcile.images import (
@@ -146,6 +147,8 @@ class Controller:
         """The objects this pass reconciled."""
         self.memos = PolicyMemos()
         """Each policy's PolicyMemo, kept across intervals while the policy is in the rules."""
+        self._clients = RegistryClients()
+        """The registry clients this pass shares (one per host and transport)."""
         self._failing: dict[ObjectKey, str] = {}
         """The failure last alerted for each object still failing."""
         self._fingerprint = rule_files_fingerprint(repo)
@@ -178,6 +181,7 @@ class Controller:
                 self._loop(schedule, once)
             finally:
                 self._heartbeat = None
+                self._clients.close()
 
     def recently_scanned(self) -> dict[ObjectKey, datetime]:
         """When each image repository is next due after its last successful scan in the store:
@@ -228,8 +232,10 @@ class Controller:
             self.after(key, result, finished)
 
     def next_pass(self) -> None:
-        """Forget what this pass read: the next one reads the marked files again."""
+        """Forget what this pass read: the next one reads the marked files again (and opens
+        its own registry connections)."""
         self._marked = MarkedTrees()
+        self._clients.close()
         self._passed.clear()
 
     def after(self, key: ObjectKey, result: Result, at: datetime) -> None:
@@ -383,7 +389,8 @@ class Controller:
         marked = self._marked.tree(self.repo, self._repo_revision, self.rules)
         done = reconcile_repository(self.store, self.rules, repository,
                                     deployed=marked.deployed, clock=self.clock,
-                                    read_secret=self.access.read_secret, memos=self.memos)
+                                    read_secret=self.access.read_secret, memos=self.memos,
+                                    clients=self._clients)
         scan = done.scan
         if scan.status is ScanStatus.FAILED:
             return Result(Outcome.FAILED, message=f"scan failed: {scan.error}")
