@@ -34,12 +34,10 @@ from engine.errors import GitwardError, UserError, did_you_mean
 from engine.evaluate.apply import FIELD_MANAGER, ApiError, api_error, describe
 from engine.evaluate.health import Health, assess
 from engine.model import HealthCheck, Manifest
+from engine.observe.kubeenv import IN_CLUSTER_HOST
 
 REQUEST_TIMEOUT = 30.0
 """Seconds one API request may take before it counts as failed."""
-
-IN_CLUSTER_HOST = "KUBERNETES_SERVICE_HOST"
-
 
 class ClusterError(GitwardError):
     """The cluster cannot be reached or configured (no kubeconfig, unknown context, refused)."""
@@ -98,13 +96,6 @@ def client_for(api: kube.ApiClient, *, context: str = "") -> ClusterClient:
         shutil.rmtree(cache_dir, ignore_errors=True)
         raise
     return ClusterClient(api, dynamic, str(api.configuration.host), context, cache_dir)
-
-
-def cluster_configured(kubeconfig: str | Path | None, context: str | None) -> bool:
-    """Whether a cluster is configured: a kubeconfig or context given, `KUBECONFIG` set, or
-    running inside a cluster (commands that can work without one use this to decide)."""
-    return bool(kubeconfig or context or os.environ.get("KUBECONFIG")
-                or os.environ.get(IN_CLUSTER_HOST))
 
 
 def connect(kubeconfig: str | Path | None = None, context: str | None = None) -> ClusterClient:

@@ -34,6 +34,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 
 from engine.act.notify import Event, failure_event, held_event, notify, update_event
@@ -53,7 +54,6 @@ from engine.model import (
     ScanStatus,
 )
 from engine.observe.clientpool import RegistryClients
-from engine.observe.cluster import ClusterClient
 from engine.observe.transport import SecretReader
 from engine.reconcile.images import (
     Clock,
@@ -70,9 +70,11 @@ from engine.reconcile.notices import (
     policy_lints,
     say_once,
 )
-from engine.reconcile.order import OrderedReconcile
 from engine.evaluate.discover import SourceHint
 from engine.reconcile.repo import MarkedTrees, RepoSpec, load_repository
+
+if TYPE_CHECKING:  # the kubernetes client is loaded only when a cluster is configured
+    from engine.observe.cluster import ClusterClient
 from engine.reconcile.sources import reconcile_oci_source, reconcile_source
 from engine.reconcile.telemetry import LogLevel, Metrics, RunLog
 from engine.rules.load import rule_files_fingerprint
@@ -448,6 +450,8 @@ class Controller:
 
     def _kustomization(self, ks: Kustomization) -> Result:
         assert self.access.cluster is not None  # entries() schedules none without a cluster
+        from engine.reconcile.order import OrderedReconcile  # kubernetes: only with a cluster
+
         run = OrderedReconcile(self.store, self.rules, self.access.cluster, with_source=False,
                                cache_dir=self.access.workdir, ssh_command=self.access.ssh_command,
                                token=self.access.token, clock=self.clock,

@@ -120,3 +120,21 @@ def test_a_new_store_is_migrated_with_alembic_and_then_opens_without_it(tmp_path
     assert first == {"sqlalchemy", "alembic"}
     _, again, _ = loaded_by(url, program=OPEN_STORE)
     assert again == {"sqlalchemy"}
+
+
+def test_run_without_a_cluster_imports_no_cluster_client(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pass of `gitward run` with no cluster configured scans its image repositories (here a
+    registry that refuses the connection) and never loads the kubernetes client."""
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "image-repository.yaml").write_text(
+        "apiVersion: image.toolkit.fluxcd.io/v1beta2\nkind: ImageRepository\n"
+        "metadata: {name: app, namespace: apps}\n"
+        "spec: {image: 127.0.0.1:9/app, interval: 1h, insecure: true}\n")
+    code, loaded, _ = loaded_by("--state", str(tmp_path / "state.db"), "run", "--once",
+                                "--repo", str(repo), "--workdir", str(tmp_path / "cache"))
+    assert code == 0
+    assert "kubernetes" not in loaded and {"sqlalchemy", "httpx"} <= loaded
