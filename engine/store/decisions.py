@@ -7,7 +7,9 @@ changes nothing adds no row, while `since` keeps when that decision was first ma
 holding an update back is a row of its own (its error starts `gated: `) after the selection it
 holds, so a held update writes the two in turn every interval: each is compared with the row
 before the other one's when that one, about the same tag, is the latest, so a held interval adds
-no row either. Traces live in `decision_traces` (engine/store/traces.py). The readers here
+no row either. A row keeps the digest of the inputs it was last made from (`inputs_digest`):
+`repeat_same_inputs` counts a decision from the same inputs without its being made at all.
+Traces live in `decision_traces` (engine/store/traces.py). The readers here
 return decisions without their trace (`trace` is empty): a reader that shows one asks
 `decision_trace` for it, one that orders tags by it `decision_verdicts`.
 """
