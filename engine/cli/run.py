@@ -15,7 +15,6 @@ from pathlib import Path
 from types import FrameType
 
 import click
-from prometheus_client import start_http_server
 
 from engine.cli.repo import load, repo_option, spec
 from engine.cli.kinds import SOURCE_GIT, find
@@ -141,6 +140,8 @@ def _address(text: str) -> tuple[str, int]:
 @contextmanager
 def _serving(metrics: Metrics, host: str, port: int) -> Iterator[None]:
     """Serve /metrics on a daemon thread for the duration of the run."""
+    from prometheus_client import start_http_server  # here: a run without metrics never loads it
+
     try:
         server, thread = start_http_server(port, host, registry=metrics.registry)
     except OSError as err:

@@ -6,14 +6,15 @@ import json
 import threading
 from datetime import datetime
 from enum import IntEnum, StrEnum
-from typing import TextIO
-
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from typing import TYPE_CHECKING, TextIO
 
 from engine.act.notify import Delivery
 from engine.evaluate.schedule import Outcome
 from engine.model import ObjectKey
 from engine.reconcile.images import Clock
+
+if TYPE_CHECKING:  # the metrics library is loaded by `--metrics-addr` only
+    from prometheus_client import CollectorRegistry
 
 
 class LogFormat(StrEnum):
@@ -67,6 +68,8 @@ class Metrics:
     """Prometheus metrics of the loop, in their own registry (served by `gitward run --metrics-addr`)."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
         self.registry = registry or CollectorRegistry()
         self.reconciles = Counter("gitward_reconciles", "Reconciles by kind, object and outcome.",
                                   ["kind", "object", "outcome"], registry=self.registry)

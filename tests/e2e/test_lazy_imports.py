@@ -122,10 +122,11 @@ def test_a_new_store_is_migrated_with_alembic_and_then_opens_without_it(tmp_path
     assert again == {"sqlalchemy"}
 
 
-def test_run_without_a_cluster_imports_no_cluster_client(tmp_path: Path,
+def test_run_without_a_cluster_or_metrics_imports_neither_client(tmp_path: Path,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     """A pass of `gitward run` with no cluster configured scans its image repositories (here a
-    registry that refuses the connection) and never loads the kubernetes client."""
+    registry that refuses the connection) and never loads the kubernetes client, nor, with no
+    `--metrics-addr`, the metrics library."""
     monkeypatch.delenv("KUBECONFIG", raising=False)
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
     repo = tmp_path / "repo"
@@ -137,4 +138,5 @@ def test_run_without_a_cluster_imports_no_cluster_client(tmp_path: Path,
     code, loaded, _ = loaded_by("--state", str(tmp_path / "state.db"), "run", "--once",
                                 "--repo", str(repo), "--workdir", str(tmp_path / "cache"))
     assert code == 0
-    assert "kubernetes" not in loaded and {"sqlalchemy", "httpx"} <= loaded
+    assert not loaded & {"kubernetes", "prometheus_client"}
+    assert {"sqlalchemy", "httpx"} <= loaded
