@@ -17,6 +17,7 @@ from engine.model import (
     ImageRepository,
     ImageScan,
     ListedTag,
+    ObjectKey,
     RuleSet,
     ScanStatus,
 )
@@ -236,8 +237,22 @@ def record_decision(store: Store, decision: Decision, inputs: str | None = None)
     return recorded
 
 
+_POLICY_INDEX: dict[int, tuple[RuleSet, dict[ObjectKey, list[ImagePolicy]]]] = {}
+"""The policies of each image repository of the last rules asked about (by their id, with the
+rules themselves to tell a new RuleSet that reuses an id)."""
+
+
 def policies_of(rules: RuleSet, repository: ImageRepository) -> list[ImagePolicy]:
-    return [p for p in rules.image_policies if p.repository_key == repository.key]
+    """The policies that decide on `repository`, in the rules' order. Indexed once per RuleSet:
+    a pass over N repositories looked through every policy N times (N x N at 500)."""
+    found = _POLICY_INDEX.get(id(rules))
+    if found is None or found[0] is not rules:
+        by_repository: dict[ObjectKey, list[ImagePolicy]] = {}
+        for policy in rules.image_policies:
+            by_repository.setdefault(policy.repository_key, []).append(policy)
+        _POLICY_INDEX.clear()
+        found = _POLICY_INDEX[id(rules)] = (rules, by_repository)
+    return list(found[1].get(repository.key, ()))
 
 
 def is_suspended(store: Store, rule: ImagePolicy | ImageRepository) -> bool:
