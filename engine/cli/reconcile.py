@@ -42,10 +42,8 @@ from engine.model import (
     RuleSet,
     ScanStatus,
 )
-from engine.observe.cluster import (
-    cluster_configured,
-    connect,
-)
+from engine.observe.cluster import connect
+from engine.observe.kubeenv import cluster_configured
 from engine.observe.transport import SecretReader
 from engine.reconcile.images import (
     PolicyOutcome,

@@ -23,10 +23,9 @@ from engine.cli.state import holder_name, open_for_reading, open_for_writing
 from engine.cli.ui import TOKEN_ENV as UI_TOKEN_ENV, ui_listener
 from engine.clock import utcnow
 from engine.errors import UserError
-from engine.observe.cluster import cluster_configured, connect
 from engine.observe.httpclient import observing_answers
+from engine.observe.kubeenv import cluster_configured
 from engine.reconcile.health import Pulse, Readiness
-from engine.reconcile.live import live_sources, secret_reader
 from engine.reconcile.loop import Access, Controller
 from engine.reconcile.probes import serving_probes
 from engine.reconcile.repo import Loaded
@@ -94,14 +93,18 @@ def run(ctx: click.Context, repo: Path, ssh_key: Path | None, workdir: Path,
         if listen is not None:
             metrics, pulse = Metrics(), Pulse()
             stack.enter_context(_serving(metrics, pulse, Readiness(store, holder, utcnow), *listen))
-        cluster = stack.enter_context(connect(kubeconfig, kube_context)) if configured else None
-        hints = live_sources(cluster) if cluster is not None else {}
+        cluster, hints, read_secret = None, {}, None
+        if configured:  # the kubernetes client only then: a pass without a cluster never loads it
+            from engine.observe.cluster import connect
+            from engine.reconcile.live import live_sources, secret_reader
+            cluster = stack.enter_context(connect(kubeconfig, kube_context))
+            hints, read_secret = live_sources(cluster), secret_reader(cluster)
         loaded = load(repo, hints=hints)
         rules = loaded.one().rules
         rules_source = find(SOURCE_GIT, rules, rules_from, "flux-system").key if rules_from else None
         access = Access(workdir=workdir, holder=holder, ssh_command=ssh_command_for(ssh_key),
                         token=os.environ.get(TOKEN_ENV) or None, cluster=cluster,
-                        read_secret=secret_reader(cluster) if cluster else None)
+                        read_secret=read_secret)
         controller = Controller(store, rules, repo, access, log, clock=utcnow, rng=random.Random(),
                                 stop=stop, metrics=metrics, rules_source=rules_source,
                                 spec=spec(repo), hints=hints, pulse=pulse)

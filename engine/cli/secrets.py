@@ -20,7 +20,8 @@ def cluster_secrets(stack: ExitStack, rules: Iterable[Rule], kubeconfig: Path | 
         return None
     # the kubernetes client only when a Secret is to be read: `plan` and `images` commands
     # without one never import it (tests/e2e/test_lazy_imports.py)
-    from engine.observe.cluster import cluster_configured, connect
+    from engine.observe.cluster import connect
+    from engine.observe.kubeenv import cluster_configured
     from engine.reconcile.live import secret_reader
     if not cluster_configured(kubeconfig, context):
         return None

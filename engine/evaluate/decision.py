@@ -9,9 +9,12 @@ why.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
+
+from engine import __version__
 
 from engine.evaluate.policy import Evaluation, PolicyMemo, evaluate_policy
 from engine.model import (
@@ -71,6 +74,27 @@ def guard_scan(repository: str, facts: ScanFacts, deployed: str | None) -> str |
         return (f"the latest scan of {repository} no longer lists {deployed}, the tag git "
                 "deploys: a listing without it is not trusted")
     return None
+
+
+def decision_inputs(policy: ImagePolicy, repository: ImageRepository | None, facts: ScanFacts, *,
+                    previous: str | None, deployed: str | None) -> str:
+    """A digest of everything `decide` reads but the clock: the policy's spec, the repository's
+    exclusion list, the scan's outcome, every tag with its state (listed, gone, lost by this
+    scan), the previous selection and the deployed tag, and this gitward's version (an upgrade
+    may decide differently). Two decisions with the same inputs are the same decision, so a
+    caller that finds the policy's latest row made from these inputs counts it again instead of
+    deciding (engine/store/decisions.py `repeat_same_inputs`)."""
+    scan = facts.scan
+    finished = scan.finished_at if scan is not None else None
+    head = repr((__version__, replace(policy, origin=None, ignored=()),
+                 repository.exclusion_list if repository is not None else None,
+                 (scan.status.value, scan.error) if scan is not None else None, previous, deployed))
+    digest = hashlib.sha256(head.encode())
+    # one line a tag: "+" listed, "-" gone, "!" lost by this scan (the guard's inputs)
+    digest.update("\n".join(sorted(
+        ("+" if t.gone_at is None else "!" if t.gone_at == finished else "-") + t.tag
+        for t in facts.tags)).encode())
+    return digest.hexdigest()
 
 
 def decide(

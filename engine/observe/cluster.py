@@ -35,8 +35,8 @@ from engine.evaluate.apply import describe
 from engine.evaluate.health import Health, assess
 from engine.kubeapi import FIELD_MANAGER, REQUEST_TIMEOUT, ApiError, api_error
 from engine.model import HealthCheck, Manifest
+from engine.observe.kubeenv import IN_CLUSTER_HOST
 
-IN_CLUSTER_HOST = "KUBERNETES_SERVICE_HOST"
 
 
 class ClusterError(GitwardError):
@@ -96,13 +96,6 @@ def client_for(api: kube.ApiClient, *, context: str = "") -> ClusterClient:
         shutil.rmtree(cache_dir, ignore_errors=True)
         raise
     return ClusterClient(api, dynamic, str(api.configuration.host), context, cache_dir)
-
-
-def cluster_configured(kubeconfig: str | Path | None, context: str | None) -> bool:
-    """Whether a cluster is configured: a kubeconfig or context given, `KUBECONFIG` set, or
-    running inside a cluster (commands that can work without one use this to decide)."""
-    return bool(kubeconfig or context or os.environ.get("KUBECONFIG")
-                or os.environ.get(IN_CLUSTER_HOST))
 
 
 def connect(kubeconfig: str | Path | None = None, context: str | None = None) -> ClusterClient:

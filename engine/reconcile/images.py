@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Iterable, Mapping, Sequence
 
 from engine.clock import Clock, utcnow
 from engine.errors import GitwardError, RetryableError
-from engine.evaluate.decision import PolicyMemos, ScanFacts, decide
+from engine.evaluate.decision import PolicyMemos, ScanFacts, decide, decision_inputs
 from engine.evaluate.policy import Evaluation, PolicyMemo
 from engine.evaluate.tagfilter import Exclusions
 from engine.model import (
@@ -17,6 +18,7 @@ from engine.model import (
     ImageRepository,
     ImageScan,
     ListedTag,
+    ObjectKey,
     RuleSet,
     ScanStatus,
 )
@@ -25,6 +27,7 @@ from engine.observe.dockerconfig import (
     credentials_from_docker_config,
     credentials_from_secret,
 )
+from engine.observe.clientpool import RegistryClients
 from engine.observe.transport import SecretReader
 from engine.reconcile.transport import registry_transport
 from engine.rules.ocitag import is_valid_tag, shown_tag
@@ -142,17 +145,24 @@ def scan_repository(store: Store, repository: ImageRepository, *, clock: Clock =
 
 
 def _listing(repository: ImageRepository, credentials: Credentials | None,
-             read_secret: SecretReader | None) -> tuple[list[ListedTag], GitwardError | None]:
-    """The registry's tags as the ledger records them, or why they could not be listed."""
+             read_secret: SecretReader | None,
+             clients: RegistryClients | None = None) -> tuple[list[ListedTag], GitwardError | None]:
+    """The registry's tags as the ledger records them, or why they could not be listed.
+    `clients`: the pass's shared clients; without them the listing makes and closes its own."""
     # the registry client (httpx) only when a scan runs: a command that decides from the
     # recorded tags (`plan --offline`) never imports it (tests/e2e/test_lazy_imports.py)
-    from engine.observe.httpclient import registry_client
     from engine.observe.registry import list_tags, parse_image
     try:
         image = parse_image(repository.image, repository.insecure)
         creds = registry_credentials(repository, image.registry, credentials, read_secret)
         transport = registry_transport(repository, read_secret)
-        with registry_client(transport) as client:
+        with ExitStack() as stack:
+            if clients is not None:
+                client = clients.client(image.registry, transport)
+                stack.callback(clients.done, client)
+            else:
+                from engine.observe.httpclient import registry_client
+                client = stack.enter_context(registry_client(transport))
             listing = list_tags(image, credentials=creds, page_size=repository.page_size,
                                 timeout=repository.effective_timeout.total_seconds(),
                                 client=client, hidden=transport.secrets())
@@ -176,26 +186,36 @@ def decide_policy(store: Store, rules: RuleSet, policy: ImagePolicy, *, now: dat
                   deployed: str | None = None, facts: ScanFacts | None = None,
                   memo: PolicyMemo | None = None) -> PolicyOutcome:
     """Evaluate a policy on its repository's ledger (`facts`, read when not given) and record
-    the decision (or refusal); `memo` is the policy's when the caller keeps one (`PolicyMemos`)."""
+    the decision (or refusal); `memo` is the policy's when the caller keeps one (`PolicyMemos`).
+
+    When the policy's latest decision was made from the same inputs (`decision_inputs`: the
+    spec, the tags and their states, the previous and deployed tags), it is counted again and
+    nothing is evaluated: `evaluation` is None and the decision comes without its trace."""
     repo_key = policy.repository_key
     repository = rules.get(repo_key)
     repo = repository if isinstance(repository, ImageRepository) else None
     if facts is None:
         facts = scan_facts(store, repo_key.ref)
     last = policy_decisions.latest_selection(store, policy.key.ref)
-    decision, evaluation = decide(policy, repo, facts, previous=last.selected_tag if last else None,
-                                  deployed=deployed, now=now, memo=memo)
-    return PolicyOutcome(record_decision(store, decision), evaluation)
+    previous = last.selected_tag if last else None
+    inputs = decision_inputs(policy, repo, facts, previous=previous, deployed=deployed)
+    repeated = policy_decisions.repeat_same_inputs(
+        store, policy.key.ref, inputs, at=now, scan_id=facts.scan.id if facts.scan else None)
+    if repeated is not None:
+        return PolicyOutcome(repeated, None)
+    decision, evaluation = decide(policy, repo, facts, previous=previous, deployed=deployed,
+                                  now=now, memo=memo)
+    return PolicyOutcome(record_decision(store, decision, inputs), evaluation)
 
 
-def record_decision(store: Store, decision: Decision) -> Decision:
+def record_decision(store: Store, decision: Decision, inputs: str | None = None) -> Decision:
     """Record a policy's decision, with an event when its selection changes (Flux's "latest
     image tag updated") or when it starts failing (or fails differently); a decision like the
     one before says nothing."""
     tag, error = decision.selected_tag, decision.error
     failed = error is not None and decision.gate is None
     last = policy_decisions.latest_decision(store, decision.policy) if failed else None
-    recorded = policy_decisions.record_decision(store, decision)
+    recorded = policy_decisions.record_decision(store, decision, inputs)
     if tag and not error:
         if tag == decision.previous_tag:
             return recorded
@@ -211,8 +231,22 @@ def record_decision(store: Store, decision: Decision) -> Decision:
     return recorded
 
 
+_POLICY_INDEX: dict[int, tuple[RuleSet, dict[ObjectKey, list[ImagePolicy]]]] = {}
+"""The policies of each image repository of the last rules asked about (by their id, with the
+rules themselves to tell a new RuleSet that reuses an id)."""
+
+
 def policies_of(rules: RuleSet, repository: ImageRepository) -> list[ImagePolicy]:
-    return [p for p in rules.image_policies if p.repository_key == repository.key]
+    """The policies that decide on `repository`, in the rules' order. Indexed once per RuleSet:
+    a pass over N repositories looked through every policy N times (N x N at 500)."""
+    found = _POLICY_INDEX.get(id(rules))
+    if found is None or found[0] is not rules:
+        by_repository: dict[ObjectKey, list[ImagePolicy]] = {}
+        for policy in rules.image_policies:
+            by_repository.setdefault(policy.repository_key, []).append(policy)
+        _POLICY_INDEX.clear()
+        found = _POLICY_INDEX[id(rules)] = (rules, by_repository)
+    return list(found[1].get(repository.key, ()))
 
 
 def is_suspended(store: Store, rule: ImagePolicy | ImageRepository) -> bool:
@@ -235,12 +269,14 @@ class RepositoryOutcome:
 def reconcile_repository(store: Store, rules: RuleSet, repository: ImageRepository, *,
                          deployed: Mapping[str, str], clock: Clock = utcnow,
                          read_secret: SecretReader | None = None,
-                         memos: PolicyMemos | None = None) -> RepositoryOutcome:
+                         memos: PolicyMemos | None = None,
+                         clients: RegistryClients | None = None) -> RepositoryOutcome:
     """Scan the repository and decide each of its policies that is not suspended, with the tags
     git deploys now (`deployed`, by policy): the one way `gitward run` and `gitward reconcile
-    image repository` do it. After a failed scan nothing is decided. `memos`: the daemon's."""
+    image repository` do it. After a failed scan nothing is decided. `memos`: the daemon's;
+    `clients`: the pass's registry clients (`gitward run`)."""
     started = clock()
-    listed, error = _listing(repository, None, read_secret)
+    listed, error = _listing(repository, None, read_secret, clients)
     decided: list[PolicyOutcome] = []
     left: list[str] = []
     # The scan, its event, the decisions and theirs in one transaction, after the listing:

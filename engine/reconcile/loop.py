@@ -36,6 +36,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 
 from engine.act.notify import Event, failure_event, held_event, notify, update_event
@@ -55,7 +56,7 @@ from engine.model import (
     RuleSet,
     ScanStatus,
 )
-from engine.observe.cluster import ClusterClient
+from engine.observe.clientpool import RegistryClients
 from engine.observe.transport import SecretReader
 from engine.reconcile.health import Pulse
 from engine.reconcile.images import policies_of, reconcile_repository
@@ -69,9 +70,11 @@ from engine.reconcile.notices import (
     policy_lints,
     say_once,
 )
-from engine.reconcile.order import OrderedReconcile
 from engine.evaluate.discover import SourceHint
 from engine.reconcile.repo import MarkedTrees, RepoSpec, load_repository
+
+if TYPE_CHECKING:  # the kubernetes client is loaded only when a cluster is configured
+    from engine.observe.cluster import ClusterClient
 from engine.reconcile.sources import reconcile_oci_source, reconcile_source
 from engine.reconcile.telemetry import LogLevel, Metrics, RunLog
 from engine.rules.load import rule_files_fingerprint
@@ -157,6 +160,8 @@ class Controller:
         """The objects this pass reconciled."""
         self.memos = PolicyMemos()
         """Each policy's PolicyMemo, kept across intervals while the policy is in the rules."""
+        self._clients = RegistryClients()
+        """The registry clients this pass shares (one per host and transport)."""
         self._failing: dict[ObjectKey, str] = {}
         """The failure last alerted for each object still failing."""
         self._fingerprint = rule_files_fingerprint(repo)
@@ -192,6 +197,7 @@ class Controller:
                 self._loop(schedule, once)
             finally:
                 self._heartbeat = None
+                self._clients.close()
 
     def recently_scanned(self) -> dict[ObjectKey, datetime]:
         """When each image repository is next due after its last successful scan in the store:
@@ -248,8 +254,10 @@ class Controller:
             self.after(key, result, finished)
 
     def next_pass(self) -> None:
-        """Forget what this pass read: the next one reads the marked files again."""
+        """Forget what this pass read: the next one reads the marked files again (and opens
+        its own registry connections)."""
         self._marked = MarkedTrees()
+        self._clients.close()
         self._passed.clear()
 
     def after(self, key: ObjectKey, result: Result, at: datetime) -> None:
@@ -408,7 +416,8 @@ class Controller:
         marked = self._marked.tree(self.repo, self._repo_revision, self.rules)
         done = reconcile_repository(self.store, self.rules, repository,
                                     deployed=marked.deployed, clock=self.clock,
-                                    read_secret=self.access.read_secret, memos=self.memos)
+                                    read_secret=self.access.read_secret, memos=self.memos,
+                                    clients=self._clients)
         scan = done.scan
         if scan.status is ScanStatus.FAILED:
             return Result(Outcome.FAILED, message=f"scan failed: {scan.error}",
@@ -469,6 +478,8 @@ class Controller:
 
     def _kustomization(self, ks: Kustomization) -> Result:
         assert self.access.cluster is not None  # entries() schedules none without a cluster
+        from engine.reconcile.order import OrderedReconcile  # kubernetes: only with a cluster
+
         run = OrderedReconcile(self.store, self.rules, self.access.cluster, with_source=False,
                                cache_dir=self.access.workdir, ssh_command=self.access.ssh_command,
                                token=self.access.token, clock=self.clock,

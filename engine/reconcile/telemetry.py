@@ -7,14 +7,15 @@ import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from enum import IntEnum, StrEnum
-from typing import TextIO
-
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from typing import TYPE_CHECKING, TextIO
 
 from engine.act.notify import Delivery
 from engine.clock import Clock
 from engine.evaluate.schedule import Entry, Outcome
 from engine.model import ObjectKey
+
+if TYPE_CHECKING:  # the metrics library is loaded by `--metrics-addr` only
+    from prometheus_client import CollectorRegistry
 
 
 class LogFormat(StrEnum):
@@ -90,6 +91,8 @@ class Metrics:
     """
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
         self.registry = registry or CollectorRegistry()
         r = self.registry
         self.reconciles = Counter("gitward_reconciles", "Reconciles by kind, object and outcome.",

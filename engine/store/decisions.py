@@ -7,7 +7,9 @@ changes nothing adds no row, while `since` keeps when that decision was first ma
 holding an update back is a row of its own (its `gate` says which) after the selection it
 holds, so a held update writes the two in turn every interval: each is compared with the row
 before the other one's when that one, about the same tag, is the latest, so a held interval adds
-no row either. Traces live in `decision_traces` (engine/store/traces.py). The readers here
+no row either. A row keeps the digest of the inputs it was last made from (`inputs_digest`):
+`repeat_same_inputs` counts a decision from the same inputs without its being made at all.
+Traces live in `decision_traces` (engine/store/traces.py). The readers here
 return decisions without their trace (`trace` is empty): a reader that shows one asks
 `decision_trace` for it, one that orders tags by it `decision_verdicts`.
 """
@@ -19,7 +21,7 @@ from datetime import datetime
 from typing import TypeVar
 
 from sqlalchemy import Select, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, undefer
 
 from engine.model import Decision, Gate, TagVerdict
 from engine.store.db import Store
@@ -69,9 +71,10 @@ def _latest_trace(session: Session, policy: str) -> str | None:
     return session.scalars(_newest_first(query).limit(1)).first()
 
 
-def record_decision(store: Store, decision: Decision) -> Decision:
+def record_decision(store: Store, decision: Decision, inputs: str | None = None) -> Decision:
     """Record a decision, or count it in the row it repeats (`_repeated_row`) when it is the
-    same; returns it as recorded (its trace as given)."""
+    same; returns it as recorded (its trace as given). `inputs`: the digest of what it was made
+    from (`decision_inputs`), which the row keeps for `repeat_same_inputs`."""
     digest = trace_digest(decision.trace) if decision.trace else None
     counts = dict(sorted(decision.verdict_counts))
     with transaction(store) as session:
@@ -88,6 +91,7 @@ def record_decision(store: Store, decision: Decision) -> Decision:
                 == (decision.selected_tag, decision.candidates, counts, decision.error,
                     decision.gate, digest)):
             latest.decided_at, latest.runs = decision.decided_at, latest.runs + 1
+            latest.inputs_digest = inputs
             latest.scan_id = decision.scan_id if decision.scan_id is not None else latest.scan_id
             session.flush()
             return _decision(latest, decision.trace)
@@ -105,10 +109,39 @@ def record_decision(store: Store, decision: Decision) -> Decision:
             decided_at=decision.decided_at,
             since=decision.decided_at,
             runs=1,
+            inputs_digest=inputs,
         )
         session.add(row)
         session.flush()
         return _decision(row, decision.trace)
+
+
+def repeat_same_inputs(store: Store, policy: str, inputs: str, *, at: datetime,
+                       scan_id: int | None) -> Decision | None:
+    """The policy's decision counted again at `at`, without being made, when the row a new one
+    would repeat (`_repeated_row`) was made from the same `inputs`: same inputs, same decision.
+    None when it was not (the caller decides and records as usual), so a row is still written
+    whenever the inputs or the outcome change. Returned without its trace."""
+    with transaction(store) as session:
+        session.execute(update(PolicyDecisionRow).where(PolicyDecisionRow.id.is_(None))
+                        .values(runs=PolicyDecisionRow.runs)
+                        .execution_options(synchronize_session=False))
+        query = (select(PolicyDecisionRow).where(PolicyDecisionRow.policy == policy)
+                 .options(undefer(PolicyDecisionRow.inputs_digest)))
+        recent = session.scalars(_newest_first(query).limit(2)).all()
+        if not recent:
+            return None
+        row = recent[0]
+        if row.gate is not None:  # a gate's record after the selection it holds: that selection
+            if len(recent) < 2 or recent[1].selected_tag != row.selected_tag:
+                return None
+            row = recent[1]
+        if row.inputs_digest != inputs or row.decided_at > at:
+            return None
+        row.decided_at, row.runs = at, row.runs + 1
+        row.scan_id = scan_id if scan_id is not None else row.scan_id
+        session.flush()
+        return _decision(row)
 
 
 def counted_again(store: Store, decision_id: int, at: datetime) -> None:

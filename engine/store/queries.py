@@ -230,7 +230,7 @@ def record_image_scan(
     """
     with transaction(store) as session:
         return _record_image_scan(session, repository, listed, started_at=started_at,
-                                  finished_at=finished_at, error=error)[0]
+                                  finished_at=finished_at, error=error).scan
 
 
 def record_scan_and_tags(
@@ -247,16 +247,18 @@ def record_scan_and_tags(
     holds of it). A scan that changed no tag row hands on the rows it compared (sorted by
     code point) instead of reading them again: a steady pass read every tag twice."""
     with transaction(store) as session:
-        scan, unchanged = _record_image_scan(session, repository, listed, started_at=started_at,
-                                             finished_at=finished_at, error=error)
-        latest = _latest_scan(session, repository)
-        if unchanged is None:
+        done = _record_image_scan(session, repository, listed, started_at=started_at,
+                                  finished_at=finished_at, error=error)
+        scan = done.scan
+        # the scan just recorded is the latest unless another started later (a clock set back)
+        latest = (replace(scan, new_tags=()) if done.newest else _latest_scan(session, repository))
+        if done.unchanged is None:
             return scan, latest, _tags(session, repository, True)
-        last_ok = _latest_ok_finish(session, repository)
+        last_ok = done.last_ok or _latest_ok_finish(session, repository)
         return scan, latest, tuple(
             _registry_tag(repository, last_ok, tag, first_seen, last_seen, digest, gone_at, excluded)
             for _, tag, digest, excluded, gone_at, first_seen, last_seen
-            in sorted(unchanged, key=itemgetter(1)))
+            in sorted(done.unchanged, key=itemgetter(1)))
 
 
 def _latest_scan(session: Session, repository: str) -> ImageScan | None:
@@ -267,6 +269,19 @@ def _latest_scan(session: Session, repository: str) -> ImageScan | None:
     return _scan(row) if row is not None else None
 
 
+@dataclass(frozen=True)
+class _Recorded:
+    """A scan as `_record_image_scan` recorded it, with what it learned on the way."""
+
+    scan: ImageScan
+    unchanged: Sequence[Any] | None
+    """The repository's tag rows as read, when the scan changed none (else None)."""
+    newest: bool
+    """No other scan of the repository started after this one (it is the latest)."""
+    last_ok: datetime | None
+    """When the latest successful scan finished, when that is known without a query."""
+
+
 def _record_image_scan(
     session: Session,
     repository: str,
@@ -275,8 +290,8 @@ def _record_image_scan(
     started_at: datetime,
     finished_at: datetime,
     error: str | None,
-) -> tuple[ImageScan, Sequence[Any] | None]:
-    """The scan recorded, and the repository's tag rows when it changed none (else None)."""
+) -> _Recorded:
+    """The scan recorded, and what the reads it made tell of the repository's scans after it."""
     if error is not None and listed:
         raise ValueError("a failed scan lists no tags")
     by_tag = {item.tag: item for item in listed}
@@ -293,22 +308,26 @@ def _record_image_scan(
     ).first()
     new: tuple[str, ...] = ()
     rows: Sequence[Any] | None = None
+    last_ok: datetime | None = None
     if ok:
         previous = _latest_ok_finish(session, repository)
         new, rows = _merge_tags(session, repository, by_tag, seen=finished_at, previous=previous)
+        # this scan is the latest successful one, unless the clock went back since `previous`
+        last_ok = finished_at if previous is None or previous <= finished_at else None
     changed = ok and rows is None
+    newest = last is None or last.started_at <= started_at
     if (not changed and last is not None and last.started_at <= started_at
             and (last.status, last.error, last.tag_count) == (status, error, tag_count)):
         # The same as the scan before: that row stands for both (see ImageScanRow).
         last.started_at, last.finished_at, last.runs = started_at, finished_at, last.runs + 1
         session.flush()
-        return _scan(last), rows
+        return _Recorded(_scan(last), rows, newest, last_ok)
     scan = ImageScanRow(repository=repository, started_at=started_at, finished_at=finished_at,
                         status=status, tag_count=tag_count, error=error, since=started_at,
                         runs=1)
     session.add(scan)
     session.flush()
-    return replace(_scan(scan), new_tags=new), rows
+    return _Recorded(replace(_scan(scan), new_tags=new), rows, newest, last_ok)
 
 
 def _merge_tags(

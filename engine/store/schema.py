@@ -181,7 +181,9 @@ class PolicyDecisionRow(Base):
     """A decision, or a run of identical ones: a decision like the policy's latest (same
     selection, previous tag, counts, error, gate and trace) moves `decided_at` and `scan_id` to
     the latest in place and counts itself in `runs`; `since` is when it was first made. A row
-    with a `gate` is that gate's record of holding `selected_tag` out of git (`error`: why)."""
+    with a `gate` is that gate's record of holding `selected_tag` out of git (`error`: why). A
+    decision from the same inputs as the latest row's (`inputs_digest`) is counted there without
+    being made again."""
 
     __tablename__ = "policy_decisions"
     __table_args__ = (
@@ -204,6 +206,11 @@ class PolicyDecisionRow(Base):
     since: Mapped[datetime]
     runs: Mapped[int] = mapped_column(Integer)
     gate: Mapped[str | None] = mapped_column(String(32))
+    inputs_digest: Mapped[str | None] = mapped_column(String(64), deferred=True)
+    """What the decision was made from, as of its latest run (engine/evaluate/decision.py
+    `decision_inputs`); None for a gate's record and for rows older than migration 0010.
+    Deferred: only the writer that compares it loads it, so a reader of a store left at an
+    older revision (read-only) still reads its decisions."""
 
 
 class ClusterObjectRow(Base):

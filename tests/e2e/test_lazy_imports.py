@@ -120,3 +120,23 @@ def test_a_new_store_is_migrated_with_alembic_and_then_opens_without_it(tmp_path
     assert first == {"sqlalchemy", "alembic"}
     _, again, _ = loaded_by(url, program=OPEN_STORE)
     assert again == {"sqlalchemy"}
+
+
+def test_run_without_a_cluster_or_metrics_imports_neither_client(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pass of `gitward run` with no cluster configured scans its image repositories (here a
+    registry that refuses the connection) and never loads the kubernetes client, nor, with no
+    `--metrics-addr`, the metrics library."""
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "image-repository.yaml").write_text(
+        "apiVersion: image.toolkit.fluxcd.io/v1beta2\nkind: ImageRepository\n"
+        "metadata: {name: app, namespace: apps}\n"
+        "spec: {image: 127.0.0.1:9/app, interval: 1h, insecure: true}\n")
+    code, loaded, _ = loaded_by("--state", str(tmp_path / "state.db"), "run", "--once",
+                                "--repo", str(repo), "--workdir", str(tmp_path / "cache"))
+    assert code == 0
+    assert not loaded & {"kubernetes", "prometheus_client"}
+    assert {"sqlalchemy", "httpx"} <= loaded

@@ -31,7 +31,7 @@ PUBLIC_COLUMNS = {
     "image_configs": ["digest", "created", "fetched_at"],
     "policy_decisions": [
         "id", "policy", "scan_id", "selected_tag", "previous_tag", "candidates", "verdict_counts",
-        "error", "decided_at", "trace_digest", "since", "runs", "gate",
+        "error", "decided_at", "trace_digest", "since", "runs", "gate", "inputs_digest",
     ],
     "decision_traces": ["digest", "base", "depth", "tags", "trace"],
     "cluster_objects": [
