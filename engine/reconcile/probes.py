@@ -15,7 +15,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from engine.reconcile.health import Verdict
 from engine.reconcile.telemetry import Metrics
@@ -31,6 +30,8 @@ class _Server(ThreadingHTTPServer):
 
 
 def _handler(metrics: Metrics, probes: dict[str, Probe]) -> type[BaseHTTPRequestHandler]:
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest  # with --metrics-addr only
+
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, format: str, *args: Any) -> None:
             """Quiet: a scrape every few seconds is no news for the run's log."""

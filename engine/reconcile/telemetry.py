@@ -15,7 +15,7 @@ from engine.evaluate.schedule import Entry, Outcome
 from engine.model import ObjectKey
 
 if TYPE_CHECKING:  # the metrics library is loaded by `--metrics-addr` only
-    from prometheus_client import CollectorRegistry
+    from prometheus_client import CollectorRegistry, Gauge, Histogram
 
 
 class LogFormat(StrEnum):
