@@ -15,7 +15,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
-
 from engine.reconcile.health import Verdict
 from engine.reconcile.telemetry import Metrics
 
