@@ -482,7 +482,8 @@ def test_db_commands(url: str) -> None:
     again = runner.invoke(db_group, ["upgrade"], obj={"state": url})
     assert f"already at revision {head_revision()}" in again.output
     history = runner.invoke(db_group, ["history"], obj={"state": url})
-    assert history.exit_code == 0 and f"* 0008 -> {head_revision()}: decision gate" in history.output
+    assert history.exit_code == 0 and f"* 0009 -> {head_revision()}: decision inputs" in history.output
+    assert "  0008 -> 0009: decision gate" in history.output
     assert "  0007 -> 0008: decision ledger" in history.output
     assert "  0005 -> 0006: image configs" in history.output
     assert "  0004 -> 0005: oci revisions" in history.output
